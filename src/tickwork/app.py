@@ -1,0 +1,293 @@
+"""The Python API: an application object, the ``@app.task`` decorator, and enqueueing from code."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from tickwork.config import Settings, load_config
+from tickwork.domain.durations import parse_duration
+from tickwork.domain.tasks import (
+    DEFAULT_TIMEZONE,
+    PythonTarget,
+    RetryPolicy,
+    TaskDefinition,
+    TaskSource,
+)
+from tickwork.errors import ConfigError
+from tickwork.runtime.executors.python import resolve_callable
+from tickwork.service import EnqueueRequest, Service
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EnqueueOptions:
+    delay: str | float | None = None
+    at: datetime | None = None
+    key: str | None = None
+    priority: int | None = None
+    unique_key: str | None = None
+
+    def request(self, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> EnqueueRequest:
+        delay = None if self.delay is None else parse_duration(self.delay, field="delay")
+        return EnqueueRequest(
+            task_name=name,
+            args=tuple(args),
+            kwargs=kwargs,
+            at=self.at,
+            delay_seconds=delay,
+            key=self.key,
+            priority=self.priority,
+            unique_key=self.unique_key,
+        )
+
+
+class TaskHandle(Generic[P, R]):
+    """What ``@app.task`` returns: still callable as the plain function, plus ``enqueue``."""
+
+    def __init__(self, app: Tickwork, fn: Callable[P, R], definition: TaskDefinition) -> None:
+        self.app = app
+        self.fn = fn
+        self.definition = definition
+        self.name = definition.name
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        """Queue a run now; returns the job ID. From async code use ``enqueue_async``."""
+        return self.options().enqueue(*args, **kwargs)
+
+    async def enqueue_async(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        return await self.options().enqueue_async(*args, **kwargs)
+
+    def options(
+        self,
+        *,
+        delay: str | float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+    ) -> BoundEnqueue[P]:
+        """Enqueue with options: ``task.options(delay="30s", key="user-7").enqueue(...)``."""
+        return BoundEnqueue(self.app, self.name, EnqueueOptions(delay, at, key, priority,
+                                                                 unique_key))
+
+
+class BoundEnqueue(Generic[P]):
+    def __init__(self, app: Tickwork, name: str, options: EnqueueOptions) -> None:
+        self._app = app
+        self._name = name
+        self._options = options
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        req = self._options.request(self._name, args, dict(kwargs))
+        return self._app.call(lambda service: service.enqueue(req))
+
+    async def enqueue_async(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        req = self._options.request(self._name, args, dict(kwargs))
+        service = await self._app.service_async()
+        return await service.enqueue(req)
+
+
+class Tickwork:
+    """A tickwork application: task definitions in code, and the way to run or feed them.
+
+    ``database_url`` and ``config`` (a ``tickwork.toml``) are optional; settings come from the
+    file, then ``TICKWORK_*`` variables, then the arguments given here.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        config: str | Path | None = None,
+        **settings: Any,
+    ) -> None:
+        overrides = {"database_url": database_url, **settings}
+        self._config = load_config(Path(config) if config else None, overrides=overrides)
+        self._definitions: dict[str, TaskDefinition] = {}
+        self._functions: dict[str, Callable[..., Any]] = {}
+        self._service: Service | None = None
+        self._service_loop: asyncio.AbstractEventLoop | None = None
+        self._portal: _Portal | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        return self._config.settings
+
+    @property
+    def definitions(self) -> list[TaskDefinition]:
+        """Code definitions first, then those of the config file."""
+        return [*self._definitions.values(), *self._config.tasks]
+
+    # --- defining --------------------------------------------------------------------------
+    @overload
+    def task(self, fn: Callable[P, R], /) -> TaskHandle[P, R]: ...
+
+    @overload
+    def task(
+        self, *, name: str | None = None, schedule: str | None = None, timezone: str = ...,
+        timeout: str | float | None = None, max_retries: int = 0,
+        backoff: RetryPolicy | None = None, enabled: bool = True, description: str | None = None,
+        priority: int = 0, tags: Sequence[str] = (), args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        schedule: str | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
+        timeout: str | float | None = None,
+        max_retries: int = 0,
+        backoff: RetryPolicy | None = None,
+        enabled: bool = True,
+        description: str | None = None,
+        priority: int = 0,
+        tags: Sequence[str] = (),
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> TaskHandle[P, R] | Callable[[Callable[P, R]], TaskHandle[P, R]]:
+        """Define a task from a sync or async function, optionally on a schedule."""
+
+        def register(func: Callable[P, R]) -> TaskHandle[P, R]:
+            path = f"{func.__module__}:{func.__qualname__}"
+            task_name = name or func.__name__
+            base = backoff or RetryPolicy()
+            retry = RetryPolicy(max_retries, base.base_seconds, base.factor, base.cap_seconds,
+                                base.jitter)
+            try:
+                defn = TaskDefinition(
+                    name=task_name,
+                    target=PythonTarget(path),
+                    schedule=schedule,
+                    timezone=timezone,
+                    timeout_seconds=None if timeout is None
+                    else parse_duration(timeout, field="timeout"),
+                    retry=retry,
+                    enabled=enabled,
+                    description=description if description is not None
+                    else (func.__doc__ or "").strip().split("\n")[0],
+                    priority=priority,
+                    tags=tuple(tags),
+                    args=tuple(args),
+                    kwargs=dict(kwargs or {}),
+                    source=TaskSource.CODE,
+                )
+            except ConfigError as exc:
+                raise exc.for_job(task_name) from None
+            if task_name in self._definitions:
+                raise ConfigError("defined twice", job=task_name, field="name")
+            from tickwork.service import validate_definitions
+
+            validate_definitions([defn], resolve=None)
+            self._definitions[task_name] = defn
+            self._functions[path] = func
+            return TaskHandle(self, func, defn)
+
+        return register(fn) if fn is not None else register
+
+    def resolve(self, path: str) -> Callable[..., Any]:
+        """The function for a task path: registered here first, else imported."""
+        func = self._functions.get(path)
+        return func if func is not None else resolve_callable(path)
+
+    # --- feeding ---------------------------------------------------------------------------
+    def enqueue(
+        self,
+        task: str,
+        *,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        delay: str | float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+    ) -> int:
+        """Queue a run of a defined task by name; returns the job ID."""
+        req = EnqueueOptions(delay, at, key, priority, unique_key).request(task, args,
+                                                                           kwargs or {})
+        return self.call(lambda service: service.enqueue(req))
+
+    def call(self, use_case: Callable[[Service], Coroutine[Any, Any, T]]) -> T:
+        """Run a service call from synchronous code (not from inside an event loop)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError("called from async code: use the *_async variant and await it")
+        loop = self._service_loop
+        if self._service is not None and loop is not None and loop.is_running():
+            service = self._service
+            return asyncio.run_coroutine_threadsafe(use_case(service), loop).result()
+        with self._lock:
+            if self._portal is None:
+                self._portal = _Portal()
+        return self._portal.run(self._portal_call(use_case))
+
+    async def _portal_call(self, use_case: Callable[[Service], Coroutine[Any, Any, T]]) -> T:
+        return await use_case(await self.service_async())
+
+    async def service_async(self) -> Service:
+        """The service of this app on the current event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._service is None or self._service_loop is not loop:
+            from tickwork.launcher import prepare_store
+
+            store = await asyncio.to_thread(prepare_store, self.settings.database_url)
+            self._service = Service(store, resolve=self.resolve)
+            self._service_loop = loop
+        return self._service
+
+    # --- running ---------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run scheduler and worker in this process until SIGINT/SIGTERM (blocking)."""
+        asyncio.run(self.serve())
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Run scheduler and worker on the current event loop until ``stop`` is set."""
+        from tickwork.launcher import serve
+
+        sources = [TaskSource.CODE]
+        if self._config.path is not None:
+            sources.append(TaskSource.CONFIG)
+
+        def started(processor: Any, service: Service) -> None:
+            self._service = service
+            self._service_loop = asyncio.get_running_loop()
+
+        await serve(self.settings, self.definitions, sources, resolve=self.resolve, stop=stop,
+                    on_started=started)
+
+
+class _Portal:
+    """An event loop on a daemon thread, for sync callers outside any running loop."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tickwork-portal",
+                                        daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result()

@@ -1,0 +1,205 @@
+"""Jobs and runs: the job state machine, what a run records, and what an executor reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tickwork.errors import InvalidStateError
+
+
+class JobState(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its time
+    AVAILABLE = "available"  # due, waiting for a worker
+    RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed; waiting for the next one
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+
+PENDING_STATES = frozenset({JobState.SCHEDULED, JobState.AVAILABLE, JobState.RETRYING})
+TERMINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
+)
+
+# Every legal move; the store applies only these, so a job can never leave a terminal state.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.SCHEDULED: frozenset({JobState.AVAILABLE, JobState.RUNNING, JobState.CANCELLED}),
+    JobState.AVAILABLE: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.RETRYING: frozenset({JobState.RUNNING, JobState.CANCELLED}),
+    JobState.RUNNING: frozenset(
+        {
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.TIMEOUT,
+            JobState.CANCELLED,
+            JobState.RETRYING,
+            JobState.AVAILABLE,  # released on shutdown or after its worker died
+        }
+    ),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+    JobState.TIMEOUT: frozenset(),
+}
+
+
+def check_transition(current: JobState, target: JobState) -> None:
+    if target not in TRANSITIONS[current]:
+        raise InvalidStateError(f"a {current.value} job cannot become {target.value}")
+
+
+class TriggeredBy(StrEnum):
+    SCHEDULER = "scheduler"
+    MANUAL = "manual"  # a person, from the CLI or dashboard
+    API = "api"  # a program: the Python API or the REST API
+    WEBHOOK = "webhook"
+    RETRY = "retry"
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its worker stopped or died mid-run; the job went back to the queue
+
+
+class ErrorClass(StrEnum):
+    """Why a run failed, in the terms that decide whether to retry."""
+
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+    RATE_LIMIT = "rate_limit"
+    SERVER_ERROR = "server_error"
+    AUTH = "auth"
+    VALIDATION = "validation"
+    CONFIG = "config"
+    UNKNOWN = "unknown"
+
+
+# A config error (e.g. an unimportable task) cannot heal by waiting.
+NON_RETRYABLE = frozenset({ErrorClass.CONFIG})
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to create (from a fire, a trigger or an enqueue)."""
+
+    task_name: str
+    scheduled_at: datetime
+    triggered_by: TriggeredBy
+    max_attempts: int = 1
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+    key: str | None = None
+    unique_key: str | None = None
+    fire_at: datetime | None = None  # the schedule fire this job is for; unique per task
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    task_name: str
+    state: JobState
+    args: list[Any]
+    kwargs: dict[str, Any]
+    priority: int
+    key: str | None
+    unique_key: str | None
+    scheduled_at: datetime
+    attempt: int
+    max_attempts: int
+    triggered_by: TriggeredBy
+    fire_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    last_error: str | None
+
+    @property
+    def run_triggered_by(self) -> TriggeredBy:
+        """What started the current attempt: the job's trigger first, then retries."""
+        return self.triggered_by if self.attempt <= 1 else TriggeredBy.RETRY
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an executor reports about one attempt."""
+
+    status: RunStatus
+    error_type: str | None = None
+    error_class: ErrorClass | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    exit_code: int | None = None
+    output: str | None = None
+    result: Any = None
+
+    @classmethod
+    def success(cls, result: Any = None, *, output: str | None = None,
+                exit_code: int | None = None) -> Outcome:
+        return cls(RunStatus.SUCCEEDED, result=result, output=output, exit_code=exit_code)
+
+    @classmethod
+    def failure(cls, error_type: str, message: str, *, error_class: ErrorClass = ErrorClass.UNKNOWN,
+                traceback: str | None = None, exit_code: int | None = None,
+                output: str | None = None) -> Outcome:
+        return cls(RunStatus.FAILED, error_type=error_type, error_class=error_class,
+                   error_message=message, traceback=traceback, exit_code=exit_code, output=output)
+
+    @classmethod
+    def timed_out(cls, timeout_seconds: float, *, output: str | None = None,
+                  exit_code: int | None = None) -> Outcome:
+        return cls(RunStatus.TIMEOUT, error_type="Timeout", error_class=ErrorClass.TIMEOUT,
+                   error_message=f"run exceeded its timeout of {timeout_seconds:g}s",
+                   output=output, exit_code=exit_code)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The record of one attempt of a job."""
+
+    id: int
+    job_id: int
+    task_name: str
+    attempt: int
+    status: RunStatus
+    triggered_by: TriggeredBy
+    started_at: datetime
+    finished_at: datetime
+    worker_id: str | None
+    error_type: str | None
+    error_class: ErrorClass | None
+    error_message: str | None
+    traceback: str | None
+    exit_code: int | None
+    output: str | None
+    result: Any
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One finished attempt, ready to be written: the run record and the job's next state."""
+
+    job_id: int
+    task_name: str
+    attempt: int
+    triggered_by: TriggeredBy
+    worker_id: str | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: Outcome
+    next_state: JobState
+    retry_at: datetime | None = None

@@ -1,0 +1,208 @@
+"""Task definitions: what to run (Python callable, HTTP request, shell command) and its defaults."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tickwork.errors import ConfigError
+
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_PRIORITY = 0
+DEFAULT_MAX_RETRIES = 0
+DEFAULT_BACKOFF_BASE_SECONDS = 1.0
+DEFAULT_BACKOFF_FACTOR = 2.0
+DEFAULT_BACKOFF_CAP_SECONDS = 60.0
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}")
+_PYTHON_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+class TaskKind(StrEnum):
+    PYTHON = "python"
+    HTTP = "http"
+    SHELL = "shell"
+
+
+class TaskSource(StrEnum):
+    """Where a definition came from; sync only marks removed the ones of its own source."""
+
+    CODE = "code"
+    CONFIG = "config"
+    API = "api"
+
+
+@dataclass(frozen=True)
+class PythonTarget:
+    """A callable named ``package.module:function`` (sync or async)."""
+
+    path: str
+
+    kind = TaskKind.PYTHON
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """An HTTP request; the run succeeds when the status is expected (any 2xx by default)."""
+
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    body: str | None = None
+    expected_statuses: tuple[int, ...] = ()
+
+    kind = TaskKind.HTTP
+
+    def is_expected(self, status: int) -> bool:
+        if self.expected_statuses:
+            return status in self.expected_statuses
+        return 200 <= status < 300
+
+
+@dataclass(frozen=True)
+class ShellTarget:
+    """A shell command run with ``/bin/sh -c`` in its own process group."""
+
+    command: str
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    kind = TaskKind.SHELL
+
+
+Target = PythonTarget | HttpTarget | ShellTarget
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how far apart a failed job is tried again."""
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
+    factor: float = DEFAULT_BACKOFF_FACTOR
+    cap_seconds: float = DEFAULT_BACKOFF_CAP_SECONDS
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ConfigError(f"must be >= 0, got {self.max_retries}", field="max_retries")
+        if self.base_seconds < 0 or self.cap_seconds < 0:
+            raise ConfigError("backoff durations must be >= 0", field="backoff")
+        if self.factor < 1:
+            raise ConfigError(f"must be >= 1, got {self.factor}", field="backoff_factor")
+
+    def delay_seconds(self, attempt: int, rand: float = 1.0) -> float:
+        """Wait before the attempt after ``attempt`` (1-based) failed.
+
+        Exponential ``base * factor**(attempt-1)`` capped at ``cap``; with jitter the wait is
+        ``rand`` (0..1, supplied by the caller so tests are deterministic) times that ("full jitter").
+        """
+        exp = self.base_seconds * self.factor ** max(attempt - 1, 0)
+        delay = min(exp, self.cap_seconds)
+        return delay * rand if self.jitter else delay
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """A named thing to run, with its optional schedule and default policies."""
+
+    name: str
+    target: Target
+    schedule: str | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    timeout_seconds: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    enabled: bool = True
+    description: str = ""
+    priority: int = DEFAULT_PRIORITY
+    tags: tuple[str, ...] = ()
+    args: tuple[Any, ...] = ()  # passed to scheduled and triggered runs of a Python task
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    source: TaskSource = TaskSource.CODE
+
+    def __post_init__(self) -> None:
+        validate_name(self.name)
+        if self.timeout_seconds is not None and self.timeout_seconds <= 0:
+            raise ConfigError(
+                f"must be > 0, got {self.timeout_seconds}", job=self.name, field="timeout"
+            )
+
+    @property
+    def kind(self) -> TaskKind:
+        return self.target.kind
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retry.max_retries + 1
+
+
+@dataclass(frozen=True)
+class Task:
+    """A definition as the store holds it, with its bookkeeping."""
+
+    definition: TaskDefinition
+    removed: bool
+    next_fire_at: datetime | None
+    last_fire_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid name {name!r}: use letters, digits, '_', '-', '.', ':' (max 200)",
+            field="name",
+        )
+    return name
+
+
+def validate_python_path(path: str) -> str:
+    if not _PYTHON_TARGET.fullmatch(path):
+        raise ConfigError(
+            f"invalid task path {path!r}: expected 'package.module:function'", field="task"
+        )
+    return path
+
+
+def target_to_dict(target: Target) -> dict[str, Any]:
+    """A JSON-able form of ``target`` for storage; ``target_from_dict`` reverses it."""
+    if isinstance(target, PythonTarget):
+        return {"kind": "python", "path": target.path}
+    if isinstance(target, ShellTarget):
+        return {"kind": "shell", "command": target.command, "cwd": target.cwd, "env": target.env}
+    return {
+        "kind": "http",
+        "url": target.url,
+        "method": target.method,
+        "headers": target.headers,
+        "json": target.json,
+        "body": target.body,
+        "expected_statuses": list(target.expected_statuses),
+    }
+
+
+def target_from_dict(data: dict[str, Any]) -> Target:
+    kind = data.get("kind")
+    if kind == "python":
+        return PythonTarget(path=data["path"])
+    if kind == "shell":
+        return ShellTarget(command=data["command"], cwd=data.get("cwd"), env=data.get("env") or {})
+    if kind == "http":
+        return HttpTarget(
+            url=data["url"],
+            method=data.get("method", "GET"),
+            headers=data.get("headers") or {},
+            json=data.get("json"),
+            body=data.get("body"),
+            expected_statuses=tuple(data.get("expected_statuses") or ()),
+        )
+    raise ConfigError(f"unknown task kind {kind!r}", field="kind")

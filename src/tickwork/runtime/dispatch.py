@@ -1,0 +1,32 @@
+"""Routes one attempt of a job to the executor of its task's kind."""
+
+from __future__ import annotations
+
+from tickwork.domain.jobs import Job, Outcome
+from tickwork.domain.tasks import HttpTarget, PythonTarget, ShellTarget, TaskDefinition
+from tickwork.runtime.executors.http import HttpExecutor
+from tickwork.runtime.executors.python import PythonExecutor
+from tickwork.runtime.executors.shell import run_shell
+
+
+class Dispatcher:
+    """Owns the executors of one process and picks the right one per task."""
+
+    def __init__(self, python: PythonExecutor, http: HttpExecutor, *, output_limit: int) -> None:
+        self.python = python
+        self.http = http
+        self.output_limit = output_limit
+
+    async def run(self, task: TaskDefinition, job: Job) -> Outcome:
+        target = task.target
+        timeout = task.timeout_seconds
+        if isinstance(target, PythonTarget):
+            return await self.python.run(target, job.args, job.kwargs, timeout)
+        if isinstance(target, ShellTarget):
+            return await run_shell(target, timeout, output_limit=self.output_limit)
+        assert isinstance(target, HttpTarget)
+        return await self.http.run(target, timeout)
+
+    async def aclose(self) -> None:
+        self.python.close()
+        await self.http.aclose()

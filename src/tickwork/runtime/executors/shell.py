@@ -1,0 +1,156 @@
+"""Running shell tasks: one ``/bin/sh -c`` process group per run, its output and its exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+
+from tickwork.domain.jobs import ErrorClass, Outcome
+from tickwork.domain.tasks import ShellTarget
+from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail
+
+SHELL = "/bin/sh"
+SHELL_KILL_GRACE_SECONDS = 2.0
+# How long pipes may stay open after the shell exited (a background child still holding them)
+# or after the group was killed (a child that left the group) before we stop reading.
+SHELL_PIPE_DRAIN_SECONDS = 0.5
+STDERR_HEADER = "--- stderr ---\n"
+
+
+class _ShellProtocol(asyncio.SubprocessProtocol):
+    """Keeps the tail of stdout and stderr and signals exit and pipe closure separately.
+
+    ``Process.wait()`` of asyncio's stream API only returns once every pipe is closed, so a
+    grandchild holding stdout would stall it; a raw protocol lets us see the exit on its own.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.stdout = OutputTail(limit)
+        self.stderr = OutputTail(limit)
+        self.exited = asyncio.Event()
+        self.finished = asyncio.Event()  # exited and every pipe closed
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        chunk = data.encode() if isinstance(data, str) else data
+        (self.stdout if fd == 1 else self.stderr).feed(chunk)
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.exited.set()
+        self.finished.set()
+
+    def output(self) -> str:
+        out = self.stdout.text()
+        if self.stderr.total == 0:
+            return out
+        if out and not out.endswith("\n"):
+            out += "\n"
+        return out + STDERR_HEADER + self.stderr.text()
+
+
+async def run_shell(
+    target: ShellTarget,
+    timeout_seconds: float | None,
+    *,
+    output_limit: int = DEFAULT_OUTPUT_LIMIT_BYTES,
+) -> Outcome:
+    """Run ``target.command``; stdout and stderr are each capped to their last bytes.
+
+    A background child still holding the pipes after the shell exited is left running; its
+    output stops being collected after ``SHELL_PIPE_DRAIN_SECONDS``.
+    """
+    loop = asyncio.get_running_loop()
+    env = {**os.environ, **target.env} if target.env else None
+    try:
+        transport, proto = await loop.subprocess_exec(
+            lambda: _ShellProtocol(output_limit),
+            SHELL,
+            "-c",
+            target.command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=target.cwd,
+            env=env,
+            # Its own group, so a timeout or cancel can signal the shell and all it started.
+            start_new_session=True,
+        )
+    except OSError as exc:
+        # A missing or unreadable cwd is a definition problem; e.g. EAGAIN on fork is not.
+        config = isinstance(exc, FileNotFoundError | NotADirectoryError | PermissionError)
+        return Outcome.failure(
+            type(exc).__name__,
+            f"cannot start command: {exc}",
+            error_class=ErrorClass.CONFIG if config else ErrorClass.UNKNOWN,
+        )
+
+    pgid = transport.get_pid()
+    try:
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                await proto.exited.wait()
+        except TimeoutError:
+            await _stop_group(pgid, proto)
+            assert timeout_seconds is not None  # only a deadline can expire
+            return Outcome.timed_out(timeout_seconds, output=proto.output())
+        await _wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
+    except BaseException:
+        # Cancelled (or failing) mid-run: leave nothing of the command behind.
+        _signal_group(pgid, signal.SIGKILL)
+        raise
+    finally:
+        transport.close()
+
+    code = transport.get_returncode()
+    assert code is not None  # set before the protocol's exit event fires
+    output = proto.output()
+    if code == 0:
+        return Outcome.success(output=output, exit_code=0)
+    if code < 0:
+        return Outcome.failure(
+            "Signal",
+            f"command was killed by signal {_signal_name(-code)}",
+            error_class=ErrorClass.UNKNOWN,
+            exit_code=code,
+            output=output,
+        )
+    return Outcome.failure(
+        "ExitCode",
+        f"command exited with status {code}",
+        error_class=ErrorClass.UNKNOWN,
+        exit_code=code,
+        output=output,
+    )
+
+
+async def _stop_group(pgid: int, proto: _ShellProtocol) -> None:
+    """SIGTERM the whole group, then SIGKILL it once the grace is over or the pipes closed."""
+    _signal_group(pgid, signal.SIGTERM)
+    await _wait_event(proto.finished, SHELL_KILL_GRACE_SECONDS)
+    # Sent even when the shell is gone: a grandchild may ignore SIGTERM and have closed its
+    # copies of our pipes. The group id cannot be reused while such a member is alive.
+    _signal_group(pgid, signal.SIGKILL)
+    await _wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _wait_event(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)

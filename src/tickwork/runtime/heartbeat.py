@@ -1,0 +1,79 @@
+"""Processor registration: a unique ID per process and a periodic heartbeat row in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+
+from tickwork.runtime.clock import Clock, SystemClock
+from tickwork.store.base import ProcessorInfo, Store
+from tickwork.version import __version__
+
+log = logging.getLogger("tickwork.heartbeat")
+
+DEFAULT_HEARTBEAT_SECONDS = 10.0
+
+
+def new_processor_id() -> str:
+    """``host-pid-random``: unique across hosts and restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        store: Store,
+        processor_id: str,
+        role: str,
+        *,
+        interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.interval_seconds = interval_seconds
+        now = self.clock.now()
+        self.info = ProcessorInfo(
+            id=processor_id,
+            role=role,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+            started_at=now,
+            heartbeat_at=now,
+            stopped_at=None,
+        )
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._loop is None:
+            await self.store.heartbeat(self.info)
+            self._loop = asyncio.create_task(self._run(), name="tickwork-heartbeat")
+
+    async def stop(self) -> None:
+        if self._loop is None:
+            return
+        self._loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._loop
+        self._loop = None
+        now = self.clock.now()
+        self.info = dataclasses.replace(self.info, heartbeat_at=now, stopped_at=now)
+        try:
+            await self.store.heartbeat(self.info)
+        except Exception as exc:
+            log.warning("could not record the stop of processor %s: %s", self.info.id, exc)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_seconds)
+            self.info = dataclasses.replace(self.info, heartbeat_at=self.clock.now())
+            try:
+                await self.store.heartbeat(self.info)
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", exc)

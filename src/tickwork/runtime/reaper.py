@@ -1,0 +1,48 @@
+"""The reaper: returns jobs whose lease expired (their worker died) to the queue, or fails them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from tickwork.runtime.clock import Clock, SystemClock
+from tickwork.store.base import Store
+
+log = logging.getLogger("tickwork.reaper")
+
+LEASE_EXPIRED_REASON = "lease expired: the worker running this job stopped heartbeating (crash?)"
+
+
+class Reaper:
+    def __init__(self, store: Store, interval_seconds: float, *, clock: Clock | None = None) -> None:
+        self.store = store
+        self.interval_seconds = interval_seconds
+        self.clock = clock or SystemClock()
+        self._loop: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> int:
+        recovered = await self.store.recover_expired(self.clock.now(), LEASE_EXPIRED_REASON)
+        for job in recovered:
+            log.warning("job %s (%s) recovered after its lease expired: now %s",
+                        job.id, job.task_name, job.state.value)
+        return len(recovered)
+
+    async def start(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._run(), name="tickwork-reaper")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:
+                log.warning("reaper could not reach the store: %s", exc)
+            await asyncio.sleep(self.interval_seconds)

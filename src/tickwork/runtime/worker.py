@@ -1,0 +1,251 @@
+"""The worker: claims due jobs in batches within its limits, runs them, writes results in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome
+from tickwork.domain.policies import next_state_after
+from tickwork.domain.tasks import RetryPolicy
+from tickwork.runtime.backoff import StoreRetry
+from tickwork.runtime.clock import Clock, SystemClock
+from tickwork.runtime.dispatch import Dispatcher
+from tickwork.runtime.taskcache import TaskCache
+from tickwork.store.base import Store
+
+log = logging.getLogger("tickwork.worker")
+
+SHUTDOWN_REASON = "worker shut down before the run finished; job released to the queue"
+# How long an idle worker sleeps at most when it learns of no new work at all.
+MAX_IDLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    worker_id: str
+    batch_size: int = 50
+    max_concurrent_jobs: int = 20
+    poll_interval_seconds: float = 1.0
+    lease_seconds: float = 60.0
+    shutdown_timeout_seconds: float = 30.0
+
+
+class Worker:
+    """Runs jobs from the store.
+
+    One loop claims (up to ``batch_size`` per statement, never more than free slots); each job
+    runs as its own asyncio task; a writer loop writes finished attempts in batches (whatever
+    accumulated while the previous batch was being written), so the database sees a few large
+    transactions instead of one per job.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        settings: WorkerSettings,
+        *,
+        clock: Clock | None = None,
+        rand: Callable[[], float] = random.random,
+        tasks: TaskCache | None = None,
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._rand = rand
+        self._tasks = tasks or TaskCache(store)
+        self._wake = asyncio.Event()
+        self._flush = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._completions: list[Completion] = []
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._retry = StoreRetry(log)
+
+    @property
+    def running_job_ids(self) -> list[int]:
+        return list(self._running)
+
+    def wake(self) -> None:
+        """New work may be due (an in-process enqueue, a fire, or a store change)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._loops:
+            return
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="tickwork-claim"),
+            asyncio.create_task(self._write_loop(), name="tickwork-write"),
+            asyncio.create_task(self._lease_loop(), name="tickwork-lease"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming, let running jobs finish up to the shutdown timeout, release the rest.
+
+        Safe to call twice. Nothing this worker claimed is left ``running`` afterwards.
+        """
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        self._wake.set()
+        if self._running:
+            log.info("waiting up to %ss for %d running job(s)",
+                     self.settings.shutdown_timeout_seconds, len(self._running))
+            await asyncio.wait(
+                list(self._running.values()), timeout=self.settings.shutdown_timeout_seconds
+            )
+        leftover = list(self._running)
+        for task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self._running.clear()
+        for loop in self._loops:
+            if loop.get_name() != "tickwork-write":
+                loop.cancel()
+        await self._drain_completions()
+        if leftover:
+            n = await self._retry.call(
+                lambda: self.store.release(
+                    self.settings.worker_id, leftover, self.clock.now(), SHUTDOWN_REASON
+                )
+            )
+            log.info("released %d job(s) back to the queue", n)
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._stopped.set()
+
+    # --- claiming --------------------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Claim and start one batch of due jobs; returns how many were claimed."""
+        free = self.settings.max_concurrent_jobs - len(self._running)
+        if free <= 0 or self._stopping:
+            return 0
+        limit = min(free, self.settings.batch_size)
+        now = self.clock.now()
+        jobs = await self.store.claim(
+            self.settings.worker_id, limit, now, self.settings.lease_seconds
+        )
+        for job in jobs:
+            self._running[job.id] = asyncio.create_task(self._execute(job))
+        return len(jobs)
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            self._slot_free.clear()
+            free = self.settings.max_concurrent_jobs - len(self._running)
+            try:
+                claimed = await self.run_once()
+            except Exception as exc:  # the store is down: keep the process alive, back off
+                await self._retry.failed(exc)
+                continue
+            self._retry.succeeded()
+            if claimed and claimed == min(free, self.settings.batch_size):
+                continue  # a full batch: there may be more due right now
+            if len(self._running) >= self.settings.max_concurrent_jobs:
+                await self._slot_free.wait()
+                continue
+            await self._idle_wait()
+
+    async def _idle_wait(self) -> None:
+        timeout = self.settings.poll_interval_seconds
+        try:
+            due = await self.store.next_due_time()
+        except Exception:
+            due = None
+        if due is not None:
+            timeout = min(timeout, max((due - self.clock.now()).total_seconds(), 0.0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), min(timeout, MAX_IDLE_SECONDS))
+
+    # --- running ---------------------------------------------------------------------------
+    async def _execute(self, job: Job) -> None:
+        started = self.clock.now()
+        task = await self._tasks.get(job.task_name)
+        retry = task.retry if task else RetryPolicy()
+        try:
+            if task is None:
+                outcome = Outcome.failure(
+                    "UnknownTask",
+                    f"no task named {job.task_name!r} is defined",
+                    error_class=ErrorClass.CONFIG,
+                )
+            else:
+                outcome = await self.dispatcher.run(task, job)
+        except asyncio.CancelledError:
+            raise  # shutdown: the job is released, not completed
+        except Exception as exc:  # an executor bug must not lose the job
+            log.exception("executor failed for job %s", job.id)
+            outcome = Outcome.failure(type(exc).__name__, str(exc))
+        finished = self.clock.now()
+        state, retry_at = next_state_after(
+            outcome, job.attempt, job.max_attempts, retry, finished, self._rand()
+        )
+        self._completions.append(
+            Completion(
+                job_id=job.id,
+                task_name=job.task_name,
+                attempt=job.attempt,
+                triggered_by=job.run_triggered_by,
+                worker_id=self.settings.worker_id,
+                started_at=started,
+                finished_at=finished,
+                outcome=outcome,
+                next_state=state,
+                retry_at=retry_at,
+            )
+        )
+        self._flush.set()
+        del self._running[job.id]
+        self._slot_free.set()
+        if state is JobState.RETRYING:
+            self._wake.set()
+
+    # --- writing ---------------------------------------------------------------------------
+    async def _write_loop(self) -> None:
+        while True:
+            await self._flush.wait()
+            self._flush.clear()
+            await self._drain_completions()
+
+    async def _drain_completions(self) -> None:
+        while self._completions:
+            batch, self._completions = self._completions, []
+            try:
+                await self.store.complete(batch)
+            except Exception as exc:
+                # Keep the results in memory and try again: losing them would lose the outcome.
+                self._completions[:0] = batch
+                await self._retry.failed(exc)
+                continue
+            self._retry.succeeded()
+            if any(c.retry_at is not None for c in batch):
+                self._wake.set()
+
+    # --- leases ----------------------------------------------------------------------------
+    async def _lease_loop(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self._running:
+                continue
+            until = self.clock.now() + timedelta(seconds=self.settings.lease_seconds)
+            try:
+                await self.store.extend_leases(self.settings.worker_id, list(self._running), until)
+            except Exception as exc:
+                log.warning("could not extend leases: %s", exc)
+
+
+def lease_deadline(now: datetime, lease_seconds: float) -> datetime:
+    return now + timedelta(seconds=lease_seconds)

@@ -1,0 +1,234 @@
+"""The use cases every adapter calls: define, enqueue, trigger, cancel, enable, query."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tickwork.domain.jobs import Job, JobState, NewJob, Run, TriggeredBy
+from tickwork.domain.schedules import parse_schedule
+from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskSource
+from tickwork.errors import ConfigError, NotFoundError
+from tickwork.runtime.clock import Clock, SystemClock
+from tickwork.runtime.executors.python import resolve_callable
+from tickwork.runtime.taskcache import TaskCache
+from tickwork.store.base import ProcessorInfo, Store, SyncReport
+
+# Manual and API triggers go before scheduled work of the same task (B3).
+TRIGGER_PRIORITY_BOOST = 100
+
+
+@dataclass(frozen=True)
+class EnqueueRequest:
+    task_name: str
+    args: Sequence[Any] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+    delay_seconds: float | None = None
+    key: str | None = None
+    priority: int | None = None
+    unique_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    jobs_by_state: dict[JobState, int]
+    processors: list[ProcessorInfo]
+
+
+def validate_definitions(
+    definitions: Sequence[TaskDefinition],
+    resolve: Callable[[str], Callable[..., Any]] | None = resolve_callable,
+) -> None:
+    """Everything that can be checked before writing: unique names, schedules, importability."""
+    seen: set[str] = set()
+    for defn in definitions:
+        if defn.name in seen:
+            raise ConfigError("defined twice", job=defn.name, field="name")
+        seen.add(defn.name)
+        if defn.schedule is not None:
+            try:
+                parse_schedule(defn.schedule, defn.timezone)
+            except ConfigError as exc:
+                raise exc.for_job(defn.name) from None
+        if resolve is not None and isinstance(defn.target, PythonTarget):
+            try:
+                resolve(defn.target.path)
+            except ConfigError as exc:
+                raise exc.for_job(defn.name) from None
+
+
+def first_fire(defn: TaskDefinition, now: datetime) -> datetime | None:
+    """When a (newly enabled) definition fires first, or None if it never fires by itself."""
+    if defn.schedule is None or not defn.enabled:
+        return None
+    return parse_schedule(defn.schedule, defn.timezone).next_after(now)
+
+
+class Service:
+    """Use cases over one store. Adapters parse input, call one method, and render the result."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        resolve: Callable[[str], Callable[..., Any]] | None = resolve_callable,
+        on_enqueue: Callable[[], None] | None = None,
+        on_schedules_changed: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self._resolve = resolve
+        self._on_enqueue = on_enqueue
+        self._on_schedules_changed = on_schedules_changed
+        self._tasks = TaskCache(store)
+
+    # --- definitions -----------------------------------------------------------------------
+    async def sync_definitions(
+        self, definitions: Sequence[TaskDefinition], sources: Sequence[TaskSource]
+    ) -> SyncReport:
+        """Validate all definitions, then make the store match them in one transaction."""
+        validate_definitions(definitions, self._resolve)
+        now = self.clock.now()
+        next_fires = {d.name: first_fire(d, now) for d in definitions}
+        report = await self.store.sync_tasks(definitions, sources, next_fires, now)
+        self._changed()
+        return report
+
+    async def get_task(self, name: str) -> Task:
+        task = await self.store.get_task(name)
+        if task is None:
+            raise NotFoundError(f"no job named {name!r}")
+        return task
+
+    async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
+        return await self.store.list_tasks(include_removed=include_removed)
+
+    async def set_enabled(self, name: str, enabled: bool) -> Task:
+        task = await self.get_task(name)
+        now = self.clock.now()
+        defn = task.definition
+        next_fire = first_fire(defn, now) if enabled and not task.removed else None
+        if enabled and defn.enabled and task.next_fire_at is not None:
+            next_fire = task.next_fire_at  # already enabled: keep its rhythm
+        updated = await self.store.set_task_enabled(name, enabled, next_fire, now)
+        self._changed()
+        assert updated is not None
+        return updated
+
+    def _changed(self) -> None:
+        if self._on_schedules_changed:
+            self._on_schedules_changed()
+
+    # --- jobs ------------------------------------------------------------------------------
+    async def _definition(self, name: str) -> TaskDefinition:
+        defn = await self._tasks.get(name)
+        if defn is None:
+            raise NotFoundError(f"no job named {name!r}")
+        return defn
+
+    def _new_job(self, defn: TaskDefinition, req: EnqueueRequest, now: datetime,
+                 triggered_by: TriggeredBy) -> NewJob:
+        if req.at is not None and req.delay_seconds is not None:
+            raise ConfigError("give either a time or a delay, not both", field="at")
+        when = now
+        if req.at is not None:
+            if req.at.tzinfo is None:
+                raise ConfigError(f"time {req.at.isoformat()} has no UTC offset", field="at")
+            when = req.at
+        elif req.delay_seconds is not None:
+            when = now + timedelta(seconds=req.delay_seconds)
+        return NewJob(
+            task_name=defn.name,
+            scheduled_at=when,
+            triggered_by=triggered_by,
+            max_attempts=defn.max_attempts,
+            args=list(req.args),
+            kwargs=dict(req.kwargs),
+            priority=defn.priority if req.priority is None else req.priority,
+            key=req.key,
+            unique_key=req.unique_key,
+        )
+
+    async def enqueue(
+        self, req: EnqueueRequest, *, triggered_by: TriggeredBy = TriggeredBy.API
+    ) -> int:
+        """Create one job for a defined task; returns its ID."""
+        (job_id,) = await self.enqueue_many([req], triggered_by=triggered_by)
+        return job_id
+
+    async def enqueue_many(
+        self, reqs: Sequence[EnqueueRequest], *, triggered_by: TriggeredBy = TriggeredBy.API
+    ) -> list[int]:
+        """Create many jobs in one transaction (all or none); returns their IDs in order."""
+        now = self.clock.now()
+        new_jobs = [
+            self._new_job(await self._definition(r.task_name), r, now, triggered_by) for r in reqs
+        ]
+        ids = await self.store.enqueue(new_jobs, now)
+        if self._on_enqueue:
+            self._on_enqueue()
+        return ids
+
+    async def trigger(self, name: str, *, triggered_by: TriggeredBy = TriggeredBy.MANUAL) -> int:
+        """Run a defined job now, ahead of scheduled work, whether or not it is enabled."""
+        task = await self.get_task(name)
+        if task.removed:
+            raise ConfigError("was removed from the definitions; it cannot be triggered",
+                              job=name)
+        defn = task.definition
+        req = EnqueueRequest(
+            task_name=name,
+            args=defn.args,
+            kwargs=defn.kwargs,
+            priority=defn.priority + TRIGGER_PRIORITY_BOOST,
+        )
+        return await self.enqueue(req, triggered_by=triggered_by)
+
+    async def get_job(self, job_id: int) -> Job:
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise NotFoundError(f"no job with ID {job_id}")
+        return job
+
+    async def list_jobs(
+        self, *, task_name: str | None = None, states: Sequence[JobState] | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        return await self.store.list_jobs(task_name=task_name, states=states, limit=limit)
+
+    async def cancel(self, job_id: int, reason: str = "cancelled by request") -> Job:
+        job = await self.store.cancel_job(job_id, self.clock.now(), reason)
+        if job is None:
+            raise NotFoundError(f"no job with ID {job_id}")
+        return job
+
+    # --- history and status ---------------------------------------------------------------
+    async def history(self, name: str, *, limit: int = 20) -> list[Run]:
+        await self.get_task(name)
+        return await self.store.list_runs(task_name=name, limit=limit)
+
+    async def runs_of_job(self, job_id: int) -> list[Run]:
+        return await self.store.list_runs(job_id=job_id, limit=1000)
+
+    async def status(self) -> Status:
+        return Status(
+            jobs_by_state=await self.store.count_jobs_by_state(),
+            processors=await self.store.list_processors(),
+        )
+
+
+def preview(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times of a schedule expression (for ``tickwork next``)."""
+    if count < 1:
+        raise ConfigError(f"must be >= 1, got {count}", field="count")
+    schedule = parse_schedule(expression, timezone)
+    out: list[datetime] = []
+    for fire in schedule.iter_after(after):
+        out.append(fire)
+        if len(out) >= count:
+            break
+    return out

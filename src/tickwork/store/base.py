@@ -1,0 +1,202 @@
+"""The Store protocol: the one seam between the engine and its database. Docstrings are the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run
+from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What ``Store.sync_tasks`` changed, by task name."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One schedule fire to record.
+
+    ``previous_next_fire_at`` is the task's ``next_fire_at`` the scheduler read; the store applies
+    the fire only if it is still the same, so two schedulers never both advance one schedule.
+    ``job`` is None when the fire is skipped (e.g. a misfire); the schedule still advances.
+    """
+
+    task_name: str
+    previous_next_fire_at: datetime
+    next_fire_at: datetime | None
+    job: NewJob | None
+
+
+@dataclass(frozen=True)
+class ProcessorInfo:
+    id: str
+    role: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """Persistence for tasks, jobs, runs and processors.
+
+    Every method is a coroutine; every datetime in and out is aware UTC. Every method is atomic:
+    it commits all its changes or none. Stores speak domain types, never rows.
+    """
+
+    dialect: str
+
+    async def open(self) -> None:
+        """Connect. Does not create or migrate the schema (see ``tickwork.store.migrate``)."""
+
+    async def close(self) -> None:
+        """Release connections and threads; safe to call twice."""
+
+    def watch(self, on_change: Callable[[], None]) -> Closeable:
+        """Call ``on_change`` (possibly from another thread) soon after the store changes, or
+        never if the backend cannot tell; callers keep polling as a fallback."""
+        ...
+
+    # --- tasks -----------------------------------------------------------------------------
+    async def sync_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        sources: Sequence[TaskSource],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> SyncReport:
+        """Make the stored tasks of ``sources`` equal ``definitions``, in one transaction.
+
+        New names are created, changed ones updated (their run history untouched), and stored
+        tasks of those sources that are absent get ``removed_at`` set and stop firing; they keep
+        their jobs and runs. A removed task that reappears is restored. ``next_fires`` gives the
+        next fire time for tasks whose schedule is new or changed (or that are created/restored);
+        unchanged schedules keep their stored ``next_fire_at``.
+        """
+        ...
+
+    async def get_task(self, name: str) -> Task | None: ...
+
+    async def list_tasks(self, *, include_removed: bool = True) -> list[Task]: ...
+
+    async def set_task_enabled(
+        self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
+    ) -> Task | None:
+        """Enable or disable a task, setting its next fire time; None if there is no such task."""
+        ...
+
+    # --- scheduling -----------------------------------------------------------------------
+    async def due_tasks(self, now: datetime, limit: int) -> list[Task]:
+        """Enabled, not removed tasks whose ``next_fire_at <= now``, earliest first."""
+        ...
+
+    async def next_fire_time(self) -> datetime | None:
+        """The earliest ``next_fire_at`` of enabled, not removed tasks."""
+        ...
+
+    async def record_fires(self, fires: Sequence[Fire], now: datetime) -> list[int]:
+        """Apply fires in one transaction: create their jobs and advance each schedule.
+
+        A fire whose task's ``next_fire_at`` no longer equals ``previous_next_fire_at`` is
+        ignored. A job for a (task, fire_at) pair that already exists is not created twice.
+        Returns the IDs of the jobs created.
+        """
+        ...
+
+    # --- jobs --------------------------------------------------------------------------------
+    async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        """Create jobs in one transaction; returns their IDs in order.
+
+        A job is ``available`` when ``scheduled_at <= now``, else ``scheduled``.
+        """
+        ...
+
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def list_jobs(
+        self,
+        *,
+        task_name: str | None = None,
+        states: Sequence[JobState] | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Newest first."""
+        ...
+
+    async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
+        """Cancel a pending job; returns it, or None if it does not exist.
+
+        Raises ``InvalidStateError`` if the job is running or finished.
+        """
+        ...
+
+    async def claim(
+        self, worker_id: str, limit: int, now: datetime, lease_seconds: float
+    ) -> list[Job]:
+        """Move up to ``limit`` due pending jobs to ``running`` for ``worker_id``, atomically.
+
+        Order: highest priority first, then earliest ``scheduled_at``, then lowest id. Each
+        claimed job's ``attempt`` is incremented, ``started_at`` set to ``now`` and its lease
+        runs until ``now + lease_seconds``. No job is ever returned to two callers.
+        """
+        ...
+
+    async def extend_leases(
+        self, worker_id: str, job_ids: Sequence[int], until: datetime
+    ) -> None:
+        """Push the leases of the worker's running jobs to ``until``."""
+        ...
+
+    async def complete(self, completions: Sequence[Completion]) -> None:
+        """Write finished attempts in one transaction: a run record each, and the job's new
+        state (``retry_at`` becomes its ``scheduled_at`` when retrying). A completion for a job
+        that is no longer running that attempt still records its run but leaves the job alone.
+        """
+        ...
+
+    async def release(self, worker_id: str, job_ids: Sequence[int], now: datetime,
+                      reason: str) -> int:
+        """Put the worker's running jobs back to ``available`` (due now) without spending the
+        attempt, recording an ``interrupted`` run with ``reason``. Returns how many."""
+        ...
+
+    async def recover_expired(self, now: datetime, reason: str) -> list[Job]:
+        """Jobs ``running`` with ``lease_expires_at <= now`` (their worker died): each gets an
+        ``interrupted`` run with ``reason`` and goes back to ``available``, or to ``failed`` when
+        it has no attempts left. Returns the jobs as they are afterwards."""
+        ...
+
+    async def next_due_time(self) -> datetime | None:
+        """The earliest ``scheduled_at`` of pending jobs."""
+        ...
+
+    async def count_jobs_by_state(self) -> dict[JobState, int]: ...
+
+    # --- runs --------------------------------------------------------------------------------
+    async def list_runs(
+        self, *, task_name: str | None = None, job_id: int | None = None, limit: int = 50
+    ) -> list[Run]:
+        """Newest first."""
+        ...
+
+    # --- processors ------------------------------------------------------------------------
+    async def heartbeat(self, info: ProcessorInfo) -> None:
+        """Insert or update a processor's row (its heartbeat, or its stop time)."""
+        ...
+
+    async def list_processors(self) -> list[ProcessorInfo]: ...

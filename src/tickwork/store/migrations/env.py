@@ -1,0 +1,17 @@
+"""Alembic environment: runs tickwork's migrations on the connection handed in by migrate.py."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from tickwork.store.sql import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    version_table="tickwork_alembic_version",
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

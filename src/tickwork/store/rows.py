@@ -1,0 +1,180 @@
+"""Mapping between table rows and domain types, in one place for both dialects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Run, RunStatus, TriggeredBy
+from tickwork.domain.tasks import (
+    RetryPolicy,
+    Task,
+    TaskDefinition,
+    TaskSource,
+    target_from_dict,
+    target_to_dict,
+)
+from tickwork.store.base import ProcessorInfo
+
+
+def task_values(defn: TaskDefinition) -> dict[str, Any]:
+    """The columns of ``tickwork_tasks`` that come from a definition."""
+    r = defn.retry
+    return {
+        "name": defn.name,
+        "kind": defn.kind.value,
+        "target": target_to_dict(defn.target),
+        "schedule": defn.schedule,
+        "timezone": defn.timezone,
+        "timeout_seconds": defn.timeout_seconds,
+        "max_retries": r.max_retries,
+        "backoff": {
+            "base": r.base_seconds,
+            "factor": r.factor,
+            "cap": r.cap_seconds,
+            "jitter": r.jitter,
+        },
+        "enabled": defn.enabled,
+        "description": defn.description,
+        "priority": defn.priority,
+        "tags": list(defn.tags),
+        "args": list(defn.args),
+        "kwargs": dict(defn.kwargs),
+        "source": defn.source.value,
+    }
+
+
+def task_from_row(row: Mapping[str, Any]) -> Task:
+    b = row["backoff"]
+    defn = TaskDefinition(
+        name=row["name"],
+        target=target_from_dict(row["target"]),
+        schedule=row["schedule"],
+        timezone=row["timezone"],
+        timeout_seconds=row["timeout_seconds"],
+        retry=RetryPolicy(
+            max_retries=row["max_retries"],
+            base_seconds=b["base"],
+            factor=b["factor"],
+            cap_seconds=b["cap"],
+            jitter=b["jitter"],
+        ),
+        enabled=bool(row["enabled"]),
+        description=row["description"],
+        priority=row["priority"],
+        tags=tuple(row["tags"]),
+        args=tuple(row["args"]),
+        kwargs=dict(row["kwargs"]),
+        source=TaskSource(row["source"]),
+    )
+    return Task(
+        definition=defn,
+        removed=row["removed_at"] is not None,
+        next_fire_at=row["next_fire_at"],
+        last_fire_at=row["last_fire_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    return Job(
+        id=row["id"],
+        task_name=row["task_name"],
+        state=JobState(row["state"]),
+        args=row["args"],
+        kwargs=row["kwargs"],
+        priority=row["priority"],
+        key=row["key"],
+        unique_key=row["unique_key"],
+        scheduled_at=row["scheduled_at"],
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        triggered_by=TriggeredBy(row["triggered_by"]),
+        fire_at=row["fire_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        last_error=row["last_error"],
+    )
+
+
+def run_from_row(row: Mapping[str, Any]) -> Run:
+    return Run(
+        id=row["id"],
+        job_id=row["job_id"],
+        task_name=row["task_name"],
+        attempt=row["attempt"],
+        status=RunStatus(row["status"]),
+        triggered_by=TriggeredBy(row["triggered_by"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        worker_id=row["worker_id"],
+        error_type=row["error_type"],
+        error_class=ErrorClass(row["error_class"]) if row["error_class"] else None,
+        error_message=row["error_message"],
+        traceback=row["traceback"],
+        exit_code=row["exit_code"],
+        output=row["output"],
+        result=row["result"],
+    )
+
+
+def run_values(c: Completion) -> dict[str, Any]:
+    o = c.outcome
+    return {
+        "job_id": c.job_id,
+        "task_name": c.task_name,
+        "attempt": c.attempt,
+        "status": o.status.value,
+        "triggered_by": c.triggered_by.value,
+        "started_at": c.started_at,
+        "finished_at": c.finished_at,
+        "duration_seconds": max((c.finished_at - c.started_at).total_seconds(), 0.0),
+        "worker_id": c.worker_id,
+        "error_type": o.error_type,
+        "error_class": o.error_class.value if o.error_class else None,
+        "error_message": o.error_message,
+        "traceback": o.traceback,
+        "exit_code": o.exit_code,
+        "output": o.output,
+        "result": o.result,
+    }
+
+
+def interrupted_run_values(job: Job, now: datetime, reason: str) -> dict[str, Any]:
+    started = job.started_at or now
+    return {
+        "job_id": job.id,
+        "task_name": job.task_name,
+        "attempt": job.attempt,
+        "status": RunStatus.INTERRUPTED.value,
+        "triggered_by": job.run_triggered_by.value,
+        "started_at": started,
+        "finished_at": now,
+        "duration_seconds": max((now - started).total_seconds(), 0.0),
+        "worker_id": job.worker_id,
+        "error_type": "Interrupted",
+        "error_class": None,
+        "error_message": reason,
+        "traceback": None,
+        "exit_code": None,
+        "output": None,
+        "result": None,
+    }
+
+
+def processor_from_row(row: Mapping[str, Any]) -> ProcessorInfo:
+    return ProcessorInfo(
+        id=row["id"],
+        role=row["role"],
+        host=row["host"],
+        pid=row["pid"],
+        version=row["version"],
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+        stopped_at=row["stopped_at"],
+    )

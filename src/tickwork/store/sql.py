@@ -1,0 +1,160 @@
+"""The SQL schema shared by the SQLite and PostgreSQL stores (SQLAlchemy Core tables)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+PENDING_SQL = ("scheduled", "available", "retrying")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes: TIMESTAMPTZ on PostgreSQL, epoch seconds (REAL) on SQLite.
+
+    Epoch seconds keep SQLite comparisons and sorting numeric and cheap; microsecond precision
+    holds for dates far beyond this century.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Float())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        if dialect.name == "sqlite":
+            return value.timestamp()
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+tasks = sa.Table(
+    "tickwork_tasks",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("target", sa.JSON, nullable=False),
+    sa.Column("schedule", sa.Text),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("timeout_seconds", sa.Float),
+    sa.Column("max_retries", sa.Integer, nullable=False),
+    sa.Column("backoff", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    sa.Column("kwargs", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("removed_at", UTCDateTime),
+    sa.Column("next_fire_at", UTCDateTime),
+    sa.Column("last_fire_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+sa.Index(
+    "ix_tickwork_tasks_next_fire",
+    tasks.c.next_fire_at,
+    postgresql_where=tasks.c.next_fire_at.isnot(None),
+    sqlite_where=tasks.c.next_fire_at.isnot(None),
+)
+
+jobs = sa.Table(
+    "tickwork_jobs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("task_name", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    sa.Column("kwargs", sa.JSON, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(200)),
+    sa.Column("unique_key", sa.String(200)),
+    sa.Column("scheduled_at", UTCDateTime, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("triggered_by", sa.String(16), nullable=False),
+    sa.Column("fire_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("worker_id", sa.String(200)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    # One job per schedule fire, however many schedulers race for it.
+    sa.UniqueConstraint("task_name", "fire_at", name="uq_tickwork_jobs_fire"),
+)
+_pending = jobs.c.state.in_(PENDING_SQL)
+# The claim query walks this index in order: highest priority, then oldest due time.
+sa.Index(
+    "ix_tickwork_jobs_pending",
+    jobs.c.priority.desc(),
+    jobs.c.scheduled_at,
+    jobs.c.id,
+    postgresql_where=_pending,
+    sqlite_where=_pending,
+)
+sa.Index(
+    "ix_tickwork_jobs_running",
+    jobs.c.lease_expires_at,
+    postgresql_where=jobs.c.state == "running",
+    sqlite_where=jobs.c.state == "running",
+)
+sa.Index("ix_tickwork_jobs_task", jobs.c.task_name, jobs.c.id)
+sa.Index("ix_tickwork_jobs_state", jobs.c.state, jobs.c.id)
+
+runs = sa.Table(
+    "tickwork_runs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("job_id", sa.BigInteger, nullable=False),
+    sa.Column("task_name", sa.String(200), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("triggered_by", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=False),
+    sa.Column("duration_seconds", sa.Float, nullable=False),
+    sa.Column("worker_id", sa.String(200)),
+    sa.Column("error_type", sa.String(200)),
+    sa.Column("error_class", sa.String(16)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("traceback", sa.Text),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("output", sa.Text),
+    sa.Column("result", sa.JSON),
+)
+sa.Index("ix_tickwork_runs_task_started", runs.c.task_name, runs.c.started_at)
+sa.Index("ix_tickwork_runs_job", runs.c.job_id)
+sa.Index("ix_tickwork_runs_started", runs.c.started_at)
+
+processors = sa.Table(
+    "tickwork_processors",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    sa.Column("stopped_at", UTCDateTime),
+)
