@@ -1,10 +1,38 @@
-"""tickwork: cron-job manager and background-job processor (SQLite embedded, PostgreSQL distributed)."""
+"""tickwork: cron jobs and background jobs (SQLite embedded, PostgreSQL distributed)."""
 
-from tickwork.app import TaskHandle, Tickwork
-from tickwork.domain.jobs import JobState, RunStatus, TriggeredBy
-from tickwork.domain.tasks import RetryPolicy
-from tickwork.errors import ConfigError, InvalidStateError, NotFoundError, StoreError, TickworkError
-from tickwork.version import __version__
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tickwork.app import TaskHandle, Tickwork
+    from tickwork.domain.jobs import JobState, RunStatus, TriggeredBy
+    from tickwork.domain.tasks import RetryPolicy
+    from tickwork.errors import (
+        ConfigError,
+        InvalidStateError,
+        NotFoundError,
+        StoreError,
+        TickworkError,
+    )
+
+# Public names and their modules; imported on first use so that `import tickwork.x` in a worker
+# does not pay for the whole application layer.
+_EXPORTS = {
+    "TaskHandle": "tickwork.app",
+    "Tickwork": "tickwork.app",
+    "JobState": "tickwork.domain.jobs",
+    "RunStatus": "tickwork.domain.jobs",
+    "TriggeredBy": "tickwork.domain.jobs",
+    "RetryPolicy": "tickwork.domain.tasks",
+    "ConfigError": "tickwork.errors",
+    "InvalidStateError": "tickwork.errors",
+    "NotFoundError": "tickwork.errors",
+    "StoreError": "tickwork.errors",
+    "TickworkError": "tickwork.errors",
+    "__version__": "tickwork.version",
+}
 
 __all__ = [
     "ConfigError",
@@ -15,8 +43,17 @@ __all__ = [
     "RunStatus",
     "StoreError",
     "TaskHandle",
-    "TickworkError",
     "Tickwork",
+    "TickworkError",
     "TriggeredBy",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tickwork' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

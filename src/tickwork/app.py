@@ -9,7 +9,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from tickwork.config import Settings, load_config
 from tickwork.domain.durations import parse_duration
@@ -82,8 +82,13 @@ class TaskHandle(Generic[P, R]):
         unique_key: str | None = None,
     ) -> BoundEnqueue[P]:
         """Enqueue with options: ``task.options(delay="30s", key="user-7").enqueue(...)``."""
-        return BoundEnqueue(self.app, self.name, EnqueueOptions(delay, at, key, priority,
-                                                                 unique_key))
+        return BoundEnqueue(
+            self.app, self.name, EnqueueOptions(delay, at, key, priority, unique_key)
+        )
+
+
+class TaskDecorator(Protocol):
+    def __call__(self, fn: Callable[P, R], /) -> TaskHandle[P, R]: ...
 
 
 class BoundEnqueue(Generic[P]):
@@ -140,14 +145,23 @@ class Tickwork:
 
     @overload
     def task(
-        self, *, name: str | None = None, schedule: str | None = None, timezone: str = ...,
-        timeout: str | float | None = None, max_retries: int = 0,
-        backoff: RetryPolicy | None = None, enabled: bool = True, description: str | None = None,
-        priority: int = 0, tags: Sequence[str] = (), args: Sequence[Any] = (),
+        self,
+        *,
+        name: str | None = None,
+        schedule: str | None = None,
+        timezone: str = ...,
+        timeout: str | float | None = None,
+        max_retries: int = 0,
+        backoff: RetryPolicy | None = None,
+        enabled: bool = True,
+        description: str | None = None,
+        priority: int = 0,
+        tags: Sequence[str] = (),
+        args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
-    ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]: ...
+    ) -> TaskDecorator: ...
 
-    def task(
+    def task(  # type: ignore[misc]  # mypy cannot match a ParamSpec across overloads
         self,
         fn: Callable[P, R] | None = None,
         /,
@@ -164,26 +178,29 @@ class Tickwork:
         tags: Sequence[str] = (),
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
-    ) -> TaskHandle[P, R] | Callable[[Callable[P, R]], TaskHandle[P, R]]:
+    ) -> TaskHandle[P, R] | TaskDecorator:
         """Define a task from a sync or async function, optionally on a schedule."""
 
         def register(func: Callable[P, R]) -> TaskHandle[P, R]:
             path = f"{func.__module__}:{func.__qualname__}"
             task_name = name or func.__name__
-            base = backoff or RetryPolicy()
-            retry = RetryPolicy(max_retries, base.base_seconds, base.factor, base.cap_seconds,
-                                base.jitter)
             try:
+                base = backoff or RetryPolicy()
+                retry = RetryPolicy(
+                    max_retries, base.base_seconds, base.factor, base.cap_seconds, base.jitter
+                )
                 defn = TaskDefinition(
                     name=task_name,
                     target=PythonTarget(path),
                     schedule=schedule,
                     timezone=timezone,
-                    timeout_seconds=None if timeout is None
+                    timeout_seconds=None
+                    if timeout is None
                     else parse_duration(timeout, field="timeout"),
                     retry=retry,
                     enabled=enabled,
-                    description=description if description is not None
+                    description=description
+                    if description is not None
                     else (func.__doc__ or "").strip().split("\n")[0],
                     priority=priority,
                     tags=tuple(tags),
@@ -202,7 +219,9 @@ class Tickwork:
             self._functions[path] = func
             return TaskHandle(self, func, defn)
 
-        return register(fn) if fn is not None else register
+        if fn is not None:
+            return register(fn)
+        return register  # type: ignore[return-value]  # generic in P and R per call
 
     def resolve(self, path: str) -> Callable[..., Any]:
         """The function for a task path: registered here first, else imported."""
@@ -223,8 +242,7 @@ class Tickwork:
         unique_key: str | None = None,
     ) -> int:
         """Queue a run of a defined task by name; returns the job ID."""
-        req = EnqueueOptions(delay, at, key, priority, unique_key).request(task, args,
-                                                                           kwargs or {})
+        req = EnqueueOptions(delay, at, key, priority, unique_key).request(task, args, kwargs or {})
         return self.call(lambda service: service.enqueue(req))
 
     def call(self, use_case: Callable[[Service], Coroutine[Any, Any, T]]) -> T:
@@ -275,8 +293,14 @@ class Tickwork:
             self._service = service
             self._service_loop = asyncio.get_running_loop()
 
-        await serve(self.settings, self.definitions, sources, resolve=self.resolve, stop=stop,
-                    on_started=started)
+        await serve(
+            self.settings,
+            self.definitions,
+            sources,
+            resolve=self.resolve,
+            stop=stop,
+            on_started=started,
+        )
 
 
 class _Portal:
@@ -284,8 +308,9 @@ class _Portal:
 
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tickwork-portal",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tickwork-portal", daemon=True
+        )
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -34,13 +34,12 @@ def prepare_store(url: str) -> SqlStore:
         raise
     except Exception as exc:
         raise StoreError(f"cannot open the database: {type(exc).__name__}: {exc}") from exc
-    raise StoreError(
-        "the database schema is not current: run `tickwork db upgrade` first"
-    )
+    raise StoreError("the database schema is not current: run `tickwork db upgrade` first")
 
 
-def processor_settings(settings: Settings, roles: frozenset[str] | None = None,
-                       processor_id: str | None = None) -> ProcessorSettings:
+def processor_settings(
+    settings: Settings, roles: frozenset[str] | None = None, processor_id: str | None = None
+) -> ProcessorSettings:
     extra: dict[str, Any] = {}
     if roles is not None:
         extra["roles"] = roles
@@ -86,7 +85,10 @@ async def serve(
         report = await service.sync_definitions(definitions, sources)
         log.info(
             "definitions synced: %d created, %d updated, %d removed, %d unchanged",
-            len(report.created), len(report.updated), len(report.removed), len(report.unchanged),
+            len(report.created),
+            len(report.updated),
+            len(report.removed),
+            len(report.unchanged),
         )
         await processor.start()
         if on_started:
@@ -101,7 +103,7 @@ async def serve(
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
-    installed = []
+    installed: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)

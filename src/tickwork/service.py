@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -110,9 +111,9 @@ class Service:
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         task = await self.get_task(name)
         now = self.clock.now()
-        defn = task.definition
-        next_fire = first_fire(defn, now) if enabled and not task.removed else None
-        if enabled and defn.enabled and task.next_fire_at is not None:
+        defn = dataclasses.replace(task.definition, enabled=enabled)
+        next_fire = None if task.removed else first_fire(defn, now)
+        if task.definition.enabled and enabled and task.next_fire_at is not None:
             next_fire = task.next_fire_at  # already enabled: keep its rhythm
         updated = await self.store.set_task_enabled(name, enabled, next_fire, now)
         self._changed()
@@ -130,8 +131,9 @@ class Service:
             raise NotFoundError(f"no job named {name!r}")
         return defn
 
-    def _new_job(self, defn: TaskDefinition, req: EnqueueRequest, now: datetime,
-                 triggered_by: TriggeredBy) -> NewJob:
+    def _new_job(
+        self, defn: TaskDefinition, req: EnqueueRequest, now: datetime, triggered_by: TriggeredBy
+    ) -> NewJob:
         if req.at is not None and req.delay_seconds is not None:
             raise ConfigError("give either a time or a delay, not both", field="at")
         when = now
@@ -177,8 +179,7 @@ class Service:
         """Run a defined job now, ahead of scheduled work, whether or not it is enabled."""
         task = await self.get_task(name)
         if task.removed:
-            raise ConfigError("was removed from the definitions; it cannot be triggered",
-                              job=name)
+            raise ConfigError("was removed from the definitions; it cannot be triggered", job=name)
         defn = task.definition
         req = EnqueueRequest(
             task_name=name,
@@ -195,7 +196,10 @@ class Service:
         return job
 
     async def list_jobs(
-        self, *, task_name: str | None = None, states: Sequence[JobState] | None = None,
+        self,
+        *,
+        task_name: str | None = None,
+        states: Sequence[JobState] | None = None,
         limit: int = 100,
     ) -> list[Job]:
         return await self.store.list_jobs(task_name=task_name, states=states, limit=limit)

@@ -20,7 +20,8 @@ from tickwork.domain.durations import parse_duration
 from tickwork.domain.jobs import TriggeredBy
 from tickwork.domain.tasks import TaskSource
 from tickwork.errors import ConfigError, StoreError, TickworkError
-from tickwork.service import EnqueueRequest, Service, preview
+from tickwork.service import EnqueueRequest, Service, preview, validate_definitions
+from tickwork.store.engines import normalize_url
 
 T = TypeVar("T")
 
@@ -41,13 +42,20 @@ app.add_typer(db_app, name="db")
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", envvar="TICKWORK_CONFIG",
-                 help=f"tickwork.toml to use (default: ./{DEFAULT_CONFIG_FILE} if present)."),
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="TICKWORK_CONFIG",
+        help=f"tickwork.toml to use (default: ./{DEFAULT_CONFIG_FILE} if present).",
+    ),
 ]
 DbOpt = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="TICKWORK_DATABASE_URL",
-                 help="Store URL, e.g. sqlite:///tickwork.db or postgresql://host/db."),
+    typer.Option(
+        "--database-url",
+        envvar="TICKWORK_DATABASE_URL",
+        help="Store URL, e.g. sqlite:///tickwork.db or postgresql://host/db.",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -73,8 +81,11 @@ def _guard(fn: Callable[[], T]) -> T:
         fail(str(exc))
 
 
-def _with_service(config: Path | None, database_url: str | None,
-                  use_case: Callable[[Service], Coroutine[Any, Any, T]]) -> T:
+def _with_service(
+    config: Path | None,
+    database_url: str | None,
+    use_case: Callable[[Service], Coroutine[Any, Any, T]],
+) -> T:
     from tickwork.launcher import prepare_store
 
     async def main() -> T:
@@ -115,33 +126,45 @@ def _parse_json(value: str | None, field: str, kind: type) -> Any:
 def run(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
-    app_path: Annotated[str | None, typer.Option(
-        "--app", help="A Tickwork application object to run, as module:attribute.")] = None,
+    app_path: Annotated[
+        str | None,
+        typer.Option("--app", help="A Tickwork application object to run, as module:attribute."),
+    ] = None,
 ) -> None:
     """Run the scheduler and a worker in this process until Ctrl-C or SIGTERM."""
     from tickwork.app import Tickwork
     from tickwork.launcher import serve
-    from tickwork.runtime.executors.python import resolve_callable
+    from tickwork.runtime.executors.python import import_object
 
     if app_path is not None:
         if config is not None:
             fail("--app and --config cannot be combined: pass config= to Tickwork() instead")
-        obj = _guard(lambda: resolve_callable(app_path))
+        obj = _guard(lambda: import_object(app_path, what="application", field="app"))
         if not isinstance(obj, Tickwork):
             fail(f"{app_path!r} is not a tickwork.Tickwork application")
         if database_url is not None:
             obj._config = type(obj._config)(
-                obj.settings.replace(database_url=database_url), obj._config.tasks,
-                obj._config.path)
+                obj.settings.replace(database_url=database_url), obj._config.tasks, obj._config.path
+            )
         _setup_logging(obj.settings.log_level)
         _guard(obj.run)
         return
     cfg = _guard(lambda: _config(config, database_url))
+
+    # Everything that can be wrong with the input is reported before anything is logged.
+    def check() -> None:
+        validate_definitions(cfg.tasks)
+        normalize_url(cfg.settings.database_url)
+
+    _guard(check)
     _setup_logging(cfg.settings.log_level)
     sources = [TaskSource.CONFIG] if cfg.path is not None else []
     logging.getLogger("tickwork").info(
-        "store %s; %d job definition(s) from %s", _safe_url(cfg.settings.database_url),
-        len(cfg.tasks), cfg.path or "no config file")
+        "store %s; %d job definition(s) from %s",
+        _safe_url(cfg.settings.database_url),
+        len(cfg.tasks),
+        cfg.path or "no config file",
+    )
     _guard(lambda: asyncio.run(serve(cfg.settings, cfg.tasks, sources)))
 
 
@@ -186,8 +209,9 @@ def next_fires(
 def enqueue(
     task: Annotated[str, typer.Argument(help="Name of a defined job.")],
     args: Annotated[str | None, typer.Option("--args", help="JSON array of arguments.")] = None,
-    kwargs: Annotated[str | None, typer.Option("--kwargs", help="JSON object of keyword "
-                                                "arguments.")] = None,
+    kwargs: Annotated[
+        str | None, typer.Option("--kwargs", help="JSON object of keyword arguments.")
+    ] = None,
     at: Annotated[str | None, typer.Option("--at", help="Run at this ISO time.")] = None,
     delay: Annotated[str | None, typer.Option("--delay", help="Run after e.g. 30s, 5m.")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Concurrency key.")] = None,
@@ -212,8 +236,9 @@ def enqueue(
         )
 
     req = _guard(build)
-    job_id = _with_service(config, database_url,
-                           lambda s: s.enqueue(req, triggered_by=TriggeredBy.MANUAL))
+    job_id = _with_service(
+        config, database_url, lambda s: s.enqueue(req, triggered_by=TriggeredBy.MANUAL)
+    )
     if as_json:
         render.print_json({"id": job_id})
     else:
@@ -222,8 +247,11 @@ def enqueue(
 
 # --- jobs --------------------------------------------------------------------------------------
 @jobs_app.command("list")
-def jobs_list(config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False,
-              ) -> None:
+def jobs_list(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """List defined jobs with their schedule and next fire time."""
     tasks = _with_service(config, database_url, lambda s: s.list_tasks())
     if as_json:
@@ -233,8 +261,9 @@ def jobs_list(config: ConfigOpt = None, database_url: DbOpt = None, as_json: Jso
 
 
 @jobs_app.command("show")
-def jobs_show(name: str, config: ConfigOpt = None, database_url: DbOpt = None,
-              as_json: JsonOpt = False) -> None:
+def jobs_show(
+    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
     """Show one defined job, its next fire time and its latest runs."""
 
     async def use(s: Service) -> tuple[Any, Any]:
@@ -253,9 +282,13 @@ def jobs_show(name: str, config: ConfigOpt = None, database_url: DbOpt = None,
 
 
 @jobs_app.command("history")
-def jobs_history(name: str, limit: Annotated[int, typer.Option("--limit")] = 20,
-                 config: ConfigOpt = None, database_url: DbOpt = None,
-                 as_json: JsonOpt = False) -> None:
+def jobs_history(
+    name: str,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """The latest runs of a job, newest first."""
     runs = _with_service(config, database_url, lambda s: s.history(name, limit=limit))
     if as_json:
@@ -265,15 +298,17 @@ def jobs_history(name: str, limit: Annotated[int, typer.Option("--limit")] = 20,
 
 
 @jobs_app.command("trigger")
-def jobs_trigger(name: str, config: ConfigOpt = None, database_url: DbOpt = None,
-                 as_json: JsonOpt = False) -> None:
+def jobs_trigger(
+    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
     """Run a job now, ahead of scheduled work; prints the job ID."""
     job_id = _with_service(config, database_url, lambda s: s.trigger(name))
     render.print_json({"id": job_id}) if as_json else typer.echo(job_id)
 
 
-def _set_enabled(name: str, enabled: bool, config: Path | None, database_url: str | None,
-                 as_json: bool) -> None:
+def _set_enabled(
+    name: str, enabled: bool, config: Path | None, database_url: str | None, as_json: bool
+) -> None:
     task = _with_service(config, database_url, lambda s: s.set_enabled(name, enabled))
     if as_json:
         render.print_json(render.task_dict(task))
@@ -282,31 +317,36 @@ def _set_enabled(name: str, enabled: bool, config: Path | None, database_url: st
 
 
 @jobs_app.command("enable")
-def jobs_enable(name: str, config: ConfigOpt = None, database_url: DbOpt = None,
-                as_json: JsonOpt = False) -> None:
+def jobs_enable(
+    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
     """Let a job fire on its schedule again."""
     _set_enabled(name, True, config, database_url, as_json)
 
 
 @jobs_app.command("disable")
-def jobs_disable(name: str, config: ConfigOpt = None, database_url: DbOpt = None,
-                 as_json: JsonOpt = False) -> None:
+def jobs_disable(
+    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
     """Stop a job from firing on its schedule (it can still be triggered)."""
     _set_enabled(name, False, config, database_url, as_json)
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: int, config: ConfigOpt = None, database_url: DbOpt = None,
-                as_json: JsonOpt = False) -> None:
+def jobs_cancel(
+    job_id: int, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
     """Cancel a pending job run by its ID."""
     job = _with_service(config, database_url, lambda s: s.cancel(job_id))
     render.print_json(render.job_dict(job)) if as_json else typer.echo(
-        f"job {job.id}: {job.state.value}")
+        f"job {job.id}: {job.state.value}"
+    )
 
 
 @jobs_app.command("get")
-def jobs_get(job_id: int, config: ConfigOpt = None, database_url: DbOpt = None,
-             as_json: JsonOpt = False) -> None:
+def jobs_get(
+    job_id: int, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
     """Show one queued or finished job run by its ID, with its attempts."""
 
     async def use(s: Service) -> tuple[Any, Any]:
@@ -325,13 +365,15 @@ def jobs_get(job_id: int, config: ConfigOpt = None, database_url: DbOpt = None,
 
 
 @jobs_app.command("queue")
-def jobs_queue(task: Annotated[str | None, typer.Option("--task")] = None,
-               limit: Annotated[int, typer.Option("--limit")] = 50,
-               config: ConfigOpt = None, database_url: DbOpt = None,
-               as_json: JsonOpt = False) -> None:
+def jobs_queue(
+    task: Annotated[str | None, typer.Option("--task")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """List job runs (queued, running and finished), newest first."""
-    jobs = _with_service(config, database_url, lambda s: s.list_jobs(task_name=task,
-                                                                       limit=limit))
+    jobs = _with_service(config, database_url, lambda s: s.list_jobs(task_name=task, limit=limit))
     if as_json:
         render.print_json([render.job_dict(j) for j in jobs])
     else:
@@ -340,21 +382,26 @@ def jobs_queue(task: Annotated[str | None, typer.Option("--task")] = None,
 
 # --- status and db -----------------------------------------------------------------------------
 @app.command()
-def status(config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False,
-           ) -> None:
+def status(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Job counts by state and the processors that have run against this store."""
     st = _with_service(config, database_url, lambda s: s.status())
-    data = {
-        "jobs": {k.value: v for k, v in st.jobs_by_state.items()},
-        "processors": [render.processor_dict(p) for p in st.processors],
-    }
+    counts = {k.value: v for k, v in st.jobs_by_state.items()}
     if as_json:
-        render.print_json(data)
+        render.print_json(
+            {"jobs": counts, "processors": [render.processor_dict(p) for p in st.processors]}
+        )
         return
-    typer.echo("jobs: " + ", ".join(f"{k} {v}" for k, v in data["jobs"].items()))
+    typer.echo("jobs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for p in st.processors:
-        state = f"stopped {render.short_time(p.stopped_at)}" if p.stopped_at else (
-            f"heartbeat {render.short_time(p.heartbeat_at)}")
+        state = (
+            f"stopped {render.short_time(p.stopped_at)}"
+            if p.stopped_at
+            else (f"heartbeat {render.short_time(p.heartbeat_at)}")
+        )
         typer.echo(f"processor {p.id} ({p.role}, v{p.version}): {state}")
 
 

@@ -121,8 +121,9 @@ def tasks_table(tasks: list[Task]) -> Table:
         d = t.definition
         enabled = "removed" if t.removed else ("yes" if d.enabled else "no")
         schedule = f"{d.schedule} ({d.timezone})" if d.schedule else "-"
-        table.add_row(d.name, d.kind.value, schedule, enabled, short_time(t.next_fire_at),
-                      d.description)
+        table.add_row(
+            d.name, d.kind.value, schedule, enabled, short_time(t.next_fire_at), d.description
+        )
     return table
 
 
@@ -130,15 +131,29 @@ def runs_table(runs: list[Run]) -> Table:
     table = Table("run", "job", "attempt", "status", "by", "started (UTC)", "duration", "error")
     for r in runs:
         error = f"{r.error_type}: {r.error_message}" if r.error_type else ""
-        table.add_row(str(r.id), str(r.job_id), str(r.attempt), r.status.value,
-                      r.triggered_by.value, short_time(r.started_at),
-                      f"{r.duration_seconds:.3f}s", error[:80])
+        table.add_row(
+            str(r.id),
+            str(r.job_id),
+            str(r.attempt),
+            r.status.value,
+            r.triggered_by.value,
+            short_time(r.started_at),
+            f"{r.duration_seconds:.3f}s",
+            error[:80],
+        )
     return table
 
 
 def jobs_table(jobs: list[Job]) -> Table:
     table = Table("id", "task", "state", "attempt", "by", "scheduled (UTC)", "last error")
     for j in jobs:
-        table.add_row(str(j.id), j.task_name, j.state.value, f"{j.attempt}/{j.max_attempts}",
-                      j.triggered_by.value, short_time(j.scheduled_at), (j.last_error or "")[:60])
+        table.add_row(
+            str(j.id),
+            j.task_name,
+            j.state.value,
+            f"{j.attempt}/{j.max_attempts}",
+            j.triggered_by.value,
+            short_time(j.scheduled_at),
+            (j.last_error or "")[:60],
+        )
     return table

@@ -66,7 +66,9 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"  # its worker stopped or died mid-run; the job went back to the queue
+    INTERRUPTED = (
+        "interrupted"  # its worker stopped or died mid-run; the job went back to the queue
+    )
 
 
 class ErrorClass(StrEnum):
@@ -144,23 +146,44 @@ class Outcome:
     result: Any = None
 
     @classmethod
-    def success(cls, result: Any = None, *, output: str | None = None,
-                exit_code: int | None = None) -> Outcome:
+    def success(
+        cls, result: Any = None, *, output: str | None = None, exit_code: int | None = None
+    ) -> Outcome:
         return cls(RunStatus.SUCCEEDED, result=result, output=output, exit_code=exit_code)
 
     @classmethod
-    def failure(cls, error_type: str, message: str, *, error_class: ErrorClass = ErrorClass.UNKNOWN,
-                traceback: str | None = None, exit_code: int | None = None,
-                output: str | None = None) -> Outcome:
-        return cls(RunStatus.FAILED, error_type=error_type, error_class=error_class,
-                   error_message=message, traceback=traceback, exit_code=exit_code, output=output)
+    def failure(
+        cls,
+        error_type: str,
+        message: str,
+        *,
+        error_class: ErrorClass = ErrorClass.UNKNOWN,
+        traceback: str | None = None,
+        exit_code: int | None = None,
+        output: str | None = None,
+    ) -> Outcome:
+        return cls(
+            RunStatus.FAILED,
+            error_type=error_type,
+            error_class=error_class,
+            error_message=message,
+            traceback=traceback,
+            exit_code=exit_code,
+            output=output,
+        )
 
     @classmethod
-    def timed_out(cls, timeout_seconds: float, *, output: str | None = None,
-                  exit_code: int | None = None) -> Outcome:
-        return cls(RunStatus.TIMEOUT, error_type="Timeout", error_class=ErrorClass.TIMEOUT,
-                   error_message=f"run exceeded its timeout of {timeout_seconds:g}s",
-                   output=output, exit_code=exit_code)
+    def timed_out(
+        cls, timeout_seconds: float, *, output: str | None = None, exit_code: int | None = None
+    ) -> Outcome:
+        return cls(
+            RunStatus.TIMEOUT,
+            error_type="Timeout",
+            error_class=ErrorClass.TIMEOUT,
+            error_message=f"run exceeded its timeout of {timeout_seconds:g}s",
+            output=output,
+            exit_code=exit_code,
+        )
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class RetryPolicy:
         """Wait before the attempt after ``attempt`` (1-based) failed.
 
         Exponential ``base * factor**(attempt-1)`` capped at ``cap``; with jitter the wait is
-        ``rand`` (0..1, supplied by the caller so tests are deterministic) times that ("full jitter").
+        ``rand`` (0..1, from the caller so tests are deterministic) times that ("full jitter").
         """
         exp = self.base_seconds * self.factor ** max(attempt - 1, 0)
         delay = min(exp, self.cap_seconds)

@@ -11,7 +11,6 @@ from typing import Any
 
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
-from tickwork.runtime.executors.http import HttpExecutor
 from tickwork.runtime.executors.python import PythonExecutor, resolve_callable
 from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS, Heartbeat, new_processor_id
 from tickwork.runtime.reaper import Reaper
@@ -65,7 +64,6 @@ class Processor:
         if ROLE_WORKER in s.roles:
             dispatcher = Dispatcher(
                 PythonExecutor(resolve, max_threads=s.max_concurrent_jobs),
-                HttpExecutor(output_limit=s.output_limit_bytes),
                 output_limit=s.output_limit_bytes,
             )
             self.worker = Worker(
@@ -93,7 +91,10 @@ class Processor:
             )
         self.reaper = Reaper(store, max(s.lease_seconds / 2, 1.0), clock=self.clock)
         self.heartbeat = Heartbeat(
-            store, s.processor_id, s.role, interval_seconds=s.heartbeat_interval_seconds,
+            store,
+            s.processor_id,
+            s.role,
+            interval_seconds=s.heartbeat_interval_seconds,
             clock=self.clock,
         )
 

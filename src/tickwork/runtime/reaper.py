@@ -15,7 +15,9 @@ LEASE_EXPIRED_REASON = "lease expired: the worker running this job stopped heart
 
 
 class Reaper:
-    def __init__(self, store: Store, interval_seconds: float, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, store: Store, interval_seconds: float, *, clock: Clock | None = None
+    ) -> None:
         self.store = store
         self.interval_seconds = interval_seconds
         self.clock = clock or SystemClock()
@@ -24,8 +26,12 @@ class Reaper:
     async def run_once(self) -> int:
         recovered = await self.store.recover_expired(self.clock.now(), LEASE_EXPIRED_REASON)
         for job in recovered:
-            log.warning("job %s (%s) recovered after its lease expired: now %s",
-                        job.id, job.task_name, job.state.value)
+            log.warning(
+                "job %s (%s) recovered after its lease expired: now %s",
+                job.id,
+                job.task_name,
+                job.state.value,
+            )
         return len(recovered)
 
     async def start(self) -> None:

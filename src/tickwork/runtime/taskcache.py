@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.store.base import Store
 
-DEFAULT_TASK_CACHE_SECONDS = 2.0
+DEFAULT_TASK_CACHE_SECONDS = 5.0
 
 
 class TaskCache:
     """Definitions by name, re-read from the store when older than ``ttl_seconds``.
 
-    Edits made through the CLI or API reach running workers within the TTL.
+    Edits made through the CLI or API reach running workers within the TTL. Workers call
+    ``load`` with the names of a whole claimed batch, so a cold or stale cache costs one query
+    per batch, not one per job.
     """
 
     def __init__(self, store: Store, ttl_seconds: float = DEFAULT_TASK_CACHE_SECONDS) -> None:
@@ -21,15 +24,24 @@ class TaskCache:
         self._ttl = ttl_seconds
         self._tasks: dict[str, tuple[float, TaskDefinition | None]] = {}
 
-    async def get(self, name: str) -> TaskDefinition | None:
-        now = time.monotonic()
+    def _fresh(self, name: str, now: float) -> bool:
         hit = self._tasks.get(name)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        task = await self._store.get_task(name)
-        defn = task.definition if task else None
-        self._tasks[name] = (now, defn)
-        return defn
+        return hit is not None and now - hit[0] < self._ttl
+
+    async def load(self, names: Iterable[str]) -> None:
+        """Make sure the definitions of ``names`` are cached and fresh."""
+        now = time.monotonic()
+        stale = {n for n in names if not self._fresh(n, now)}
+        if not stale:
+            return
+        found = {t.name: t.definition for t in await self._store.get_tasks(sorted(stale))}
+        for name in stale:
+            self._tasks[name] = (now, found.get(name))
+
+    async def get(self, name: str) -> TaskDefinition | None:
+        if not self._fresh(name, time.monotonic()):
+            await self.load([name])
+        return self._tasks[name][1]
 
     def put(self, defn: TaskDefinition) -> None:
         self._tasks[defn.name] = (time.monotonic(), defn)

@@ -1,4 +1,4 @@
-"""The worker: claims due jobs in batches within its limits, runs them, writes results in batches."""
+"""The worker: claims due jobs in batches within its limits, runs them, writes results."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from tickwork.store.base import Store
 log = logging.getLogger("tickwork.worker")
 
 SHUTDOWN_REASON = "worker shut down before the run finished; job released to the queue"
+CLAIM_LINGER_SECONDS = 0.001
+DEFAULT_PREFETCH_SECONDS = 0.05
 # How long an idle worker sleeps at most when it learns of no new work at all.
 MAX_IDLE_SECONDS = 5.0
 
@@ -34,6 +36,8 @@ class WorkerSettings:
     poll_interval_seconds: float = 1.0
     lease_seconds: float = 60.0
     shutdown_timeout_seconds: float = 30.0
+    # Jobs due this soon are claimed now and started at their time (see Store.claim).
+    prefetch_seconds: float = DEFAULT_PREFETCH_SECONDS
 
 
 class Worker:
@@ -98,9 +102,18 @@ class Worker:
             return
         self._stopping = True
         self._wake.set()
+        self._slot_free.set()
+        # Let the claim loop finish on its own: cancelling it mid-claim would leave the jobs of
+        # that claim running in the store with no task to run them.
+        claim_loop = next((t for t in self._loops if t.get_name() == "tickwork-claim"), None)
+        if claim_loop is not None:
+            await asyncio.gather(claim_loop, return_exceptions=True)
         if self._running:
-            log.info("waiting up to %ss for %d running job(s)",
-                     self.settings.shutdown_timeout_seconds, len(self._running))
+            log.info(
+                "waiting up to %ss for %d running job(s)",
+                self.settings.shutdown_timeout_seconds,
+                len(self._running),
+            )
             await asyncio.wait(
                 list(self._running.values()), timeout=self.settings.shutdown_timeout_seconds
             )
@@ -110,7 +123,7 @@ class Worker:
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         self._running.clear()
         for loop in self._loops:
-            if loop.get_name() != "tickwork-write":
+            if loop.get_name() == "tickwork-lease":
                 loop.cancel()
         await self._drain_completions()
         if leftover:
@@ -133,9 +146,15 @@ class Worker:
             return 0
         limit = min(free, self.settings.batch_size)
         now = self.clock.now()
+        horizon = now + timedelta(seconds=self.settings.prefetch_seconds)
         jobs = await self.store.claim(
-            self.settings.worker_id, limit, now, self.settings.lease_seconds
+            self.settings.worker_id, limit, now, self.settings.lease_seconds, horizon=horizon
         )
+        if jobs:
+            try:
+                await self._tasks.load({j.task_name for j in jobs})
+            except Exception as exc:  # each job retries the lookup on its own
+                log.warning("could not load task definitions: %s", exc)
         for job in jobs:
             self._running[job.id] = asyncio.create_task(self._execute(job))
         return len(jobs)
@@ -148,6 +167,8 @@ class Worker:
             try:
                 claimed = await self.run_once()
             except Exception as exc:  # the store is down: keep the process alive, back off
+                if self._stopping:
+                    return
                 await self._retry.failed(exc)
                 continue
             self._retry.succeeded()
@@ -155,6 +176,10 @@ class Worker:
                 continue  # a full batch: there may be more due right now
             if len(self._running) >= self.settings.max_concurrent_jobs:
                 await self._slot_free.wait()
+                if len(self._running) > self.settings.max_concurrent_jobs // 2:
+                    # Let a few more slots free up: one claim of many jobs costs about what
+                    # a claim of one does, and short jobs free slots by the hundred.
+                    await asyncio.sleep(CLAIM_LINGER_SECONDS)
                 continue
             await self._idle_wait()
 
@@ -165,15 +190,19 @@ class Worker:
         except Exception:
             due = None
         if due is not None:
-            timeout = min(timeout, max((due - self.clock.now()).total_seconds(), 0.0))
+            ahead = (due - self.clock.now()).total_seconds() - self.settings.prefetch_seconds
+            timeout = min(timeout, max(ahead, 0.0))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), min(timeout, MAX_IDLE_SECONDS))
 
     # --- running ---------------------------------------------------------------------------
     async def _execute(self, job: Job) -> None:
-        started = self.clock.now()
         task = await self._tasks.get(job.task_name)
         retry = task.retry if task else RetryPolicy()
+        early = (job.scheduled_at - self.clock.now()).total_seconds()
+        if early > 0:  # claimed ahead of its time (prefetch): start on the dot
+            await asyncio.sleep(early)
+        started = self.clock.now()
         try:
             if task is None:
                 outcome = Outcome.failure(

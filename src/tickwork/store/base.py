@@ -1,11 +1,11 @@
-"""The Store protocol: the one seam between the engine and its database. Docstrings are the contract."""
+"""The Store protocol: the one seam between engine and database. Docstrings are the contract."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
@@ -34,6 +34,24 @@ class Fire:
     previous_next_fire_at: datetime
     next_fire_at: datetime | None
     job: NewJob | None
+
+
+@dataclass(frozen=True)
+class DueSchedule:
+    """What the scheduler needs of a task whose schedule has come due."""
+
+    task_name: str
+    schedule: str
+    timezone: str
+    next_fire_at: datetime
+    args: list[Any]
+    kwargs: dict[str, Any]
+    priority: int
+    max_attempts: int
+
+
+# Decides, for one due schedule, the job to create (if any) and the next fire time.
+FirePlanner = Callable[[DueSchedule], Fire]
 
 
 @dataclass(frozen=True)
@@ -86,11 +104,16 @@ class Store(Protocol):
         tasks of those sources that are absent get ``removed_at`` set and stop firing; they keep
         their jobs and runs. A removed task that reappears is restored. ``next_fires`` gives the
         next fire time for tasks whose schedule is new or changed (or that are created/restored);
-        unchanged schedules keep their stored ``next_fire_at``.
+        unchanged schedules keep their stored ``next_fire_at``. The ``enabled`` of a definition
+        applies only when its task is created: afterwards it is the operator's switch.
         """
         ...
 
     async def get_task(self, name: str) -> Task | None: ...
+
+    async def get_tasks(self, names: Sequence[str]) -> list[Task]:
+        """The tasks of these names that exist, in one query (any order)."""
+        ...
 
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]: ...
 
@@ -102,11 +125,25 @@ class Store(Protocol):
 
     # --- scheduling -----------------------------------------------------------------------
     async def due_tasks(self, now: datetime, limit: int) -> list[Task]:
-        """Enabled, not removed tasks whose ``next_fire_at <= now``, earliest first."""
+        """Enabled, not removed tasks whose ``next_fire_at <= now``, earliest first (then by
+        name)."""
         ...
 
     async def next_fire_time(self) -> datetime | None:
         """The earliest ``next_fire_at`` of enabled, not removed tasks."""
+        ...
+
+    async def fire_due(
+        self, now: datetime, limit: int, plan: FirePlanner, *, horizon: datetime | None = None
+    ) -> tuple[int, list[int]]:
+        """Fire up to ``limit`` schedules due by ``horizon`` (default ``now``), earliest first,
+        in one transaction. Jobs for fires still ahead of ``now`` are created ``scheduled``.
+
+        The due schedules are locked while ``plan`` (pure, called on the store's thread) decides
+        each fire, so concurrent schedulers share the due schedules between them instead of
+        firing one twice; the jobs are created and the schedules advanced before commit.
+        Returns how many schedules were handled and the IDs of the jobs created.
+        """
         ...
 
     async def record_fires(self, fires: Sequence[Fire], now: datetime) -> list[int]:
@@ -135,7 +172,7 @@ class Store(Protocol):
         states: Sequence[JobState] | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        """Newest first."""
+        """Newest first; ``states`` None or empty means any state."""
         ...
 
     async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
@@ -146,9 +183,17 @@ class Store(Protocol):
         ...
 
     async def claim(
-        self, worker_id: str, limit: int, now: datetime, lease_seconds: float
+        self,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+        *,
+        horizon: datetime | None = None,
     ) -> list[Job]:
-        """Move up to ``limit`` due pending jobs to ``running`` for ``worker_id``, atomically.
+        """Move up to ``limit`` pending jobs due by ``horizon`` (default ``now``) to ``running``
+        for ``worker_id``, atomically. (A worker claims slightly ahead and starts each job at its
+        ``scheduled_at``, so that precise fires are not late by the claim's own duration.)
 
         Order: highest priority first, then earliest ``scheduled_at``, then lowest id. Each
         claimed job's ``attempt`` is incremented, ``started_at`` set to ``now`` and its lease
@@ -156,21 +201,21 @@ class Store(Protocol):
         """
         ...
 
-    async def extend_leases(
-        self, worker_id: str, job_ids: Sequence[int], until: datetime
-    ) -> None:
+    async def extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
         """Push the leases of the worker's running jobs to ``until``."""
         ...
 
     async def complete(self, completions: Sequence[Completion]) -> None:
         """Write finished attempts in one transaction: a run record each, and the job's new
         state (``retry_at`` becomes its ``scheduled_at`` when retrying). A completion for a job
-        that is no longer running that attempt still records its run but leaves the job alone.
+        that is no longer running that attempt for that worker (it was released, reaped or
+        cancelled meanwhile) still records its run but leaves the job alone.
         """
         ...
 
-    async def release(self, worker_id: str, job_ids: Sequence[int], now: datetime,
-                      reason: str) -> int:
+    async def release(
+        self, worker_id: str, job_ids: Sequence[int], now: datetime, reason: str
+    ) -> int:
         """Put the worker's running jobs back to ``available`` (due now) without spending the
         attempt, recording an ``interrupted`` run with ``reason``. Returns how many."""
         ...

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 PENDING_SQL = ("scheduled", "available", "retrying")
+PROBLEM_SQL = ("failed", "timeout", "cancelled")
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -119,7 +120,15 @@ sa.Index(
     sqlite_where=jobs.c.state == "running",
 )
 sa.Index("ix_tickwork_jobs_task", jobs.c.task_name, jobs.c.id)
-sa.Index("ix_tickwork_jobs_state", jobs.c.state, jobs.c.id)
+# Failed, timed-out and cancelled jobs are few and worth finding; an index over every state
+# would be rewritten twice per job and lured SQLite's planner away from the pending index.
+_problem = jobs.c.state.in_(PROBLEM_SQL)
+sa.Index(
+    "ix_tickwork_jobs_problems",
+    jobs.c.id,
+    postgresql_where=_problem,
+    sqlite_where=_problem,
+)
 
 runs = sa.Table(
     "tickwork_runs",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -21,9 +22,9 @@ from tickwork.domain.jobs import (
     check_transition,
 )
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
-from tickwork.errors import InvalidStateError, NotFoundError
-from tickwork.store import rows
-from tickwork.store.base import Fire, ProcessorInfo, SyncReport
+from tickwork.errors import InvalidStateError, NotFoundError, StoreError
+from tickwork.store import rows, sqlite_fast
+from tickwork.store.base import DueSchedule, Fire, FirePlanner, ProcessorInfo, SyncReport
 from tickwork.store.sql import PENDING_SQL, UTCDateTime, jobs, processors, runs, tasks
 from tickwork.store.watch import NoWatcher, SqliteChangeWatcher
 
@@ -61,7 +62,15 @@ class SqlStore:
         if self._executor is None:
             await self.open()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+            # The driver's own message only: SQLAlchemy's text would echo bound parameters,
+            # which may hold secrets (e.g. HTTP headers of a task).
+            orig = getattr(exc, "orig", None) or exc
+            raise StoreError(f"{type(orig).__name__}: {orig}") from exc
 
     def watch(self, on_change: Callable[[], None]) -> SqliteChangeWatcher | NoWatcher:
         """Call ``on_change`` (from another thread) soon after any connection commits."""
@@ -95,9 +104,7 @@ class SqlStore:
     ) -> SyncReport:
         report = SyncReport()
         with self._write() as conn:
-            existing = {
-                r["name"]: r for r in conn.execute(sa.select(tasks)).mappings().all()
-            }
+            existing = {r["name"]: r for r in conn.execute(sa.select(tasks)).mappings().all()}
             wanted = {d.name for d in definitions}
             for defn in definitions:
                 values = rows.task_values(defn)
@@ -113,6 +120,9 @@ class SqlStore:
                     )
                     report.created.append(defn.name)
                     continue
+                # `enabled` is the operator's switch once a task exists (like a paused DAG in
+                # Airflow): a restart must not undo `tickwork jobs disable`.
+                values.pop("enabled")
                 same = all(old[k] == v for k, v in values.items())
                 if same and old["removed_at"] is None:
                     report.unchanged.append(defn.name)
@@ -121,7 +131,6 @@ class SqlStore:
                 schedule_changed = (
                     old["schedule"] != defn.schedule
                     or old["timezone"] != defn.timezone
-                    or bool(old["enabled"]) != defn.enabled
                     or old["removed_at"] is not None
                 )
                 if schedule_changed:
@@ -148,6 +157,19 @@ class SqlStore:
         with self._read() as conn:
             row = conn.execute(sa.select(tasks).where(tasks.c.name == name)).mappings().first()
         return rows.task_from_row(row) if row else None
+
+    async def get_tasks(self, names: Sequence[str]) -> list[Task]:
+        return await self._call(self._get_tasks, names)
+
+    def _get_tasks(self, names: Sequence[str]) -> list[Task]:
+        found: list[Task] = []
+        unique = sorted(set(names))
+        with self._read() as conn:
+            # Chunked: SQLite allows a limited number of bound parameters per statement.
+            for i in range(0, len(unique), 500):
+                query = sa.select(tasks).where(tasks.c.name.in_(unique[i : i + 500]))
+                found += [rows.task_from_row(r) for r in conn.execute(query).mappings()]
+        return found
 
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
         return await self._call(self._list_tasks, include_removed)
@@ -191,7 +213,7 @@ class SqlStore:
         query = (
             sa.select(tasks)
             .where(self._firing(), tasks.c.next_fire_at <= now)
-            .order_by(tasks.c.next_fire_at)
+            .order_by(tasks.c.next_fire_at, tasks.c.name)
             .limit(limit)
         )
         with self._read() as conn:
@@ -205,6 +227,64 @@ class SqlStore:
         with self._read() as conn:
             value: datetime | None = conn.execute(query).scalar()
         return value
+
+    async def fire_due(
+        self, now: datetime, limit: int, plan: FirePlanner, *, horizon: datetime | None = None
+    ) -> tuple[int, list[int]]:
+        return await self._call(self._fire_due, now, limit, plan, horizon or now)
+
+    def _fire_due(
+        self, now: datetime, limit: int, plan: FirePlanner, horizon: datetime
+    ) -> tuple[int, list[int]]:
+        if self.dialect == "sqlite":
+            with self._write() as conn:
+                return sqlite_fast.fire_due(
+                    conn.connection.driver_connection, now, horizon, limit, plan
+                )
+        query = (
+            sa.select(
+                tasks.c.name,
+                tasks.c.schedule,
+                tasks.c.timezone,
+                tasks.c.next_fire_at,
+                tasks.c.args,
+                tasks.c.kwargs,
+                tasks.c.priority,
+                tasks.c.max_retries,
+            )
+            .where(self._firing(), tasks.c.next_fire_at <= horizon)
+            .order_by(tasks.c.next_fire_at, tasks.c.name)
+            .limit(limit)
+        )
+        if self._skip_locked:
+            # Schedulers share the due schedules: a locked one belongs to another scheduler.
+            query = query.with_for_update(skip_locked=True)
+        created: list[int] = []
+        with self._write() as conn:
+            due = [
+                DueSchedule(
+                    r.name,
+                    r.schedule,
+                    r.timezone,
+                    r.next_fire_at,
+                    r.args,
+                    r.kwargs,
+                    r.priority,
+                    r.max_retries + 1,
+                )
+                for r in conn.execute(query)
+            ]
+            for fire in map(plan, due):
+                conn.execute(
+                    tasks.update()
+                    .where(tasks.c.name == fire.task_name)
+                    .values(next_fire_at=fire.next_fire_at, last_fire_at=fire.previous_next_fire_at)
+                )
+                if fire.job is not None:
+                    job_id = self._insert_job_once(conn, fire.job, now)
+                    if job_id is not None:
+                        created.append(job_id)
+        return len(due), created
 
     async def record_fires(self, fires: Sequence[Fire], now: datetime) -> list[int]:
         return await self._call(self._record_fires, fires, now)
@@ -252,6 +332,9 @@ class SqlStore:
     def _enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
         if not new_jobs:
             return []
+        if self.dialect == "sqlite":
+            with self._write() as conn:
+                return sqlite_fast.enqueue(conn.connection.driver_connection, new_jobs, now)
         with self._write() as conn:
             result = conn.execute(
                 jobs.insert().returning(jobs.c.id, sort_by_parameter_order=True),
@@ -301,7 +384,9 @@ class SqlStore:
             check_transition(JobState(row["state"]), JobState.CANCELLED)
             if row["state"] == JobState.RUNNING:
                 # Cancelling a running job needs its worker's cooperation (a later issue).
-                raise InvalidStateError(f"job {job_id} is running; only pending jobs can be cancelled")
+                raise InvalidStateError(
+                    f"job {job_id} is running; only pending jobs can be cancelled"
+                )
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id)
@@ -311,19 +396,39 @@ class SqlStore:
         return rows.job_from_row(row)
 
     async def claim(
-        self, worker_id: str, limit: int, now: datetime, lease_seconds: float
+        self,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+        *,
+        horizon: datetime | None = None,
     ) -> list[Job]:
-        return await self._call(self._claim, worker_id, limit, now, lease_seconds)
+        return await self._call(self._claim, worker_id, limit, now, lease_seconds, horizon or now)
 
-    def _claim(self, worker_id: str, limit: int, now: datetime, lease_seconds: float) -> list[Job]:
+    def _claim(
+        self, worker_id: str, limit: int, now: datetime, lease_seconds: float, horizon: datetime
+    ) -> list[Job]:
         due = (
             sa.select(jobs.c.id)
-            .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= now)
+            .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= horizon)
             .order_by(*_ORDER)
             .limit(limit)
         )
         if self._skip_locked:
             due = due.with_for_update(skip_locked=True)
+        if self.dialect == "sqlite":
+            with self._write() as conn:
+                claimed = sqlite_fast.claim(
+                    conn.connection.driver_connection,
+                    worker_id,
+                    limit,
+                    now,
+                    horizon,
+                    now + timedelta(seconds=lease_seconds),
+                )
+            claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
+            return claimed
         stmt = (
             jobs.update()
             .where(jobs.c.id.in_(due.scalar_subquery()))
@@ -364,12 +469,17 @@ class SqlStore:
     def _complete(self, completions: Sequence[Completion]) -> None:
         if not completions:
             return
+        if self.dialect == "sqlite":
+            with self._write() as conn:
+                sqlite_fast.complete(conn.connection.driver_connection, completions)
+            return
         stmt = (
             jobs.update()
             .where(
                 jobs.c.id == sa.bindparam("b_id"),
                 jobs.c.state == JobState.RUNNING.value,
                 jobs.c.attempt == sa.bindparam("b_attempt"),
+                jobs.c.worker_id.is_not_distinct_from(sa.bindparam("b_worker")),
             )
             .values(
                 state=sa.bindparam("b_state"),
@@ -385,6 +495,7 @@ class SqlStore:
             {
                 "b_id": c.job_id,
                 "b_attempt": c.attempt,
+                "b_worker": c.worker_id,
                 "b_state": c.next_state.value,
                 "b_finished": None if c.next_state is JobState.RETRYING else c.finished_at,
                 "b_retry_at": c.retry_at,
@@ -473,7 +584,8 @@ class SqlStore:
             .limit(1)
         )
         with self._read() as conn:
-            return conn.execute(query).scalar()
+            due: datetime | None = conn.execute(query).scalar()
+        return due
 
     async def count_jobs_by_state(self) -> dict[JobState, int]:
         return await self._call(self._count_jobs_by_state)

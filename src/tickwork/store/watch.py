@@ -26,6 +26,9 @@ class SqliteChangeWatcher:
         self._on_change = on_change
         self._interval = interval_seconds
         self._stop = threading.Event()
+        # The starting point is read before returning, so no commit after watch() is missed.
+        self._conn = sqlite3.connect(database, check_same_thread=False)
+        self._last = self._conn.execute("PRAGMA data_version").fetchone()[0]
         self._thread = threading.Thread(target=self._run, name="tickwork-sqlite-watch", daemon=True)
         self._thread.start()
 
@@ -35,15 +38,14 @@ class SqliteChangeWatcher:
             self._thread.join(timeout=1)
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._database, check_same_thread=False)
+        conn, last = self._conn, self._last
         try:
-            last = None
             while not self._stop.wait(self._interval):
                 try:
                     version = conn.execute("PRAGMA data_version").fetchone()[0]
                 except sqlite3.Error:
                     continue
-                if last is not None and version != last:
+                if version != last:
                     self._on_change()
                 last = version
         finally:

@@ -15,7 +15,7 @@ import pytest
 
 from tickwork.domain.jobs import ErrorClass, RunStatus
 from tickwork.domain.tasks import HttpTarget
-from tickwork.runtime.executors import HttpExecutor
+from tickwork.runtime.executors.http import HttpExecutor
 
 HTML_PAGE = b"<!DOCTYPE html><html><body><h1>Internal Server Error</h1></body></html>"
 SECRET = "s3cr3t-token-value"

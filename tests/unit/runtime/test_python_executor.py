@@ -14,7 +14,7 @@ import pytest
 from tickwork.domain.jobs import ErrorClass, RunStatus
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError
-from tickwork.runtime.executors import PythonExecutor, resolve_callable
+from tickwork.runtime.executors.python import PythonExecutor, resolve_callable
 
 # The helpers are imported by path like real tasks; make that independent of pytest's import mode.
 _HERE = str(Path(__file__).parent)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+import tickwork.runtime.executors.shell as shell_module
 from tickwork.domain.jobs import ErrorClass, RunStatus
 from tickwork.domain.tasks import ShellTarget
-from tickwork.runtime.executors import run_shell
-from tickwork.runtime.executors import shell as shell_module
+from tickwork.runtime.executors.shell import run_shell
 
 
 def is_gone(pid: int) -> bool:

@@ -30,19 +30,19 @@ _PLUMBING_FILES = frozenset(
 _PLAIN_RESULT_TYPES = frozenset({str, int, bool})
 
 
-def resolve_callable(path: str) -> Callable[..., Any]:
-    """The callable named by ``package.module:attr`` (``attr`` may be dotted, ``Class.method``)."""
+def import_object(path: str, *, what: str = "task", field: str = "task") -> Any:
+    """The object named by ``package.module:attr`` (``attr`` may be dotted, ``Class.method``)."""
     module_name, _, attr_path = path.partition(":")
     if not module_name or not attr_path:
         raise ConfigError(
-            f"cannot import task {path!r}: expected 'package.module:function'", field="task"
+            f"cannot import {what} {path!r}: expected 'package.module:name'", field=field
         )
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:
-        # Also errors raised while the module runs: either way the task cannot be used.
+        # Also errors raised while the module runs: either way the object cannot be used.
         raise ConfigError(
-            f"cannot import task {path!r}: {type(exc).__name__}: {exc}", field="task"
+            f"cannot import {what} {path!r}: {type(exc).__name__}: {exc}", field=field
         ) from exc
     owner = module_name
     for name in attr_path.split("."):
@@ -50,9 +50,16 @@ def resolve_callable(path: str) -> Callable[..., Any]:
             obj = getattr(obj, name)
         except AttributeError as exc:
             raise ConfigError(
-                f"cannot import task {path!r}: {owner!r} has no attribute {name!r}", field="task"
+                f"cannot import {what} {path!r}: {owner!r} has no attribute {name!r}",
+                field=field,
             ) from exc
         owner = f"{owner}.{name}"
+    return obj
+
+
+def resolve_callable(path: str) -> Callable[..., Any]:
+    """The callable named by ``package.module:attr`` (``attr`` may be dotted, ``Class.method``)."""
+    obj = import_object(path)
     if not callable(obj):
         raise ConfigError(
             f"cannot import task {path!r}: {type(obj).__name__} object is not callable",

@@ -17,6 +17,7 @@ branch_labels = None
 depends_on = None
 
 PENDING = "state IN ('scheduled', 'available', 'retrying')"
+PROBLEMS = "state IN ('failed', 'timeout', 'cancelled')"
 ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
@@ -89,7 +90,13 @@ def upgrade() -> None:
         sqlite_where=sa.text("state = 'running'"),
     )
     op.create_index("ix_tickwork_jobs_task", "tickwork_jobs", ["task_name", "id"])
-    op.create_index("ix_tickwork_jobs_state", "tickwork_jobs", ["state", "id"])
+    op.create_index(
+        "ix_tickwork_jobs_problems",
+        "tickwork_jobs",
+        ["id"],
+        postgresql_where=sa.text(PROBLEMS),
+        sqlite_where=sa.text(PROBLEMS),
+    )
     op.create_table(
         "tickwork_runs",
         sa.Column("id", ID, primary_key=True),

@@ -1,0 +1,273 @@
+"""tickwork benchmark: enqueue rate, processing rate, enqueue-to-start latency, cron fire lateness.
+
+    .venv/bin/python bench/bench_store.py                        # SQLite file in a temp dir
+    .venv/bin/python bench/bench_store.py --url postgresql://postgres@127.0.0.1/bench
+    .venv/bin/python bench/bench_store.py --only process,latency
+
+The job body is the peer benchmarks' no-op: one O_APPEND write of (enqueue time, start time), so
+figures compare with ../shared/bench-peers on the same machine. History is on: every job also gets
+its run record, as always in tickwork.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource  # noqa: E402
+from tickwork.service import EnqueueRequest, Service  # noqa: E402
+from tickwork.store import SqlStore, create_store  # noqa: E402
+from tickwork.store import migrate as migrations  # noqa: E402
+
+REC = 36
+TASKS = [
+    TaskDefinition(name="mark", target=PythonTarget("bench_tasks:mark")),
+    TaskDefinition(name="amark", target=PythonTarget("bench_tasks:amark")),
+]
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def records(path: Path) -> list[tuple[float, float]]:
+    out = []
+    with path.open("rb") as f:
+        for line in f:
+            a, b = line.split()
+            out.append((float(a), float(b)))
+    return out
+
+
+class Bench:
+    def __init__(self, url: str | None, scratch: Path) -> None:
+        self.scratch = scratch
+        self.base_url = url
+        self.results: list[dict[str, object]] = []
+
+    def fresh_url(self, tag: str) -> str:
+        if self.base_url is None or self.base_url.startswith("sqlite"):
+            return f"sqlite:///{self.scratch / f'{tag}-{time.time_ns()}.db'}"
+        import sqlalchemy as sa
+
+        base = sa.make_url(self.base_url).set(drivername="postgresql+psycopg")
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        name = f"tickwork_bench_{tag.replace('-', '_')}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin.dispose()
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    async def store(
+        self, url: str, tasks: list[TaskDefinition] = TASKS
+    ) -> tuple[SqlStore, Service]:
+        store = create_store(url)
+        migrations.upgrade(store.engine)
+        service = Service(store, resolve=None)
+        await service.sync_definitions(tasks, [TaskSource.CODE])
+        return store, service
+
+    def record(self, **row: object) -> None:
+        self.results.append(row)
+        print(json.dumps(row), flush=True)
+
+    def worker(self, url: str, out: Path, *extra: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "BENCH_OUT": str(out), "PYTHONPATH": str(HERE)}
+        log = (self.scratch / "worker.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, str(HERE / "worker_proc.py"), url, *extra],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def stop(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    # --- enqueue ---------------------------------------------------------------------------
+    async def enqueue(self, n_single: int, n_bulk: int) -> None:
+        store, service = await self.store(self.fresh_url("enqueue"))
+        t0 = time.perf_counter()
+        for _ in range(n_single):
+            await service.enqueue(EnqueueRequest("mark", args=(time.time(),)))
+        dt = time.perf_counter() - t0
+        self.record(kind="enqueue", variant="single", n=n_single, jobs_per_s=round(n_single / dt))
+        t0 = time.perf_counter()
+        for start in range(0, n_bulk, 1000):
+            reqs = [
+                EnqueueRequest("mark", args=(time.time(),))
+                for _ in range(min(1000, n_bulk - start))
+            ]
+            await service.enqueue_many(reqs)
+        dt = time.perf_counter() - t0
+        self.record(kind="enqueue", variant="bulk x1000", n=n_bulk, jobs_per_s=round(n_bulk / dt))
+        await store.close()
+
+    # --- processing ------------------------------------------------------------------------
+    async def process(self, n: int, task: str, concurrency: int, batch: int) -> None:
+        url = self.fresh_url(f"process-{task}")
+        store, service = await self.store(url)
+        out = self.scratch / f"process-{task}-{time.time_ns()}.rec"
+        out.touch()
+        for start in range(0, n, 5000):
+            await service.enqueue_many(
+                [EnqueueRequest(task, args=(time.time(),)) for _ in range(min(5000, n - start))]
+            )
+        launch = time.time()
+        proc = self.worker(url, out, "--concurrency", str(concurrency), "--batch", str(batch))
+        deadline = time.time() + 600
+        while out.stat().st_size // REC < n and time.time() < deadline:
+            await asyncio.sleep(0.02)
+        self.stop(proc)
+        starts = [b for _, b in records(out)]
+        counts = await store.count_jobs_by_state()
+        runs = len(await store.list_runs(limit=n + 10))
+        first, last = min(starts), max(starts)
+        self.record(
+            kind="process",
+            variant=f"{task} c={concurrency} b={batch}",
+            n=n,
+            done=len(starts),
+            succeeded=counts[next(s for s in counts if s.value == "succeeded")],
+            runs=runs,
+            wall_jobs_per_s=round(len(starts) / (last - launch)),
+            steady_jobs_per_s=round(len(starts) / (last - first)) if last > first else None,
+        )
+        await store.close()
+
+    # --- latency ---------------------------------------------------------------------------
+    async def latency(self, rate: float, seconds: float, task: str) -> None:
+        url = self.fresh_url(f"latency-{task}")
+        store, service = await self.store(url)
+        out = self.scratch / f"latency-{task}-{time.time_ns()}.rec"
+        out.touch()
+        proc = self.worker(url, out, "--concurrency", "20", "--batch", "50")
+        await asyncio.sleep(2.0)  # worker up
+        n = int(rate * seconds)
+        t0 = time.perf_counter()
+        for i in range(n):
+            target = t0 + i / rate
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await service.enqueue(EnqueueRequest(task, args=(time.time(),)))
+        deadline = time.time() + 30
+        while out.stat().st_size // REC < n and time.time() < deadline:
+            await asyncio.sleep(0.02)
+        self.stop(proc)
+        lat = [(b - a) * 1000 for a, b in records(out)]
+        self.record(
+            kind="latency",
+            variant=f"{task} {rate:g}/s x {seconds:g}s (other process)",
+            n=n,
+            done=len(lat),
+            p50_ms=round(pct(lat, 50), 2),
+            p99_ms=round(pct(lat, 99), 2),
+            max_ms=round(max(lat), 2),
+        )
+        await store.close()
+
+    # --- cron ------------------------------------------------------------------------------
+    async def cron(
+        self, schedules: int, warmup: float, seconds: float, fn: str, concurrency: int
+    ) -> None:
+        url = self.fresh_url("cron")
+        tasks = [
+            TaskDefinition(
+                name=f"cron-{i}", target=PythonTarget(f"bench_tasks:{fn}"), schedule="* * * * * *"
+            )
+            for i in range(schedules)
+        ]
+        store, _service = await self.store(url, tasks)
+        out = self.scratch / f"cron-{time.time_ns()}.rec"
+        out.touch()
+        proc = self.worker(
+            url, out, "--scheduler", "--concurrency", str(concurrency), "--batch", str(concurrency)
+        )
+        await asyncio.sleep(warmup + seconds)
+        self.stop(proc)
+        t_from = datetime.fromtimestamp(time.time() - seconds - 1, UTC)
+        import sqlalchemy as sa
+
+        from tickwork.store.sql import jobs, runs
+
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(jobs.c.fire_at, runs.c.started_at)
+                .join(runs, runs.c.job_id == jobs.c.id)
+                .where(jobs.c.fire_at >= t_from)
+            ).all()
+            fires = conn.execute(
+                sa.select(sa.func.count()).select_from(jobs).where(jobs.c.fire_at >= t_from)
+            ).scalar()
+        late = [(s - f).total_seconds() * 1000 for f, s in rows]
+        expected = schedules * int(seconds)
+        self.record(
+            kind="cron",
+            variant=f"{schedules} x every 1s, {fn} c={concurrency}",
+            seconds=seconds,
+            fires=fires,
+            expected_about=expected,
+            runs=len(late),
+            p50_ms=round(pct(late, 50), 1),
+            p99_ms=round(pct(late, 99), 1),
+            max_ms=round(max(late), 1),
+            mean_ms=round(statistics.fmean(late), 1),
+        )
+        await store.close()
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", help="PostgreSQL URL (default: SQLite files in a temp dir)")
+    p.add_argument("--only", default="enqueue,process,latency,cron")
+    p.add_argument("-n", type=int, default=20000)
+    args = p.parse_args()
+    steps = set(args.only.split(","))
+    scratch = Path(tempfile.mkdtemp(prefix="tickwork-bench-"))
+    bench = Bench(args.url, scratch)
+    print(f"# tickwork bench on {args.url or 'SQLite'}; scratch {scratch}", flush=True)
+    if "enqueue" in steps:
+        await bench.enqueue(n_single=5000, n_bulk=args.n)
+    if "process" in steps:
+        await bench.process(args.n, "amark", concurrency=100, batch=200)
+        await bench.process(args.n, "mark", concurrency=20, batch=100)
+    if "latency" in steps:
+        await bench.latency(50, 10, "amark")
+    if "cron" in steps:
+        await bench.cron(1000, warmup=5, seconds=20, fn="afire_mark", concurrency=1000)
+        await bench.cron(1000, warmup=5, seconds=20, fn="fire_mark", concurrency=200)
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    path = results / f"bench-{'pg' if args.url else 'sqlite'}-{int(time.time())}.json"
+    path.write_text(json.dumps(bench.results, indent=2))
+    print(f"# written {path}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
