@@ -148,8 +148,9 @@ class Service:
             scheduled_at=when,
             triggered_by=triggered_by,
             max_attempts=defn.max_attempts,
-            args=list(req.args),
-            kwargs=dict(req.kwargs),
+            # The definition's arguments are defaults: given ones replace args, extend kwargs.
+            args=list(req.args) if req.args else list(defn.args),
+            kwargs={**defn.kwargs, **req.kwargs},
             priority=defn.priority if req.priority is None else req.priority,
             key=req.key,
             unique_key=req.unique_key,
@@ -180,12 +181,8 @@ class Service:
         task = await self.get_task(name)
         if task.removed:
             raise ConfigError("was removed from the definitions; it cannot be triggered", job=name)
-        defn = task.definition
         req = EnqueueRequest(
-            task_name=name,
-            args=defn.args,
-            kwargs=defn.kwargs,
-            priority=defn.priority + TRIGGER_PRIORITY_BOOST,
+            task_name=name, priority=task.definition.priority + TRIGGER_PRIORITY_BOOST
         )
         return await self.enqueue(req, triggered_by=triggered_by)
 

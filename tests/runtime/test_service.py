@@ -119,3 +119,21 @@ def test_preview_lists_fires_in_the_schedule_timezone() -> None:
     ]
     with pytest.raises(ConfigError, match="count"):
         preview("@daily", "UTC", NOW, 0)
+
+
+async def test_definition_arguments_are_defaults(service: Service) -> None:
+    defn = TaskDefinition(
+        name="greet",
+        target=PythonTarget("json:dumps"),
+        args=(1,),
+        kwargs={"indent": 2, "sort_keys": True},
+    )
+    await service.sync_definitions([defn], [TaskSource.CODE])
+    plain = await service.get_job(await service.enqueue(EnqueueRequest("greet")))
+    assert plain.args == [1] and plain.kwargs == {"indent": 2, "sort_keys": True}
+    given = await service.get_job(
+        await service.enqueue(EnqueueRequest("greet", args=(5,), kwargs={"indent": 4}))
+    )
+    assert given.args == [5] and given.kwargs == {"indent": 4, "sort_keys": True}
+    triggered = await service.get_job(await service.trigger("greet"))
+    assert triggered.args == [1] and triggered.kwargs == {"indent": 2, "sort_keys": True}

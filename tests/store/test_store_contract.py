@@ -1035,3 +1035,124 @@ async def test_timestamps_round_trip_to_the_microsecond(store: SqlStore) -> None
         # Equality in SQL too: the fire guard compares stored and given times.
         fire = Fire(d.name, t, None, job(d.name, t, fire_at=t))
         assert len(await store.record_fires([fire], t)) == 1
+
+
+# --- fire_due, claim horizon, get_tasks --------------------------------------------------------
+def planner(step_seconds: float = 60.0) -> Any:
+    """A pure planner: a job per fire, next fire one step later."""
+    from tickwork.store.base import DueSchedule
+
+    def plan(due: DueSchedule) -> Fire:
+        new = job(
+            due.task_name,
+            due.next_fire_at,
+            triggered_by=TriggeredBy.SCHEDULER,
+            fire_at=due.next_fire_at,
+            max_attempts=due.max_attempts,
+            args=due.args,
+            kwargs=due.kwargs,
+            priority=due.priority,
+        )
+        return Fire(
+            due.task_name, due.next_fire_at, due.next_fire_at + timedelta(seconds=step_seconds), new
+        )
+
+    return plan
+
+
+async def synced(store: SqlStore, fires: dict[str, datetime | None], **kw: Any) -> None:
+    defs = [task(name, **kw) for name in fires]
+    await store.sync_tasks(defs, ALL_SOURCES, fires, T0)
+
+
+async def test_fire_due_creates_jobs_and_advances_in_order(store: SqlStore) -> None:
+    await synced(
+        store,
+        {"b": at(1), "a": at(1), "late": at(100), "off": None},
+        args=(7,),
+        kwargs={"k": "v"},
+        priority=3,
+        retry=RetryPolicy(max_retries=2),
+    )
+    handled, ids = await store.fire_due(at(2), 10, planner())
+    assert handled == 2 and len(ids) == 2
+    made = {j.task_name: j for j in await store.list_jobs()}
+    assert set(made) == {"a", "b"}
+    a = made["a"]
+    assert a.fire_at == at(1) and a.scheduled_at == at(1) and a.state is JobState.AVAILABLE
+    assert a.args == [7] and a.kwargs == {"k": "v"} and a.priority == 3
+    assert a.max_attempts == 3 and a.triggered_by is TriggeredBy.SCHEDULER
+    task_a = await store.get_task("a")
+    assert task_a is not None
+    assert task_a.next_fire_at == at(61) and task_a.last_fire_at == at(1)
+    assert await store.fire_due(at(2), 10, planner()) == (0, [])
+
+
+async def test_fire_due_limit_and_horizon(store: SqlStore) -> None:
+    await synced(store, {f"t{i}": at(i) for i in range(5)})
+    handled, ids = await store.fire_due(at(10), 2, planner())
+    assert handled == 2 and [j.task_name for j in await store.list_jobs()] == ["t1", "t0"]
+    # Due within the horizon but after now: created ahead, as scheduled.
+    handled, _ = await store.fire_due(at(2), 10, planner(), horizon=at(3.5))
+    assert handled == 2
+    ahead = {j.task_name: j.state for j in await store.list_jobs()}
+    assert ahead["t2"] is JobState.AVAILABLE and ahead["t3"] is JobState.SCHEDULED
+    assert "t4" not in ahead
+
+
+async def test_fire_due_skip_still_advances(store: SqlStore) -> None:
+    await synced(store, {"s": at(0)})
+
+    def skip(due: Any) -> Fire:
+        return Fire(due.task_name, due.next_fire_at, at(500), None)
+
+    assert await store.fire_due(at(1), 10, skip) == (1, [])
+    s = await store.get_task("s")
+    assert s is not None and s.next_fire_at == at(500)
+    assert await store.list_jobs() == []
+
+
+async def test_fire_due_never_duplicates_a_fire(store: SqlStore) -> None:
+    await synced(store, {"d": at(0)})
+    await store.record_fires([Fire("d", at(0), at(0), job("d", at(0), fire_at=at(0)))], at(0))
+    # The schedule still says at(0) (the fire above moved it to at(0) again): a second fire of
+    # the same time must not create a second job.
+    handled, ids = await store.fire_due(at(1), 10, planner())
+    assert handled == 1 and ids == []
+    assert len(await store.list_jobs(task_name="d")) == 1
+
+
+async def test_concurrent_fire_due_fires_each_schedule_once(store: SqlStore, db_url: str) -> None:
+    await synced(store, {f"c{i}": at(0) for i in range(50)})
+    others = [create_store(db_url) for _ in range(3)]
+    created: list[int] = []
+    try:
+        for _ in range(10):  # rounds until nothing is due; each schedule fires once per round
+            results = await asyncio.gather(
+                *(s.fire_due(at(1), 20, planner()) for s in [store, *others])
+            )
+            created += [i for _, ids in results for i in ids]
+            if sum(handled for handled, _ in results) == 0:
+                break
+    finally:
+        for s in others:
+            await s.close()
+    assert len(created) == len(set(created)) == 50
+    made = await store.list_jobs(limit=1000)
+    assert sorted(j.task_name for j in made) == sorted(f"c{i}" for i in range(50))
+
+
+async def test_claim_horizon_takes_jobs_due_soon(store: SqlStore) -> None:
+    await store.enqueue([job("soon", at(5)), job("later", at(60))], at(0))
+    assert await store.claim("w", 10, at(0), LEASE) == []
+    claimed = await store.claim("w", 10, at(0), LEASE, horizon=at(10))
+    assert [j.task_name for j in claimed] == ["soon"]
+    assert claimed[0].started_at == at(0) and claimed[0].scheduled_at == at(5)
+
+
+async def test_get_tasks(store: SqlStore) -> None:
+    names = [f"g{i}" for i in range(700)]  # more than one IN-list chunk
+    await store.sync_tasks([task(n) for n in names], ALL_SOURCES, {}, T0)
+    found = await store.get_tasks([*names, "missing", "g1"])
+    assert sorted(t.name for t in found) == sorted(names)
+    assert await store.get_tasks([]) == []
