@@ -1,0 +1,118 @@
+"""The SQL store's plumbing: engine, store thread(s), transactions, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tickwork.domain.jobs import (
+    JobState,
+    NewJob,
+)
+from tickwork.errors import StoreError
+from tickwork.store.sql import jobs
+from tickwork.store.watch import NoWatcher, SqliteChangeWatcher
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class SqlBase:
+    """Runs blocking SQLAlchemy Core work on its own threads so the event loop never waits on I/O.
+
+    SQLite gets exactly one thread (SQLite has one writer anyway, and one connection avoids
+    lock ping-pong inside the process); PostgreSQL gets one thread per pooled connection.
+    """
+
+    def __init__(self, engine: Engine, *, threads: int, skip_locked: bool) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._threads = threads
+        self._skip_locked = skip_locked
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="tickwork-store")
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.get_running_loop().run_in_executor(executor, self.engine.dispose)
+            executor.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._executor is None:
+            await self.open()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+            # The driver's own message only: SQLAlchemy's text would echo bound parameters,
+            # which may hold secrets (e.g. HTTP headers of a task).
+            orig = getattr(exc, "orig", None) or exc
+            raise StoreError(f"{type(orig).__name__}: {orig}") from exc
+
+    def watch(self, on_change: Callable[[], None]) -> SqliteChangeWatcher | NoWatcher:
+        """Call ``on_change`` (from another thread) soon after any connection commits."""
+        database = self.engine.url.database
+        if self.dialect == "sqlite" and database and database != ":memory:":
+            return SqliteChangeWatcher(database, on_change)
+        return NoWatcher()
+
+    def _write(self) -> Any:
+        return self.engine.begin()
+
+    def _read(self) -> Any:
+        return self.engine.connect().execution_options(tickwork_read=True)
+
+    def _insert_job_once(self, conn: Connection, job: NewJob, now: datetime) -> int | None:
+        insert: Any
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert = pg_insert(jobs)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert = sqlite_insert(jobs)
+        stmt = (
+            insert.values(**new_job_values(job, now))
+            .on_conflict_do_nothing(index_elements=["task_name", "fire_at"])
+            .returning(jobs.c.id)
+        )
+        return conn.execute(stmt).scalar()
+
+
+def new_job_values(job: NewJob, now: datetime) -> dict[str, Any]:
+    state = JobState.AVAILABLE if job.scheduled_at <= now else JobState.SCHEDULED
+    return {
+        "task_name": job.task_name,
+        "state": state.value,
+        "args": list(job.args),
+        "kwargs": dict(job.kwargs),
+        "priority": job.priority,
+        "key": job.key,
+        "unique_key": job.unique_key,
+        "scheduled_at": job.scheduled_at,
+        "attempt": 0,
+        "max_attempts": job.max_attempts,
+        "triggered_by": job.triggered_by.value,
+        "fire_at": job.fire_at,
+        "created_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "worker_id": None,
+        "lease_expires_at": None,
+        "last_error": None,
+    }

@@ -1,0 +1,242 @@
+"""The SQL store's task and schedule queries (definitions, due schedules, fires)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.store import rows, sqlite_fast
+from tickwork.store.base import DueSchedule, Fire, FirePlanner, SyncReport
+from tickwork.store.sql import tasks
+from tickwork.store.sqlbase import SqlBase
+
+
+class SqlTasks(SqlBase):
+    """Task definitions and their schedules."""
+
+    # --- tasks -----------------------------------------------------------------------------
+    async def sync_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        sources: Sequence[TaskSource],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> SyncReport:
+        return await self._call(self._sync_tasks, definitions, sources, next_fires, now)
+
+    def _sync_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        sources: Sequence[TaskSource],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> SyncReport:
+        report = SyncReport()
+        with self._write() as conn:
+            existing = {r["name"]: r for r in conn.execute(sa.select(tasks)).mappings().all()}
+            wanted = {d.name for d in definitions}
+            for defn in definitions:
+                values = rows.task_values(defn)
+                old = existing.get(defn.name)
+                if old is None:
+                    conn.execute(
+                        tasks.insert().values(
+                            **values,
+                            next_fire_at=next_fires.get(defn.name),
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                    report.created.append(defn.name)
+                    continue
+                # `enabled` is the operator's switch once a task exists (like a paused DAG in
+                # Airflow): a restart must not undo `tickwork jobs disable`.
+                values.pop("enabled")
+                same = all(old[k] == v for k, v in values.items())
+                if same and old["removed_at"] is None:
+                    report.unchanged.append(defn.name)
+                    continue
+                changes: dict[str, Any] = {**values, "updated_at": now, "removed_at": None}
+                schedule_changed = (
+                    old["schedule"] != defn.schedule
+                    or old["timezone"] != defn.timezone
+                    or old["removed_at"] is not None
+                )
+                if schedule_changed:
+                    changes["next_fire_at"] = next_fires.get(defn.name)
+                conn.execute(tasks.update().where(tasks.c.name == defn.name).values(**changes))
+                report.updated.append(defn.name)
+            source_values = {s.value for s in sources}
+            for name, old in existing.items():
+                if name in wanted or old["source"] not in source_values:
+                    continue
+                if old["removed_at"] is None:
+                    conn.execute(
+                        tasks.update()
+                        .where(tasks.c.name == name)
+                        .values(removed_at=now, next_fire_at=None, updated_at=now)
+                    )
+                    report.removed.append(name)
+        return report
+
+    async def get_task(self, name: str) -> Task | None:
+        return await self._call(self._get_task, name)
+
+    def _get_task(self, name: str) -> Task | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(tasks).where(tasks.c.name == name)).mappings().first()
+        return rows.task_from_row(row) if row else None
+
+    async def get_tasks(self, names: Sequence[str]) -> list[Task]:
+        return await self._call(self._get_tasks, names)
+
+    def _get_tasks(self, names: Sequence[str]) -> list[Task]:
+        found: list[Task] = []
+        unique = sorted(set(names))
+        with self._read() as conn:
+            # Chunked: SQLite allows a limited number of bound parameters per statement.
+            for i in range(0, len(unique), 500):
+                query = sa.select(tasks).where(tasks.c.name.in_(unique[i : i + 500]))
+                found += [rows.task_from_row(r) for r in conn.execute(query).mappings()]
+        return found
+
+    async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
+        return await self._call(self._list_tasks, include_removed)
+
+    def _list_tasks(self, include_removed: bool) -> list[Task]:
+        query = sa.select(tasks).order_by(tasks.c.name)
+        if not include_removed:
+            query = query.where(tasks.c.removed_at.is_(None))
+        with self._read() as conn:
+            return [rows.task_from_row(r) for r in conn.execute(query).mappings()]
+
+    async def set_task_enabled(
+        self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
+    ) -> Task | None:
+        return await self._call(self._set_task_enabled, name, enabled, next_fire_at, now)
+
+    def _set_task_enabled(
+        self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
+    ) -> Task | None:
+        with self._write() as conn:
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.name == name)
+                .values(enabled=enabled, next_fire_at=next_fire_at, updated_at=now)
+            )
+            row = conn.execute(sa.select(tasks).where(tasks.c.name == name)).mappings().first()
+        return rows.task_from_row(row) if row else None
+
+    # --- scheduling -----------------------------------------------------------------------
+    def _firing(self) -> Any:
+        return sa.and_(
+            tasks.c.enabled.is_(True),
+            tasks.c.removed_at.is_(None),
+            tasks.c.next_fire_at.isnot(None),
+        )
+
+    async def due_tasks(self, now: datetime, limit: int) -> list[Task]:
+        return await self._call(self._due_tasks, now, limit)
+
+    def _due_tasks(self, now: datetime, limit: int) -> list[Task]:
+        query = (
+            sa.select(tasks)
+            .where(self._firing(), tasks.c.next_fire_at <= now)
+            .order_by(tasks.c.next_fire_at, tasks.c.name)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [rows.task_from_row(r) for r in conn.execute(query).mappings()]
+
+    async def next_fire_time(self) -> datetime | None:
+        return await self._call(self._next_fire_time)
+
+    def _next_fire_time(self) -> datetime | None:
+        query = sa.select(sa.func.min(tasks.c.next_fire_at)).where(self._firing())
+        with self._read() as conn:
+            value: datetime | None = conn.execute(query).scalar()
+        return value
+
+    async def fire_due(
+        self, now: datetime, limit: int, plan: FirePlanner, *, horizon: datetime | None = None
+    ) -> tuple[int, list[int]]:
+        return await self._call(self._fire_due, now, limit, plan, horizon or now)
+
+    def _fire_due(
+        self, now: datetime, limit: int, plan: FirePlanner, horizon: datetime
+    ) -> tuple[int, list[int]]:
+        if self.dialect == "sqlite":
+            with self._write() as conn:
+                return sqlite_fast.fire_due(
+                    conn.connection.driver_connection, now, horizon, limit, plan
+                )
+        query = (
+            sa.select(
+                tasks.c.name,
+                tasks.c.schedule,
+                tasks.c.timezone,
+                tasks.c.next_fire_at,
+                tasks.c.args,
+                tasks.c.kwargs,
+                tasks.c.priority,
+                tasks.c.max_retries,
+            )
+            .where(self._firing(), tasks.c.next_fire_at <= horizon)
+            .order_by(tasks.c.next_fire_at, tasks.c.name)
+            .limit(limit)
+        )
+        if self._skip_locked:
+            # Schedulers share the due schedules: a locked one belongs to another scheduler.
+            query = query.with_for_update(skip_locked=True)
+        created: list[int] = []
+        with self._write() as conn:
+            due = [
+                DueSchedule(
+                    r.name,
+                    r.schedule,
+                    r.timezone,
+                    r.next_fire_at,
+                    r.args,
+                    r.kwargs,
+                    r.priority,
+                    r.max_retries + 1,
+                )
+                for r in conn.execute(query)
+            ]
+            for fire in map(plan, due):
+                conn.execute(
+                    tasks.update()
+                    .where(tasks.c.name == fire.task_name)
+                    .values(next_fire_at=fire.next_fire_at, last_fire_at=fire.previous_next_fire_at)
+                )
+                if fire.job is not None:
+                    job_id = self._insert_job_once(conn, fire.job, now)
+                    if job_id is not None:
+                        created.append(job_id)
+        return len(due), created
+
+    async def record_fires(self, fires: Sequence[Fire], now: datetime) -> list[int]:
+        return await self._call(self._record_fires, fires, now)
+
+    def _record_fires(self, fires: Sequence[Fire], now: datetime) -> list[int]:
+        created: list[int] = []
+        with self._write() as conn:
+            for fire in fires:
+                advanced = conn.execute(
+                    tasks.update()
+                    .where(
+                        tasks.c.name == fire.task_name,
+                        tasks.c.next_fire_at == fire.previous_next_fire_at,
+                    )
+                    .values(next_fire_at=fire.next_fire_at, last_fire_at=fire.previous_next_fire_at)
+                )
+                if advanced.rowcount != 1 or fire.job is None:
+                    continue
+                job_id = self._insert_job_once(conn, fire.job, now)
+                if job_id is not None:
+                    created.append(job_id)
+        return created
