@@ -914,7 +914,10 @@ async def test_count_jobs_by_state(store: SqlStore) -> None:
         ]
     )
     await store.release("w", [claimed["j5"].id], at(3), "stop")
-    await store.enqueue([job("late", at(1000)), job("cancel-me", at(1000))], at(3))
+    await store.enqueue(
+        [job("late", at(1000)), job("cancel-me", at(1000)), job("skip", skip_reason="overlap")],
+        at(3),
+    )
     [cancel_me] = await store.list_jobs(task_name="cancel-me")
     await store.cancel_job(cancel_me.id, at(4), "no")
     counts = await store.count_jobs_by_state()

@@ -19,16 +19,18 @@ class JobState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"
+    SKIPPED = "skipped"  # a policy decided not to run it (overlap=skip, a guard); says why
 
 
 PENDING_STATES = frozenset({JobState.SCHEDULED, JobState.AVAILABLE, JobState.RETRYING})
 TERMINAL_STATES = frozenset(
-    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.SKIPPED}
 )
 
 # Every legal move; the store applies only these, so a job can never leave a terminal state.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SCHEDULED: frozenset({JobState.AVAILABLE, JobState.RUNNING, JobState.CANCELLED}),
+    JobState.SKIPPED: frozenset(),
     JobState.AVAILABLE: frozenset({JobState.RUNNING, JobState.CANCELLED}),
     JobState.RETRYING: frozenset({JobState.RUNNING, JobState.CANCELLED}),
     JobState.RUNNING: frozenset(
@@ -39,6 +41,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
             JobState.CANCELLED,
             JobState.RETRYING,
             JobState.AVAILABLE,  # released on shutdown or after its worker died
+            JobState.SCHEDULED,  # deferred by a guard
+            JobState.SKIPPED,  # skipped by a guard
         }
     ),
     JobState.SUCCEEDED: frozenset(),
@@ -66,9 +70,10 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
-    INTERRUPTED = (
-        "interrupted"  # its worker stopped or died mid-run; the job went back to the queue
-    )
+    # Its worker stopped or died mid-run; the job went back to the queue.
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"  # a guard decided not to run it
+    DEFERRED = "deferred"  # a guard postponed it; the attempt was given back
 
 
 class ErrorClass(StrEnum):
@@ -102,6 +107,8 @@ class NewJob:
     key: str | None = None
     unique_key: str | None = None
     fire_at: datetime | None = None  # the schedule fire this job is for; unique per task
+    skip_reason: str | None = None  # set: the job is recorded as skipped, never run
+    watch_job_id: int | None = None  # a deadline job: cancelled if this job succeeds first
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,8 @@ class Outcome:
     exit_code: int | None = None
     output: str | None = None
     result: Any = None
+    metrics: dict[str, Any] | None = None  # partial results the task reported (B11)
+    retry_after_seconds: float | None = None  # the task or the server asked to wait this long
 
     @classmethod
     def success(
@@ -206,6 +215,7 @@ class Run:
     exit_code: int | None
     output: str | None
     result: Any
+    metrics: dict[str, Any] | None = None
 
     @property
     def duration_seconds(self) -> float:
@@ -226,3 +236,10 @@ class Completion:
     outcome: Outcome
     next_state: JobState
     retry_at: datetime | None = None
+
+
+def new_job_state(job: NewJob, now: datetime) -> JobState:
+    """The state a job is created in."""
+    if job.skip_reason is not None:
+        return JobState.SKIPPED
+    return JobState.AVAILABLE if job.scheduled_at <= now else JobState.SCHEDULED

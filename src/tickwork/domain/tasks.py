@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tickwork.domain.limits import Policies
 from tickwork.errors import ConfigError
 
 DEFAULT_TIMEZONE = "UTC"
@@ -122,6 +123,7 @@ class TaskDefinition:
     tags: tuple[str, ...] = ()
     args: tuple[Any, ...] = ()  # passed to scheduled and triggered runs of a Python task
     kwargs: dict[str, Any] = field(default_factory=dict)
+    policies: Policies = field(default_factory=Policies)
     source: TaskSource = TaskSource.CODE
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run
+from tickwork.domain.limits import Policies
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 
 
@@ -34,6 +35,9 @@ class Fire:
     previous_next_fire_at: datetime
     next_fire_at: datetime | None
     job: NewJob | None
+    # overlap=replace: cancel the task's pending jobs and ask its running ones to stop.
+    cancel_active: bool = False
+    extra_jobs: tuple[NewJob, ...] = ()  # more jobs of the same fire round (misfire catch-up)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class DueSchedule:
     kwargs: dict[str, Any]
     priority: int
     max_attempts: int
+    policies: Policies = field(default_factory=Policies)
+    active_jobs: int = 0  # the task's jobs pending or running now (for the overlap policy)
 
 
 # Decides, for one due schedule, the job to create (if any) and the next fire time.

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Run, RunStatus, TriggeredBy
+from tickwork.domain.limits import policies_from_dict, policies_to_dict
 from tickwork.domain.tasks import (
     RetryPolicy,
     Task,
@@ -42,6 +43,7 @@ def task_values(defn: TaskDefinition) -> dict[str, Any]:
         "args": list(defn.args),
         "kwargs": dict(defn.kwargs),
         "source": defn.source.value,
+        "policies": policies_to_dict(defn.policies),
     }
 
 
@@ -67,6 +69,7 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         args=tuple(row["args"]),
         kwargs=dict(row["kwargs"]),
         source=TaskSource(row["source"]),
+        policies=policies_from_dict(row["policies"]),
     )
     return Task(
         definition=defn,
@@ -120,6 +123,7 @@ def run_from_row(row: Mapping[str, Any]) -> Run:
         exit_code=row["exit_code"],
         output=row["output"],
         result=row["result"],
+        metrics=row["metrics"],
     )
 
 
@@ -142,6 +146,7 @@ def run_values(c: Completion) -> dict[str, Any]:
         "exit_code": o.exit_code,
         "output": o.output,
         "result": o.result,
+        "metrics": o.metrics,
     }
 
 
@@ -164,6 +169,7 @@ def interrupted_run_values(job: Job, now: datetime, reason: str) -> dict[str, An
         "exit_code": None,
         "output": None,
         "result": None,
+        "metrics": None,
     }
 
 

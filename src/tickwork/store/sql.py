@@ -65,6 +65,8 @@ tasks = sa.Table(
     sa.Column("args", sa.JSON, nullable=False),
     sa.Column("kwargs", sa.JSON, nullable=False),
     sa.Column("source", sa.String(16), nullable=False),
+    # Execution policies (domain/limits.py), as one JSON document: they change together.
+    sa.Column("policies", sa.JSON, nullable=False, server_default=sa.text("'{}'")),
     sa.Column("removed_at", UTCDateTime),
     sa.Column("next_fire_at", UTCDateTime),
     sa.Column("last_fire_at", UTCDateTime),
@@ -100,6 +102,10 @@ jobs = sa.Table(
     sa.Column("worker_id", sa.String(200)),
     sa.Column("lease_expires_at", UTCDateTime),
     sa.Column("last_error", sa.Text),
+    # A deadline job watches another; it is cancelled when the watched job succeeds in time.
+    sa.Column("watch_job_id", sa.BigInteger),
+    # Set when the job should stop (cancel of a running job, overlap=replace); its worker acts.
+    sa.Column("cancel_requested_at", UTCDateTime),
     # One job per schedule fire, however many schedulers race for it.
     sa.UniqueConstraint("task_name", "fire_at", name="uq_tickwork_jobs_fire"),
 )
@@ -120,6 +126,35 @@ sa.Index(
     sqlite_where=jobs.c.state == "running",
 )
 sa.Index("ix_tickwork_jobs_task", jobs.c.task_name, jobs.c.id)
+_active = jobs.c.state.in_((*PENDING_SQL, "running"))
+# At most one active job per unique key; the database enforces it against racing enqueues.
+sa.Index(
+    "uq_tickwork_jobs_unique_active",
+    jobs.c.unique_key,
+    unique=True,
+    postgresql_where=sa.and_(jobs.c.unique_key.isnot(None), _active),
+    sqlite_where=sa.and_(jobs.c.unique_key.isnot(None), _active),
+)
+# Active jobs per task, for the overlap policy: small, as finished jobs leave it.
+sa.Index(
+    "ix_tickwork_jobs_active_task",
+    jobs.c.task_name,
+    postgresql_where=_active,
+    sqlite_where=_active,
+)
+sa.Index(
+    "ix_tickwork_jobs_unique_key",
+    jobs.c.unique_key,
+    jobs.c.finished_at,
+    postgresql_where=jobs.c.unique_key.isnot(None),
+    sqlite_where=jobs.c.unique_key.isnot(None),
+)
+sa.Index(
+    "ix_tickwork_jobs_watch",
+    jobs.c.watch_job_id,
+    postgresql_where=jobs.c.watch_job_id.isnot(None),
+    sqlite_where=jobs.c.watch_job_id.isnot(None),
+)
 # Failed, timed-out and cancelled jobs are few and worth finding; an index over every state
 # would be rewritten twice per job and lured SQLite's planner away from the pending index.
 _problem = jobs.c.state.in_(PROBLEM_SQL)
@@ -150,6 +185,8 @@ runs = sa.Table(
     sa.Column("exit_code", sa.Integer),
     sa.Column("output", sa.Text),
     sa.Column("result", sa.JSON),
+    # Partial results a task reported: counters (processed, failed) and metrics.
+    sa.Column("metrics", sa.JSON),
 )
 sa.Index("ix_tickwork_runs_task_started", runs.c.task_name, runs.c.started_at)
 sa.Index("ix_tickwork_runs_job", runs.c.job_id)
@@ -166,4 +203,13 @@ processors = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("heartbeat_at", UTCDateTime, nullable=False),
     sa.Column("stopped_at", UTCDateTime),
+)
+
+# Rate limits and cooldowns: one row per limiter (e.g. "task:send", "key:user-7"), holding its
+# GCRA "theoretical arrival time"; starts are admitted while it is not too far ahead of now.
+limiters = sa.Table(
+    "tickwork_limiters",
+    metadata,
+    sa.Column("name", sa.String(450), primary_key=True),
+    sa.Column("tat", UTCDateTime, nullable=False),
 )

@@ -13,10 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tickwork.domain.jobs import (
-    JobState,
-    NewJob,
-)
+from tickwork.domain.jobs import NewJob, new_job_state
 from tickwork.errors import StoreError
 from tickwork.store.sql import jobs
 from tickwork.store.watch import NoWatcher, SqliteChangeWatcher
@@ -95,7 +92,7 @@ class SqlBase:
 
 
 def new_job_values(job: NewJob, now: datetime) -> dict[str, Any]:
-    state = JobState.AVAILABLE if job.scheduled_at <= now else JobState.SCHEDULED
+    state = new_job_state(job, now)
     return {
         "task_name": job.task_name,
         "state": state.value,
@@ -111,8 +108,10 @@ def new_job_values(job: NewJob, now: datetime) -> dict[str, Any]:
         "fire_at": job.fire_at,
         "created_at": now,
         "started_at": None,
-        "finished_at": None,
+        "finished_at": now if job.skip_reason else None,
         "worker_id": None,
         "lease_expires_at": None,
-        "last_error": None,
+        "last_error": job.skip_reason,
+        "watch_job_id": job.watch_job_id,
+        "cancel_requested_at": None,
     }

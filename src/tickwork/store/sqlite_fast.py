@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tickwork.domain.jobs import Completion, Job, JobState, NewJob, TriggeredBy
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, TriggeredBy, new_job_state
+from tickwork.domain.limits import policies_from_dict
 from tickwork.store.base import DueSchedule, FirePlanner
 
 _dumps = json.dumps
@@ -49,14 +50,15 @@ WHERE id = ? AND state = 'running' AND attempt = ? AND worker_id IS ?
 INSERT_RUN_SQL = """
 INSERT INTO tickwork_runs (job_id, task_name, attempt, status, triggered_by, started_at,
     finished_at, duration_seconds, worker_id, error_type, error_class, error_message, traceback,
-    exit_code, output, result)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    exit_code, output, result, metrics)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 INSERT_JOB_SQL = """
 INSERT INTO tickwork_jobs (id, task_name, state, args, kwargs, priority, key, unique_key,
-    scheduled_at, attempt, max_attempts, triggered_by, fire_at, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+    scheduled_at, attempt, max_attempts, triggered_by, fire_at, created_at, finished_at,
+    last_error, watch_job_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -143,6 +145,7 @@ def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> None
                 o.exit_code,
                 o.output,
                 _dumps(o.result),
+                _dumps(o.metrics),
             )
         )
     raw.executemany(COMPLETE_SQL, updates)
@@ -167,7 +170,7 @@ def enqueue(
             (
                 job_id,
                 j.task_name,
-                "available" if j.scheduled_at <= now else "scheduled",
+                new_job_state(j, now).value,
                 _dumps(list(j.args)),
                 _dumps(dict(j.kwargs)),
                 j.priority,
@@ -178,6 +181,9 @@ def enqueue(
                 j.triggered_by.value,
                 _ts(j.fire_at),
                 now_ts,
+                now_ts if j.skip_reason else None,
+                j.skip_reason,
+                j.watch_job_id,
             )
             for job_id, j in zip(ids, jobs, strict=True)
         ],
@@ -186,12 +192,25 @@ def enqueue(
 
 
 DUE_SQL = """
-SELECT name, schedule, timezone, next_fire_at, args, kwargs, priority, max_retries
-FROM tickwork_tasks INDEXED BY ix_tickwork_tasks_next_fire
+SELECT name, schedule, timezone, next_fire_at, args, kwargs, priority, max_retries, policies,
+    (SELECT count(*) FROM tickwork_jobs AS j INDEXED BY ix_tickwork_jobs_active_task
+     WHERE j.task_name = t.name
+       AND j.state IN ('scheduled', 'available', 'retrying', 'running')) AS active
+FROM tickwork_tasks AS t INDEXED BY ix_tickwork_tasks_next_fire
 WHERE next_fire_at IS NOT NULL AND next_fire_at <= ? AND enabled = 1 AND removed_at IS NULL
 ORDER BY next_fire_at, name
 LIMIT ?
 """
+
+CANCEL_PENDING_SQL = """
+UPDATE tickwork_jobs SET state = 'cancelled', finished_at = ?, last_error = ?
+WHERE task_name = ? AND state IN ('scheduled', 'available', 'retrying')
+"""
+REQUEST_CANCEL_SQL = """
+UPDATE tickwork_jobs SET cancel_requested_at = ?
+WHERE task_name = ? AND state = 'running' AND cancel_requested_at IS NULL
+"""
+REPLACED = "replaced by a newer fire (overlap=replace)"
 
 ADVANCE_SQL = "UPDATE tickwork_tasks SET next_fire_at = ?, last_fire_at = ? WHERE name = ?"
 
@@ -210,6 +229,8 @@ def fire_due(
             kwargs=_loads(r[5]),
             priority=r[6],
             max_attempts=r[7] + 1,
+            policies=policies_from_dict(_loads(r[8])),
+            active_jobs=r[9],
         )
         for r in raw.execute(DUE_SQL, (horizon.timestamp(), limit))
     ]
@@ -220,7 +241,12 @@ def fire_due(
         ADVANCE_SQL,
         [(_ts(f.next_fire_at), f.previous_next_fire_at.timestamp(), f.task_name) for f in fires],
     )
-    new_jobs = [f.job for f in fires if f.job is not None]
+    now_ts = now.timestamp()
+    for f in fires:
+        if f.cancel_active:
+            raw.execute(CANCEL_PENDING_SQL, (now_ts, REPLACED, f.task_name))
+            raw.execute(REQUEST_CANCEL_SQL, (now_ts, f.task_name))
+    new_jobs = [j for f in fires for j in (f.job, *f.extra_jobs) if j is not None]
     if not new_jobs:
         return len(due), []
     before = raw.total_changes

@@ -8,10 +8,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tickwork.domain.limits import policies_from_dict
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.store import rows, sqlite_fast
 from tickwork.store.base import DueSchedule, Fire, FirePlanner, SyncReport
-from tickwork.store.sql import tasks
+from tickwork.store.sql import PENDING_SQL, jobs, tasks
 from tickwork.store.sqlbase import SqlBase
 
 
@@ -184,6 +185,7 @@ class SqlTasks(SqlBase):
                 tasks.c.kwargs,
                 tasks.c.priority,
                 tasks.c.max_retries,
+                tasks.c.policies,
             )
             .where(self._firing(), tasks.c.next_fire_at <= horizon)
             .order_by(tasks.c.next_fire_at, tasks.c.name)
@@ -194,6 +196,8 @@ class SqlTasks(SqlBase):
             query = query.with_for_update(skip_locked=True)
         created: list[int] = []
         with self._write() as conn:
+            rows_ = conn.execute(query).all()
+            active = self._active_counts(conn, [r.name for r in rows_])
             due = [
                 DueSchedule(
                     r.name,
@@ -204,8 +208,10 @@ class SqlTasks(SqlBase):
                     r.kwargs,
                     r.priority,
                     r.max_retries + 1,
+                    policies_from_dict(r.policies),
+                    active.get(r.name, 0),
                 )
-                for r in conn.execute(query)
+                for r in rows_
             ]
             for fire in map(plan, due):
                 conn.execute(
@@ -213,11 +219,40 @@ class SqlTasks(SqlBase):
                     .where(tasks.c.name == fire.task_name)
                     .values(next_fire_at=fire.next_fire_at, last_fire_at=fire.previous_next_fire_at)
                 )
-                if fire.job is not None:
-                    job_id = self._insert_job_once(conn, fire.job, now)
-                    if job_id is not None:
-                        created.append(job_id)
+                if fire.cancel_active:
+                    self._replace_active(conn, fire.task_name, now)
+                for new in (fire.job, *fire.extra_jobs):
+                    if new is not None:
+                        job_id = self._insert_job_once(conn, new, now)
+                        if job_id is not None:
+                            created.append(job_id)
         return len(due), created
+
+    def _active_counts(self, conn: Any, names: list[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        query = (
+            sa.select(jobs.c.task_name, sa.func.count())
+            .where(jobs.c.task_name.in_(names), jobs.c.state.in_((*PENDING_SQL, "running")))
+            .group_by(jobs.c.task_name)
+        )
+        return {name: n for name, n in conn.execute(query)}
+
+    def _replace_active(self, conn: Any, task_name: str, now: datetime) -> None:
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.task_name == task_name, jobs.c.state.in_(PENDING_SQL))
+            .values(state="cancelled", finished_at=now, last_error=sqlite_fast.REPLACED)
+        )
+        conn.execute(
+            jobs.update()
+            .where(
+                jobs.c.task_name == task_name,
+                jobs.c.state == "running",
+                jobs.c.cancel_requested_at.is_(None),
+            )
+            .values(cancel_requested_at=now)
+        )
 
     async def record_fires(self, fires: Sequence[Fire], now: datetime) -> list[int]:
         return await self._call(self._record_fires, fires, now)
