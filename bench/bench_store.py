@@ -129,17 +129,35 @@ class Bench:
         await store.close()
 
     # --- processing ------------------------------------------------------------------------
-    async def process(self, n: int, task: str, concurrency: int, batch: int) -> None:
+    async def process(
+        self,
+        n: int,
+        task: str,
+        concurrency: int,
+        batch: int,
+        keys: int = 0,
+        key_limit: int | None = None,
+        rate_limit: str | None = None,
+    ) -> None:
         url = self.fresh_url(f"process-{task}")
         store, service = await self.store(url)
         out = self.scratch / f"process-{task}-{time.time_ns()}.rec"
         out.touch()
         for start in range(0, n, 5000):
             await service.enqueue_many(
-                [EnqueueRequest(task, args=(time.time(),)) for _ in range(min(5000, n - start))]
+                [
+                    EnqueueRequest(
+                        task, args=(time.time(),), key=f"k{(start + i) % keys}" if keys else None
+                    )
+                    for i in range(min(5000, n - start))
+                ]
             )
         launch = time.time()
-        proc = self.worker(url, out, "--concurrency", str(concurrency), "--batch", str(batch))
+        extra = ["--key-limit", str(key_limit)] if key_limit else []
+        extra += ["--rate-limit", rate_limit] if rate_limit else []
+        proc = self.worker(
+            url, out, "--concurrency", str(concurrency), "--batch", str(batch), *extra
+        )
         deadline = time.time() + 600
         while out.stat().st_size // REC < n and time.time() < deadline:
             await asyncio.sleep(0.02)
@@ -150,7 +168,9 @@ class Bench:
         first, last = min(starts), max(starts)
         self.record(
             kind="process",
-            variant=f"{task} c={concurrency} b={batch}",
+            variant=f"{task} c={concurrency} b={batch}"
+            + (f" key_limit={key_limit} over {keys} keys" if keys else "")
+            + (f" rate_limit={rate_limit}" if rate_limit else ""),
             n=n,
             done=len(starts),
             succeeded=counts[next(s for s in counts if s.value == "succeeded")],
@@ -245,7 +265,7 @@ class Bench:
 async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--url", help="PostgreSQL URL (default: SQLite files in a temp dir)")
-    p.add_argument("--only", default="enqueue,process,latency,cron")
+    p.add_argument("--only", default="enqueue,process,latency,cron,policies")
     p.add_argument("-n", type=int, default=20000)
     args = p.parse_args()
     steps = set(args.only.split(","))
@@ -257,6 +277,10 @@ async def main() -> None:
     if "process" in steps:
         await bench.process(args.n, "amark", concurrency=100, batch=200)
         await bench.process(args.n, "mark", concurrency=20, batch=100)
+    if "policies" in steps:
+        await bench.process(args.n, "amark", concurrency=100, batch=200)
+        await bench.process(args.n, "amark", concurrency=100, batch=200, keys=1000, key_limit=2)
+        await bench.process(args.n, "amark", concurrency=100, batch=200, rate_limit="5000 per 1s")
     if "latency" in steps:
         await bench.latency(50, 10, "amark")
     if "cron" in steps:

@@ -10,6 +10,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from tickwork.domain.admission import ClaimRules
+from tickwork.domain.limits import RateLimit
 from tickwork.runtime.processor import (
     ROLE_SCHEDULER,
     ROLE_WORKER,
@@ -25,6 +27,8 @@ async def main() -> None:
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--batch", type=int, default=200)
     p.add_argument("--scheduler", action="store_true")
+    p.add_argument("--key-limit", type=int, default=None)
+    p.add_argument("--rate-limit", default=None, help='e.g. "5000 per 1s"')
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     roles = {ROLE_WORKER} | ({ROLE_SCHEDULER} if args.scheduler else set())
@@ -36,6 +40,10 @@ async def main() -> None:
             batch_size=args.batch,
             max_concurrent_jobs=args.concurrency,
             poll_interval_seconds=1.0,
+            rules=ClaimRules(
+                key_limit=args.key_limit,
+                rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
+            ),
         ),
     )
     stop = asyncio.Event()

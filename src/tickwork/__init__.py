@@ -11,11 +11,15 @@ if TYPE_CHECKING:
     from tickwork.domain.tasks import RetryPolicy
     from tickwork.errors import (
         ConfigError,
+        Fail,
         InvalidStateError,
         NotFoundError,
+        Retry,
         StoreError,
         TickworkError,
     )
+    from tickwork.runtime.guards import Defer, JobContext, Skip
+    from tickwork.runtime.report import report
 
 # Public names and their modules; imported on first use so that `import tickwork.x` in a worker
 # does not pay for the whole application layer.
@@ -27,26 +31,38 @@ _EXPORTS = {
     "TriggeredBy": "tickwork.domain.jobs",
     "RetryPolicy": "tickwork.domain.tasks",
     "ConfigError": "tickwork.errors",
+    "Fail": "tickwork.errors",
+    "Retry": "tickwork.errors",
     "InvalidStateError": "tickwork.errors",
     "NotFoundError": "tickwork.errors",
     "StoreError": "tickwork.errors",
     "TickworkError": "tickwork.errors",
+    "report": "tickwork.runtime.report",
+    "Skip": "tickwork.runtime.guards",
+    "Defer": "tickwork.runtime.guards",
+    "JobContext": "tickwork.runtime.guards",
     "__version__": "tickwork.version",
 }
 
 __all__ = [
     "ConfigError",
+    "Defer",
+    "Fail",
     "InvalidStateError",
+    "JobContext",
     "JobState",
     "NotFoundError",
+    "Retry",
     "RetryPolicy",
     "RunStatus",
+    "Skip",
     "StoreError",
     "TaskHandle",
     "Tickwork",
     "TickworkError",
     "TriggeredBy",
     "__version__",
+    "report",
 ]
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from tickwork.config import Settings, load_config
+from tickwork.config.policies import policies_from_options
 from tickwork.domain.durations import parse_duration
+from tickwork.domain.limits import RateLimit
 from tickwork.domain.tasks import (
     DEFAULT_TIMEZONE,
     PythonTarget,
@@ -36,9 +38,23 @@ class EnqueueOptions:
     key: str | None = None
     priority: int | None = None
     unique_key: str | None = None
+    unique_for: str | float | None = None
+    # A duration after the job's time, or a time; on_deadline runs if the job has not
+    # succeeded by then.
+    deadline: str | float | datetime | None = None
+    on_deadline: str | None = None
 
     def request(self, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> EnqueueRequest:
         delay = None if self.delay is None else parse_duration(self.delay, field="delay")
+        unique_for = (
+            None if self.unique_for is None else parse_duration(self.unique_for, field="unique_for")
+        )
+        deadline_at: datetime | None = None
+        deadline_seconds: float | None = None
+        if isinstance(self.deadline, datetime):
+            deadline_at = self.deadline
+        elif self.deadline is not None:
+            deadline_seconds = parse_duration(self.deadline, field="deadline")
         return EnqueueRequest(
             task_name=name,
             args=tuple(args),
@@ -48,6 +64,10 @@ class EnqueueOptions:
             key=self.key,
             priority=self.priority,
             unique_key=self.unique_key,
+            unique_for_seconds=unique_for,
+            deadline_seconds=deadline_seconds,
+            deadline_at=deadline_at,
+            on_deadline=self.on_deadline,
         )
 
 
@@ -80,11 +100,29 @@ class TaskHandle(Generic[P, R]):
         key: str | None = None,
         priority: int | None = None,
         unique_key: str | None = None,
+        unique_for: str | float | None = None,
+        deadline: str | float | datetime | None = None,
+        on_deadline: str | None = None,
     ) -> BoundEnqueue[P]:
-        """Enqueue with options: ``task.options(delay="30s", key="user-7").enqueue(...)``."""
-        return BoundEnqueue(
-            self.app, self.name, EnqueueOptions(delay, at, key, priority, unique_key)
+        """Enqueue with options: ``task.options(delay="30s", key="user-7").enqueue(...)``.
+
+        ``unique_key``: while a job of that key is queued or running (or, with ``unique_for``,
+        finished that recently), enqueueing returns its ID instead of a new job.
+        ``deadline`` (a duration after the job's time, or a datetime) with ``on_deadline`` (a
+        task name): that task runs at the deadline, with ``job_id`` and ``task``, unless this
+        job has succeeded by then.
+        """
+        options = EnqueueOptions(
+            delay,
+            at,
+            key,
+            priority,
+            unique_key,
+            unique_for=unique_for,
+            deadline=deadline,
+            on_deadline=on_deadline,
         )
+        return BoundEnqueue(self.app, self.name, options)
 
 
 class TaskDecorator(Protocol):
@@ -159,6 +197,17 @@ class Tickwork:
         tags: Sequence[str] = (),
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
+        overlap: str | None = None,
+        misfire: str | None = None,
+        catch_up_window: str | float | None = None,
+        catch_up_max: int | None = None,
+        rate_limit: str | RateLimit | None = None,
+        key_rate_limit: str | RateLimit | None = None,
+        key_limit: int | None = None,
+        cooldown: str | float | None = None,
+        guard: str | None = None,
+        isolated: bool = False,
+        calendar: str | dict[str, Any] | None = None,
     ) -> TaskDecorator: ...
 
     def task(  # type: ignore[misc]  # mypy cannot match a ParamSpec across overloads
@@ -178,8 +227,26 @@ class Tickwork:
         tags: Sequence[str] = (),
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
+        overlap: str | None = None,
+        misfire: str | None = None,
+        catch_up_window: str | float | None = None,
+        catch_up_max: int | None = None,
+        rate_limit: str | RateLimit | None = None,
+        key_rate_limit: str | RateLimit | None = None,
+        key_limit: int | None = None,
+        cooldown: str | float | None = None,
+        guard: str | None = None,
+        isolated: bool = False,
+        calendar: str | dict[str, Any] | None = None,
     ) -> TaskHandle[P, R] | TaskDecorator:
-        """Define a task from a sync or async function, optionally on a schedule."""
+        """Define a task from a sync or async function, optionally on a schedule.
+
+        Policies (as the keys of a ``[[jobs]]`` table): ``overlap`` (skip, queue, allow,
+        replace), ``misfire`` (skip, run_once, catch_up) with ``catch_up_window`` and
+        ``catch_up_max``, ``rate_limit`` and ``key_rate_limit`` (``"10 per 1m"``), ``key_limit``,
+        ``cooldown``, ``guard`` (``"module:function"``), ``isolated`` and ``calendar`` (the name
+        of a ``[calendars.NAME]`` of the config file, or a spec dict). ``None``: the default.
+        """
 
         def register(func: Callable[P, R]) -> TaskHandle[P, R]:
             path = f"{func.__module__}:{func.__qualname__}"
@@ -206,6 +273,24 @@ class Tickwork:
                     tags=tuple(tags),
                     args=tuple(args),
                     kwargs=dict(kwargs or {}),
+                    policies=policies_from_options(
+                        {
+                            "overlap": overlap,
+                            "misfire": misfire,
+                            "catch_up_window": catch_up_window,
+                            "catch_up_max": catch_up_max,
+                            "rate_limit": rate_limit,
+                            "key_rate_limit": key_rate_limit,
+                            "key_limit": key_limit,
+                            "cooldown": cooldown,
+                            "guard": guard,
+                            "isolated": isolated,
+                            "calendar": calendar,
+                        },
+                        job=task_name,
+                        calendars=self._config.calendars,
+                        timezone=timezone,
+                    ),
                     source=TaskSource.CODE,
                 )
             except ConfigError as exc:
@@ -240,9 +325,23 @@ class Tickwork:
         key: str | None = None,
         priority: int | None = None,
         unique_key: str | None = None,
+        unique_for: str | float | None = None,
+        deadline: str | float | datetime | None = None,
+        on_deadline: str | None = None,
     ) -> int:
-        """Queue a run of a defined task by name; returns the job ID."""
-        req = EnqueueOptions(delay, at, key, priority, unique_key).request(task, args, kwargs or {})
+        """Queue a run of a defined task by name; returns the job ID (see
+        ``TaskHandle.options`` for the options)."""
+        options = EnqueueOptions(
+            delay,
+            at,
+            key,
+            priority,
+            unique_key,
+            unique_for=unique_for,
+            deadline=deadline,
+            on_deadline=on_deadline,
+        )
+        req = options.request(task, args, kwargs or {})
         return self.call(lambda service: service.enqueue(req))
 
     def call(self, use_case: Callable[[Service], Coroutine[Any, Any, T]]) -> T:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 
 class TickworkError(Exception):
     """Root of every error tickwork raises on purpose."""
@@ -42,3 +44,31 @@ class InvalidStateError(TickworkError):
 
 class StoreError(TickworkError):
     """The store could not be reached or refused an operation."""
+
+
+class Retry(TickworkError):
+    """Raised by a task: this attempt failed, try again (while attempts remain).
+
+    Retried whatever the cause, waiting ``after`` (seconds or a timedelta; capped at one hour)
+    instead of the backoff delay when given. The run is recorded with error type ``Retry``.
+    """
+
+    def __init__(self, reason: str = "", *, after: float | timedelta | None = None) -> None:
+        self.reason = reason
+        if isinstance(after, timedelta):
+            after = after.total_seconds()
+        if after is not None and not after >= 0:  # also rejects NaN
+            raise ValueError(f"Retry(after=...) must be >= 0 seconds, got {after!r}")
+        self.after: float | None = None if after is None else float(after)
+        super().__init__(reason)
+
+
+class Fail(TickworkError):
+    """Raised by a task: this attempt failed and retrying cannot help; the job fails now.
+
+    Recorded with error type ``Fail`` and error class ``validation``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tickwork.config import Settings
+from tickwork.domain.admission import ClaimRules
 from tickwork.domain.tasks import TaskDefinition, TaskSource
 from tickwork.errors import StoreError
 from tickwork.runtime.executors.python import resolve_callable
@@ -53,8 +54,13 @@ def processor_settings(
         shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
         misfire_grace_seconds=settings.misfire_grace_seconds,
         output_limit_bytes=settings.output_limit_bytes,
+        rules=claim_rules(settings),
         **extra,
     )
+
+
+def claim_rules(settings: Settings) -> ClaimRules:
+    return ClaimRules(key_limit=settings.key_limit, rate_limit=settings.rate_limit)
 
 
 async def serve(
@@ -77,6 +83,7 @@ async def serve(
         resolve=resolve,
         on_enqueue=processor.notify_work,
         on_schedules_changed=processor.notify_schedules,
+        rules=claim_rules(settings),
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

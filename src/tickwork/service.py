@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, TriggeredBy
-from tickwork.domain.schedules import parse_schedule
+from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, NotFoundError
 from tickwork.runtime.clock import Clock, SystemClock
@@ -31,6 +34,15 @@ class EnqueueRequest:
     key: str | None = None
     priority: int | None = None
     unique_key: str | None = None
+    # With unique_key: also return a job of that key that finished this many seconds ago or less.
+    unique_for_seconds: float | None = None
+    # A deadline (seconds after the job's time, or a time) and the task to run if the job has
+    # not succeeded by then; it gets kwargs ``job_id`` and ``task``.
+    deadline_seconds: float | None = None
+    deadline_at: datetime | None = None
+    on_deadline: str | None = None
+    # A trigger: "run now", so a calendar does not hold it back.
+    run_now: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,11 @@ def validate_definitions(
                 resolve(defn.target.path)
             except ConfigError as exc:
                 raise exc.for_job(defn.name) from None
+        if resolve is not None and defn.policies.guard:
+            try:
+                resolve(defn.policies.guard)
+            except ConfigError as exc:
+                raise ConfigError(exc.reason, job=defn.name, field="guard") from None
 
 
 def first_fire(defn: TaskDefinition, now: datetime) -> datetime | None:
@@ -79,8 +96,10 @@ class Service:
         resolve: Callable[[str], Callable[..., Any]] | None = resolve_callable,
         on_enqueue: Callable[[], None] | None = None,
         on_schedules_changed: Callable[[], None] | None = None,
+        rules: ClaimRules | None = None,
     ) -> None:
         self.store = store
+        self.rules = rules or ClaimRules()
         self.clock = clock or SystemClock()
         self._resolve = resolve
         self._on_enqueue = on_enqueue
@@ -132,7 +151,12 @@ class Service:
         return defn
 
     def _new_job(
-        self, defn: TaskDefinition, req: EnqueueRequest, now: datetime, triggered_by: TriggeredBy
+        self,
+        defn: TaskDefinition,
+        req: EnqueueRequest,
+        now: datetime,
+        triggered_by: TriggeredBy,
+        on_deadline: TaskDefinition | None = None,
     ) -> NewJob:
         if req.at is not None and req.delay_seconds is not None:
             raise ConfigError("give either a time or a delay, not both", field="at")
@@ -143,6 +167,24 @@ class Service:
             when = req.at
         elif req.delay_seconds is not None:
             when = now + timedelta(seconds=req.delay_seconds)
+        if defn.policies.calendar is not None and not req.run_now:
+            when = calendar_of(defn.policies.calendar).next_open(when)
+        if req.unique_for_seconds is not None:
+            if req.unique_key is None:
+                raise ConfigError("needs a unique_key", field="unique_for_seconds")
+            if req.unique_for_seconds < 0:
+                raise ConfigError(
+                    f"must be >= 0, got {req.unique_for_seconds:g}", field="unique_for_seconds"
+                )
+        deadline_job = None
+        if on_deadline is not None:
+            deadline_job = NewJob(
+                task_name=on_deadline.name,
+                scheduled_at=_deadline(req, when),
+                triggered_by=triggered_by,
+                max_attempts=on_deadline.max_attempts,
+                priority=on_deadline.priority,
+            )
         return NewJob(
             task_name=defn.name,
             scheduled_at=when,
@@ -154,6 +196,8 @@ class Service:
             priority=defn.priority if req.priority is None else req.priority,
             key=req.key,
             unique_key=req.unique_key,
+            unique_for_seconds=req.unique_for_seconds,
+            deadline_job=deadline_job,
         )
 
     async def enqueue(
@@ -166,11 +210,30 @@ class Service:
     async def enqueue_many(
         self, reqs: Sequence[EnqueueRequest], *, triggered_by: TriggeredBy = TriggeredBy.API
     ) -> list[int]:
-        """Create many jobs in one transaction (all or none); returns their IDs in order."""
+        """Create many jobs in one transaction (all or none); returns their IDs in order.
+
+        A request whose ``unique_key`` is held by an active job (or, with
+        ``unique_for_seconds``, by one that finished that recently) gets that job's ID instead
+        of a new job; requests of one call with the same key share one job. A request with a
+        deadline also creates its ``on_deadline`` job, due at the deadline, which is cancelled
+        if the job succeeds first.
+        """
         now = self.clock.now()
-        new_jobs = [
-            self._new_job(await self._definition(r.task_name), r, now, triggered_by) for r in reqs
-        ]
+        new_jobs = []
+        for r in reqs:
+            defn = await self._definition(r.task_name)
+            has_deadline = r.deadline_seconds is not None or r.deadline_at is not None
+            if has_deadline and r.on_deadline is None:
+                raise ConfigError(
+                    "a deadline needs the job to run when it passes", field="on_deadline"
+                )
+            if r.on_deadline is not None and not has_deadline:
+                raise ConfigError(
+                    f"on_deadline {r.on_deadline!r} needs a deadline (seconds or a time)",
+                    field="deadline",
+                )
+            alarm = None if r.on_deadline is None else await self._definition(r.on_deadline)
+            new_jobs.append(self._new_job(defn, r, now, triggered_by, alarm))
         ids = await self.store.enqueue(new_jobs, now)
         if self._on_enqueue:
             self._on_enqueue()
@@ -182,7 +245,9 @@ class Service:
         if task.removed:
             raise ConfigError("was removed from the definitions; it cannot be triggered", job=name)
         req = EnqueueRequest(
-            task_name=name, priority=task.definition.priority + TRIGGER_PRIORITY_BOOST
+            task_name=name,
+            priority=task.definition.priority + TRIGGER_PRIORITY_BOOST,
+            run_now=True,
         )
         return await self.enqueue(req, triggered_by=triggered_by)
 
@@ -200,6 +265,11 @@ class Service:
         limit: int = 100,
     ) -> list[Job]:
         return await self.store.list_jobs(task_name=task_name, states=states, limit=limit)
+
+    async def explain(self, job_id: int) -> Hold | None:
+        """Why a pending job is not running now (X1); None if nothing holds it back."""
+        await self.get_job(job_id)
+        return await self.store.explain_hold(job_id, self.clock.now(), self.rules)
 
     async def cancel(self, job_id: int, reason: str = "cancelled by request") -> Job:
         job = await self.store.cancel_job(job_id, self.clock.now(), reason)
@@ -220,6 +290,54 @@ class Service:
             jobs_by_state=await self.store.count_jobs_by_state(),
             processors=await self.store.list_processors(),
         )
+
+    async def preview_job(
+        self, name: str, after: datetime, count: int
+    ) -> list[tuple[datetime, datetime]]:
+        """The next ``count`` fires of a defined job after ``after``, each with when its job
+        would run: the fire time, or the next opening of the job's calendar."""
+        if count < 1:
+            raise ConfigError(f"must be >= 1, got {count}", field="count")
+        defn = (await self.get_task(name)).definition
+        if defn.schedule is None:
+            raise ConfigError("has no schedule", job=name, field="schedule")
+        spec = defn.policies.calendar
+        calendar = None if spec is None else calendar_of(spec)
+        fires = next_fires(parse_schedule(defn.schedule, defn.timezone), after, count)
+        return [(f, f if calendar is None else calendar.next_open(f)) for f in fires]
+
+
+_CALENDARS: dict[str, Calendar] = {}
+
+
+def calendar_of(spec: dict[str, Any]) -> Calendar:
+    """The calendar of a task's spec, parsed once per distinct spec."""
+    key = json.dumps(spec, sort_keys=True, default=str)
+    calendar = _CALENDARS.get(key)
+    if calendar is None:
+        calendar = _CALENDARS[key] = calendar_from_spec(spec)
+    return calendar
+
+
+def _deadline(req: EnqueueRequest, when: datetime) -> datetime:
+    """The deadline of a request whose job is due at ``when``; it must come after ``when``."""
+    if req.deadline_seconds is not None and req.deadline_at is not None:
+        raise ConfigError("give either a deadline time or a duration, not both", field="deadline")
+    if req.deadline_at is not None:
+        if req.deadline_at.tzinfo is None:
+            raise ConfigError(
+                f"time {req.deadline_at.isoformat()} has no UTC offset", field="deadline_at"
+            )
+        if req.deadline_at <= when:
+            raise ConfigError(
+                f"{req.deadline_at.isoformat()} is not after the job's time {when.isoformat()}",
+                field="deadline_at",
+            )
+        return req.deadline_at
+    assert req.deadline_seconds is not None
+    if req.deadline_seconds <= 0:
+        raise ConfigError(f"must be > 0, got {req.deadline_seconds:g}", field="deadline_seconds")
+    return when + timedelta(seconds=req.deadline_seconds)
 
 
 def preview(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:

@@ -28,7 +28,8 @@ def record(tag):
     return {"tag": tag}
 
 def boom():
-    raise RuntimeError("boom on purpose")
+    import tickwork
+    raise tickwork.Retry("boom on purpose")
 
 async def slow_async(seconds):
     import asyncio
@@ -143,7 +144,7 @@ def test_run_executes_all_kinds_and_records_runs(project: Path, server: Recordin
     assert [r["attempt"] for r in flaky] == [1, 2, 3]
     assert [r["triggered_by"] for r in flaky] == ["manual", "retry", "retry"]
     assert all(r["status"] == "failed" for r in flaky)
-    assert flaky[0]["error_type"] == "RuntimeError" and "boom" in str(flaky[0]["error_message"])
+    assert flaky[0]["error_type"] == "Retry" and "boom" in str(flaky[0]["error_message"])
     assert "Traceback" in str(flaky[0]["traceback"])
     job = cli_json(["jobs", "get", str(flaky[0]["job_id"])], project)
     assert job["state"] == "failed"

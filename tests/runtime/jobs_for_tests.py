@@ -20,8 +20,23 @@ async def async_echo(value: Any) -> Any:
 
 
 def fail() -> None:
-    raise ValueError("bad value on purpose")
+    # A network error: retried (a plain ValueError would be "unknown" and fail at once).
+    raise ConnectionError("connection lost on purpose")
 
 
 async def sleepy(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+def guard_skip_odd(job: object) -> object:
+    from tickwork.runtime.guards import Defer, Skip
+
+    n = job.kwargs.get("n", 0)  # type: ignore[attr-defined]
+    if n == -1:
+        return Defer(seconds=0.3, reason="not yet")
+    return Skip(f"{n} is odd") if n % 2 else None
+
+
+async def sleepy_n(seconds: float, n: int = 0) -> int:
+    await asyncio.sleep(seconds)
+    return n

@@ -137,3 +137,68 @@ async def test_definition_arguments_are_defaults(service: Service) -> None:
     assert given.args == [5] and given.kwargs == {"indent": 4, "sort_keys": True}
     triggered = await service.get_job(await service.trigger("greet"))
     assert triggered.args == [1] and triggered.kwargs == {"indent": 2, "sort_keys": True}
+
+
+async def test_enqueue_with_deadline_creates_the_watchdog(
+    service: Service, store: SqlStore
+) -> None:
+    alarm = shell("alarm", None, priority=7, kwargs={"dropped": True})
+    await service.sync_definitions([shell("a", None), alarm], [TaskSource.CONFIG])
+    job_id = await service.enqueue(
+        EnqueueRequest("a", delay_seconds=10, deadline_seconds=60, on_deadline="alarm")
+    )
+    [watchdog] = await service.list_jobs(task_name="alarm")
+    assert watchdog.scheduled_at == NOW + timedelta(seconds=70)  # after the job's own time
+    assert watchdog.kwargs == {"job_id": job_id, "task": "a"} and watchdog.args == []
+    assert watchdog.priority == 7 and watchdog.triggered_by is TriggeredBy.API
+    at_time = NOW + timedelta(hours=2)
+    other = await service.enqueue(EnqueueRequest("a", deadline_at=at_time, on_deadline="alarm"))
+    watchdogs = await service.list_jobs(task_name="alarm")
+    assert {w.kwargs["job_id"]: w.scheduled_at for w in watchdogs}[other] == at_time
+
+
+async def test_enqueue_many_with_unique_keys(service: Service) -> None:
+    await service.sync_definitions([shell("a", None)], [TaskSource.CONFIG])
+    ids = await service.enqueue_many(
+        [
+            EnqueueRequest("a", unique_key="k"),
+            EnqueueRequest("a"),
+            EnqueueRequest("a", unique_key="k", unique_for_seconds=60),
+        ]
+    )
+    assert ids[0] == ids[2] != ids[1]
+    assert await service.enqueue(EnqueueRequest("a", unique_key="k")) == ids[0]
+    assert len(await service.list_jobs()) == 2
+
+
+async def test_enqueue_unique_and_deadline_validation(service: Service) -> None:
+    await service.sync_definitions([shell("a", None), shell("alarm", None)], [TaskSource.CONFIG])
+    with pytest.raises(NotFoundError, match="nope"):
+        await service.enqueue(EnqueueRequest("a", deadline_seconds=5, on_deadline="nope"))
+    with pytest.raises(ConfigError, match=r"^on_deadline: "):
+        await service.enqueue(EnqueueRequest("a", deadline_seconds=5))
+    with pytest.raises(ConfigError, match=r"^on_deadline: "):
+        await service.enqueue(EnqueueRequest("a", deadline_at=NOW + timedelta(hours=1)))
+    with pytest.raises(ConfigError, match=r"^deadline: "):
+        await service.enqueue(EnqueueRequest("a", on_deadline="alarm"))
+    with pytest.raises(ConfigError, match=r"^deadline: .*not both"):
+        await service.enqueue(
+            EnqueueRequest(
+                "a", deadline_seconds=5, deadline_at=NOW + timedelta(1), on_deadline="alarm"
+            )
+        )
+    with pytest.raises(ConfigError, match=r"^deadline_at: .*offset"):
+        await service.enqueue(
+            EnqueueRequest("a", deadline_at=datetime(2030, 1, 1), on_deadline="alarm")
+        )
+    with pytest.raises(ConfigError, match=r"^deadline_at: .*not after"):
+        await service.enqueue(
+            EnqueueRequest("a", delay_seconds=60, deadline_at=NOW, on_deadline="alarm")
+        )
+    with pytest.raises(ConfigError, match=r"^deadline_seconds: "):
+        await service.enqueue(EnqueueRequest("a", deadline_seconds=0, on_deadline="alarm"))
+    with pytest.raises(ConfigError, match=r"^unique_for_seconds: .*unique_key"):
+        await service.enqueue(EnqueueRequest("a", unique_for_seconds=60))
+    with pytest.raises(ConfigError, match=r"^unique_for_seconds: "):
+        await service.enqueue(EnqueueRequest("a", unique_key="k", unique_for_seconds=-1))
+    assert await service.list_jobs() == []  # nothing was written

@@ -90,7 +90,7 @@ async def test_retries_are_spaced_by_backoff(service: Service, worker: Worker) -
     runs = sorted(await service.runs_of_job(job), key=lambda r: r.attempt)
     assert [r.attempt for r in runs] == [1, 2, 3]
     assert [r.triggered_by.value for r in runs] == ["api", "retry", "retry"]
-    assert all(r.status is RunStatus.FAILED and r.error_type == "ValueError" for r in runs)
+    assert all(r.status is RunStatus.FAILED and r.error_type == "ConnectionError" for r in runs)
     gaps = [(runs[i + 1].started_at - runs[i].finished_at).total_seconds() for i in range(2)]
     assert gaps[0] >= 0.2 and gaps[1] >= 0.4  # base 0.2 s, factor 2, no jitter
 

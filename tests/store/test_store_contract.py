@@ -879,7 +879,14 @@ async def test_cancel_job(store: SqlStore) -> None:
         assert cancelled.finished_at == at(5)
         assert cancelled == await store.get_job(job_id)
 
-    for job_id in (run, done, sched):  # running, succeeded, already cancelled
+    # A running job is asked to stop: it stays running until its worker records the cancel.
+    running_before = await get_job(store, run)
+    requested = await store.cancel_job(run, at(6), "stop it")
+    assert requested is not None and requested.state is JobState.RUNNING
+    assert await store.cancel_requests(running_before.worker_id or "") == [run]
+    assert await store.cancel_requests("someone-else") == []
+
+    for job_id in (done, sched):  # succeeded, already cancelled
         before_job = await get_job(store, job_id)
         with pytest.raises(InvalidStateError):
             await store.cancel_job(job_id, at(6), "too late")
@@ -1160,3 +1167,191 @@ async def test_get_tasks(store: SqlStore) -> None:
     found = await store.get_tasks([*names, "missing", "g1"])
     assert sorted(t.name for t in found) == sorted(names)
     assert await store.get_tasks([]) == []
+
+
+# --- unique keys (B7) and deadlines (A6) ---------------------------------------------------------
+
+
+async def test_unique_key_returns_the_active_job_until_it_finishes(store: SqlStore) -> None:
+    [first] = await store.enqueue([job("u", at(10), unique_key="k")], at(0))  # scheduled
+    assert await store.enqueue([job("u", unique_key="k", kwargs={"x": 1})], at(1)) == [first]
+    # The key is global, not per task.
+    assert await store.enqueue([job("other", unique_key="k")], at(1)) == [first]
+    running = await claim_one(store, "w", at(10))
+    assert running.id == first
+    assert await store.enqueue([job("u", unique_key="k")], at(11)) == [first]
+    failed = Outcome.failure("E", "again")
+    await store.complete([completion(running, failed, JobState.RETRYING, at(12), at(20))])
+    assert (await get_job(store, first)).state is JobState.RETRYING
+    assert await store.enqueue([job("u", unique_key="k")], at(13)) == [first]
+    # Other keys, and no key, make jobs of their own.
+    others = await store.enqueue([job("u", at(99), unique_key="k2"), job("u", at(99))], at(13))
+    assert first not in others and len(set(others)) == 2
+    retried = await claim_one(store, "w", at(20))
+    assert retried.id == first
+    await store.complete([completion(retried, Outcome.success(), JobState.SUCCEEDED, at(21))])
+    # Finished: the key is free again (no window given).
+    [second] = await store.enqueue([job("u", unique_key="k")], at(21))
+    assert second not in (first, *others)
+    assert (await get_job(store, second)).unique_key == "k"
+    assert await store.enqueue([job("u", unique_key="k")], at(22)) == [second]
+    assert len(await store.list_jobs()) == 4
+    # A cancelled job frees its key too.
+    await store.cancel_job(second, at(23), "no")
+    [third] = await store.enqueue([job("u", unique_key="k")], at(24))
+    assert third not in (first, second)
+
+
+async def test_unique_for_window_covers_recently_finished_jobs(store: SqlStore) -> None:
+    [first] = await store.enqueue([job("u", unique_key="k")], at(0))
+    running = await claim_one(store, "w", at(0))
+    failed = Outcome.failure("E", "no")
+    await store.complete([completion(running, failed, JobState.FAILED, at(10))])
+    # Finished at 10: inside a 5 s window up to 15, boundary included.
+    assert await store.enqueue([job("u", unique_key="k", unique_for_seconds=5)], at(12)) == [first]
+    assert await store.enqueue([job("u", unique_key="k", unique_for_seconds=5)], at(15)) == [first]
+    assert len(await store.list_jobs()) == 1
+    [second] = await store.enqueue([job("u", unique_key="k", unique_for_seconds=5)], at(15.000001))
+    assert second != first
+    # The active job wins over any finished one.
+    assert await store.enqueue([job("u", unique_key="k", unique_for_seconds=999)], at(16)) == [
+        second
+    ]
+    done = await claim_one(store, "w", at(16))
+    await store.complete([completion(done, Outcome.success(), JobState.SUCCEEDED, at(20))])
+    # Both finished within the window: the latest one is returned.
+    assert await store.enqueue([job("u", unique_key="k", unique_for_seconds=999)], at(21)) == [
+        second
+    ]
+    # Without a window, finished jobs do not hold the key.
+    [third] = await store.enqueue([job("u", unique_key="k")], at(21))
+    assert third not in (first, second)
+    assert len(await store.list_jobs()) == 3
+
+
+async def test_unique_key_duplicates_in_one_batch_make_one_job(store: SqlStore) -> None:
+    ids = await store.enqueue(
+        [
+            job("a", unique_key="k"),
+            job("b"),
+            job("c", unique_key="k"),
+            job("d", unique_key="j"),
+            job("e", unique_key="j", unique_for_seconds=60),
+            job("f"),
+        ],
+        at(0),
+    )
+    assert ids[0] == ids[2] and ids[3] == ids[4]
+    assert ids[0] < ids[1] < ids[3] < ids[5]  # new jobs still in request order
+    made = {j.id: j.task_name for j in await store.list_jobs()}
+    assert made == {ids[0]: "a", ids[1]: "b", ids[3]: "d", ids[5]: "f"}
+    # Keys held from before and new jobs mixed in one call.
+    again = await store.enqueue(
+        [job("x"), job("y", unique_key="k"), job("z", unique_key="n")], at(1)
+    )
+    assert again[1] == ids[0] and again[0] not in ids and again[2] not in ids
+    assert len(await store.list_jobs()) == 6
+
+
+async def test_concurrent_enqueues_of_one_key_create_one_job(store: SqlStore, db_url: str) -> None:
+    others = [create_store(db_url) for _ in range(4)]
+    try:
+        for round_ in range(5):
+            results = await asyncio.gather(
+                *(
+                    s.enqueue([job("plain"), job("c", unique_key=f"k{round_}")], at(0))
+                    for s in others
+                    for _ in range(3)
+                )
+            )
+            assert len({ids[1] for ids in results}) == 1
+            assert len({ids[0] for ids in results}) == len(results)
+    finally:
+        for s in others:
+            await s.close()
+    keyed = await store.list_jobs(task_name="c")
+    assert sorted(str(j.unique_key) for j in keyed) == [f"k{i}" for i in range(5)]
+    assert len(await store.list_jobs(task_name="plain")) == 5 * 4 * 3
+
+
+async def test_deadline_watchdog_is_created_and_cancelled_on_success(store: SqlStore) -> None:
+    alarm = job("alarm", at(30), max_attempts=2, priority=5, kwargs={"ignored": 1})
+    ids = await store.enqueue([job("x", deadline_job=alarm), job("plain")], at(0))
+    assert len(ids) == 2
+    [w] = await store.list_jobs(task_name="alarm")
+    assert w.id not in ids and w.state is JobState.SCHEDULED and w.scheduled_at == at(30)
+    assert w.kwargs == {"ignored": 1, "job_id": ids[0], "task": "x"} and w.args == []
+    assert (w.max_attempts, w.priority, w.created_at) == (2, 5, at(0))
+    x = await claim_one(store, "w", at(1))
+    assert x.id == ids[0]
+    await store.complete([completion(x, Outcome.success(), JobState.SUCCEEDED, at(5))])
+    w = await get_job(store, w.id)
+    assert w.state is JobState.CANCELLED and w.finished_at == at(5)
+    assert w.last_error == f"watched job {ids[0]} succeeded in time"
+    assert (await get_job(store, ids[1])).state is JobState.AVAILABLE
+    assert await store.claim("w", 10, at(31), LEASE, horizon=at(31)) != []  # only "plain"
+    assert [j.task_name for j in await store.list_jobs(states=[JobState.RUNNING])] == ["plain"]
+
+
+async def test_deadline_watchdog_stays_unless_the_job_succeeds(store: SqlStore) -> None:
+    def alarm() -> NewJob:
+        return job("alarm", at(30))
+
+    f, t, r, s, c = await store.enqueue(
+        [
+            job("f", deadline_job=alarm()),
+            job("t", deadline_job=alarm()),
+            job("r", deadline_job=alarm()),
+            job("s", deadline_job=alarm()),
+            job("c", at(10), deadline_job=alarm()),
+        ],
+        at(0),
+    )
+    jf, jt, jr, js = await store.claim("w", 4, at(1), LEASE)
+    assert [j.id for j in (jf, jt, jr, js)] == [f, t, r, s]
+    # s is released (shutdown); its late success report is for an attempt no longer running.
+    assert await store.release("w", [s], at(2), "released") == 1
+    timeout = Outcome.timed_out(1)
+    await store.complete(
+        [
+            completion(jf, Outcome.failure("E", "no"), JobState.FAILED, at(3)),
+            completion(jt, timeout, JobState.TIMEOUT, at(3)),
+            completion(jr, Outcome.failure("E", "again"), JobState.RETRYING, at(3), at(1.5)),
+            completion(js, Outcome.success(), JobState.SUCCEEDED, at(3)),
+        ]
+    )
+    assert (await store.cancel_job(c, at(3), "not wanted")) is not None
+    watchdogs = {j.kwargs["job_id"]: j for j in await store.list_jobs(task_name="alarm")}
+    assert sorted(watchdogs) == sorted([f, t, r, s, c])
+    assert all(w.state is JobState.SCHEDULED for w in watchdogs.values())
+    # The retry succeeds: only its own watchdog is cancelled.
+    retried = await claim_one(store, "w", at(4))
+    assert retried.id == r
+    await store.complete([completion(retried, Outcome.success(), JobState.SUCCEEDED, at(5))])
+    states = {j.kwargs["job_id"]: j.state for j in await store.list_jobs(task_name="alarm")}
+    assert states == {
+        f: JobState.SCHEDULED,
+        t: JobState.SCHEDULED,
+        r: JobState.CANCELLED,
+        s: JobState.SCHEDULED,
+        c: JobState.SCHEDULED,
+    }
+    # At the deadline the others fire.
+    fired = [j for j in await store.claim("w", 10, at(30), LEASE) if j.task_name == "alarm"]
+    names = {f: "f", t: "t", s: "s", c: "c"}
+    assert {j.kwargs["job_id"]: j.kwargs["task"] for j in fired} == names
+
+
+async def test_deadline_watchdog_only_for_jobs_created(store: SqlStore) -> None:
+    alarm = job("alarm", at(30))
+    ids = await store.enqueue(
+        [
+            job("x", unique_key="k", deadline_job=alarm),
+            job("x", unique_key="k", deadline_job=alarm),
+        ],
+        at(0),
+    )
+    assert ids[0] == ids[1]
+    assert await store.enqueue([job("x", unique_key="k", deadline_job=alarm)], at(1)) == [ids[0]]
+    [w] = await store.list_jobs(task_name="alarm")
+    assert w.kwargs == {"job_id": ids[0], "task": "x"}

@@ -6,8 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tickwork.domain.jobs import ErrorClass, JobState, Outcome, RunStatus
-from tickwork.domain.policies import next_state_after
+from tickwork.domain.jobs import (
+    NON_RETRYABLE,
+    RETRYABLE,
+    ErrorClass,
+    JobState,
+    Outcome,
+    RunStatus,
+)
+from tickwork.domain.policies import MAX_RETRY_AFTER_SECONDS, next_state_after, parse_retry_after
 from tickwork.domain.tasks import RetryPolicy
 from tickwork.errors import ConfigError
 
@@ -41,7 +48,7 @@ def test_invalid_retry_policy(kwargs: dict[str, float], field: str) -> None:
 
 def test_failure_retries_until_attempts_run_out() -> None:
     policy = RetryPolicy(max_retries=2, base_seconds=1, factor=2, jitter=False)
-    failure = Outcome.failure("ValueError", "x")
+    failure = Outcome.failure("ConnectionError", "x", error_class=ErrorClass.NETWORK)
     assert next_state_after(failure, 1, 3, policy, NOW, 1.0) == (
         JobState.RETRYING,
         NOW + timedelta(seconds=1),
@@ -71,3 +78,114 @@ def test_success_and_interruption() -> None:
     )
     interrupted = Outcome(RunStatus.INTERRUPTED)
     assert next_state_after(interrupted, 1, 1, policy, NOW, 1.0) == (JobState.AVAILABLE, NOW)
+
+
+@pytest.mark.parametrize(
+    ("error_class", "retried"),
+    [
+        (ErrorClass.TIMEOUT, True),
+        (ErrorClass.NETWORK, True),
+        (ErrorClass.RATE_LIMIT, True),
+        (ErrorClass.SERVER_ERROR, True),
+        (ErrorClass.AUTH, False),
+        (ErrorClass.VALIDATION, False),
+        (ErrorClass.CONFIG, False),
+        (ErrorClass.UNKNOWN, False),
+        (None, False),
+    ],
+)
+def test_only_transient_error_classes_are_retried(
+    error_class: ErrorClass | None, retried: bool
+) -> None:
+    policy = RetryPolicy(max_retries=3, base_seconds=2, jitter=False)
+    outcome = Outcome(RunStatus.FAILED, error_type="E", error_class=error_class)
+    expected = (
+        (JobState.RETRYING, NOW + timedelta(seconds=2)) if retried else (JobState.FAILED, None)
+    )
+    assert next_state_after(outcome, 1, 4, policy, NOW, 1.0) == expected
+    assert (error_class in RETRYABLE) is retried
+    assert (error_class in NON_RETRYABLE) is (error_class is not None and not retried)
+
+
+def test_a_timeout_is_retried_and_ends_as_timeout() -> None:
+    policy = RetryPolicy(max_retries=1, base_seconds=3, jitter=False)
+    timed_out = Outcome.timed_out(5)
+    assert next_state_after(timed_out, 1, 2, policy, NOW, 1.0) == (
+        JobState.RETRYING,
+        NOW + timedelta(seconds=3),
+    )
+    assert next_state_after(timed_out, 2, 2, policy, NOW, 1.0) == (JobState.TIMEOUT, None)
+
+
+def test_retry_raised_by_the_task_is_retried_whatever_its_class() -> None:
+    policy = RetryPolicy(max_retries=2, base_seconds=1, factor=2, jitter=False)
+    retry = Outcome.failure("Retry", "busy", error_class=ErrorClass.UNKNOWN, force_retry=True)
+    assert next_state_after(retry, 1, 3, policy, NOW, 1.0) == (
+        JobState.RETRYING,
+        NOW + timedelta(seconds=1),
+    )
+    # Only while attempts remain.
+    assert next_state_after(retry, 3, 3, policy, NOW, 1.0) == (JobState.FAILED, None)
+
+
+def test_retry_after_replaces_the_backoff() -> None:
+    policy = RetryPolicy(max_retries=2, base_seconds=1, factor=2, jitter=True)
+    retry = Outcome.failure(
+        "Retry", "later", force_retry=True, retry_after_seconds=timedelta(minutes=2).total_seconds()
+    )
+    assert next_state_after(retry, 1, 3, policy, NOW, 0.3) == (
+        JobState.RETRYING,
+        NOW + timedelta(minutes=2),
+    )
+    immediately = Outcome.failure("Retry", "now", force_retry=True, retry_after_seconds=0)
+    assert next_state_after(immediately, 1, 3, policy, NOW, 0.3) == (JobState.RETRYING, NOW)
+    # A server's Retry-After on a retryable class counts too; on a final attempt it changes nothing.
+    limited = Outcome.failure(
+        "HTTPStatus", "429", error_class=ErrorClass.RATE_LIMIT, retry_after_seconds=7
+    )
+    assert next_state_after(limited, 1, 3, policy, NOW, 0.3) == (
+        JobState.RETRYING,
+        NOW + timedelta(seconds=7),
+    )
+    assert next_state_after(limited, 3, 3, policy, NOW, 0.3) == (JobState.FAILED, None)
+    # ...but does not make a non-retryable failure retryable.
+    auth = Outcome.failure("HTTPStatus", "401", error_class=ErrorClass.AUTH, retry_after_seconds=7)
+    assert next_state_after(auth, 1, 3, policy, NOW, 0.3) == (JobState.FAILED, None)
+
+
+@pytest.mark.parametrize("asked", [3601.0, 86400.0 * 30, float("inf")])
+def test_retry_after_is_capped_at_an_hour(asked: float) -> None:
+    retry = Outcome.failure("Retry", "much later", force_retry=True, retry_after_seconds=asked)
+    assert MAX_RETRY_AFTER_SECONDS == 3600
+    assert next_state_after(retry, 1, 2, RetryPolicy(max_retries=1), NOW, 1.0) == (
+        JobState.RETRYING,
+        NOW + timedelta(hours=1),
+    )
+
+
+def test_fail_is_never_retried() -> None:
+    fail = Outcome.failure("Fail", "bad row", error_class=ErrorClass.VALIDATION)
+    assert next_state_after(fail, 1, 5, RetryPolicy(max_retries=4), NOW, 1.0) == (
+        JobState.FAILED,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("Fri, 01 May 2026 12:01:30 GMT", 90.0),
+        ("Friday, 01-May-26 12:00:10 GMT", 10.0),  # RFC 850, still accepted by RFC 9110
+        ("Fri, 01 May 2026 11:00:00 GMT", 0.0),  # in the past: at once
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("nan", None),
+    ],
+)
+def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(value, NOW) == seconds

@@ -86,13 +86,13 @@ def _with_service(
     database_url: str | None,
     use_case: Callable[[Service], Coroutine[Any, Any, T]],
 ) -> T:
-    from tickwork.launcher import prepare_store
+    from tickwork.launcher import claim_rules, prepare_store
 
     async def main() -> T:
         cfg = _config(config, database_url)
         store = await asyncio.to_thread(prepare_store, cfg.settings.database_url)
         try:
-            return await use_case(Service(store, resolve=None))
+            return await use_case(Service(store, resolve=None, rules=claim_rules(cfg.settings)))
         finally:
             await store.close()
 
@@ -188,20 +188,49 @@ def _setup_logging(level: str) -> None:
 # --- next --------------------------------------------------------------------------------------
 @app.command("next")
 def next_fires(
-    expression: Annotated[str, typer.Argument(help="Cron expression, @alias or 'every 30s'.")],
-    tz: Annotated[str, typer.Option("--tz", help="IANA timezone of the schedule.")] = "UTC",
+    expression: Annotated[
+        str | None, typer.Argument(help="Cron expression, @alias or 'every 30s'.")
+    ] = None,
+    job: Annotated[
+        str | None,
+        typer.Option("--job", help="A defined job instead of EXPR: its fires, calendar applied."),
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="IANA timezone of EXPR (default: UTC).")
+    ] = None,
     after: Annotated[str | None, typer.Option("--after", help="ISO time (default: now).")] = None,
     count: Annotated[int, typer.Option("-n", "--count", help="How many fire times.")] = 5,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the next fire times of a schedule, as ISO 8601 with offset."""
+    """Print the next fire times of a schedule or of a defined job, as ISO 8601 with offset.
+
+    With --job, a fire outside the job's calendar shows when its job will run instead.
+    """
+    if (expression is None) == (job is None):
+        fail("give a schedule EXPR or --job NAME (one of them)")
+    if job is not None and tz is not None:
+        fail("--tz applies to EXPR only: a job's schedule has its own timezone")
     start = _guard(lambda: _parse_time(after, "after")) if after else datetime.now(UTC)
-    fires = _guard(lambda: preview(expression, tz, start, count))
+    if job is None:
+        assert expression is not None
+        fires = _guard(lambda: preview(expression, tz or "UTC", start, count))
+        if as_json:
+            render.print_json([f.isoformat() for f in fires])
+        else:
+            for fire in fires:
+                typer.echo(fire.isoformat())
+        return
+    pairs = _with_service(config, database_url, lambda s: s.preview_job(job, start, count))
     if as_json:
-        render.print_json([f.isoformat() for f in fires])
-    else:
-        for fire in fires:
+        render.print_json([{"fire_at": f.isoformat(), "runs_at": r.isoformat()} for f, r in pairs])
+        return
+    for fire, runs_at in pairs:
+        if runs_at == fire:
             typer.echo(fire.isoformat())
+        else:
+            typer.echo(f"{fire.isoformat()} -> moved to {runs_at.isoformat()} (calendar)")
 
 
 # --- enqueue -----------------------------------------------------------------------------------
@@ -216,6 +245,30 @@ def enqueue(
     delay: Annotated[str | None, typer.Option("--delay", help="Run after e.g. 30s, 5m.")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Concurrency key.")] = None,
     priority: Annotated[int | None, typer.Option("--priority", help="Higher runs first.")] = None,
+    unique_key: Annotated[
+        str | None,
+        typer.Option(
+            "--unique-key", help="While a job of this key is queued or running, print its ID."
+        ),
+    ] = None,
+    unique_for: Annotated[
+        str | None,
+        typer.Option(
+            "--unique-for", help="With --unique-key: also one that finished this recently (10m)."
+        ),
+    ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option("--deadline", help="Run --on-deadline unless done this long after due."),
+    ] = None,
+    deadline_at: Annotated[
+        str | None,
+        typer.Option("--deadline-at", help="Run --on-deadline unless done by this ISO time."),
+    ] = None,
+    on_deadline: Annotated[
+        str | None,
+        typer.Option("--on-deadline", help="Job to run if the deadline passes first."),
+    ] = None,
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -225,6 +278,8 @@ def enqueue(
     def build() -> EnqueueRequest:
         if at is not None and delay is not None:
             raise ConfigError("give --at or --delay, not both", field="at")
+        if deadline is not None and deadline_at is not None:
+            raise ConfigError("give --deadline or --deadline-at, not both", field="deadline")
         return EnqueueRequest(
             task_name=task,
             args=_parse_json(args, "args", list),
@@ -233,6 +288,13 @@ def enqueue(
             delay_seconds=parse_duration(delay, field="delay") if delay else None,
             key=key,
             priority=priority,
+            unique_key=unique_key,
+            unique_for_seconds=parse_duration(unique_for, field="unique-for")
+            if unique_for
+            else None,
+            deadline_seconds=parse_duration(deadline, field="deadline") if deadline else None,
+            deadline_at=_parse_time(deadline_at, "deadline-at") if deadline_at else None,
+            on_deadline=on_deadline,
         )
 
     req = _guard(build)
@@ -349,11 +411,12 @@ def jobs_get(
 ) -> None:
     """Show one queued or finished job run by its ID, with its attempts."""
 
-    async def use(s: Service) -> tuple[Any, Any]:
-        return await s.get_job(job_id), await s.runs_of_job(job_id)
+    async def use(s: Service) -> tuple[Any, Any, Any]:
+        return await s.get_job(job_id), await s.runs_of_job(job_id), await s.explain(job_id)
 
-    job, runs = _with_service(config, database_url, use)
+    job, runs, hold = _with_service(config, database_url, use)
     data = render.job_dict(job)
+    data["held"] = str(hold) if hold else None
     data["runs"] = [render.run_dict(r) for r in runs]
     if as_json:
         render.print_json(data)

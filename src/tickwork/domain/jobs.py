@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -89,8 +89,16 @@ class ErrorClass(StrEnum):
     UNKNOWN = "unknown"
 
 
-# A config error (e.g. an unimportable task) cannot heal by waiting.
-NON_RETRYABLE = frozenset({ErrorClass.CONFIG})
+# Failures that may heal by waiting: these are retried while attempts remain.
+RETRYABLE = frozenset(
+    {ErrorClass.TIMEOUT, ErrorClass.NETWORK, ErrorClass.RATE_LIMIT, ErrorClass.SERVER_ERROR}
+)
+# Failures that will not: bad credentials, bad input, a broken definition, and anything unknown
+# (a bug in a task should fail visibly instead of looping). A task can still ask for a retry by
+# raising ``tickwork.Retry`` (``Outcome.force_retry``).
+NON_RETRYABLE = frozenset(
+    {ErrorClass.AUTH, ErrorClass.VALIDATION, ErrorClass.CONFIG, ErrorClass.UNKNOWN}
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,23 @@ class NewJob:
     fire_at: datetime | None = None  # the schedule fire this job is for; unique per task
     skip_reason: str | None = None  # set: the job is recorded as skipped, never run
     watch_job_id: int | None = None  # a deadline job: cancelled if this job succeeds first
+    # With ``unique_key``: also reuse a job of that key that finished this recently.
+    unique_for_seconds: float | None = None
+    # A watchdog to create with this job (only if this job is created): due at the deadline,
+    # cancelled when this job succeeds first. See ``watchdog``.
+    deadline_job: NewJob | None = None
+
+    def watchdog(self, job_id: int) -> NewJob | None:
+        """The deadline job to create once this job got ``job_id``: it watches that job and is
+        told which one (``kwargs`` ``job_id`` and ``task``)."""
+        if self.deadline_job is None:
+            return None
+        return replace(
+            self.deadline_job,
+            watch_job_id=job_id,
+            kwargs={**self.deadline_job.kwargs, "job_id": job_id, "task": self.task_name},
+            deadline_job=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -141,7 +166,20 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an executor reports about one attempt."""
+    """What an executor reports about one attempt.
+
+    Whether a failure is retried (``domain.policies.next_state_after``) follows ``error_class``
+    (``RETRYABLE``), with two overrides:
+
+    - ``force_retry``: the task raised ``tickwork.Retry`` (``error_type`` ``"Retry"``, class
+      ``UNKNOWN``); it is retried while attempts remain, whatever its class.
+    - ``retry_after_seconds``: ``Retry(after=...)`` or an HTTP ``Retry-After`` header (429,
+      503); the next attempt waits this long (capped) instead of the backoff delay.
+
+    ``tickwork.Fail`` is reported as ``error_type`` ``"Fail"`` with class ``VALIDATION``: never
+    retried. ``metrics`` holds what the task passed to ``tickwork.report`` (``processed``,
+    ``failed`` and its own names), on success and on failure or timeout alike.
+    """
 
     status: RunStatus
     error_type: str | None = None
@@ -153,12 +191,20 @@ class Outcome:
     result: Any = None
     metrics: dict[str, Any] | None = None  # partial results the task reported (B11)
     retry_after_seconds: float | None = None  # the task or the server asked to wait this long
+    force_retry: bool = False  # the task raised tickwork.Retry: retried whatever its class
 
     @classmethod
     def success(
-        cls, result: Any = None, *, output: str | None = None, exit_code: int | None = None
+        cls,
+        result: Any = None,
+        *,
+        output: str | None = None,
+        exit_code: int | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> Outcome:
-        return cls(RunStatus.SUCCEEDED, result=result, output=output, exit_code=exit_code)
+        return cls(
+            RunStatus.SUCCEEDED, result=result, output=output, exit_code=exit_code, metrics=metrics
+        )
 
     @classmethod
     def failure(
@@ -170,6 +216,9 @@ class Outcome:
         traceback: str | None = None,
         exit_code: int | None = None,
         output: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        retry_after_seconds: float | None = None,
+        force_retry: bool = False,
     ) -> Outcome:
         return cls(
             RunStatus.FAILED,
@@ -179,11 +228,19 @@ class Outcome:
             traceback=traceback,
             exit_code=exit_code,
             output=output,
+            metrics=metrics,
+            retry_after_seconds=retry_after_seconds,
+            force_retry=force_retry,
         )
 
     @classmethod
     def timed_out(
-        cls, timeout_seconds: float, *, output: str | None = None, exit_code: int | None = None
+        cls,
+        timeout_seconds: float,
+        *,
+        output: str | None = None,
+        exit_code: int | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> Outcome:
         return cls(
             RunStatus.TIMEOUT,
@@ -192,6 +249,7 @@ class Outcome:
             error_message=f"run exceeded its timeout of {timeout_seconds:g}s",
             output=output,
             exit_code=exit_code,
+            metrics=metrics,
         )
 
 
@@ -236,6 +294,7 @@ class Completion:
     outcome: Outcome
     next_state: JobState
     retry_at: datetime | None = None
+    refund_attempt: bool = False  # a deferral: the attempt did not happen
 
 
 def new_job_state(job: NewJob, now: datetime) -> JobState:

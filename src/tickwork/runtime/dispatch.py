@@ -39,7 +39,9 @@ class Dispatcher:
         target = task.target
         timeout = task.timeout_seconds
         if isinstance(target, PythonTarget):
-            return await self.python.run(target, job.args, job.kwargs, timeout)
+            return await self.python.run(
+                target, job.args, job.kwargs, timeout, isolated=task.policies.isolated
+            )
         if isinstance(target, ShellTarget):
             return await run_shell(target, timeout, output_limit=self.output_limit)
         assert isinstance(target, HttpTarget)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tickwork.domain.admission import ClaimRules
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.python import PythonExecutor, resolve_callable
@@ -36,6 +37,7 @@ class ProcessorSettings:
     misfire_grace_seconds: float = 60.0
     output_limit_bytes: int = 65536
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    rules: ClaimRules = field(default_factory=ClaimRules)
 
     @property
     def role(self) -> str:
@@ -76,6 +78,7 @@ class Processor:
                     poll_interval_seconds=s.poll_interval_seconds,
                     lease_seconds=s.lease_seconds,
                     shutdown_timeout_seconds=s.shutdown_timeout_seconds,
+                    rules=s.rules,
                 ),
                 clock=self.clock,
             )

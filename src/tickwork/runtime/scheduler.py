@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
+import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import NewJob, TriggeredBy
+from tickwork.domain.limits import MisfirePolicy, OverlapPolicy
 from tickwork.domain.schedules import Schedule, parse_schedule
+from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import DueSchedule, Fire, Store
@@ -33,21 +40,40 @@ class SchedulerSettings:
     lookahead_seconds: float = DEFAULT_LOOKAHEAD_SECONDS
 
 
+SKIPPED_OVERLAP = "skipped: a previous run is still active (overlap=skip)"
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def plan_fire(
     due: DueSchedule,
     next_after: Callable[[datetime], datetime],
     now: datetime,
     grace_seconds: float,
+    *,
+    calendar: Calendar | None = None,
 ) -> Fire:
-    """What to do with a schedule whose ``next_fire_at`` has come.
+    """What to do with a schedule whose ``next_fire_at`` has come, under the task's policies.
 
-    A fire later than the grace period is a misfire: it is skipped (no burst of stale runs after
-    downtime) and the schedule moves to its first fire after ``now``. Otherwise the job is created
-    for the fire time and the schedule moves to the fire after it (if that is also past, the next
-    round fires it, so short lags within the grace catch up).
+    A fire later than the grace period is a misfire (the process was down). By the task's
+    misfire policy the missed fires are skipped (the default: no burst of stale runs after
+    downtime), run once for the whole gap (as the latest missed fire), or caught up (each missed
+    fire within the window, at most ``catch_up_max``: the most recent ones); then the schedule
+    moves to its first fire after ``now``. Otherwise the job is created for the fire time and
+    the schedule moves to the fire after it (if that is also past, the next round fires it, so
+    short lags within the grace catch up).
+
+    The overlap policy looks at the task's active jobs: ``skip`` records the fire's jobs as
+    skipped, ``replace`` has the store cancel the active ones; ``queue`` and ``allow`` create
+    them as usual. With a ``calendar``, a job's ``scheduled_at`` is its next opening; its
+    ``fire_at`` stays the schedule's time.
     """
     fire_at = due.next_fire_at
-    if now - fire_at > timedelta(seconds=grace_seconds):
+    if now - fire_at <= timedelta(seconds=grace_seconds):
+        return _apply_overlap(
+            due, Fire(due.task_name, fire_at, next_after(fire_at), _job(due, fire_at, calendar))
+        )
+    fires = _missed_fires(due, next_after, now)
+    if not fires:
         log.info(
             "task %s: skipped the fire of %s (misfire: %s late)",
             due.task_name,
@@ -55,9 +81,30 @@ def plan_fire(
             now - fire_at,
         )
         return Fire(due.task_name, fire_at, next_after(now), None)
-    job = NewJob(
+    log.info(
+        "task %s: missed fires since %s (%s late): %d job(s) (misfire=%s)",
+        due.task_name,
+        fire_at.isoformat(),
+        now - fire_at,
+        len(fires),
+        due.policies.misfire.value,
+    )
+    first, *rest = (_job(due, f, calendar) for f in fires)
+    return _apply_overlap(
+        due, Fire(due.task_name, fire_at, next_after(now), first, extra_jobs=tuple(rest))
+    )
+
+
+def _job(due: DueSchedule, fire_at: datetime, calendar: Calendar | None) -> NewJob:
+    runs_at = fire_at
+    if calendar is not None:
+        try:
+            runs_at = calendar.next_open(fire_at)
+        except ConfigError as exc:  # closed for two years: never hold up the other fires
+            log.error("task %s: %s; it runs at its fire time", due.task_name, exc)
+    return NewJob(
         task_name=due.task_name,
-        scheduled_at=fire_at,
+        scheduled_at=runs_at,
         triggered_by=TriggeredBy.SCHEDULER,
         max_attempts=due.max_attempts,
         args=list(due.args),
@@ -65,7 +112,72 @@ def plan_fire(
         priority=due.priority,
         fire_at=fire_at,
     )
-    return Fire(due.task_name, fire_at, next_after(fire_at), job)
+
+
+def _apply_overlap(due: DueSchedule, fire: Fire) -> Fire:
+    if not due.active_jobs or fire.job is None:
+        return fire
+    overlap = due.policies.overlap
+    if overlap is OverlapPolicy.SKIP:
+        log.info("task %s: %s", due.task_name, SKIPPED_OVERLAP)
+        return dataclasses.replace(
+            fire,
+            job=dataclasses.replace(fire.job, skip_reason=SKIPPED_OVERLAP),
+            extra_jobs=tuple(
+                dataclasses.replace(j, skip_reason=SKIPPED_OVERLAP) for j in fire.extra_jobs
+            ),
+        )
+    if overlap is OverlapPolicy.REPLACE:
+        return dataclasses.replace(fire, cancel_active=True)
+    return fire  # queue (one at a time, enforced when claiming) or allow
+
+
+def _missed_fires(
+    due: DueSchedule, next_after: Callable[[datetime], datetime], now: datetime
+) -> list[datetime]:
+    """The missed fires (from ``due.next_fire_at`` up to ``now``) its misfire policy runs."""
+    policies = due.policies
+    first = due.next_fire_at
+    if policies.misfire is MisfirePolicy.RUN_ONCE:
+        return [_latest_fire(first, next_after, now)]
+    if policies.misfire is MisfirePolicy.CATCH_UP:
+        since = now - timedelta(seconds=policies.catch_up_window_seconds)
+        fire = first if first >= since else next_after(since - _MICROSECOND)
+        recent: deque[datetime] = deque(maxlen=policies.catch_up_max)
+        while _utc(fire) <= now:
+            recent.append(fire)
+            fire = next_after(fire)
+        return list(recent)
+    return []
+
+
+def _latest_fire(
+    first: datetime, next_after: Callable[[datetime], datetime], now: datetime
+) -> datetime:
+    """The last fire at or before ``now``, given that ``first`` (<= now) is a fire.
+
+    Gallops back from ``now`` instead of walking every missed fire (a week of a per-second
+    schedule would be 600,000 of them): a few probes, then a few steps forward.
+    """
+    floor = first - _MICROSECOND
+    step = timedelta(seconds=1)
+    while True:
+        probe = max(now - step, floor)
+        fire = next_after(probe)
+        if _utc(fire) <= now:
+            while True:
+                later = next_after(fire)
+                if _utc(later) > now:
+                    return fire
+                fire = later
+        if probe == floor:  # cannot happen: next_after(floor) is ``first``
+            return first
+        step *= 2
+
+
+def _utc(when: datetime) -> datetime:
+    # Fires are in the schedule's zone; compared as instants (wall times mislead in a DST fold).
+    return when.astimezone(UTC)
 
 
 class Scheduler:
@@ -85,6 +197,7 @@ class Scheduler:
         self.clock = clock or SystemClock()
         self._on_fired = on_fired
         self._schedules: dict[tuple[str, str], Schedule] = {}
+        self._calendars: dict[str, Calendar | None] = {}
         self._round: dict[tuple[tuple[str, str], datetime], datetime] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -118,7 +231,28 @@ class Scheduler:
                 nxt = self._round[(key, after)] = schedule.next_after(after)
             return nxt
 
-        return plan_fire(due, next_after, now, self.settings.misfire_grace_seconds)
+        spec = due.policies.calendar
+        calendar = None if spec is None else self.calendar_of(spec, due.task_name)
+        return plan_fire(
+            due, next_after, now, self.settings.misfire_grace_seconds, calendar=calendar
+        )
+
+    def calendar_of(self, spec: dict[str, Any], task_name: str = "?") -> Calendar | None:
+        """The calendar of a spec, parsed once per distinct spec; None if it is invalid."""
+        key = json.dumps(spec, sort_keys=True, default=str)
+        try:
+            return self._calendars[key]
+        except KeyError:
+            pass
+        calendar: Calendar | None = None
+        try:
+            calendar = calendar_from_spec(spec)
+        except Exception as exc:  # validated on the way in; run on the schedule's times then
+            log.error(
+                "task %s: invalid calendar, jobs start at their fire times: %s", task_name, exc
+            )
+        self._calendars[key] = calendar
+        return calendar
 
     async def run_once(self) -> int:
         """Fire everything due now; returns how many jobs were created."""

@@ -7,15 +7,17 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome
+from tickwork.domain.admission import ClaimRules
+from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
 from tickwork.domain.policies import next_state_after
 from tickwork.domain.tasks import RetryPolicy
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
+from tickwork.runtime.guards import Decision, Defer, Skip, consult
 from tickwork.runtime.taskcache import TaskCache
 from tickwork.store.base import Store
 
@@ -23,6 +25,9 @@ log = logging.getLogger("tickwork.worker")
 
 SHUTDOWN_REASON = "worker shut down before the run finished; job released to the queue"
 CLAIM_LINGER_SECONDS = 0.001
+# How often a worker with running jobs asks the store whether any should stop.
+CANCEL_POLL_SECONDS = 0.5
+CANCELLED_REASON = "cancelled on request while running"
 DEFAULT_PREFETCH_SECONDS = 0.05
 # How long an idle worker sleeps at most when it learns of no new work at all.
 MAX_IDLE_SECONDS = 5.0
@@ -38,6 +43,7 @@ class WorkerSettings:
     shutdown_timeout_seconds: float = 30.0
     # Jobs due this soon are claimed now and started at their time (see Store.claim).
     prefetch_seconds: float = DEFAULT_PREFETCH_SECONDS
+    rules: ClaimRules = field(default_factory=ClaimRules)
 
 
 class Worker:
@@ -69,6 +75,7 @@ class Worker:
         self._flush = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._cancelling: set[int] = set()
         self._completions: list[Completion] = []
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -90,6 +97,7 @@ class Worker:
             asyncio.create_task(self._claim_loop(), name="tickwork-claim"),
             asyncio.create_task(self._write_loop(), name="tickwork-write"),
             asyncio.create_task(self._lease_loop(), name="tickwork-lease"),
+            asyncio.create_task(self._cancel_loop(), name="tickwork-cancel"),
         ]
 
     async def stop(self) -> None:
@@ -123,7 +131,7 @@ class Worker:
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         self._running.clear()
         for loop in self._loops:
-            if loop.get_name() == "tickwork-lease":
+            if loop.get_name() in ("tickwork-lease", "tickwork-cancel"):
                 loop.cancel()
         await self._drain_completions()
         if leftover:
@@ -139,16 +147,27 @@ class Worker:
         self._stopped.set()
 
     # --- claiming --------------------------------------------------------------------------
+    @property
+    def free_slots(self) -> int:
+        # Threads of sync tasks that outlived their timeout still occupy a slot until they end.
+        stuck = self.dispatcher.python.busy_after_timeout
+        return self.settings.max_concurrent_jobs - len(self._running) - stuck
+
     async def run_once(self) -> int:
         """Claim and start one batch of due jobs; returns how many were claimed."""
-        free = self.settings.max_concurrent_jobs - len(self._running)
+        free = self.free_slots
         if free <= 0 or self._stopping:
             return 0
         limit = min(free, self.settings.batch_size)
         now = self.clock.now()
         horizon = now + timedelta(seconds=self.settings.prefetch_seconds)
         jobs = await self.store.claim(
-            self.settings.worker_id, limit, now, self.settings.lease_seconds, horizon=horizon
+            self.settings.worker_id,
+            limit,
+            now,
+            self.settings.lease_seconds,
+            horizon=horizon,
+            rules=self.settings.rules,
         )
         if jobs:
             try:
@@ -163,7 +182,7 @@ class Worker:
         while not self._stopping:
             self._wake.clear()
             self._slot_free.clear()
-            free = self.settings.max_concurrent_jobs - len(self._running)
+            free = self.free_slots
             try:
                 claimed = await self.run_once()
             except Exception as exc:  # the store is down: keep the process alive, back off
@@ -174,7 +193,10 @@ class Worker:
             self._retry.succeeded()
             if claimed and claimed == min(free, self.settings.batch_size):
                 continue  # a full batch: there may be more due right now
-            if len(self._running) >= self.settings.max_concurrent_jobs:
+            if self.free_slots <= 0:
+                if not self._running:  # only stuck threads hold the slots: look again later
+                    await self._idle_wait()
+                    continue
                 await self._slot_free.wait()
                 if len(self._running) > self.settings.max_concurrent_jobs // 2:
                     # Let a few more slots free up: one claim of many jobs costs about what
@@ -203,6 +225,7 @@ class Worker:
         if early > 0:  # claimed ahead of its time (prefetch): start on the dot
             await asyncio.sleep(early)
         started = self.clock.now()
+        decision: Decision = None
         try:
             if task is None:
                 outcome = Outcome.failure(
@@ -211,16 +234,41 @@ class Worker:
                     error_class=ErrorClass.CONFIG,
                 )
             else:
-                outcome = await self.dispatcher.run(task, job)
+                if task.policies.guard:
+                    decision = await consult(
+                        self.dispatcher.python.resolve(task.policies.guard), job
+                    )
+                if isinstance(decision, Skip):
+                    outcome = Outcome(
+                        RunStatus.SKIPPED, error_type="Skipped", error_message=decision.reason
+                    )
+                elif isinstance(decision, Defer):
+                    outcome = Outcome(
+                        RunStatus.DEFERRED, error_type="Deferred", error_message=decision.reason
+                    )
+                else:
+                    outcome = await self.dispatcher.run(task, job)
         except asyncio.CancelledError:
-            raise  # shutdown: the job is released, not completed
+            if job.id not in self._cancelling:
+                raise  # shutdown: the job is released, not completed
+            task_ = asyncio.current_task()
+            if task_ is not None:
+                task_.uncancel()
+            outcome = Outcome(
+                RunStatus.CANCELLED, error_type="Cancelled", error_message=CANCELLED_REASON
+            )
         except Exception as exc:  # an executor bug must not lose the job
             log.exception("executor failed for job %s", job.id)
             outcome = Outcome.failure(type(exc).__name__, str(exc))
         finished = self.clock.now()
-        state, retry_at = next_state_after(
-            outcome, job.attempt, job.max_attempts, retry, finished, self._rand()
-        )
+        if isinstance(decision, Skip):
+            state, retry_at = JobState.SKIPPED, None
+        elif isinstance(decision, Defer):
+            state, retry_at = JobState.SCHEDULED, decision.when(finished)
+        else:
+            state, retry_at = next_state_after(
+                outcome, job.attempt, job.max_attempts, retry, finished, self._rand()
+            )
         self._completions.append(
             Completion(
                 job_id=job.id,
@@ -233,10 +281,12 @@ class Worker:
                 outcome=outcome,
                 next_state=state,
                 retry_at=retry_at,
+                refund_attempt=isinstance(decision, Defer),
             )
         )
         self._flush.set()
         del self._running[job.id]
+        self._cancelling.discard(job.id)
         self._slot_free.set()
         if state is JobState.RETRYING:
             self._wake.set()
@@ -261,6 +311,24 @@ class Worker:
             self._retry.succeeded()
             if any(c.retry_at is not None for c in batch):
                 self._wake.set()
+
+    # --- cancel requests ---------------------------------------------------------------------
+    async def _cancel_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            if not self._running:
+                continue
+            try:
+                requested = await self.store.cancel_requests(self.settings.worker_id)
+            except Exception as exc:
+                log.warning("could not read cancel requests: %s", exc)
+                continue
+            for job_id in requested:
+                task = self._running.get(job_id)
+                if task is not None and job_id not in self._cancelling:
+                    log.info("job %s: cancel requested; stopping it", job_id)
+                    self._cancelling.add(job_id)
+                    task.cancel()
 
     # --- leases ----------------------------------------------------------------------------
     async def _lease_loop(self) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run
 from tickwork.domain.limits import Policies
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
@@ -163,9 +164,21 @@ class Store(Protocol):
 
     # --- jobs --------------------------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
-        """Create jobs in one transaction; returns their IDs in order.
+        """Create jobs in one transaction; returns their IDs in order (one per given job).
 
         A job is ``available`` when ``scheduled_at <= now``, else ``scheduled``.
+
+        Unique keys: a job whose ``unique_key`` is held by an active job (scheduled, available,
+        retrying or running) is not created; its position gets the existing job's ID. With
+        ``unique_for_seconds`` N, the same holds for a job of that key that finished at or after
+        ``now - N`` (the latest one, if no active job holds the key). Two jobs of one call with
+        the same key make one job, whose ID both positions get. This holds under concurrent
+        calls from any number of processes: a key never has two active jobs.
+
+        Deadlines: a job that is created with a ``deadline_job`` also creates, in the same
+        transaction, that watchdog (``NewJob.watchdog``: ``watch_job_id`` = the job's ID,
+        ``kwargs`` ``job_id`` and ``task``). A job not created (its key was held) creates no
+        watchdog. Watchdog IDs are not returned.
         """
         ...
 
@@ -182,9 +195,11 @@ class Store(Protocol):
         ...
 
     async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
-        """Cancel a pending job; returns it, or None if it does not exist.
+        """Cancel a pending job, or ask the worker of a running one to stop it (the worker
+        records the run as cancelled); returns the job, or None if it does not exist.
 
-        Raises ``InvalidStateError`` if the job is running or finished.
+        Raises ``InvalidStateError`` if the job has finished. Its watchdogs stay: a cancelled
+        job did not complete in time.
         """
         ...
 
@@ -196,15 +211,32 @@ class Store(Protocol):
         lease_seconds: float,
         *,
         horizon: datetime | None = None,
+        rules: ClaimRules | None = None,
     ) -> list[Job]:
         """Move up to ``limit`` pending jobs due by ``horizon`` (default ``now``) to ``running``
         for ``worker_id``, atomically. (A worker claims slightly ahead and starts each job at its
         ``scheduled_at``, so that precise fires are not late by the claim's own duration.)
 
+        Jobs that a policy holds back are passed over (``domain.admission``: per-key and
+        per-task concurrency, rate limits, cooldowns, with ``rules`` the process-wide limits);
+        the limits hold across every worker of the store, and the limiter states change in the
+        same transaction.
+
         Order: highest priority first, then earliest ``scheduled_at``, then lowest id. Each
         claimed job's ``attempt`` is incremented, ``started_at`` set to ``now`` and its lease
         runs until ``now + lease_seconds``. No job is ever returned to two callers.
         """
+        ...
+
+    async def explain_hold(
+        self, job_id: int, now: datetime, rules: ClaimRules | None = None
+    ) -> Hold | None:
+        """Why a pending job is not running now: not due yet (until when), or the policy that
+        holds it back (``domain.admission``); None when nothing holds it or it is not pending."""
+        ...
+
+    async def cancel_requests(self, worker_id: str) -> list[int]:
+        """The worker's running jobs that someone asked to stop (cancel, overlap=replace)."""
         ...
 
     async def extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
@@ -216,6 +248,10 @@ class Store(Protocol):
         state (``retry_at`` becomes its ``scheduled_at`` when retrying). A completion for a job
         that is no longer running that attempt for that worker (it was released, reaped or
         cancelled meanwhile) still records its run but leaves the job alone.
+
+        A job that becomes ``succeeded`` here cancels, in the same transaction, its pending
+        watchdogs (jobs whose ``watch_job_id`` is its ID), with ``last_error`` "watched job N
+        succeeded in time". Any other outcome leaves them to fire at the deadline.
         """
         ...
 

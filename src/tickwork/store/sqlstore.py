@@ -8,7 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import (
+    TERMINAL_STATES,
     Completion,
     Job,
     JobState,
@@ -16,8 +18,7 @@ from tickwork.domain.jobs import (
     Run,
     check_transition,
 )
-from tickwork.errors import InvalidStateError
-from tickwork.store import rows, sqlite_fast
+from tickwork.store import claims, rows, sqlite_fast
 from tickwork.store.base import ProcessorInfo
 from tickwork.store.sql import PENDING_SQL, UTCDateTime, jobs, processors, runs
 from tickwork.store.sqlbase import new_job_values
@@ -40,11 +41,90 @@ class SqlStore(SqlTasks):
             with self._write() as conn:
                 return sqlite_fast.enqueue(conn.connection.driver_connection, new_jobs, now)
         with self._write() as conn:
-            result = conn.execute(
-                jobs.insert().returning(jobs.c.id, sort_by_parameter_order=True),
-                [new_job_values(j, now) for j in new_jobs],
+            if any(j.unique_key is not None or j.deadline_job is not None for j in new_jobs):
+                return self._enqueue_checked(conn, new_jobs, now)
+            return self._insert_jobs(conn, new_jobs, now)
+
+    @staticmethod
+    def _insert_jobs(conn: Any, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        if not new_jobs:
+            return []
+        result = conn.execute(
+            jobs.insert().returning(jobs.c.id, sort_by_parameter_order=True),
+            [new_job_values(j, now) for j in new_jobs],
+        )
+        return [r[0] for r in result]
+
+    def _enqueue_checked(self, conn: Any, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        """Enqueue with unique keys and deadlines (PostgreSQL), IDs in order: runs of plain jobs
+        in one statement each, keyed jobs one by one, then the watchdogs of the jobs created."""
+        ids: list[int] = []
+        created: list[tuple[NewJob, int]] = []
+        plain: list[NewJob] = []
+
+        def flush() -> None:
+            plain_ids = self._insert_jobs(conn, plain, now)
+            ids.extend(plain_ids)
+            created.extend(zip(plain, plain_ids, strict=True))
+            plain.clear()
+
+        for j in new_jobs:
+            if j.unique_key is None or j.skip_reason is not None:
+                plain.append(j)
+                continue
+            flush()
+            job_id, is_new = self._insert_unique(conn, j, now)
+            ids.append(job_id)
+            if is_new:
+                created.append((j, job_id))
+        flush()
+        watchdogs = [w for j, job_id in created if (w := j.watchdog(job_id)) is not None]
+        if watchdogs:
+            conn.execute(jobs.insert(), [new_job_values(w, now) for w in watchdogs])
+        return ids
+
+    def _insert_unique(self, conn: Any, job: NewJob, now: datetime) -> tuple[int, bool]:
+        """The job holding ``job.unique_key`` (and False), or ``job`` inserted (and True).
+
+        The partial unique index decides races: a concurrent insert of the same key waits for
+        the other transaction, then does nothing, and the job it committed is found.
+        """
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        key = job.unique_key
+        active = sa.select(jobs.c.id).where(
+            jobs.c.unique_key == key, jobs.c.state.in_((*PENDING_SQL, "running"))
+        )
+        insert = (
+            pg_insert(jobs)
+            .values(**new_job_values(job, now))
+            .on_conflict_do_nothing(
+                index_elements=["unique_key"],
+                # The predicate of uq_tickwork_jobs_unique_active, so PostgreSQL infers it.
+                index_where=sa.text(
+                    "unique_key IS NOT NULL"
+                    " AND state IN ('scheduled', 'available', 'retrying', 'running')"
+                ),
             )
-            return [r[0] for r in result]
+            .returning(jobs.c.id)
+        )
+        while True:
+            existing = conn.execute(active).scalar()
+            if existing is None and job.unique_for_seconds is not None:
+                since = now - timedelta(seconds=job.unique_for_seconds)
+                existing = conn.execute(
+                    sa.select(jobs.c.id)
+                    .where(jobs.c.unique_key == key, jobs.c.finished_at >= since)
+                    .order_by(jobs.c.finished_at.desc(), jobs.c.id.desc())
+                    .limit(1)
+                ).scalar()
+            if existing is not None:
+                return int(existing), False
+            inserted = conn.execute(insert).scalar()
+            if inserted is not None:
+                return int(inserted), True
+            # Lost a race to a job that committed meanwhile: look again (it may even have
+            # finished by now, then the window decides).
 
     async def get_job(self, job_id: int) -> Job | None:
         return await self._call(self._get_job, job_id)
@@ -87,10 +167,14 @@ class SqlStore(SqlTasks):
                 return None
             check_transition(JobState(row["state"]), JobState.CANCELLED)
             if row["state"] == JobState.RUNNING:
-                # Cancelling a running job needs its worker's cooperation (a later issue).
-                raise InvalidStateError(
-                    f"job {job_id} is running; only pending jobs can be cancelled"
+                # Its worker stops it (it polls for requests) and records the run as cancelled.
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.cancel_requested_at.is_(None))
+                    .values(cancel_requested_at=now)
                 )
+                row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().one()
+                return rows.job_from_row(row)
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id)
@@ -107,48 +191,64 @@ class SqlStore(SqlTasks):
         lease_seconds: float,
         *,
         horizon: datetime | None = None,
+        rules: ClaimRules | None = None,
     ) -> list[Job]:
-        return await self._call(self._claim, worker_id, limit, now, lease_seconds, horizon or now)
+        return await self._call(
+            self._claim,
+            worker_id,
+            limit,
+            now,
+            lease_seconds,
+            horizon or now,
+            rules or ClaimRules(),
+        )
 
     def _claim(
-        self, worker_id: str, limit: int, now: datetime, lease_seconds: float, horizon: datetime
+        self,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+        horizon: datetime,
+        rules: ClaimRules,
     ) -> list[Job]:
-        due = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= horizon)
-            .order_by(*_ORDER)
-            .limit(limit)
-        )
-        if self._skip_locked:
-            due = due.with_for_update(skip_locked=True)
-        if self.dialect == "sqlite":
-            with self._write() as conn:
-                claimed = sqlite_fast.claim(
+        lease_until = now + timedelta(seconds=lease_seconds)
+        with self._write() as conn:
+            if self.dialect == "sqlite":
+                claimed, _ = sqlite_fast.claim(
                     conn.connection.driver_connection,
                     worker_id,
                     limit,
                     now,
                     horizon,
-                    now + timedelta(seconds=lease_seconds),
+                    lease_until,
+                    rules,
                 )
-            claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
-            return claimed
-        stmt = (
-            jobs.update()
-            .where(jobs.c.id.in_(due.scalar_subquery()))
-            .values(
-                state=JobState.RUNNING.value,
-                attempt=jobs.c.attempt + 1,
-                started_at=now,
-                worker_id=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-            )
-            .returning(*jobs.c)
-        )
-        with self._write() as conn:
-            claimed = [rows.job_from_row(r) for r in conn.execute(stmt).mappings()]
+            else:
+                claimed, _ = claims.claim(conn, worker_id, limit, now, horizon, lease_until, rules)
         claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
         return claimed
+
+    async def explain_hold(
+        self, job_id: int, now: datetime, rules: ClaimRules | None = None
+    ) -> Hold | None:
+        return await self._call(self._explain_hold, job_id, now, rules or ClaimRules())
+
+    def _explain_hold(self, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
+        with self._read() as conn:
+            return claims.explain(conn, job_id, now, rules)
+
+    async def cancel_requests(self, worker_id: str) -> list[int]:
+        return await self._call(self._cancel_requests, worker_id)
+
+    def _cancel_requests(self, worker_id: str) -> list[int]:
+        query = sa.select(jobs.c.id).where(
+            jobs.c.worker_id == worker_id,
+            jobs.c.state == JobState.RUNNING.value,
+            jobs.c.cancel_requested_at.isnot(None),
+        )
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(query)]
 
     async def extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
         await self._call(self._extend_leases, worker_id, job_ids, until)
@@ -193,6 +293,7 @@ class SqlStore(SqlTasks):
                 ),
                 lease_expires_at=None,
                 last_error=sa.bindparam("b_error"),
+                attempt=jobs.c.attempt - sa.bindparam("b_refund"),
             )
         )
         params = [
@@ -201,15 +302,36 @@ class SqlStore(SqlTasks):
                 "b_attempt": c.attempt,
                 "b_worker": c.worker_id,
                 "b_state": c.next_state.value,
-                "b_finished": None if c.next_state is JobState.RETRYING else c.finished_at,
+                "b_finished": c.finished_at if c.next_state in TERMINAL_STATES else None,
+                "b_refund": 1 if c.refund_attempt else 0,
                 "b_retry_at": c.retry_at,
                 "b_error": c.outcome.error_message,
             }
             for c in completions
         ]
+        succeeded = [c.job_id for c in completions if c.next_state is JobState.SUCCEEDED]
         with self._write() as conn:
             conn.execute(stmt, params)
             conn.execute(runs.insert(), [rows.run_values(c) for c in completions])
+            if succeeded:
+                # Jobs that did succeed here (the update applied) cancel their watchdogs.
+                watched = jobs.alias("watched")
+                conn.execute(
+                    jobs.update()
+                    .where(
+                        watched.c.id.in_(succeeded),
+                        watched.c.state == JobState.SUCCEEDED.value,
+                        jobs.c.watch_job_id == watched.c.id,
+                        jobs.c.state.in_(PENDING_SQL),
+                    )
+                    .values(
+                        state=JobState.CANCELLED.value,
+                        finished_at=watched.c.finished_at,
+                        last_error=sa.literal("watched job ")
+                        + sa.cast(watched.c.id, sa.Text)
+                        + sa.literal(" succeeded in time"),
+                    )
+                )
 
     async def release(
         self, worker_id: str, job_ids: Sequence[int], now: datetime, reason: str

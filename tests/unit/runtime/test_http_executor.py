@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -80,6 +81,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, b"not here")
         elif path == "/limited":
             self._reply(429, b"slow down", headers={"Retry-After": "7"})
+        elif path.startswith("/retry-after/"):
+            # /retry-after/<status>/<seconds from now, sent as an HTTP-date>
+            _, _, status, delta = path.split("/")
+            when = formatdate(time.time() + float(delta), usegmt=True)
+            self._reply(int(status), b"later", headers={"Retry-After": when})
+        elif path == "/unavailable":
+            self._reply(503, b"maintenance", headers={"Retry-After": "120"})
+        elif path == "/limited-unreadable":
+            self._reply(429, b"slow down", headers={"Retry-After": "whenever"})
+        elif path == "/teapot-with-retry-after":
+            self._reply(418, b"no", headers={"Retry-After": "5"})
         elif path == "/broken":
             self._reply(500, HTML_PAGE, "text/html; charset=utf-8")
         elif path == "/sniffed":
@@ -207,6 +219,40 @@ async def test_429_reports_retry_after(server: Server, executor: HttpExecutor) -
     outcome = await executor.run(HttpTarget(f"{server.base}/limited"), 5.0)
     assert outcome.result == {"status": 429, "retry_after": "7"}
     assert outcome.error_message == f"HTTP 429 Too Many Requests from GET {server.base}/limited"
+
+
+async def test_retry_after_seconds_on_429_and_503(server: Server, executor: HttpExecutor) -> None:
+    limited = await executor.run(HttpTarget(f"{server.base}/limited"), 5.0)
+    assert limited.error_class is ErrorClass.RATE_LIMIT
+    assert limited.retry_after_seconds == 7.0
+    unavailable = await executor.run(HttpTarget(f"{server.base}/unavailable"), 5.0)
+    assert unavailable.error_class is ErrorClass.SERVER_ERROR
+    assert unavailable.retry_after_seconds == 120.0
+    assert unavailable.result == {"status": 503, "retry_after": "120"}
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_http_date(server: Server, executor: HttpExecutor, status: int) -> None:
+    outcome = await executor.run(HttpTarget(f"{server.base}/retry-after/{status}/90"), 5.0)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.retry_after_seconds is not None
+    # HTTP-dates have whole seconds; allow for that and for the test's own run time.
+    assert 87.0 <= outcome.retry_after_seconds <= 90.0
+    past = await executor.run(HttpTarget(f"{server.base}/retry-after/{status}/-60"), 5.0)
+    assert past.retry_after_seconds == 0.0
+
+
+async def test_retry_after_is_ignored_when_unreadable_or_on_other_statuses(
+    server: Server, executor: HttpExecutor
+) -> None:
+    unreadable = await executor.run(HttpTarget(f"{server.base}/limited-unreadable"), 5.0)
+    assert unreadable.error_class is ErrorClass.RATE_LIMIT
+    assert unreadable.retry_after_seconds is None
+    teapot = await executor.run(HttpTarget(f"{server.base}/teapot-with-retry-after"), 5.0)
+    assert teapot.retry_after_seconds is None
+    assert teapot.result == {"status": 418}
+    broken = await executor.run(HttpTarget(f"{server.base}/broken"), 5.0)
+    assert broken.retry_after_seconds is None
 
 
 async def test_html_error_pages_are_not_stored(server: Server, executor: HttpExecutor) -> None:

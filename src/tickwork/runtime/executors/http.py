@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from tickwork.domain.jobs import ErrorClass, Outcome
+from tickwork.domain.policies import parse_retry_after
 from tickwork.domain.tasks import HttpTarget
 from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail
 
@@ -16,6 +18,8 @@ HTTP_MAX_CONNECTIONS = 100
 HTTP_MAX_KEEPALIVE_CONNECTIONS = 20
 _SNIFF_BYTES = 64
 _HTML_PREFIXES = (b"<!doctype html", b"<html")
+# Statuses whose Retry-After header says when to try again (RFC 9110, section 10.2.3).
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 class HttpExecutor:
@@ -114,8 +118,11 @@ class HttpExecutor:
 
         result: dict[str, Any] = {"status": status}
         retry_after = response.headers.get("retry-after")
-        if status == 429 and retry_after is not None:
+        wait: float | None = None
+        if status in _RETRY_AFTER_STATUSES and retry_after is not None:
             result["retry_after"] = retry_after
+            # The next attempt waits this long instead of the backoff (next_state_after caps it).
+            wait = parse_retry_after(retry_after, datetime.now(UTC))
         if _is_html(response, bytes(head)):
             # Error pages of proxies and frameworks are noise; their size is enough to know.
             output = f"[HTML response of {tail.total} bytes omitted]"
@@ -129,7 +136,7 @@ class HttpExecutor:
             output=output,
         )
         # Outcome.failure takes no result; the status (and Retry-After) still matter to retries.
-        return dataclasses.replace(failure, result=result)
+        return dataclasses.replace(failure, result=result, retry_after_seconds=wait)
 
 
 def _status_class(status: int) -> ErrorClass:

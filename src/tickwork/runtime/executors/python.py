@@ -1,33 +1,87 @@
-"""Running Python tasks: resolving ``module:function`` paths and calling them sync or async."""
+"""Running Python tasks: resolving ``module:function`` paths and calling them sync or async.
+
+Failures are classified for the retry decision (``domain.policies.next_state_after``):
+
+- ``tickwork.Retry``: error type ``Retry``, retried while attempts remain (``force_retry``),
+  after ``Retry(after=...)`` when given; ``tickwork.Fail``: error type ``Fail``, class
+  ``validation``, never retried.
+- ``TimeoutError`` (the task's own): ``timeout``; ``ConnectionError``, socket address errors,
+  OS errors with a network errno and httpx transport errors: ``network`` (httpx timeouts:
+  ``timeout``); ``PermissionError``: ``auth``. All of these but ``auth`` are retried.
+- Anything else (``ValueError``, ``KeyError``, ...) is ``unknown`` and not retried: a bug in a
+  task should fail visibly rather than loop. A task that wants a retry raises ``Retry``.
+
+Isolated tasks (``run(..., isolated=True)``) run in a child process
+(``tickwork.runtime.executors.child``) that a timeout or a cancel kills with its whole group.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.base_events
 import asyncio.futures
+import asyncio.runners
+import concurrent.futures
 import concurrent.futures.thread
-import functools
+import contextlib
+import contextvars
+import errno
 import importlib
 import inspect
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
 from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.tasks import PythonTarget
-from tickwork.errors import ConfigError
-from tickwork.runtime.executors.output import cap_output
+from tickwork.errors import ConfigError, Fail, Retry
+from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail, cap_output
+from tickwork.runtime.report import CURRENT_REPORT, RunReport
 
 DEFAULT_MAX_THREADS = 20
 TRACEBACK_LIMIT_BYTES = 16384
 RESULT_REPR_LIMIT_CHARS = 16384
-# Frames of this module and of the future/thread plumbing say nothing about the user's bug.
+CHILD_MODULE = "tickwork.runtime.executors.child"
+# After an isolated child exited (or was killed), how long a grandchild may keep its pipes open.
+CHILD_PIPE_DRAIN_SECONDS = 0.5
+CHILD_REAP_SECONDS = 5.0
+# Frames of this module and of the future/thread/event-loop plumbing say nothing about the bug.
 _PLUMBING_FILES = frozenset(
-    {__file__, asyncio.futures.__file__, concurrent.futures.thread.__file__}
+    {
+        __file__,
+        asyncio.futures.__file__,
+        asyncio.runners.__file__,
+        asyncio.base_events.__file__,
+        concurrent.futures.thread.__file__,
+    }
 )
 _PLAIN_RESULT_TYPES = frozenset({str, int, bool})
+# Errnos of OSErrors that mean "the network", beyond ConnectionError's subclasses.
+_NETWORK_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ENETDOWN",
+        "ENETUNREACH",
+        "ENETRESET",
+        "EHOSTDOWN",
+        "EHOSTUNREACH",
+        "EADDRNOTAVAIL",
+        "ECONNABORTED",
+        "ECONNREFUSED",
+        "ECONNRESET",
+        "ETIMEDOUT",
+    )
+    if hasattr(errno, name)
+)
 
 
 def import_object(path: str, *, what: str = "task", field: str = "task") -> Any:
@@ -69,18 +123,40 @@ def resolve_callable(path: str) -> Callable[..., Any]:
 
 
 class PythonExecutor:
-    """Calls Python tasks: coroutines on the event loop, plain functions in a bounded pool."""
+    """Calls Python tasks: coroutines on the event loop, plain functions in a bounded pool, and
+    isolated tasks in a child process.
+
+    ``busy_after_timeout`` counts calls of plain functions that were abandoned (timed out or
+    cancelled) while their thread still runs: a thread cannot be stopped, so each one occupies
+    a pool slot until the function returns (the count then goes down again).
+    """
 
     def __init__(
         self,
         resolve: Callable[[str], Callable[..., Any]] = resolve_callable,
         *,
         max_threads: int = DEFAULT_MAX_THREADS,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT_BYTES,
     ) -> None:
         self._resolve = resolve
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="tickwork-task")
         # path -> (callable, runs on the loop); resolving and inspecting once keeps runs cheap.
         self._resolved: dict[str, tuple[Callable[..., Any], bool]] = {}
+        self._output_limit = output_limit  # stderr tail kept of an isolated child
+        self._busy_lock = threading.Lock()
+        self._busy_after_timeout = 0
+
+    @property
+    def busy_after_timeout(self) -> int:
+        """Abandoned calls whose thread is still running (each holds a pool thread)."""
+        return self._busy_after_timeout
+
+    def resolve(self, path: str) -> Callable[..., Any]:
+        """The callable at ``path`` through this executor's resolver (e.g. a task's guard).
+
+        Raises ConfigError when it cannot be imported or is not callable.
+        """
+        return self._resolve(path)
 
     def close(self) -> None:
         # Threads of timed-out tasks cannot be stopped; waiting for them could block forever.
@@ -92,7 +168,11 @@ class PythonExecutor:
         args: list[Any],
         kwargs: dict[str, Any],
         timeout_seconds: float | None,
+        *,
+        isolated: bool = False,
     ) -> Outcome:
+        if isolated:
+            return await self._run_isolated(target, args, kwargs, timeout_seconds)
         entry = self._resolved.get(target.path)
         if entry is None:
             try:
@@ -102,6 +182,9 @@ class PythonExecutor:
             entry = self._resolved[target.path] = (func, _is_async(func))
         func, on_loop = entry
 
+        run_report = RunReport()
+        # Set and reset by hand: a context manager would cost as much as a no-op run itself.
+        token = CURRENT_REPORT.set(run_report)
         try:
             if timeout_seconds is None:
                 # No timeout context at all: this path carries the no-op benchmark.
@@ -121,27 +204,108 @@ class PythonExecutor:
                             value = await self._call_in_thread(func, args, kwargs)
                 except TimeoutError:
                     if deadline.expired():
-                        return Outcome.timed_out(timeout_seconds)
+                        return Outcome.timed_out(timeout_seconds, metrics=run_report.snapshot())
                     raise  # the task's own TimeoutError: an ordinary failure
         except (Exception, SystemExit) as exc:
             # SystemExit too: a task calling sys.exit() must not stop the worker.
-            return Outcome.failure(
-                type(exc).__name__,
-                str(exc),
-                traceback=_format_traceback(exc),
-                error_class=ErrorClass.UNKNOWN,
-            )
-        return Outcome.success(result=_storable(value))
+            return outcome_for_exception(exc, run_report.snapshot())
+        finally:
+            CURRENT_REPORT.reset(token)
+        return Outcome.success(result=_storable(value), metrics=run_report.snapshot())
 
     async def _call_in_thread(
         self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]
     ) -> Any:
-        loop = asyncio.get_running_loop()
-        value = await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        # The thread runs in a copy of this context, so that report() finds the run's report.
+        context = contextvars.copy_context()
+        future = self._pool.submit(context.run, func, *args, **kwargs)
+        try:
+            value = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            self._abandon(future)
+            raise
         # A wrapper that is not itself a coroutine function may still hand back a coroutine.
         if inspect.isawaitable(value):
             value = await value
         return value
+
+    def _abandon(self, future: concurrent.futures.Future[Any]) -> None:
+        """Count the thread of an abandoned call as busy until its function returns."""
+        if future.cancel() or future.done():
+            return  # it never started, or it has just ended
+        with self._busy_lock:
+            self._busy_after_timeout += 1
+        future.add_done_callback(self._thread_ended)
+
+    def _thread_ended(self, _future: concurrent.futures.Future[Any]) -> None:
+        with self._busy_lock:
+            self._busy_after_timeout -= 1
+
+    async def _run_isolated(
+        self,
+        target: PythonTarget,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        timeout_seconds: float | None,
+    ) -> Outcome:
+        try:
+            payload = json.dumps(
+                {"path": target.path, "args": args, "kwargs": kwargs}, allow_nan=False
+            ).encode()
+        except (TypeError, ValueError) as exc:
+            return Outcome.failure(
+                type(exc).__name__,
+                f"the arguments of an isolated task must be JSON: {exc}",
+                error_class=ErrorClass.CONFIG,
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            transport, proto = await loop.subprocess_exec(
+                lambda: _ChildProtocol(self._output_limit),
+                sys.executable,
+                "-m",
+                CHILD_MODULE,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                # The child resolves module paths like this process: same cwd and sys.path.
+                cwd=os.getcwd(),
+                env=child_environment(),
+                # Its own group, so a timeout or a cancel can kill it and all it started.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return Outcome.failure(
+                type(exc).__name__,
+                f"cannot start the child process of an isolated task: {exc}",
+                error_class=ErrorClass.UNKNOWN,
+            )
+
+        pgid = transport.get_pid()
+        try:
+            stdin = transport.get_pipe_transport(0)
+            assert isinstance(stdin, asyncio.WriteTransport)
+            stdin.write(payload)
+            stdin.close()  # flushes first; the child reads to the end
+            try:
+                async with asyncio.timeout(timeout_seconds):
+                    await proto.exited.wait()
+            except TimeoutError:
+                assert timeout_seconds is not None  # only a deadline can expire
+                _kill_group(pgid)
+                await _wait_event(proto.exited, CHILD_REAP_SECONDS)
+                await _wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
+                return Outcome.timed_out(
+                    timeout_seconds, output=proto.output(), metrics=proto.metrics
+                )
+            await _wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
+        except BaseException:
+            # Cancelled (or failing) mid-run: leave nothing of the task behind.
+            _kill_group(pgid)
+            raise
+        finally:
+            transport.close()
+        return proto.outcome(transport.get_returncode())
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -174,9 +338,180 @@ def _capped_repr(value: Any) -> str:
     return f"{text[:RESULT_REPR_LIMIT_CHARS]}[... {dropped} characters truncated ...]"
 
 
-def _format_traceback(exc: BaseException) -> str:
+def classify_exception(exc: BaseException) -> ErrorClass:
+    """The error class of an exception a task raised (see the module docstring)."""
+    if isinstance(exc, Fail):
+        return ErrorClass.VALIDATION
+    if isinstance(exc, TimeoutError) or _is_httpx(exc, "TimeoutException"):
+        return ErrorClass.TIMEOUT
+    if isinstance(exc, PermissionError):
+        return ErrorClass.AUTH
+    if isinstance(exc, ConnectionError | socket.gaierror | socket.herror):
+        return ErrorClass.NETWORK
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+        return ErrorClass.NETWORK
+    if _is_httpx(exc, "TransportError"):
+        return ErrorClass.NETWORK
+    return ErrorClass.UNKNOWN
+
+
+def outcome_for_exception(
+    exc: BaseException,
+    metrics: dict[str, Any] | None = None,
+    *,
+    skip_files: Iterable[str] = (),
+) -> Outcome:
+    """The failed Outcome of a task that raised ``exc``."""
+    tb = _format_traceback(exc, skip_files)
+    if isinstance(exc, Retry):
+        return Outcome.failure(
+            "Retry",
+            exc.reason or "the task asked to be retried",
+            error_class=ErrorClass.UNKNOWN,
+            traceback=tb,
+            metrics=metrics,
+            retry_after_seconds=exc.after,
+            force_retry=True,
+        )
+    if isinstance(exc, Fail):
+        return Outcome.failure(
+            "Fail", exc.reason, error_class=ErrorClass.VALIDATION, traceback=tb, metrics=metrics
+        )
+    return Outcome.failure(
+        type(exc).__name__,
+        str(exc),
+        error_class=classify_exception(exc),
+        traceback=tb,
+        metrics=metrics,
+    )
+
+
+def _is_httpx(exc: BaseException, class_name: str) -> bool:
+    # By name: httpx is optional here, and importing it costs a task that never uses it.
+    return any(
+        cls.__name__ == class_name and cls.__module__.partition(".")[0] == "httpx"
+        for cls in type(exc).__mro__
+    )
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of an isolated child: ours, with our ``sys.path`` as its PYTHONPATH."""
+    env = dict(os.environ)
+    paths: list[str] = []
+    for entry in sys.path:
+        path = os.path.abspath(entry or os.curdir)  # "" is the working directory
+        if path not in paths:
+            paths.append(path)
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+class _ChildProtocol(asyncio.SubprocessProtocol):
+    """Reads an isolated child: JSON lines on stdout (metrics updates, then the result) and the
+    tail of stderr (the task's own output, its prints included)."""
+
+    def __init__(self, limit: int) -> None:
+        self.stderr = OutputTail(limit)
+        self._pending = bytearray()
+        self.metrics: dict[str, Any] | None = None
+        self.result: dict[str, Any] | None = None
+        self.exited = asyncio.Event()
+        self.finished = asyncio.Event()  # exited and every pipe closed
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        chunk = data.encode() if isinstance(data, str) else data
+        if fd != 1:
+            self.stderr.feed(chunk)
+            return
+        self._pending += chunk
+        end = self._pending.rfind(b"\n")
+        if end < 0:
+            return
+        lines = bytes(self._pending[:end]).split(b"\n")
+        del self._pending[: end + 1]
+        for line in lines:
+            self._message(line)
+
+    def _message(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return  # not ours (the child sends only JSON lines)
+        if not isinstance(message, dict):
+            return
+        metrics = message.get("metrics")
+        if isinstance(metrics, dict):
+            self.metrics = metrics
+        if "ok" in message:
+            self.result = message
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.exited.set()
+        self.finished.set()
+
+    def output(self) -> str | None:
+        return self.stderr.text() if self.stderr.total else None
+
+    def outcome(self, exit_code: int | None) -> Outcome:
+        output = self.output()
+        message = self.result
+        if message is None:
+            if exit_code is not None and exit_code < 0:
+                why = f"was killed by signal {_signal_name(-exit_code)}"
+            else:
+                why = f"exited with status {exit_code} without a result"
+            return Outcome.failure(
+                "ChildDied",
+                f"the child process of the isolated task {why}",
+                error_class=ErrorClass.UNKNOWN,
+                exit_code=exit_code,
+                output=output,
+                metrics=self.metrics,
+            )
+        if message.get("ok"):
+            return Outcome.success(message.get("result"), output=output, metrics=self.metrics)
+        try:
+            error_class = ErrorClass(str(message.get("error_class")))
+        except ValueError:
+            error_class = ErrorClass.UNKNOWN
+        retry_after = message.get("retry_after")
+        return Outcome.failure(
+            str(message.get("error_type") or "Exception"),
+            str(message.get("message") or ""),
+            error_class=error_class,
+            traceback=message.get("traceback"),
+            output=output,
+            metrics=self.metrics,
+            retry_after_seconds=float(retry_after) if retry_after is not None else None,
+            force_retry=message.get("kind") == "retry",
+        )
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+async def _wait_event(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _format_traceback(exc: BaseException, skip_files: Iterable[str] = ()) -> str:
+    skip = _PLUMBING_FILES.union(skip_files)
     tb: TracebackType | None = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename in _PLUMBING_FILES:
+    while tb is not None and tb.tb_frame.f_code.co_filename in skip:
         tb = tb.tb_next
     text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
     return cap_output(text.encode("utf-8", errors="replace"), TRACEBACK_LIMIT_BYTES)

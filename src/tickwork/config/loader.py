@@ -1,0 +1,104 @@
+"""Reading ``tickwork.toml`` into a ``Config``: the file, its top-level tables, precedence."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tickwork.config.jobs import JOB_KEYS, parse_jobs
+from tickwork.config.policies import parse_calendars
+from tickwork.config.settings import Settings, settings_from_env, settings_from_table
+from tickwork.config.tables import unknown_key_message
+from tickwork.domain.tasks import TaskDefinition
+from tickwork.errors import ConfigError
+
+_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything ``load_config`` found: settings, the file's task definitions and the file."""
+
+    settings: Settings
+    tasks: tuple[TaskDefinition, ...]
+    path: Path | None
+    # [calendars.NAME] -> normalized spec (domain/calendars.py), for `calendar = "NAME"`.
+    calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_config(
+    path: Path | str | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    """Read and fully validate ``path`` (``None``: no file) into a ``Config``; writes nothing.
+
+    Settings precedence: ``overrides`` (CLI flags; ``None`` values are ignored) > environment
+    (``settings_from_env``) > the file's ``[tickwork]`` table > defaults. ``environ`` defaults to
+    ``os.environ``. Raises ``ConfigError`` (one line) for a missing/unreadable file and for any
+    invalid setting, calendar or job.
+    """
+    env = os.environ if environ is None else environ
+    file_settings: dict[str, object] = {}
+    tasks: tuple[TaskDefinition, ...] = ()
+    calendars: dict[str, dict[str, Any]] = {}
+    config_path = None if path is None else Path(path)
+    if config_path is not None:
+        text = _read_config_file(config_path)
+        file_settings, tasks, calendars = _parse_document(
+            text, environ=env, source_name=str(config_path)
+        )
+    flags = {key: value for key, value in (overrides or {}).items() if value is not None}
+    settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
+    return Config(
+        settings=settings.replace(**flags), tasks=tasks, path=config_path, calendars=calendars
+    )
+
+
+def parse_config_text(
+    text: str, *, environ: Mapping[str, str], source_name: str = "tickwork.toml"
+) -> tuple[dict[str, object], tuple[TaskDefinition, ...]]:
+    """The ``[tickwork]`` settings (validated, by field name) and the ``[[jobs]]`` of ``text``.
+
+    ``source_name`` only appears in TOML syntax errors.
+    """
+    settings, tasks, _ = _parse_document(text, environ=environ, source_name=source_name)
+    return settings, tasks
+
+
+def _parse_document(
+    text: str, *, environ: Mapping[str, str], source_name: str
+) -> tuple[dict[str, object], tuple[TaskDefinition, ...], dict[str, dict[str, Any]]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already ends with "(at line L, column C)".
+        raise ConfigError(f"{source_name}: invalid TOML: {exc}") from None
+    for key in data:
+        if key not in _TOP_LEVEL_KEYS:
+            hint = " (a job key above the first [[jobs]]?)" if key in JOB_KEYS else ""
+            message = unknown_key_message(key, _TOP_LEVEL_KEYS, what="top-level key")
+            raise ConfigError(message + hint, field=key)
+    settings = settings_from_table(data.get("tickwork", {}), environ)
+    calendars = parse_calendars(data.get("calendars", {}), environ)
+    return settings, parse_jobs(data.get("jobs", []), environ, calendars), calendars
+
+
+def _read_config_file(path: Path) -> str:
+    if not path.exists():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} is not a file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid UTF-8: {exc.reason}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    # Editors on Windows may prepend a BOM, which tomllib rejects.
+    return text.removeprefix("\ufeff")

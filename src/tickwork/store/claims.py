@@ -1,0 +1,157 @@
+"""Claiming due jobs under the execution policies, with SQLAlchemy Core (the PostgreSQL path).
+
+The SQLite store has the same algorithm on the raw driver in ``sqlite_fast.claim``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
+
+from tickwork.domain.admission import (
+    Admitter,
+    Candidate,
+    ClaimRules,
+    Hold,
+    limiter_names,
+    needs_admission,
+)
+from tickwork.domain.jobs import Job, JobState
+from tickwork.domain.limits import Policies, policies_from_dict
+from tickwork.store import rows
+from tickwork.store.sql import PENDING_SQL, jobs, limiters, tasks
+
+ORDER = (jobs.c.priority.desc(), jobs.c.scheduled_at, jobs.c.id)
+MAX_CANDIDATES = 5000
+# Claims that apply policies take this transaction-level advisory lock, so that two workers never
+# admit against the same snapshot of running jobs (the limits are cluster-wide).
+CLAIM_LOCK_KEY = 0x7469636B  # "tick"
+
+
+def _candidate_query(horizon: datetime) -> Any:
+    return (
+        sa.select(jobs.c.id, jobs.c.task_name, jobs.c.key, tasks.c.policies)
+        .select_from(jobs.outerjoin(tasks, tasks.c.name == jobs.c.task_name))
+        .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= horizon)
+        .order_by(*ORDER)
+    )
+
+
+def _candidates(result: Any) -> list[Candidate]:
+    cache: dict[str, Policies] = {}
+    out = []
+    for r in result:
+        key = repr(r.policies)
+        policies = cache.get(key)
+        if policies is None:
+            policies = cache[key] = policies_from_dict(r.policies)
+        out.append(Candidate(r.id, r.task_name, r.key, policies))
+    return out
+
+
+def claim(
+    conn: Connection,
+    worker_id: str,
+    limit: int,
+    now: datetime,
+    horizon: datetime,
+    lease_until: datetime,
+    rules: ClaimRules,
+) -> tuple[list[Job], dict[int, Hold]]:
+    size = max(limit * 2, 32)
+    first = _candidates(
+        conn.execute(
+            _candidate_query(horizon).limit(size).with_for_update(of=jobs, skip_locked=True)
+        )
+    )
+    if not first:
+        return [], {}
+    if not needs_admission(first, rules):
+        return _claim_ids(conn, [c.id for c in first[:limit]], worker_id, now, lease_until), {}
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+    # Under the lock the snapshot is stable; rows another claimer takes meanwhile are skipped
+    # by the final UPDATE, which re-checks the state.
+    candidates = _candidates(conn.execute(_candidate_query(horizon).limit(MAX_CANDIDATES)))
+    running_rows = conn.execute(
+        sa.select(jobs.c.task_name, jobs.c.key, sa.func.count())
+        .where(jobs.c.state == JobState.RUNNING.value)
+        .group_by(jobs.c.task_name, jobs.c.key)
+    )
+    running = {(t, k): n for t, k, n in running_rows}
+    names = limiter_names(candidates, rules)
+    tats: dict[str, datetime] = {}
+    if names:
+        tats = dict(
+            conn.execute(
+                sa.select(limiters.c.name, limiters.c.tat).where(limiters.c.name.in_(names))
+            ).all()
+        )
+    admitter = Admitter(running, tats, rules, now)
+    admitter.admit(candidates, limit)
+    result = admitter.result
+    for name, tat in result.tats.items():
+        stmt = pg_insert(limiters).values(name=name, tat=tat)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"tat": tat}))
+    return _claim_ids(conn, result.ids, worker_id, now, lease_until), result.holds
+
+
+def explain(conn: Connection, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
+    """Why a pending job is not running now (None: nothing holds it, or it is not pending)."""
+    row = conn.execute(
+        sa.select(
+            jobs.c.id,
+            jobs.c.task_name,
+            jobs.c.key,
+            jobs.c.state,
+            jobs.c.scheduled_at,
+            tasks.c.policies,
+        )
+        .select_from(jobs.outerjoin(tasks, tasks.c.name == jobs.c.task_name))
+        .where(jobs.c.id == job_id)
+    ).first()
+    if row is None or row.state not in PENDING_SQL:
+        return None
+    if row.scheduled_at > now:
+        what = "a retry backoff" if row.state == JobState.RETRYING.value else "its time"
+        return Hold("schedule", f"waiting for {what}", until=row.scheduled_at)
+    candidate = Candidate(row.id, row.task_name, row.key, policies_from_dict(row.policies))
+    running_rows = conn.execute(
+        sa.select(jobs.c.task_name, jobs.c.key, sa.func.count())
+        .where(jobs.c.state == JobState.RUNNING.value)
+        .group_by(jobs.c.task_name, jobs.c.key)
+    )
+    names = limiter_names([candidate], rules)
+    tats: dict[str, datetime] = {}
+    if names:
+        tats = dict(
+            conn.execute(
+                sa.select(limiters.c.name, limiters.c.tat).where(limiters.c.name.in_(names))
+            ).all()
+        )
+    admitter = Admitter({(t, k): n for t, k, n in running_rows}, tats, rules, now)
+    return admitter.check(candidate)
+
+
+def _claim_ids(
+    conn: Connection, ids: list[int], worker_id: str, now: datetime, lease_until: datetime
+) -> list[Job]:
+    if not ids:
+        return []
+    stmt = (
+        jobs.update()
+        .where(jobs.c.id.in_(ids), jobs.c.state.in_(PENDING_SQL))
+        .values(
+            state=JobState.RUNNING.value,
+            attempt=jobs.c.attempt + 1,
+            started_at=now,
+            worker_id=worker_id,
+            lease_expires_at=lease_until,
+        )
+        .returning(*jobs.c)
+    )
+    result: Any = conn.execute(stmt).mappings()
+    return [rows.job_from_row(r) for r in result]

@@ -1,0 +1,146 @@
+"""Policies enforced by a real worker on a real store, proven from the run records."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+
+from tickwork.domain.admission import ClaimRules
+from tickwork.domain.jobs import JobState, Run, RunStatus
+from tickwork.domain.limits import Policies, RateLimit
+from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource
+from tickwork.runtime.dispatch import Dispatcher
+from tickwork.runtime.executors.python import PythonExecutor
+from tickwork.runtime.worker import CANCELLED_REASON, Worker, WorkerSettings
+from tickwork.service import EnqueueRequest, Service
+from tickwork.store import SqlStore
+
+MOD = "tests.runtime.jobs_for_tests"
+DEFS = [
+    TaskDefinition(name="sleep", target=PythonTarget(f"{MOD}:sleepy"), source=TaskSource.CODE),
+    TaskDefinition(
+        name="rated",
+        target=PythonTarget(f"{MOD}:sleepy"),
+        source=TaskSource.CODE,
+        policies=Policies(rate_limit=RateLimit(5, 1.0)),
+    ),
+    TaskDefinition(
+        name="guarded",
+        target=PythonTarget(f"{MOD}:sleepy_n"),
+        source=TaskSource.CODE,
+        policies=Policies(guard=f"{MOD}:guard_skip_odd"),
+    ),
+]
+
+
+@pytest.fixture
+async def service(store: SqlStore) -> Service:
+    svc = Service(store)
+    await svc.sync_definitions(DEFS, [TaskSource.CODE])
+    return svc
+
+
+@pytest.fixture
+async def worker(store: SqlStore) -> AsyncIterator[Worker]:
+    w = Worker(
+        store,
+        Dispatcher(PythonExecutor(), output_limit=65536),
+        WorkerSettings(
+            worker_id="w1",
+            batch_size=50,
+            max_concurrent_jobs=20,
+            poll_interval_seconds=0.05,
+            shutdown_timeout_seconds=0.2,
+            rules=ClaimRules(key_limit=2),
+        ),
+    )
+    await w.start()
+    yield w
+    await w.stop()
+    await w.dispatcher.aclose()
+
+
+async def wait_all(
+    service: Service,
+    ids: list[int],
+    *states: JobState,
+    timeout: float = 20,
+) -> None:
+    async with asyncio.timeout(timeout):
+        for job_id in ids:
+            while (await service.get_job(job_id)).state not in states:
+                await asyncio.sleep(0.02)
+
+
+def peak(runs: list[Run]) -> int:
+    events: list[tuple[datetime, int]] = []
+    for r in runs:
+        events += [(r.started_at, 1), (r.finished_at, -1)]
+    depth = top = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+        depth += step
+        top = max(top, depth)
+    return top
+
+
+async def test_key_limit_never_exceeded_under_load(
+    service: Service, worker: Worker, store: SqlStore
+) -> None:
+    reqs = [EnqueueRequest("sleep", args=(0.05,), key=f"user-{i % 5}") for i in range(60)]
+    ids = await service.enqueue_many(reqs)
+    await wait_all(service, ids, JobState.SUCCEEDED)
+    by_key: dict[str | None, list[Run]] = defaultdict(list)
+    jobs = {j.id: j for j in await store.list_jobs(limit=100)}
+    for run in await store.list_runs(task_name="sleep", limit=100):
+        by_key[jobs[run.job_id].key].append(run)
+    assert len(by_key) == 5
+    assert all(peak(runs) <= 2 for runs in by_key.values())
+    assert max(peak(runs) for runs in by_key.values()) == 2  # the limit was reached
+    assert peak([r for runs in by_key.values() for r in runs]) > 2  # keys ran side by side
+
+
+async def test_rate_limit_spaces_starts(service: Service, worker: Worker, store: SqlStore) -> None:
+    ids = await service.enqueue_many([EnqueueRequest("rated", args=(0,)) for _ in range(8)])
+    await wait_all(service, ids, JobState.SUCCEEDED)
+    starts = sorted(r.started_at for r in await store.list_runs(task_name="rated"))
+    # A burst of 5, then one start per 0.2 s.
+    assert (starts[4] - starts[0]).total_seconds() < 0.15
+    for a, b in itertools.pairwise(starts[4:]):
+        assert (b - a).total_seconds() >= 0.18
+    hold_seen = await service.enqueue(EnqueueRequest("rated", args=(0,)))
+    hold = await service.explain(hold_seen)
+    assert hold is None or hold.policy == "rate_limit"
+
+
+async def test_cancel_a_running_job(service: Service, worker: Worker) -> None:
+    job = await service.enqueue(EnqueueRequest("sleep", args=(30,)))
+    await wait_all(service, [job], JobState.RUNNING)
+    requested = await service.cancel(job)
+    assert requested.state is JobState.RUNNING  # the worker stops it
+    await wait_all(service, [job], JobState.CANCELLED, timeout=5)
+    (run,) = await service.runs_of_job(job)
+    assert run.status is RunStatus.CANCELLED and run.error_message == CANCELLED_REASON
+
+
+async def test_guard_skips_and_defers(service: Service, worker: Worker) -> None:
+    even, odd = await service.enqueue_many(
+        [
+            EnqueueRequest("guarded", args=(0,), kwargs={"n": 2}),
+            EnqueueRequest("guarded", args=(0,), kwargs={"n": 3}),
+        ]
+    )
+    await wait_all(service, [even], JobState.SUCCEEDED)
+    await wait_all(service, [odd], JobState.SKIPPED)
+    (skipped,) = await service.runs_of_job(odd)
+    assert skipped.status is RunStatus.SKIPPED and skipped.error_message == "3 is odd"
+    deferred = await service.enqueue(EnqueueRequest("guarded", args=(0,), kwargs={"n": -1}))
+    await asyncio.sleep(0.2)
+    job = await service.get_job(deferred)
+    assert job.state in (JobState.SCHEDULED, JobState.RUNNING)
+    (run, *_) = await service.runs_of_job(deferred)
+    assert run.status is RunStatus.DEFERRED and job.attempt in (0, 1)
