@@ -451,4 +451,4 @@ def test_example_config_policies() -> None:
     assert heartbeat.policies.overlap is OverlapPolicy.SKIP
     assert heartbeat.schedule == "*/10 * * * * *"
     assert jobs["disk-usage"].schedule == "* * * * *"
-    assert all(job.policies.calendar is None for job in config.tasks if job.name != "send-report")
+    assert all(job.policies.calendar is None for job in config.tasks if job.name != "weekly-digest")
