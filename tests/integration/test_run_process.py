@@ -91,6 +91,10 @@ def project(tmp_path: Path, server: RecordingServer, monkeypatch: pytest.MonkeyP
         command = "sleep 30"
 
         [[jobs]]
+        name = "medium"
+        command = "sleep 2"
+
+        [[jobs]]
         name = "later"
         task = "it_tasks:record"
         args = ["later"]
@@ -191,7 +195,7 @@ def test_sigterm_stops_cleanly_and_nothing_stays_running(project: Path) -> None:
     proc = start_tickwork(["run"], project)
     try:
         wait_synced(project)
-        job = cli_json(["enqueue", "long"], project)["id"]
+        job = cli_json(["enqueue", "medium"], project)["id"]
         wait_for(lambda: cli_json(["jobs", "get", str(job)], project)["state"] == "running")
     finally:
         stop(proc, signal.SIGTERM)
@@ -199,3 +203,11 @@ def test_sigterm_stops_cleanly_and_nothing_stays_running(project: Path) -> None:
     assert released["state"] == "available"
     assert released["runs"][0]["status"] == "interrupted"
     assert "released" in str(released["runs"][0]["error_message"])
+    # The next start runs the released job to the end, on the attempt it was given back.
+    again = start_tickwork(["run"], project)
+    try:
+        wait_for(lambda: cli_json(["jobs", "get", str(job)], project)["state"] == "succeeded")
+    finally:
+        stop(again, signal.SIGTERM)
+    runs = sorted(cli_json(["jobs", "get", str(job)], project)["runs"], key=lambda r: r["id"])
+    assert [(r["status"], r["attempt"]) for r in runs] == [("interrupted", 1), ("succeeded", 1)]

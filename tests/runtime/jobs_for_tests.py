@@ -40,3 +40,10 @@ def guard_skip_odd(job: object) -> object:
 async def sleepy_n(seconds: float, n: int = 0) -> int:
     await asyncio.sleep(seconds)
     return n
+
+
+def stubborn(seconds: float) -> None:
+    """A sync task that ignores its timeout (threads cannot be interrupted)."""
+    import time
+
+    time.sleep(seconds)

@@ -144,3 +144,41 @@ async def test_guard_skips_and_defers(service: Service, worker: Worker) -> None:
     assert job.state in (JobState.SCHEDULED, JobState.RUNNING)
     (run, *_) = await service.runs_of_job(deferred)
     assert run.status is RunStatus.DEFERRED and job.attempt in (0, 1)
+
+
+async def test_a_sync_task_past_its_timeout_keeps_its_slot(store: SqlStore) -> None:
+    defs = [
+        TaskDefinition(
+            name="stubborn",
+            target=PythonTarget(f"{MOD}:stubborn"),
+            timeout_seconds=0.1,
+            source=TaskSource.CODE,
+        ),
+        TaskDefinition(name="quick", target=PythonTarget(f"{MOD}:sleepy"), source=TaskSource.CODE),
+    ]
+    service = Service(store)
+    await service.sync_definitions(defs, [TaskSource.CODE])
+    worker = Worker(
+        store,
+        Dispatcher(PythonExecutor(), output_limit=65536),
+        WorkerSettings(
+            worker_id="w1",
+            max_concurrent_jobs=1,
+            poll_interval_seconds=0.05,
+            shutdown_timeout_seconds=0.2,
+        ),
+    )
+    stuck = await service.enqueue(EnqueueRequest("stubborn", args=(0.8,)))
+    await worker.start()
+    try:
+        await wait_all(service, [stuck], JobState.TIMEOUT)
+        quick = await service.enqueue(EnqueueRequest("quick", args=(0,)))
+        await wait_all(service, [quick], JobState.SUCCEEDED)
+    finally:
+        await worker.stop()
+        await worker.dispatcher.aclose()
+    (stuck_run,) = await service.runs_of_job(stuck)
+    (quick_run,) = await service.runs_of_job(quick)
+    assert stuck_run.status is RunStatus.TIMEOUT
+    # The run was reported at 0.1 s, but the thread held the only slot until 0.8 s.
+    assert (quick_run.started_at - stuck_run.started_at).total_seconds() >= 0.7

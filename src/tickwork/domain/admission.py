@@ -60,10 +60,11 @@ def needs_admission(candidates: Iterable[Candidate], rules: ClaimRules) -> bool:
     """False when nothing can hold a job back: the claim may take the first `limit` as they are."""
     if not rules.empty:
         return True
-    return any(_restricts(c.policies) for c in candidates)
+    return any(restricts_claims(c.policies) for c in candidates)
 
 
-def _restricts(p: Policies) -> bool:
+def restricts_claims(p: Policies) -> bool:
+    """Whether these policies can hold a due job back at claim time."""
     return (
         p.key_limit is not None
         or p.overlap is OverlapPolicy.QUEUE

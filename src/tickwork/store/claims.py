@@ -26,6 +26,7 @@ from tickwork.store import rows
 from tickwork.store.sql import PENDING_SQL, jobs, limiters, tasks
 
 ORDER = (jobs.c.priority.desc(), jobs.c.scheduled_at, jobs.c.id)
+_ANY_LIMITED = sa.select(sa.literal(1)).where(sa.text("claim_limited")).select_from(tasks).limit(1)
 MAX_CANDIDATES = 5000
 # Claims that apply policies take this transaction-level advisory lock, so that two workers never
 # admit against the same snapshot of running jobs (the limits are cluster-wide).
@@ -62,6 +63,16 @@ def claim(
     lease_until: datetime,
     rules: ClaimRules,
 ) -> tuple[list[Job], dict[int, Hold]]:
+    if rules.empty and conn.execute(_ANY_LIMITED).first() is None:
+        # Nothing can hold a job back: one statement claims the first `limit` due jobs.
+        due = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= horizon)
+            .order_by(*ORDER)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return _claim_ids(conn, due.scalar_subquery(), worker_id, now, lease_until), {}
     size = max(limit * 2, 32)
     first = _candidates(
         conn.execute(
@@ -137,9 +148,9 @@ def explain(conn: Connection, job_id: int, now: datetime, rules: ClaimRules) -> 
 
 
 def _claim_ids(
-    conn: Connection, ids: list[int], worker_id: str, now: datetime, lease_until: datetime
+    conn: Connection, ids: Any, worker_id: str, now: datetime, lease_until: datetime
 ) -> list[Job]:
-    if not ids:
+    if isinstance(ids, list) and not ids:
         return []
     stmt = (
         jobs.update()

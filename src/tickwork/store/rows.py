@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from tickwork.domain.admission import restricts_claims
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.limits import policies_from_dict, policies_to_dict
 from tickwork.domain.tasks import (
@@ -44,6 +45,7 @@ def task_values(defn: TaskDefinition) -> dict[str, Any]:
         "kwargs": dict(defn.kwargs),
         "source": defn.source.value,
         "policies": policies_to_dict(defn.policies),
+        "claim_limited": restricts_claims(defn.policies),
     }
 
 

@@ -67,11 +67,20 @@ tasks = sa.Table(
     sa.Column("source", sa.String(16), nullable=False),
     # Execution policies (domain/limits.py), as one JSON document: they change together.
     sa.Column("policies", sa.JSON, nullable=False, server_default=sa.text("'{}'")),
+    # Derived from policies: some of them can hold jobs back at claim time. While no task has
+    # it (and no process-wide limit is set), claims take the one-statement path.
+    sa.Column("claim_limited", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("removed_at", UTCDateTime),
     sa.Column("next_fire_at", UTCDateTime),
     sa.Column("last_fire_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+sa.Index(
+    "ix_tickwork_tasks_claim_limited",
+    tasks.c.name,
+    postgresql_where=sa.text("claim_limited"),
+    sqlite_where=sa.text("claim_limited"),
 )
 sa.Index(
     "ix_tickwork_tasks_next_fire",

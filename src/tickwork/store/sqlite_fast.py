@@ -135,6 +135,21 @@ UPSERT_LIMITER_SQL = """
 INSERT INTO tickwork_limiters (name, tat) VALUES (?, ?)
 ON CONFLICT (name) DO UPDATE SET tat = excluded.tat
 """
+ANY_LIMITED_SQL = (
+    "SELECT 1 FROM tickwork_tasks INDEXED BY ix_tickwork_tasks_claim_limited"
+    " WHERE claim_limited LIMIT 1"
+)
+CLAIM_FIRST_SQL = f"""
+UPDATE tickwork_jobs
+SET state = 'running', attempt = attempt + 1, started_at = ?, worker_id = ?, lease_expires_at = ?
+WHERE id IN (
+    SELECT id FROM tickwork_jobs INDEXED BY ix_tickwork_jobs_pending
+    WHERE state IN ('scheduled', 'available', 'retrying') AND scheduled_at <= ?
+    ORDER BY priority DESC, scheduled_at, id
+    LIMIT ?
+)
+RETURNING {JOB_COLUMNS}
+"""
 # Candidates read per page, and in all, when policies hold jobs back.
 CANDIDATE_PAGE = 500
 MAX_CANDIDATES = 5000
@@ -182,6 +197,13 @@ def claim(
 
     Returns the claimed jobs and, for due jobs passed over, the hold that kept each back.
     """
+    if rules.empty and raw.execute(ANY_LIMITED_SQL).fetchone() is None:
+        # Nothing can hold a job back: one statement claims the first `limit` due jobs.
+        rows = raw.execute(
+            CLAIM_FIRST_SQL,
+            (now.timestamp(), worker_id, lease_until.timestamp(), horizon.timestamp(), limit),
+        ).fetchall()
+        return [_job(r) for r in rows], {}
     cache: dict[str | None, Policies] = {}
     size = min(max(limit * 2, 32), CANDIDATE_PAGE)
     candidates, more = _candidates(raw, horizon.timestamp(), size, None, cache)

@@ -25,6 +25,16 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("policies", sa.JSON, nullable=False, server_default=sa.text("'{}'"))
         )
+        batch.add_column(
+            sa.Column("claim_limited", sa.Boolean, nullable=False, server_default=sa.false())
+        )
+    op.create_index(
+        "ix_tickwork_tasks_claim_limited",
+        "tickwork_tasks",
+        ["name"],
+        postgresql_where=sa.text("claim_limited"),
+        sqlite_where=sa.text("claim_limited"),
+    )
     with op.batch_alter_table("tickwork_jobs") as batch:
         batch.add_column(sa.Column("watch_job_id", sa.BigInteger))
         batch.add_column(sa.Column("cancel_requested_at", UTCDateTime))
@@ -77,5 +87,7 @@ def downgrade() -> None:
     with op.batch_alter_table("tickwork_jobs") as batch:
         batch.drop_column("cancel_requested_at")
         batch.drop_column("watch_job_id")
+    op.drop_index("ix_tickwork_tasks_claim_limited", "tickwork_tasks")
     with op.batch_alter_table("tickwork_tasks") as batch:
+        batch.drop_column("claim_limited")
         batch.drop_column("policies")
