@@ -87,21 +87,7 @@ def claim(
     # Under the lock the snapshot is stable; rows another claimer takes meanwhile are skipped
     # by the final UPDATE, which re-checks the state.
     candidates = _candidates(conn.execute(_candidate_query(horizon).limit(MAX_CANDIDATES)))
-    running_rows = conn.execute(
-        sa.select(jobs.c.task_name, jobs.c.key, sa.func.count())
-        .where(jobs.c.state == JobState.RUNNING.value)
-        .group_by(jobs.c.task_name, jobs.c.key)
-    )
-    running = {(t, k): n for t, k, n in running_rows}
-    names = limiter_names(candidates, rules)
-    tats: dict[str, datetime] = {}
-    if names:
-        tats = dict(
-            conn.execute(
-                sa.select(limiters.c.name, limiters.c.tat).where(limiters.c.name.in_(names))
-            ).all()
-        )
-    admitter = Admitter(running, tats, rules, now)
+    admitter = _admitter(conn, candidates, rules, now)
     admitter.admit(candidates, limit)
     result = admitter.result
     for name, tat in result.tats.items():
@@ -130,12 +116,21 @@ def explain(conn: Connection, job_id: int, now: datetime, rules: ClaimRules) -> 
         what = "a retry backoff" if row.state == JobState.RETRYING.value else "its time"
         return Hold("schedule", f"waiting for {what}", until=row.scheduled_at)
     candidate = Candidate(row.id, row.task_name, row.key, policies_from_dict(row.policies))
+    return _admitter(conn, [candidate], rules, now).check(candidate)
+
+
+def _admitter(
+    conn: Connection, candidates: list[Candidate], rules: ClaimRules, now: datetime
+) -> Admitter:
+    """An admitter over a snapshot read now: running jobs by (task, key), and the limiters
+    these candidates use."""
     running_rows = conn.execute(
         sa.select(jobs.c.task_name, jobs.c.key, sa.func.count())
         .where(jobs.c.state == JobState.RUNNING.value)
         .group_by(jobs.c.task_name, jobs.c.key)
     )
-    names = limiter_names([candidate], rules)
+    running = {(t, k): n for t, k, n in running_rows}
+    names = limiter_names(candidates, rules)
     tats: dict[str, datetime] = {}
     if names:
         tats = dict(
@@ -143,8 +138,7 @@ def explain(conn: Connection, job_id: int, now: datetime, rules: ClaimRules) -> 
                 sa.select(limiters.c.name, limiters.c.tat).where(limiters.c.name.in_(names))
             ).all()
         )
-    admitter = Admitter({(t, k): n for t, k, n in running_rows}, tats, rules, now)
-    return admitter.check(candidate)
+    return Admitter(running, tats, rules, now)
 
 
 def _claim_ids(

@@ -23,7 +23,6 @@ import asyncio.futures
 import asyncio.runners
 import concurrent.futures
 import concurrent.futures.thread
-import contextlib
 import contextvars
 import errno
 import importlib
@@ -45,6 +44,7 @@ from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError, Fail, Retry
 from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail, cap_output
+from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
 from tickwork.runtime.report import CURRENT_REPORT, RunReport
 
 DEFAULT_MAX_THREADS = 20
@@ -292,16 +292,16 @@ class PythonExecutor:
                     await proto.exited.wait()
             except TimeoutError:
                 assert timeout_seconds is not None  # only a deadline can expire
-                _kill_group(pgid)
-                await _wait_event(proto.exited, CHILD_REAP_SECONDS)
-                await _wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
+                signal_group(pgid, signal.SIGKILL)
+                await wait_event(proto.exited, CHILD_REAP_SECONDS)
+                await wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
                 return Outcome.timed_out(
                     timeout_seconds, output=proto.output(), metrics=proto.metrics
                 )
-            await _wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
+            await wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
         except BaseException:
             # Cancelled (or failing) mid-run: leave nothing of the task behind.
-            _kill_group(pgid)
+            signal_group(pgid, signal.SIGKILL)
             raise
         finally:
             transport.close()
@@ -460,7 +460,7 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
         message = self.result
         if message is None:
             if exit_code is not None and exit_code < 0:
-                why = f"was killed by signal {_signal_name(-exit_code)}"
+                why = f"was killed by signal {signal_name(-exit_code)}"
             else:
                 why = f"exited with status {exit_code} without a result"
             return Outcome.failure(
@@ -488,24 +488,6 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
             retry_after_seconds=float(retry_after) if retry_after is not None else None,
             force_retry=message.get("kind") == "retry",
         )
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-async def _wait_event(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
 
 
 def _format_traceback(exc: BaseException, skip_files: Iterable[str] = ()) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -11,6 +10,7 @@ import subprocess
 from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.tasks import ShellTarget
 from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail
+from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
 
 SHELL = "/bin/sh"
 SHELL_KILL_GRACE_SECONDS = 2.0
@@ -98,10 +98,10 @@ async def run_shell(
             await _stop_group(pgid, proto)
             assert timeout_seconds is not None  # only a deadline can expire
             return Outcome.timed_out(timeout_seconds, output=proto.output())
-        await _wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
+        await wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
     except BaseException:
         # Cancelled (or failing) mid-run: leave nothing of the command behind.
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
         raise
     finally:
         transport.close()
@@ -114,7 +114,7 @@ async def run_shell(
     if code < 0:
         return Outcome.failure(
             "Signal",
-            f"command was killed by signal {_signal_name(-code)}",
+            f"command was killed by signal {signal_name(-code)}",
             error_class=ErrorClass.UNKNOWN,
             exit_code=code,
             output=output,
@@ -130,27 +130,9 @@ async def run_shell(
 
 async def _stop_group(pgid: int, proto: _ShellProtocol) -> None:
     """SIGTERM the whole group, then SIGKILL it once the grace is over or the pipes closed."""
-    _signal_group(pgid, signal.SIGTERM)
-    await _wait_event(proto.finished, SHELL_KILL_GRACE_SECONDS)
+    signal_group(pgid, signal.SIGTERM)
+    await wait_event(proto.finished, SHELL_KILL_GRACE_SECONDS)
     # Sent even when the shell is gone: a grandchild may ignore SIGTERM and have closed its
     # copies of our pipes. The group id cannot be reused while such a member is alive.
-    _signal_group(pgid, signal.SIGKILL)
-    await _wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-async def _wait_event(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
+    signal_group(pgid, signal.SIGKILL)
+    await wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
