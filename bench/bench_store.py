@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_store.py                        # SQLite file in a temp dir
     .venv/bin/python bench/bench_store.py --url postgresql://postgres@127.0.0.1/bench
     .venv/bin/python bench/bench_store.py --only process,latency
+    .venv/bin/python bench/bench_store.py --url postgresql://... --only process --workers 1,2,4
 
 The job body is the peer benchmarks' no-op: one O_APPEND write of (enqueue time, start time), so
 figures compare with ../shared/bench-peers on the same machine. History is on: every job also gets
@@ -138,7 +139,10 @@ class Bench:
         keys: int = 0,
         key_limit: int | None = None,
         rate_limit: str | None = None,
+        workers: int = 1,
     ) -> None:
+        """``workers`` processes share the queue; starts are counted from the records file
+        they all append to."""
         url = self.fresh_url(f"process-{task}")
         store, service = await self.store(url)
         out = self.scratch / f"process-{task}-{time.time_ns()}.rec"
@@ -155,20 +159,22 @@ class Bench:
         launch = time.time()
         extra = ["--key-limit", str(key_limit)] if key_limit else []
         extra += ["--rate-limit", rate_limit] if rate_limit else []
-        proc = self.worker(
-            url, out, "--concurrency", str(concurrency), "--batch", str(batch), *extra
-        )
+        procs = [
+            self.worker(url, out, "--concurrency", str(concurrency), "--batch", str(batch), *extra)
+            for _ in range(workers)
+        ]
         deadline = time.time() + 600
         while out.stat().st_size // REC < n and time.time() < deadline:
             await asyncio.sleep(0.02)
-        self.stop(proc)
+        for proc in procs:
+            self.stop(proc)
         starts = [b for _, b in records(out)]
         counts = await store.count_jobs_by_state()
         runs = len(await store.list_runs(limit=n + 10))
         first, last = min(starts), max(starts)
         self.record(
             kind="process",
-            variant=f"{task} c={concurrency} b={batch}"
+            variant=f"{task} {workers} proc{'s' if workers > 1 else ''} x c={concurrency} b={batch}"
             + (f" key_limit={key_limit} over {keys} keys" if keys else "")
             + (f" rate_limit={rate_limit}" if rate_limit else ""),
             n=n,
@@ -267,7 +273,15 @@ async def main() -> None:
     p.add_argument("--url", help="PostgreSQL URL (default: SQLite files in a temp dir)")
     p.add_argument("--only", default="enqueue,process,latency,cron,policies")
     p.add_argument("-n", type=int, default=20000)
+    p.add_argument(
+        "--workers",
+        default=None,
+        help="worker processes for the process step, e.g. 1,2,4 (default: 1,2,4 on PostgreSQL, "
+        "1 on SQLite)",
+    )
     args = p.parse_args()
+    is_pg = bool(args.url) and not args.url.startswith("sqlite")
+    workers = [int(w) for w in (args.workers or ("1,2,4" if is_pg else "1")).split(",")]
     steps = set(args.only.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="tickwork-bench-"))
     bench = Bench(args.url, scratch)
@@ -275,8 +289,12 @@ async def main() -> None:
     if "enqueue" in steps:
         await bench.enqueue(n_single=5000, n_bulk=args.n)
     if "process" in steps:
-        await bench.process(args.n, "amark", concurrency=100, batch=200)
-        await bench.process(args.n, "mark", concurrency=20, batch=100)
+        for w in workers:
+            await bench.process(args.n, "amark", concurrency=100, batch=200, workers=w)
+        for w in workers:
+            await bench.process(args.n, "mark", concurrency=20, batch=100, workers=w)
+        if is_pg:  # procrastinate's configuration: 2 processes x 10 concurrent jobs
+            await bench.process(args.n, "amark", concurrency=10, batch=10, workers=2)
     if "policies" in steps:
         await bench.process(args.n, "amark", concurrency=100, batch=200)
         await bench.process(args.n, "amark", concurrency=100, batch=200, keys=1000, key_limit=2)

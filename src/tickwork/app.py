@@ -376,12 +376,18 @@ class Tickwork:
         return self._service
 
     # --- running ---------------------------------------------------------------------------
-    def run(self) -> None:
-        """Run scheduler and worker in this process until SIGINT/SIGTERM (blocking)."""
-        asyncio.run(self.serve())
+    def run(self, *, roles: frozenset[str] | None = None, processor_id: str | None = None) -> None:
+        """Run scheduler and worker (or ``roles``) here until SIGINT/SIGTERM (blocking)."""
+        asyncio.run(self.serve(roles=roles, processor_id=processor_id))
 
-    async def serve(self, stop: asyncio.Event | None = None) -> None:
-        """Run scheduler and worker on the current event loop until ``stop`` is set."""
+    async def serve(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        roles: frozenset[str] | None = None,
+        processor_id: str | None = None,
+    ) -> None:
+        """Run scheduler and worker (or ``roles``) on the current event loop until ``stop``."""
         from tickwork.launcher import serve
 
         sources = [TaskSource.CODE]
@@ -399,6 +405,8 @@ class Tickwork:
             resolve=self.resolve,
             stop=stop,
             on_started=started,
+            roles=roles,
+            processor_id=processor_id,
         )
 
 

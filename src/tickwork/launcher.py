@@ -72,12 +72,16 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_started: Callable[[Processor, Service], None] | None = None,
     roles: frozenset[str] | None = None,
+    processor_id: str | None = None,
 ) -> None:
-    """Validate and sync ``definitions``, then run scheduler and worker until ``stop`` is set
-    or SIGINT/SIGTERM arrives. Everything is validated before anything is written."""
+    """Validate and sync ``definitions``, then run the ``roles`` (default: scheduler and
+    worker) until ``stop`` is set or SIGINT/SIGTERM arrives. Everything is validated before
+    anything is written. Every role syncs: the sync is idempotent and one transaction, so
+    processes of any roles may start in any order."""
     validate_definitions(definitions, resolve)
+    pset = processor_settings(settings, roles, processor_id)
     store = await asyncio.to_thread(prepare_store, settings.database_url)
-    processor = Processor(store, processor_settings(settings, roles), resolve=resolve)
+    processor = Processor(store, pset, resolve=resolve)
     service = Service(
         store,
         resolve=resolve,

@@ -11,17 +11,21 @@ from typing import Any
 
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.calendars import Calendar, calendar_from_spec
+from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, TriggeredBy
 from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, NotFoundError
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.executors.python import resolve_callable
+from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.runtime.taskcache import TaskCache
 from tickwork.store.base import ProcessorInfo, Store, SyncReport
 
 # Manual and API triggers go before scheduled work of the same task (B3).
 TRIGGER_PRIORITY_BOOST = 100
+# A processor whose last heartbeat is older than this many heartbeat intervals is "lost".
+LOST_AFTER_HEARTBEATS = 3
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,24 @@ class EnqueueRequest:
 
 
 @dataclass(frozen=True)
+class ProcessorStatus:
+    info: ProcessorInfo
+    state: str  # "running", "lost" (no heartbeat for LOST_AFTER_HEARTBEATS intervals), "stopped"
+    running_jobs: int  # jobs in state running with this processor as their worker
+
+
+@dataclass(frozen=True)
 class Status:
     jobs_by_state: dict[JobState, int]
-    processors: list[ProcessorInfo]
+    processors: list[ProcessorStatus]
+
+
+def processor_state(info: ProcessorInfo, now: datetime, lost_after_seconds: float) -> str:
+    if info.stopped_at is not None:
+        return "stopped"
+    if (now - info.heartbeat_at).total_seconds() > lost_after_seconds:
+        return "lost"
+    return "running"
 
 
 def validate_definitions(
@@ -271,6 +290,17 @@ class Service:
         await self.get_job(job_id)
         return await self.store.explain_hold(job_id, self.clock.now(), self.rules)
 
+    async def reset_stuck(self, older_than_seconds: float) -> list[Job]:
+        """Put jobs running for longer than ``older_than_seconds`` back in the queue (or fail
+        them when no attempts are left), as if their worker had died (C4); returns them."""
+        if not older_than_seconds > 0:
+            raise ConfigError(f"must be > 0, got {older_than_seconds:g}", field="older_than")
+        reason = f"reset by an operator: running longer than {format_duration(older_than_seconds)}"
+        jobs = await self.store.reset_stuck(older_than_seconds, self.clock.now(), reason)
+        if jobs and self._on_enqueue:
+            self._on_enqueue()
+        return jobs
+
     async def cancel(self, job_id: int, reason: str = "cancelled by request") -> Job:
         job = await self.store.cancel_job(job_id, self.clock.now(), reason)
         if job is None:
@@ -285,10 +315,21 @@ class Service:
     async def runs_of_job(self, job_id: int) -> list[Run]:
         return await self.store.list_runs(job_id=job_id, limit=1000)
 
-    async def status(self) -> Status:
+    async def status(
+        self, *, heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    ) -> Status:
+        """Job counts by state, and each processor with its state and running jobs (C2)."""
+        counts = await self.store.count_jobs_by_state()
+        infos = await self.store.list_processors()
+        running = await self.store.running_counts_by_worker()
+        now = self.clock.now()
+        lost_after = LOST_AFTER_HEARTBEATS * heartbeat_interval_seconds
         return Status(
-            jobs_by_state=await self.store.count_jobs_by_state(),
-            processors=await self.store.list_processors(),
+            jobs_by_state=counts,
+            processors=[
+                ProcessorStatus(p, processor_state(p, now, lost_after), running.get(p.id, 0))
+                for p in infos
+            ],
         )
 
     async def preview_job(

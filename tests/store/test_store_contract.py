@@ -1355,3 +1355,91 @@ async def test_deadline_watchdog_only_for_jobs_created(store: SqlStore) -> None:
     assert await store.enqueue([job("x", unique_key="k", deadline_job=alarm)], at(1)) == [ids[0]]
     [w] = await store.list_jobs(task_name="alarm")
     assert w.kwargs == {"job_id": ids[0], "task": "x"}
+
+
+# --- reset of stuck jobs, running counts (PostgreSQL multi-node) -----------------------------
+
+
+async def test_reset_stuck_takes_back_jobs_running_too_long(store: SqlStore) -> None:
+    ids = await store.enqueue(
+        [
+            job("retryable", max_attempts=2),
+            job("last-attempt", max_attempts=1),
+            job("recent", max_attempts=2),
+            job("pending", at(100)),
+        ],
+        at(0),
+    )
+    # Leases far in the future: the reset goes by how long a job has run, not by its lease.
+    [a] = await store.claim("w1", 1, at(1), 3600)
+    [b] = await store.claim("w2", 1, at(2), 3600)
+    [c] = await store.claim("w1", 1, at(40), 3600)
+    assert await store.reset_stuck(60, at(60.999999), "r") == []
+    reason = "reset by an operator: running longer than 1m"
+    reset = await store.reset_stuck(60, at(62), reason)
+    by_name = {j.task_name: j for j in reset}
+    assert set(by_name) == {"retryable", "last-attempt"}
+    ra, rb = by_name["retryable"], by_name["last-attempt"]
+    assert ra == await store.get_job(a.id) and rb == await store.get_job(b.id)
+    assert ra.state is JobState.AVAILABLE and ra.attempt == 1 and ra.scheduled_at == at(62)
+    assert ra.worker_id is None and ra.lease_expires_at is None and ra.finished_at is None
+    assert rb.state is JobState.FAILED and rb.finished_at == at(62)
+    assert ra.last_error == rb.last_error == reason
+    for j, worker, started in ((a, "w1", at(1)), (b, "w2", at(2))):
+        [run] = await store.list_runs(job_id=j.id)
+        assert run.status is RunStatus.INTERRUPTED and run.error_message == reason
+        assert (run.attempt, run.worker_id, run.started_at, run.finished_at) == (
+            1,
+            worker,
+            started,
+            at(62),
+        )
+    assert (await get_job(store, c.id)).state is JobState.RUNNING
+    assert (await get_job(store, ids[3])).state is JobState.SCHEDULED
+    assert await store.reset_stuck(60, at(62), reason) == []
+    # The old worker's late result is recorded but leaves the job alone.
+    await store.complete([completion(a, Outcome.success(), JobState.SUCCEEDED, at(63))])
+    assert (await get_job(store, a.id)).state is JobState.AVAILABLE
+    assert len(await store.list_runs(job_id=a.id)) == 2
+    again = await claim_one(store, "w3", at(64))
+    assert again.id == a.id and again.attempt == 2
+
+
+async def test_running_counts_by_worker(store: SqlStore) -> None:
+    assert await store.running_counts_by_worker() == {}
+    await store.enqueue([job(str(i)) for i in range(5)], at(0))
+    w1 = await store.claim("w1", 3, at(1), LEASE)
+    await store.claim("w2", 1, at(1), LEASE)
+    assert await store.running_counts_by_worker() == {"w1": 3, "w2": 1}
+    await store.complete([completion(w1[0], Outcome.success(), JobState.SUCCEEDED, at(2))])
+    assert await store.release("w1", [w1[1].id], at(2), "stop") == 1
+    assert await store.running_counts_by_worker() == {"w1": 1, "w2": 1}
+
+
+async def test_watch_sees_jobs_made_due_by_another_store(store: SqlStore, db_url: str) -> None:
+    changed = threading.Event()
+    watcher = store.watch(changed.set)
+    other = create_store(db_url)
+    try:
+        # SQLite's watcher may start after the first commit: commit until it notices (bounded).
+        for i in range(40):
+            await other.enqueue([job(key=str(i))], T0)
+            if changed.wait(0.05):
+                break
+        assert changed.is_set()
+    finally:
+        await other.close()
+        watcher.close()
+
+
+async def test_concurrent_syncs_of_the_same_new_tasks(store: SqlStore, db_url: str) -> None:
+    # Processes of every role sync their definitions at start, possibly at the same moment.
+    defs = [task(f"t{i}") for i in range(50)]
+    others = [create_store(db_url) for _ in range(3)]
+    try:
+        reports = await asyncio.gather(*(sync(s, defs, at(0)) for s in (store, *others)))
+    finally:
+        for other in others:
+            await other.close()
+    assert sorted(len(r.created) for r in reports) == [0, 0, 0, 50]
+    assert len(await store.list_tasks()) == 50

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tickwork.domain.jobs import Job, Run
 from tickwork.domain.tasks import Task, target_to_dict
-from tickwork.store.base import ProcessorInfo
+from tickwork.service import ProcessorStatus
 
 console = Console()
 
@@ -94,10 +94,13 @@ def run_dict(run: Run) -> dict[str, Any]:
     }
 
 
-def processor_dict(p: ProcessorInfo) -> dict[str, Any]:
+def processor_dict(status: ProcessorStatus) -> dict[str, Any]:
+    p = status.info
     return {
         "id": p.id,
         "role": p.role,
+        "state": status.state,
+        "running_jobs": status.running_jobs,
         "host": p.host,
         "pid": p.pid,
         "version": p.version,
@@ -155,5 +158,26 @@ def jobs_table(jobs: list[Job]) -> Table:
             j.triggered_by.value,
             short_time(j.scheduled_at),
             (j.last_error or "")[:60],
+        )
+    return table
+
+
+def processors_table(processors: list[ProcessorStatus]) -> Table:
+    table = Table(
+        "processor", "role", "state", "running jobs", "started (UTC)", "heartbeat (UTC)", "version"
+    )
+    for status in processors:
+        p = status.info
+        state = status.state
+        if p.stopped_at is not None:
+            state = f"stopped {short_time(p.stopped_at)}"
+        table.add_row(
+            p.id,
+            p.role,
+            state,
+            str(status.running_jobs),
+            short_time(p.started_at),
+            short_time(p.heartbeat_at),
+            p.version,
         )
     return table

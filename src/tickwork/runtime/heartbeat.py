@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 
+from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import ProcessorInfo, Store
 from tickwork.version import __version__
@@ -49,6 +50,7 @@ class Heartbeat:
             stopped_at=None,
         )
         self._loop: asyncio.Task[None] | None = None
+        self.retry = StoreRetry(log)
 
     async def start(self) -> None:
         if self._loop is None:
@@ -71,9 +73,12 @@ class Heartbeat:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_seconds)
+            if not self.retry.degraded:
+                await asyncio.sleep(self.interval_seconds)
             self.info = dataclasses.replace(self.info, heartbeat_at=self.clock.now())
             try:
                 await self.store.heartbeat(self.info)
             except Exception as exc:
-                log.warning("heartbeat failed: %s", exc)
+                await self.retry.failed(exc)  # then beat again at once: others may think us lost
+                continue
+            self.retry.succeeded()

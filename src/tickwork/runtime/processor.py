@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tickwork.domain.admission import ClaimRules
+from tickwork.errors import ConfigError
+from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.python import PythonExecutor, resolve_callable
@@ -23,6 +25,11 @@ log = logging.getLogger("tickwork")
 
 ROLE_SCHEDULER = "scheduler"
 ROLE_WORKER = "worker"
+ROLES = frozenset({ROLE_SCHEDULER, ROLE_WORKER})
+MAX_PROCESSOR_ID_LENGTH = 200  # tickwork_processors.id
+
+HEALTHY = "healthy"
+DEGRADED = "degraded"
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,25 @@ class ProcessorSettings:
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     rules: ClaimRules = field(default_factory=ClaimRules)
 
+    def __post_init__(self) -> None:
+        unknown = sorted(self.roles - ROLES)
+        if unknown or not self.roles:
+            raise ConfigError(f"roles are {sorted(ROLES)}, got {sorted(self.roles)}", field="roles")
+        validate_processor_id(self.processor_id)
+
     @property
     def role(self) -> str:
         return "+".join(sorted(self.roles))
+
+
+def validate_processor_id(processor_id: str) -> str:
+    """A processor ID as given (``--processor-id``): 1 to 200 characters, not only blanks."""
+    if not processor_id.strip() or len(processor_id) > MAX_PROCESSOR_ID_LENGTH:
+        raise ConfigError(
+            f"must be 1 to {MAX_PROCESSOR_ID_LENGTH} characters, got {processor_id!r}",
+            field="processor_id",
+        )
+    return processor_id
 
 
 class Processor:
@@ -101,6 +124,28 @@ class Processor:
             clock=self.clock,
         )
 
+    def health(self) -> tuple[str, list[str]]:
+        """``("healthy", [])``, or ``("degraded", reasons)`` while a loop cannot reach the store
+        (it keeps retrying; see ``runtime.backoff.StoreRetry``)."""
+        reasons = [
+            f"{name}: store unreachable, {r.failures} failure(s) in a row ({r.last_error})"
+            for name, r in self._retries()
+            if r.degraded
+        ]
+        return (DEGRADED if reasons else HEALTHY), reasons
+
+    def _retries(self) -> list[tuple[str, StoreRetry]]:
+        loops = [("heartbeat", self.heartbeat.retry)]
+        if self.scheduler is not None:
+            loops.append(("scheduler", self.scheduler.retry))
+        if self.worker is not None:
+            loops += [
+                ("worker claims", self.worker.claim_retry),
+                ("worker results", self.worker.write_retry),
+                ("reaper", self.reaper.retry),
+            ]
+        return loops
+
     def notify_work(self) -> None:
         """Jobs may be due: wake the worker (safe from any thread)."""
         if self.worker is None or self._loop is None:
@@ -118,7 +163,7 @@ class Processor:
         await self.store.open()
         await self.heartbeat.start()
         if self.worker is not None:
-            self._watch = self.store.watch(self.notify_work)
+            self._watch = await asyncio.to_thread(self.store.watch, self.notify_work)
             await self.reaper.start()
             await self.worker.start()
         if self.scheduler is not None:
@@ -134,7 +179,7 @@ class Processor:
             await self.worker.dispatcher.aclose()
         await self.reaper.stop()
         if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+            watch, self._watch = self._watch, None
+            await asyncio.to_thread(watch.close)  # joins its thread: not on the loop
         await self.heartbeat.stop()
         log.info("processor %s stopped", self.settings.processor_id)

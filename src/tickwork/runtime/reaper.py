@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import Store
 
@@ -22,6 +23,7 @@ class Reaper:
         self.interval_seconds = interval_seconds
         self.clock = clock or SystemClock()
         self._loop: asyncio.Task[None] | None = None
+        self.retry = StoreRetry(log)
 
     async def run_once(self) -> int:
         recovered = await self.store.recover_expired(self.clock.now(), LEASE_EXPIRED_REASON)
@@ -50,5 +52,7 @@ class Reaper:
             try:
                 await self.run_once()
             except Exception as exc:
-                log.warning("reaper could not reach the store: %s", exc)
+                await self.retry.failed(exc)
+                continue
+            self.retry.succeeded()
             await asyncio.sleep(self.interval_seconds)

@@ -201,7 +201,7 @@ class Scheduler:
         self._round: dict[tuple[tuple[str, str], datetime], datetime] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
-        self._retry = StoreRetry(log)
+        self.retry = StoreRetry(log)
 
     def wake(self) -> None:
         """Schedules changed (sync, enable, edit): look again now."""
@@ -290,9 +290,9 @@ class Scheduler:
                 await self.run_once()
                 next_fire = await self.store.next_fire_time()
             except Exception as exc:
-                await self._retry.failed(exc)
+                await self.retry.failed(exc)
                 continue
-            self._retry.succeeded()
+            self.retry.succeeded()
             timeout = self.settings.poll_interval_seconds
             if next_fire is not None:
                 ahead = (next_fire - self.clock.now()).total_seconds()

@@ -80,7 +80,9 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stopped = asyncio.Event()
-        self._retry = StoreRetry(log)
+        # Store failures of the claim loop, and of writing results; Processor.health reads them.
+        self.claim_retry = StoreRetry(log)
+        self.write_retry = StoreRetry(log)
 
     @property
     def running_job_ids(self) -> list[int]:
@@ -135,7 +137,7 @@ class Worker:
                 loop.cancel()
         await self._drain_completions()
         if leftover:
-            n = await self._retry.call(
+            n = await self.write_retry.call(
                 lambda: self.store.release(
                     self.settings.worker_id, leftover, self.clock.now(), SHUTDOWN_REASON
                 )
@@ -188,9 +190,9 @@ class Worker:
             except Exception as exc:  # the store is down: keep the process alive, back off
                 if self._stopping:
                     return
-                await self._retry.failed(exc)
+                await self.claim_retry.failed(exc)
                 continue
-            self._retry.succeeded()
+            self.claim_retry.succeeded()
             if claimed and claimed == min(free, self.settings.batch_size):
                 continue  # a full batch: there may be more due right now
             if self.free_slots <= 0:
@@ -306,11 +308,12 @@ class Worker:
             except Exception as exc:
                 # Keep the results in memory and try again: losing them would lose the outcome.
                 self._completions[:0] = batch
-                await self._retry.failed(exc)
+                await self.write_retry.failed(exc)
                 continue
-            self._retry.succeeded()
-            if any(c.retry_at is not None for c in batch):
-                self._wake.set()
+            self.write_retry.succeeded()
+            # Written results free what limits counted (a key's running jobs, a queued task) and
+            # may add retries: the claim loop looks again, once per batch.
+            self._wake.set()
 
     # --- cancel requests ---------------------------------------------------------------------
     async def _cancel_loop(self) -> None:

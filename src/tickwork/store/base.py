@@ -94,7 +94,10 @@ class Store(Protocol):
 
     def watch(self, on_change: Callable[[], None]) -> Closeable:
         """Call ``on_change`` (possibly from another thread) soon after the store changes, or
-        never if the backend cannot tell; callers keep polling as a fallback."""
+        never if the backend cannot tell; callers keep polling as a fallback.
+
+        On PostgreSQL it is called when another transaction made jobs due or pending (enqueue,
+        fire, retry, release, recovery): those send ``NOTIFY`` in the same transaction."""
         ...
 
     # --- tasks -----------------------------------------------------------------------------
@@ -268,11 +271,24 @@ class Store(Protocol):
         it has no attempts left. Returns the jobs as they are afterwards."""
         ...
 
+    async def reset_stuck(self, older_than_seconds: float, now: datetime, reason: str) -> list[Job]:
+        """Jobs ``running`` since ``now - older_than_seconds`` or earlier (``started_at``),
+        whatever their lease: each gets an ``interrupted`` run with ``reason`` and goes back to
+        ``available``, or to ``failed`` when it has no attempts left, as in ``recover_expired``.
+        A worker still running one is not stopped; its late result is recorded as a run and
+        leaves the job alone (see ``complete``). Returns the jobs as they are afterwards."""
+        ...
+
     async def next_due_time(self) -> datetime | None:
         """The earliest ``scheduled_at`` of pending jobs."""
         ...
 
     async def count_jobs_by_state(self) -> dict[JobState, int]: ...
+
+    async def running_counts_by_worker(self) -> dict[str, int]:
+        """How many jobs each worker (by ``worker_id``, i.e. processor ID) is running now;
+        workers running none are absent."""
+        ...
 
     # --- runs --------------------------------------------------------------------------------
     async def list_runs(

@@ -18,7 +18,6 @@ from tickwork.domain.admission import (
     ClaimRules,
     Hold,
     limiter_names,
-    needs_admission,
 )
 from tickwork.domain.jobs import Job, JobState
 from tickwork.domain.limits import Policies, policies_from_dict
@@ -27,19 +26,41 @@ from tickwork.store.sql import PENDING_SQL, jobs, limiters, tasks
 
 ORDER = (jobs.c.priority.desc(), jobs.c.scheduled_at, jobs.c.id)
 _ANY_LIMITED = sa.select(sa.literal(1)).where(sa.text("claim_limited")).select_from(tasks).limit(1)
+CANDIDATE_PAGE = 200
 MAX_CANDIDATES = 5000
 # Claims that apply policies take this transaction-level advisory lock, so that two workers never
 # admit against the same snapshot of running jobs (the limits are cluster-wide).
 CLAIM_LOCK_KEY = 0x7469636B  # "tick"
 
 
-def _candidate_query(horizon: datetime) -> Any:
-    return (
-        sa.select(jobs.c.id, jobs.c.task_name, jobs.c.key, tasks.c.policies)
+def _candidate_query(horizon: datetime, after: tuple[Any, ...] | None = None) -> Any:
+    query = (
+        sa.select(
+            jobs.c.id,
+            jobs.c.task_name,
+            jobs.c.key,
+            tasks.c.policies,
+            jobs.c.priority,
+            jobs.c.scheduled_at,
+        )
         .select_from(jobs.outerjoin(tasks, tasks.c.name == jobs.c.task_name))
         .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= horizon)
         .order_by(*ORDER)
     )
+    if after is not None:  # keyset: the rows after (priority, scheduled_at, id) in claim order
+        p, at, i = after
+        query = query.where(
+            sa.or_(
+                jobs.c.priority < p,
+                sa.and_(
+                    jobs.c.priority == p,
+                    sa.or_(
+                        jobs.c.scheduled_at > at, sa.and_(jobs.c.scheduled_at == at, jobs.c.id > i)
+                    ),
+                ),
+            )
+        )
+    return query
 
 
 def _candidates(result: Any) -> list[Candidate]:
@@ -73,22 +94,28 @@ def claim(
             .with_for_update(skip_locked=True)
         )
         return _claim_ids(conn, due.scalar_subquery(), worker_id, now, lease_until), {}
-    size = max(limit * 2, 32)
-    first = _candidates(
-        conn.execute(
-            _candidate_query(horizon).limit(size).with_for_update(of=jobs, skip_locked=True)
-        )
-    )
-    if not first:
-        return [], {}
-    if not needs_admission(first, rules):
-        return _claim_ids(conn, [c.id for c in first[:limit]], worker_id, now, lease_until), {}
+    # Some limit may apply: admit under the lock. It is taken before any row is locked (a
+    # claimer holding rows while it waits for the lock would deadlock with the lock's holder).
+    # Under it the snapshot is stable; rows taken meanwhile by a claimer of the one-statement
+    # path are skipped by the final UPDATE, which re-checks the state.
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
-    # Under the lock the snapshot is stable; rows another claimer takes meanwhile are skipped
-    # by the final UPDATE, which re-checks the state.
-    candidates = _candidates(conn.execute(_candidate_query(horizon).limit(MAX_CANDIDATES)))
-    admitter = _admitter(conn, candidates, rules, now)
-    admitter.admit(candidates, limit)
+    # Pages in claim order until enough are admitted: a busy key near the head of the queue
+    # must not make every claim read the whole backlog.
+    admitter = Admitter(_running(conn), {}, rules, now)
+    after: tuple[Any, ...] | None = None
+    seen = 0
+    while True:
+        page = conn.execute(_candidate_query(horizon, after).limit(CANDIDATE_PAGE)).all()
+        candidates = _candidates(page)
+        admitter.add_tats(_tats(conn, limiter_names(candidates, rules) - admitter.state.keys()))
+        admitter.admit(candidates, limit)
+        seen += len(page)
+        if len(admitter.result.ids) >= limit or len(page) < CANDIDATE_PAGE:
+            break
+        if seen >= MAX_CANDIDATES:
+            break
+        last = page[-1]
+        after = (last.priority, last.scheduled_at, last.id)
     result = admitter.result
     for name, tat in result.tats.items():
         stmt = pg_insert(limiters).values(name=name, tat=tat)
@@ -124,21 +151,23 @@ def _admitter(
 ) -> Admitter:
     """An admitter over a snapshot read now: running jobs by (task, key), and the limiters
     these candidates use."""
-    running_rows = conn.execute(
+    return Admitter(_running(conn), _tats(conn, limiter_names(candidates, rules)), rules, now)
+
+
+def _running(conn: Connection) -> dict[tuple[str, str | None], int]:
+    rows_ = conn.execute(
         sa.select(jobs.c.task_name, jobs.c.key, sa.func.count())
         .where(jobs.c.state == JobState.RUNNING.value)
         .group_by(jobs.c.task_name, jobs.c.key)
     )
-    running = {(t, k): n for t, k, n in running_rows}
-    names = limiter_names(candidates, rules)
-    tats: dict[str, datetime] = {}
-    if names:
-        tats = dict(
-            conn.execute(
-                sa.select(limiters.c.name, limiters.c.tat).where(limiters.c.name.in_(names))
-            ).all()
-        )
-    return Admitter(running, tats, rules, now)
+    return {(t, k): n for t, k, n in rows_}
+
+
+def _tats(conn: Connection, names: set[str]) -> dict[str, datetime]:
+    if not names:
+        return {}
+    query = sa.select(limiters.c.name, limiters.c.tat).where(limiters.c.name.in_(names))
+    return {name: tat for name, tat in conn.execute(query)}
 
 
 def _claim_ids(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,13 @@ from sqlalchemy.engine import Connection, Engine
 from tickwork.domain.jobs import NewJob, new_job_state
 from tickwork.errors import StoreError
 from tickwork.store.sql import jobs
-from tickwork.store.watch import NoWatcher, SqliteChangeWatcher
+from tickwork.store.watch import NOTIFY_CHANNEL, NoWatcher, PgNotifyWatcher, SqliteChangeWatcher
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+log = logging.getLogger("tickwork.store")
+_NOTIFY = sa.text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
 class SqlBase:
@@ -47,25 +51,53 @@ class SqlBase:
             executor.shutdown(wait=True)
 
     async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn`` on a store thread; database errors become ``StoreError``."""
+        return await self._run(functools.partial(fn, *args, **kwargs), retry_disconnect=False)
+
+    async def _call_read(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Like ``_call``, for work that only reads: it is run once more when the connection
+        turns out to be dead (the server restarted, an admin terminated it). Writes are not
+        repeated here, since a write whose commit was cut off may have happened; their callers
+        retry (``runtime.backoff.StoreRetry``)."""
+        return await self._run(functools.partial(fn, *args, **kwargs), retry_disconnect=True)
+
+    async def _run(self, call: Callable[[], R], *, retry_disconnect: bool) -> R:
         if self._executor is None:
             await self.open()
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                self._executor, functools.partial(fn, *args, **kwargs)
-            )
-        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
-            # The driver's own message only: SQLAlchemy's text would echo bound parameters,
-            # which may hold secrets (e.g. HTTP headers of a task).
-            orig = getattr(exc, "orig", None) or exc
-            raise StoreError(f"{type(orig).__name__}: {orig}") from exc
+        retries = 1 if retry_disconnect else 0
+        while True:
+            try:
+                return await loop.run_in_executor(self._executor, call)
+            except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+                # The driver's own message only: SQLAlchemy's text would echo bound parameters,
+                # which may hold secrets (e.g. HTTP headers of a task).
+                orig = getattr(exc, "orig", None) or exc
+                if retries and is_disconnect(exc):
+                    retries -= 1
+                    log.info("store connection lost (%s); reading again", type(orig).__name__)
+                    continue
+                raise StoreError(f"{type(orig).__name__}: {orig}") from exc
 
-    def watch(self, on_change: Callable[[], None]) -> SqliteChangeWatcher | NoWatcher:
-        """Call ``on_change`` (from another thread) soon after any connection commits."""
+    def watch(
+        self, on_change: Callable[[], None]
+    ) -> SqliteChangeWatcher | PgNotifyWatcher | NoWatcher:
+        """Call ``on_change`` (from another thread) soon after another connection commits
+        (SQLite: any commit; PostgreSQL: a commit that made jobs due or pending)."""
         database = self.engine.url.database
         if self.dialect == "sqlite" and database and database != ":memory:":
             return SqliteChangeWatcher(database, on_change)
+        if self.dialect == "postgresql":
+            url = self.engine.url.set(drivername="postgresql")
+            return PgNotifyWatcher(url.render_as_string(hide_password=False), on_change)
         return NoWatcher()
+
+    def _notify(self, conn: Connection) -> None:
+        """Wake the watchers of other processes when this transaction commits (PostgreSQL;
+        SQLite's watcher sees every commit). Call it once per transaction that made jobs due or
+        pending; PostgreSQL folds identical notifications of one transaction into one anyway."""
+        if self.dialect == "postgresql":
+            conn.execute(_NOTIFY)
 
     def _write(self) -> Any:
         return self.engine.begin()
@@ -89,6 +121,18 @@ class SqlBase:
             .returning(jobs.c.id)
         )
         return conn.execute(stmt).scalar()
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether a database error means the connection is gone (so a retry gets a new one)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(orig, psycopg.OperationalError)
 
 
 def new_job_values(job: NewJob, now: datetime) -> dict[str, Any]:

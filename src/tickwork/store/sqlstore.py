@@ -15,19 +15,17 @@ from tickwork.domain.jobs import (
     Job,
     JobState,
     NewJob,
-    Run,
     check_transition,
 )
 from tickwork.store import claims, rows, sqlite_fast
-from tickwork.store.base import ProcessorInfo
-from tickwork.store.sql import PENDING_SQL, UTCDateTime, jobs, processors, runs
+from tickwork.store.sql import PENDING_SQL, UTCDateTime, jobs, runs
 from tickwork.store.sqlbase import new_job_values
-from tickwork.store.sqltasks import SqlTasks
+from tickwork.store.sqlops import SqlOps
 
 _ORDER = (jobs.c.priority.desc(), jobs.c.scheduled_at, jobs.c.id)
 
 
-class SqlStore(SqlTasks):
+class SqlStore(SqlOps):
     """The one implementation of the Store protocol, for SQLite and PostgreSQL."""
 
     # --- jobs --------------------------------------------------------------------------------
@@ -43,7 +41,9 @@ class SqlStore(SqlTasks):
         with self._write() as conn:
             if any(j.unique_key is not None or j.deadline_job is not None for j in new_jobs):
                 return self._enqueue_checked(conn, new_jobs, now)
-            return self._insert_jobs(conn, new_jobs, now)
+            ids = self._insert_jobs(conn, new_jobs, now)
+            self._notify(conn)
+            return ids
 
     @staticmethod
     def _insert_jobs(conn: Any, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
@@ -81,6 +81,8 @@ class SqlStore(SqlTasks):
         watchdogs = [w for j, job_id in created if (w := j.watchdog(job_id)) is not None]
         if watchdogs:
             conn.execute(jobs.insert(), [new_job_values(w, now) for w in watchdogs])
+        if created:
+            self._notify(conn)
         return ids
 
     def _insert_unique(self, conn: Any, job: NewJob, now: datetime) -> tuple[int, bool]:
@@ -127,7 +129,7 @@ class SqlStore(SqlTasks):
             # finished by now, then the window decides).
 
     async def get_job(self, job_id: int) -> Job | None:
-        return await self._call(self._get_job, job_id)
+        return await self._call_read(self._get_job, job_id)
 
     def _get_job(self, job_id: int) -> Job | None:
         with self._read() as conn:
@@ -141,7 +143,7 @@ class SqlStore(SqlTasks):
         states: Sequence[JobState] | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        return await self._call(self._list_jobs, task_name, states, limit)
+        return await self._call_read(self._list_jobs, task_name, states, limit)
 
     def _list_jobs(
         self, task_name: str | None, states: Sequence[JobState] | None, limit: int
@@ -232,14 +234,14 @@ class SqlStore(SqlTasks):
     async def explain_hold(
         self, job_id: int, now: datetime, rules: ClaimRules | None = None
     ) -> Hold | None:
-        return await self._call(self._explain_hold, job_id, now, rules or ClaimRules())
+        return await self._call_read(self._explain_hold, job_id, now, rules or ClaimRules())
 
     def _explain_hold(self, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
         with self._read() as conn:
             return claims.explain(conn, job_id, now, rules)
 
     async def cancel_requests(self, worker_id: str) -> list[int]:
-        return await self._call(self._cancel_requests, worker_id)
+        return await self._call_read(self._cancel_requests, worker_id)
 
     def _cancel_requests(self, worker_id: str) -> list[int]:
         query = sa.select(jobs.c.id).where(
@@ -310,9 +312,12 @@ class SqlStore(SqlTasks):
             for c in completions
         ]
         succeeded = [c.job_id for c in completions if c.next_state is JobState.SUCCEEDED]
+        pending = any(c.next_state.value in PENDING_SQL for c in completions)
         with self._write() as conn:
             conn.execute(stmt, params)
             conn.execute(runs.insert(), [rows.run_values(c) for c in completions])
+            if pending:  # retrying, or deferred by a guard: due again later
+                self._notify(conn)
             if succeeded:
                 # Jobs that did succeed here (the update applied) cancel their watchdogs.
                 watched = jobs.alias("watched")
@@ -332,136 +337,3 @@ class SqlStore(SqlTasks):
                         + sa.literal(" succeeded in time"),
                     )
                 )
-
-    async def release(
-        self, worker_id: str, job_ids: Sequence[int], now: datetime, reason: str
-    ) -> int:
-        return await self._call(self._release, worker_id, job_ids, now, reason)
-
-    def _release(self, worker_id: str, job_ids: Sequence[int], now: datetime, reason: str) -> int:
-        if not job_ids:
-            return 0
-        with self._write() as conn:
-            running = [
-                rows.job_from_row(r)
-                for r in conn.execute(
-                    sa.select(jobs).where(
-                        jobs.c.id.in_(list(job_ids)),
-                        jobs.c.worker_id == worker_id,
-                        jobs.c.state == JobState.RUNNING.value,
-                    )
-                ).mappings()
-            ]
-            for job in running:
-                conn.execute(runs.insert().values(**rows.interrupted_run_values(job, now, reason)))
-                # The attempt was cut short by us, not by the task: it is given back.
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job.id)
-                    .values(
-                        state=JobState.AVAILABLE.value,
-                        attempt=jobs.c.attempt - 1,
-                        scheduled_at=now,
-                        worker_id=None,
-                        lease_expires_at=None,
-                        last_error=reason,
-                    )
-                )
-        return len(running)
-
-    async def recover_expired(self, now: datetime, reason: str) -> list[Job]:
-        return await self._call(self._recover_expired, now, reason)
-
-    def _recover_expired(self, now: datetime, reason: str) -> list[Job]:
-        with self._write() as conn:
-            query = sa.select(jobs).where(
-                jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at <= now
-            )
-            if self._skip_locked:
-                query = query.with_for_update(skip_locked=True)
-            expired = [rows.job_from_row(r) for r in conn.execute(query).mappings()]
-            recovered: list[Job] = []
-            for job in expired:
-                conn.execute(runs.insert().values(**rows.interrupted_run_values(job, now, reason)))
-                last = job.attempt >= job.max_attempts
-                values: dict[str, Any] = {
-                    "state": (JobState.FAILED if last else JobState.AVAILABLE).value,
-                    "worker_id": None,
-                    "lease_expires_at": None,
-                    "last_error": reason,
-                }
-                if last:
-                    values["finished_at"] = now
-                else:
-                    values["scheduled_at"] = now
-                conn.execute(jobs.update().where(jobs.c.id == job.id).values(**values))
-                row = conn.execute(sa.select(jobs).where(jobs.c.id == job.id)).mappings().one()
-                recovered.append(rows.job_from_row(row))
-        return recovered
-
-    async def next_due_time(self) -> datetime | None:
-        return await self._call(self._next_due_time)
-
-    def _next_due_time(self) -> datetime | None:
-        query = (
-            sa.select(jobs.c.scheduled_at)
-            .where(jobs.c.state.in_(PENDING_SQL))
-            .order_by(jobs.c.scheduled_at)
-            .limit(1)
-        )
-        with self._read() as conn:
-            due: datetime | None = conn.execute(query).scalar()
-        return due
-
-    async def count_jobs_by_state(self) -> dict[JobState, int]:
-        return await self._call(self._count_jobs_by_state)
-
-    def _count_jobs_by_state(self) -> dict[JobState, int]:
-        query = sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)
-        with self._read() as conn:
-            counts = {JobState(state): n for state, n in conn.execute(query)}
-        return {s: counts.get(s, 0) for s in JobState}
-
-    # --- runs --------------------------------------------------------------------------------
-    async def list_runs(
-        self, *, task_name: str | None = None, job_id: int | None = None, limit: int = 50
-    ) -> list[Run]:
-        return await self._call(self._list_runs, task_name, job_id, limit)
-
-    def _list_runs(self, task_name: str | None, job_id: int | None, limit: int) -> list[Run]:
-        query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
-        if task_name is not None:
-            query = query.where(runs.c.task_name == task_name)
-        if job_id is not None:
-            query = query.where(runs.c.job_id == job_id)
-        with self._read() as conn:
-            return [rows.run_from_row(r) for r in conn.execute(query).mappings()]
-
-    # --- processors ------------------------------------------------------------------------
-    async def heartbeat(self, info: ProcessorInfo) -> None:
-        await self._call(self._heartbeat, info)
-
-    def _heartbeat(self, info: ProcessorInfo) -> None:
-        values = {
-            "role": info.role,
-            "host": info.host,
-            "pid": info.pid,
-            "version": info.version,
-            "started_at": info.started_at,
-            "heartbeat_at": info.heartbeat_at,
-            "stopped_at": info.stopped_at,
-        }
-        with self._write() as conn:
-            updated = conn.execute(
-                processors.update().where(processors.c.id == info.id).values(**values)
-            )
-            if updated.rowcount == 0:
-                conn.execute(processors.insert().values(id=info.id, **values))
-
-    async def list_processors(self) -> list[ProcessorInfo]:
-        return await self._call(self._list_processors)
-
-    def _list_processors(self) -> list[ProcessorInfo]:
-        query = sa.select(processors).order_by(processors.c.started_at.desc())
-        with self._read() as conn:
-            return [rows.processor_from_row(r) for r in conn.execute(query).mappings()]

@@ -15,6 +15,8 @@ from tickwork.store.base import DueSchedule, Fire, FirePlanner, SyncReport
 from tickwork.store.sql import PENDING_SQL, jobs, tasks
 from tickwork.store.sqlbase import SqlBase
 
+SYNC_LOCK_KEY = 0x73796E63  # "sync"; transaction-level advisory lock of sync_tasks
+
 
 class SqlTasks(SqlBase):
     """Task definitions and their schedules."""
@@ -38,6 +40,10 @@ class SqlTasks(SqlBase):
     ) -> SyncReport:
         report = SyncReport()
         with self._write() as conn:
+            if self.dialect == "postgresql":
+                # Processes of every role sync at start, maybe at the same moment: one at a time,
+                # so the second sees the first's rows instead of inserting them again.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SYNC_LOCK_KEY})
             existing = {r["name"]: r for r in conn.execute(sa.select(tasks)).mappings().all()}
             wanted = {d.name for d in definitions}
             for defn in definitions:
@@ -85,7 +91,7 @@ class SqlTasks(SqlBase):
         return report
 
     async def get_task(self, name: str) -> Task | None:
-        return await self._call(self._get_task, name)
+        return await self._call_read(self._get_task, name)
 
     def _get_task(self, name: str) -> Task | None:
         with self._read() as conn:
@@ -93,7 +99,7 @@ class SqlTasks(SqlBase):
         return rows.task_from_row(row) if row else None
 
     async def get_tasks(self, names: Sequence[str]) -> list[Task]:
-        return await self._call(self._get_tasks, names)
+        return await self._call_read(self._get_tasks, names)
 
     def _get_tasks(self, names: Sequence[str]) -> list[Task]:
         found: list[Task] = []
@@ -106,7 +112,7 @@ class SqlTasks(SqlBase):
         return found
 
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
-        return await self._call(self._list_tasks, include_removed)
+        return await self._call_read(self._list_tasks, include_removed)
 
     def _list_tasks(self, include_removed: bool) -> list[Task]:
         query = sa.select(tasks).order_by(tasks.c.name)
@@ -141,7 +147,7 @@ class SqlTasks(SqlBase):
         )
 
     async def due_tasks(self, now: datetime, limit: int) -> list[Task]:
-        return await self._call(self._due_tasks, now, limit)
+        return await self._call_read(self._due_tasks, now, limit)
 
     def _due_tasks(self, now: datetime, limit: int) -> list[Task]:
         query = (
@@ -154,7 +160,7 @@ class SqlTasks(SqlBase):
             return [rows.task_from_row(r) for r in conn.execute(query).mappings()]
 
     async def next_fire_time(self) -> datetime | None:
-        return await self._call(self._next_fire_time)
+        return await self._call_read(self._next_fire_time)
 
     def _next_fire_time(self) -> datetime | None:
         query = sa.select(sa.func.min(tasks.c.next_fire_at)).where(self._firing())
@@ -226,6 +232,8 @@ class SqlTasks(SqlBase):
                         job_id = self._insert_job_once(conn, new, now)
                         if job_id is not None:
                             created.append(job_id)
+            if created:
+                self._notify(conn)
         return len(due), created
 
     def _active_counts(self, conn: Any, names: list[str]) -> dict[str, int]:
@@ -274,4 +282,6 @@ class SqlTasks(SqlBase):
                 job_id = self._insert_job_once(conn, fire.job, now)
                 if job_id is not None:
                     created.append(job_id)
+            if created:
+                self._notify(conn)
         return created

@@ -1,17 +1,31 @@
-"""Change notification for SQLite: a thread that notices commits by other connections.
+"""Change notification: threads that wake workers when another process makes jobs due.
 
 SQLite has no LISTEN/NOTIFY. ``PRAGMA data_version`` changes whenever another connection
 commits, and reading it costs microseconds, so a short poll on a dedicated connection wakes
 workers within a few milliseconds of a commit from any process, without querying the jobs table.
+
+PostgreSQL has LISTEN/NOTIFY: every transaction that makes jobs due or pending sends one
+notification on ``NOTIFY_CHANNEL`` (delivered at commit), and ``PgNotifyWatcher`` listens on
+its own autocommit connection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("tickwork.watch")
 
 DEFAULT_WATCH_INTERVAL_SECONDS = 0.002
+NOTIFY_CHANNEL = "tickwork_jobs"
+# How long one wait for notifications lasts: the longest close() waits for the thread.
+PG_WAIT_SECONDS = 0.25
+PG_RECONNECT_BASE_SECONDS = 0.1
+PG_RECONNECT_CAP_SECONDS = 5.0
 
 
 class SqliteChangeWatcher:
@@ -50,6 +64,116 @@ class SqliteChangeWatcher:
                 last = version
         finally:
             conn.close()
+
+
+class PgNotifyWatcher:
+    """LISTEN on ``NOTIFY_CHANNEL`` on a dedicated autocommit connection (psycopg 3) and call
+    ``on_change`` once per notification, from its own thread.
+
+    The LISTEN is in place before the constructor returns (when the database is reachable), so
+    no commit after ``watch()`` is missed. A dropped connection is re-opened with capped
+    exponential backoff (one warning per outage); after a reconnect ``on_change`` is called once,
+    since notifications sent meanwhile are lost.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        on_change: Callable[[], None],
+        *,
+        wait_seconds: float = PG_WAIT_SECONDS,
+        reconnect_base_seconds: float = PG_RECONNECT_BASE_SECONDS,
+        reconnect_cap_seconds: float = PG_RECONNECT_CAP_SECONDS,
+    ) -> None:
+        self._conninfo = conninfo
+        self._on_change = on_change
+        self._wait = wait_seconds
+        self._base = reconnect_base_seconds
+        self._cap = reconnect_cap_seconds
+        self._stop = threading.Event()
+        self._outage = False
+        self._conn: Any = None
+        try:
+            self._conn = self._connect()
+        except Exception as exc:
+            self._lost(exc)
+        self._thread = threading.Thread(target=self._run, name="tickwork-pg-watch", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=self._wait + 1)
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=5,
+            application_name="tickwork-watch",
+            # A peer that vanishes without a word (network cut) is noticed within ~30 s.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+        try:
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except Exception:
+            conn.close()
+            raise
+        return conn
+
+    def _lost(self, exc: BaseException) -> None:
+        if not self._outage:
+            self._outage = True
+            log.warning(
+                "change notifications unavailable (%s: %s); reconnecting, polling meanwhile",
+                type(exc).__name__,
+                (str(exc).strip().splitlines() or [""])[0],
+            )
+
+    def _run(self) -> None:
+        delay = self._base
+        try:
+            while not self._stop.is_set():
+                if self._conn is None:
+                    try:
+                        self._conn = self._connect()
+                    except Exception as exc:
+                        self._lost(exc)
+                        self._stop.wait(delay)
+                        delay = min(delay * 2, self._cap)
+                        continue
+                if self._outage:
+                    self._outage = False
+                    log.info("change notifications restored")
+                    self._changed()  # whatever was sent meanwhile is lost: look once
+                delay = self._base
+                try:
+                    for _ in self._conn.notifies(timeout=self._wait):
+                        self._changed()
+                        if self._stop.is_set():
+                            break
+                except Exception as exc:
+                    self._lost(exc)
+                    self._close_conn()
+        finally:
+            self._close_conn()
+
+    def _changed(self) -> None:
+        try:
+            self._on_change()
+        except Exception:  # the callback's failure is not the connection's
+            log.exception("change callback failed")
+
+    def _close_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 class NoWatcher:

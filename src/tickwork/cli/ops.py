@@ -1,0 +1,111 @@
+"""Operating a store: ``tickwork status``, ``tickwork reset-stuck`` and ``tickwork db``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tickwork.cli import render
+from tickwork.cli.common import (
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    app,
+    config_of,
+    db_app,
+    guard,
+    with_service,
+)
+from tickwork.domain.durations import format_duration, parse_duration
+from tickwork.errors import StoreError
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Job counts by state, and the processors with their roles and running jobs.
+
+    Each processor shows its role, start time, last heartbeat, version, the jobs it is running
+    now, and its state: running, lost (no heartbeat for 3 intervals) or stopped.
+    """
+    st = with_service(config, database_url, lambda s: s.status())
+    counts = {k.value: v for k, v in st.jobs_by_state.items()}
+    if as_json:
+        render.print_json(
+            {"jobs": counts, "processors": [render.processor_dict(p) for p in st.processors]}
+        )
+        return
+    typer.echo("jobs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if st.processors:
+        render.console.print(render.processors_table(st.processors))
+
+
+@app.command("reset-stuck")
+def reset_stuck(
+    older_than: Annotated[
+        str,
+        typer.Option("--older-than", help="Reset jobs running longer than this, e.g. 5m, 1h30m."),
+    ],
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put jobs running longer than --older-than back in the queue.
+
+    For workers that hang without dying: each job gets an interrupted run and goes back to the
+    queue, or fails when no attempts are left. A worker still running such a job is not
+    stopped; its late result is recorded but changes nothing.
+    """
+    seconds = guard(lambda: parse_duration(older_than, field="older-than"))
+    jobs = with_service(config, database_url, lambda s: s.reset_stuck(seconds))
+    if as_json:
+        render.print_json([render.job_dict(j) for j in jobs])
+        return
+    typer.echo(f"reset {len(jobs)} job(s) running longer than {format_duration(seconds)}")
+    for j in jobs:
+        attempts = f"attempt {j.attempt}/{j.max_attempts}"
+        typer.echo(f"job {j.id} ({j.task_name}, {attempts}): {j.state.value}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """Create or migrate the schema to the newest version."""
+    from tickwork.store import create_store
+    from tickwork.store import migrate as migrations
+
+    def do() -> str | None:
+        cfg = config_of(config, database_url)
+        store = create_store(cfg.settings.database_url)
+        try:
+            migrations.upgrade(store.engine)
+            return migrations.current_revision(store.engine)
+        except Exception as exc:
+            raise StoreError(f"migration failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            store.engine.dispose()
+
+    typer.echo(f"schema at revision {guard(do)}")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """Print the schema revision of the database and the newest one."""
+    from tickwork.store import create_store
+    from tickwork.store import migrate as migrations
+
+    def do() -> tuple[str | None, str | None]:
+        cfg = config_of(config, database_url)
+        store = create_store(cfg.settings.database_url)
+        try:
+            return migrations.current_revision(store.engine), migrations.head_revision()
+        except Exception as exc:
+            raise StoreError(f"cannot read the schema: {type(exc).__name__}: {exc}") from exc
+        finally:
+            store.engine.dispose()
+
+    current, head = guard(do)
+    typer.echo(f"current: {current or 'none'}; newest: {head}")

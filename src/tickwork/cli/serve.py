@@ -1,0 +1,122 @@
+"""The long-running commands: ``tickwork run`` (scheduler and worker in one process), and each
+role on its own, ``tickwork worker`` and ``tickwork scheduler`` (``tickwork api`` is reserved)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tickwork.cli.common import (
+    AppOpt,
+    ConfigOpt,
+    DbOpt,
+    ProcessorIdOpt,
+    app,
+    config_of,
+    fail,
+    guard,
+    safe_url,
+    setup_logging,
+)
+from tickwork.domain.tasks import TaskSource
+from tickwork.runtime.processor import ROLE_SCHEDULER, ROLE_WORKER, validate_processor_id
+from tickwork.service import validate_definitions
+from tickwork.store.engines import normalize_url
+
+API_NOT_BUILT = "the API role is not built yet"
+
+
+def serve_roles(
+    roles: frozenset[str],
+    config: ConfigOpt,
+    database_url: DbOpt,
+    app_path: AppOpt,
+    processor_id: ProcessorIdOpt,
+) -> None:
+    """Validate, sync the definitions and run ``roles`` until SIGINT/SIGTERM."""
+    from tickwork.app import Tickwork
+    from tickwork.launcher import serve
+    from tickwork.runtime.executors.python import import_object
+
+    if processor_id is not None:
+        guard(lambda: validate_processor_id(processor_id))
+    if app_path is not None:
+        if config is not None:
+            fail("--app and --config cannot be combined: pass config= to Tickwork() instead")
+        obj = guard(lambda: import_object(app_path, what="application", field="app"))
+        if not isinstance(obj, Tickwork):
+            fail(f"{app_path!r} is not a tickwork.Tickwork application")
+        if database_url is not None:
+            obj._config = type(obj._config)(
+                obj.settings.replace(database_url=database_url), obj._config.tasks, obj._config.path
+            )
+        setup_logging(obj.settings.log_level)
+        guard(lambda: obj.run(roles=roles, processor_id=processor_id))
+        return
+    cfg = guard(lambda: config_of(config, database_url))
+
+    # Everything that can be wrong with the input is reported before anything is logged.
+    def check() -> None:
+        validate_definitions(cfg.tasks)
+        normalize_url(cfg.settings.database_url)
+
+    guard(check)
+    setup_logging(cfg.settings.log_level)
+    sources = [TaskSource.CONFIG] if cfg.path is not None else []
+    logging.getLogger("tickwork").info(
+        "store %s; %d job definition(s) from %s",
+        safe_url(cfg.settings.database_url),
+        len(cfg.tasks),
+        cfg.path or "no config file",
+    )
+    guard(
+        lambda: asyncio.run(
+            serve(cfg.settings, cfg.tasks, sources, roles=roles, processor_id=processor_id)
+        )
+    )
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    app_path: AppOpt = None,
+    processor_id: ProcessorIdOpt = None,
+) -> None:
+    """Run the scheduler and a worker in this process until Ctrl-C or SIGTERM."""
+    serve_roles(
+        frozenset({ROLE_SCHEDULER, ROLE_WORKER}), config, database_url, app_path, processor_id
+    )
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    app_path: AppOpt = None,
+    processor_id: ProcessorIdOpt = None,
+) -> None:
+    """Run only a worker (claims and runs jobs; recovers jobs of dead workers)."""
+    serve_roles(frozenset({ROLE_WORKER}), config, database_url, app_path, processor_id)
+
+
+@app.command()
+def scheduler(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    app_path: AppOpt = None,
+    processor_id: ProcessorIdOpt = None,
+) -> None:
+    """Run only a scheduler (turns due schedules into jobs; any number may run)."""
+    serve_roles(frozenset({ROLE_SCHEDULER}), config, database_url, app_path, processor_id)
+
+
+@app.command()
+def api(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    app_path: AppOpt = None,
+    processor_id: ProcessorIdOpt = None,
+) -> None:
+    """Reserved for the REST API role (not built yet)."""
+    fail(API_NOT_BUILT)
