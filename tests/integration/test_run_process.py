@@ -92,7 +92,7 @@ def project(tmp_path: Path, server: RecordingServer, monkeypatch: pytest.MonkeyP
 
         [[jobs]]
         name = "medium"
-        command = "sleep 2"
+        command = "sleep 5"
 
         [[jobs]]
         name = "later"
