@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from cluster import (  # noqa: E402
     setup,
     wait_for,
 )
+from cluster_tasks import max_overlap, read_log  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -67,8 +69,7 @@ def stop_all_cleanly(cluster: Cluster, *, check_logs: bool = True) -> None:
 
 
 def test_key_limit_and_single_runs_across_five_processes(cluster: Cluster) -> None:
-    # 10 keys x limit 2 = 20 jobs at a time, fewer than the 60 worker slots: the limit binds.
-    n, keys = 5000, 10
+    n, keys = 5000, 50
     workers = [
         cluster.start("w", "--key-limit", "2", "--concurrency", "20", "--batch", "20", *FAST)
         for _ in range(3)
@@ -78,9 +79,9 @@ def test_key_limit_and_single_runs_across_five_processes(cluster: Cluster) -> No
     ids = setup(
         cluster.url,
         [work_task()],
-        # Keys interleaved: every claim meets due jobs of keys already at their limit, so the
-        # limit binds all the time. (Keys in long blocks are slow to claim: docs/benchmarks.md.)
-        [EnqueueRequest("work", args=(str(i), 0.01), key=f"k{i % keys}") for i in range(n)],
+        # Keys in blocks of 100 consecutive jobs: every claim meets more due jobs of a key than
+        # the limit lets start, so the limit binds all the time.
+        [EnqueueRequest("work", args=(str(i), 0.005), key=f"k{i * keys // n}") for i in range(n)],
     )
     assert len(set(ids)) == n
 
@@ -95,6 +96,12 @@ def test_key_limit_and_single_runs_across_five_processes(cluster: Cluster) -> No
     assert len(per_key) == keys
     assert max(per_key.values()) <= 2, {k: v for k, v in per_key.items() if v > 2}
     assert max(per_key.values()) == 2  # the limit was reached, so it was tested
+    assert all(r.finished_at > r.started_at for r in runs)  # no zero-length records
+    # The same from the task bodies' own log, independent of tickwork's records.
+    bodies: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for tag, start, end, _pid in read_log(cluster.out):
+        bodies[int(tag) * keys // n].append((start, end))
+    assert max(max_overlap(spans) for spans in bodies.values()) <= 2
     assert len({r.worker_id for r in runs}) == 3  # every worker took part
     done = executions(cluster.out)
     assert len(done) == n and set(done.values()) == {1}
