@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import pytest
 
-from tickwork.domain.jobs import ErrorClass, JobState, NewJob, Run, RunStatus, TriggeredBy
+from tests.runtime.overlap import max_overlap
+from tickwork.domain.jobs import ErrorClass, JobState, NewJob, RunStatus, TriggeredBy
 from tickwork.domain.tasks import PythonTarget, RetryPolicy, TaskDefinition, TaskSource
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.http import HttpExecutor
@@ -111,17 +111,6 @@ async def test_job_of_unknown_task_fails_with_config_error(
     await wait_state(service, job, JobState.FAILED)
     (run,) = await service.runs_of_job(job)
     assert run.error_class is ErrorClass.CONFIG and "never-defined" in str(run.error_message)
-
-
-def max_overlap(runs: list[Run]) -> int:
-    events: list[tuple[datetime, int]] = []
-    for r in runs:
-        events += [(r.started_at, 1), (r.finished_at, -1)]
-    depth = peak = 0
-    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
-        depth += step
-        peak = max(peak, depth)
-    return peak
 
 
 async def test_global_concurrency_limit_holds(

@@ -6,10 +6,10 @@ import asyncio
 import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import pytest
 
+from tests.runtime.overlap import max_overlap
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import JobState, Run, RunStatus
 from tickwork.domain.limits import Policies, RateLimit
@@ -77,17 +77,6 @@ async def wait_all(
                 await asyncio.sleep(0.02)
 
 
-def peak(runs: list[Run]) -> int:
-    events: list[tuple[datetime, int]] = []
-    for r in runs:
-        events += [(r.started_at, 1), (r.finished_at, -1)]
-    depth = top = 0
-    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
-        depth += step
-        top = max(top, depth)
-    return top
-
-
 async def test_key_limit_never_exceeded_under_load(
     service: Service, worker: Worker, store: SqlStore
 ) -> None:
@@ -99,9 +88,9 @@ async def test_key_limit_never_exceeded_under_load(
     for run in await store.list_runs(task_name="sleep", limit=100):
         by_key[jobs[run.job_id].key].append(run)
     assert len(by_key) == 5
-    assert all(peak(runs) <= 2 for runs in by_key.values())
-    assert max(peak(runs) for runs in by_key.values()) == 2  # the limit was reached
-    assert peak([r for runs in by_key.values() for r in runs]) > 2  # keys ran side by side
+    assert all(max_overlap(runs) <= 2 for runs in by_key.values())
+    assert max(max_overlap(runs) for runs in by_key.values()) == 2  # the limit was reached
+    assert max_overlap([r for runs in by_key.values() for r in runs]) > 2  # keys ran side by side
 
 
 async def test_rate_limit_spaces_starts(service: Service, worker: Worker, store: SqlStore) -> None:
