@@ -74,17 +74,23 @@ def pg_template(pg_base_url: str) -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
-def pg_url(pg_base_url: str, pg_template: str) -> Iterator[str]:
-    """The URL of a fresh, migrated PostgreSQL database for this test."""
-    name = f"tickwork_t_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(pg_base_url)
+def _scratch_pg_database(base_url: str, template: str | None) -> Iterator[str]:
+    """A database created for one test (from ``template`` if given), dropped afterwards."""
+    name = f"tickwork_{'t' if template else 'e'}_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(base_url)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-    yield sa.make_url(pg_base_url).set(database=name).render_as_string(hide_password=False)
+        clone = f' TEMPLATE "{template}"' if template else ""
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{clone}')
+    yield sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_base_url: str, pg_template: str) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database for this test."""
+    yield from _scratch_pg_database(pg_base_url, TEMPLATE_DB)
 
 
 @pytest.fixture
@@ -128,14 +134,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture
 def empty_pg_url(pg_base_url: str) -> Iterator[str]:
     """The URL of a fresh, EMPTY (never migrated) PostgreSQL database for this test."""
-    name = f"tickwork_e_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(pg_base_url)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield sa.make_url(pg_base_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    yield from _scratch_pg_database(pg_base_url, None)
 
 
 @pytest.fixture

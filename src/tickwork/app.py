@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
@@ -171,6 +172,12 @@ class Tickwork:
     @property
     def settings(self) -> Settings:
         return self._config.settings
+
+    def use_database(self, database_url: str) -> None:
+        """Point this app at another store (e.g. ``tickwork run --app ... --database-url``)."""
+        self._config = dataclasses.replace(
+            self._config, settings=self.settings.replace(database_url=database_url)
+        )
 
     @property
     def definitions(self) -> list[TaskDefinition]:

@@ -97,3 +97,12 @@ def test_tickwork_run_app_process(tmp_path: Path) -> None:
         assert cli_json(["jobs", "get", str(job), *db], root)["runs"][0]["result"] == 10
     finally:
         stop(proc)
+
+
+def test_use_database_points_the_app_at_another_store() -> None:
+    app = Tickwork("sqlite:///first.db", poll_interval="0.5s")
+    app.use_database("sqlite:///second.db")
+    assert app.settings.database_url == "sqlite:///second.db"
+    assert app.settings.poll_interval_seconds == 0.5  # the rest is kept
+    with pytest.raises(ConfigError, match="database_url"):
+        app.use_database("")

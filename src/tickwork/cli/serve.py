@@ -47,9 +47,7 @@ def serve_roles(
         if not isinstance(obj, Tickwork):
             fail(f"{app_path!r} is not a tickwork.Tickwork application")
         if database_url is not None:
-            obj._config = type(obj._config)(
-                obj.settings.replace(database_url=database_url), obj._config.tasks, obj._config.path
-            )
+            guard(lambda: obj.use_database(database_url))
         setup_logging(obj.settings.log_level)
         guard(lambda: obj.run(roles=roles, processor_id=processor_id))
         return

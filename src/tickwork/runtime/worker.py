@@ -8,7 +8,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
@@ -345,7 +345,3 @@ class Worker:
                 await self.store.extend_leases(self.settings.worker_id, list(self._running), until)
             except Exception as exc:
                 log.warning("could not extend leases: %s", exc)
-
-
-def lease_deadline(now: datetime, lease_seconds: float) -> datetime:
-    return now + timedelta(seconds=lease_seconds)
