@@ -128,15 +128,6 @@ def parse_json(value: str | None, field: str, kind: type) -> Any:
     return parsed
 
 
-def safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<invalid URL>"
-
-
 def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level,

@@ -15,13 +15,12 @@ from tickwork.cli.common import (
     config_of,
     fail,
     guard,
-    safe_url,
     setup_logging,
 )
 from tickwork.domain.tasks import TaskSource
 from tickwork.runtime.processor import ROLE_SCHEDULER, ROLE_WORKER, validate_processor_id
 from tickwork.service import validate_definitions
-from tickwork.store.engines import normalize_url
+from tickwork.store.engines import display_url, normalize_url
 
 API_NOT_BUILT = "the API role is not built yet"
 
@@ -63,7 +62,7 @@ def serve_roles(
     sources = [TaskSource.CONFIG] if cfg.path is not None else []
     logging.getLogger("tickwork").info(
         "store %s; %d job definition(s) from %s",
-        safe_url(cfg.settings.database_url),
+        display_url(cfg.settings.database_url),
         len(cfg.tasks),
         cfg.path or "no config file",
     )

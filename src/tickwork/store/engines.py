@@ -14,6 +14,14 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_POOL_SIZE = 8
 
 
+def display_url(url: str) -> str:
+    """``url`` fit for logs: the password masked, or a placeholder if it does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<invalid URL>"
+
+
 def normalize_url(url: str) -> str:
     """Accept ``postgres://``/``postgresql://`` and pick the psycopg 3 driver for them."""
     try:
