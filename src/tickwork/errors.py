@@ -42,6 +42,18 @@ class InvalidStateError(TickworkError):
     """An action does not fit the current state (e.g. cancelling a job that already finished)."""
 
 
+class ConflictError(TickworkError):
+    """Something of that name already exists, or a change conflicts with how it was defined."""
+
+
+class AuthError(TickworkError):
+    """No valid credentials: a missing, unknown, expired or revoked token, or a wrong secret."""
+
+
+class ForbiddenError(TickworkError):
+    """Valid credentials that do not allow this action."""
+
+
 class StoreError(TickworkError):
     """The store could not be reached or refused an operation."""
 

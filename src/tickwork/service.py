@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
@@ -9,18 +10,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tickwork.domain.access import LOCAL, AuditEntry, AuditQuery, NewAuditEntry, Principal
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, TriggeredBy
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, NotFoundError
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.executors.python import resolve_callable
 from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.runtime.taskcache import TaskCache
-from tickwork.store.base import ProcessorInfo, Store, SyncReport
+from tickwork.store.base import JobQuery, ProcessorInfo, RunQuery, Store, SyncReport
 
 # Manual and API triggers go before scheduled work of the same task (B3).
 TRIGGER_PRIORITY_BOOST = 100
@@ -116,14 +118,78 @@ class Service:
         on_enqueue: Callable[[], None] | None = None,
         on_schedules_changed: Callable[[], None] | None = None,
         rules: ClaimRules | None = None,
+        actor: Principal = LOCAL,
+        request_id: str | None = None,
+        api_job_kinds: frozenset[TaskKind] = frozenset({TaskKind.HTTP}),
     ) -> None:
         self.store = store
+        # Who acts through this service, for the audit log; see ``as_actor``.
+        self.actor = actor
+        self.request_id = request_id
+        # Kinds of job definitions that may be created over the API: HTTP only by default, as
+        # shell commands and Python callables would run code chosen by an API caller.
+        self.api_job_kinds = api_job_kinds
         self.rules = rules or ClaimRules()
         self.clock = clock or SystemClock()
         self._resolve = resolve
         self._on_enqueue = on_enqueue
         self._on_schedules_changed = on_schedules_changed
         self._tasks = TaskCache(store)
+
+    def as_actor(self, actor: Principal, request_id: str | None = None) -> Service:
+        """This service acting for ``actor`` (one per API request); shares store and caches."""
+        view = copy.copy(self)
+        view.actor = actor
+        view.request_id = request_id
+        return view
+
+    async def _audit(
+        self,
+        action: str,
+        target_type: str,
+        target: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a change or action by ``self.actor`` in the audit log (D3)."""
+        await self.store.add_audit(
+            NewAuditEntry(
+                actor=self.actor.name,
+                action=action,
+                target_type=target_type,
+                target=target,
+                at=self.clock.now(),
+                before=before,
+                after=after,
+                request_id=self.request_id,
+            )
+        )
+
+    async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
+        raise NotImplementedError
+
+    # --- definitions over the API (source "api") -------------------------------------------
+    async def create_task(self, table: dict[str, Any]) -> Task:
+        """Create a job definition from a ``[[jobs]]``-shaped table (same keys, same checks,
+        same messages as tickwork.toml); source ``api``. ``ConflictError`` if the name exists;
+        ``ConfigError`` if its kind is not in ``api_job_kinds``. Audited with the table."""
+        raise NotImplementedError
+
+    async def update_task(self, name: str, changes: dict[str, Any]) -> Task:
+        """Apply ``changes`` (``[[jobs]]`` keys; a None value removes the key) to a definition
+        made over the API; ``ConflictError`` for definitions from code or tickwork.toml (they
+        would be overwritten at the next sync: change them where they are defined). A changed
+        schedule or timezone starts a new rhythm. Audited with before/after."""
+        raise NotImplementedError
+
+    async def delete_task(self, name: str) -> Task:
+        """Remove a definition made over the API (history kept, pending jobs cancelled);
+        ``ConflictError`` for others. Audited."""
+        raise NotImplementedError
+
+    def task_table(self, task: Task) -> dict[str, Any]:
+        """A stored definition as a ``[[jobs]]``-shaped table (what ``create_task`` takes)."""
+        raise NotImplementedError
 
     # --- definitions -----------------------------------------------------------------------
     async def sync_definitions(
@@ -285,6 +351,14 @@ class Service:
     ) -> list[Job]:
         return await self.store.list_jobs(task_name=task_name, states=states, limit=limit)
 
+    async def query_jobs(self, query: JobQuery) -> list[Job]:
+        """``ConfigError`` for a limit outside 1..1000."""
+        raise NotImplementedError
+
+    async def reschedule(self, job_id: int, at: datetime) -> Job:
+        """Move a pending job to ``at`` (aware); audited. ``InvalidStateError`` otherwise."""
+        raise NotImplementedError
+
     async def explain(self, job_id: int) -> Hold | None:
         """Why a pending job is not running now (X1); None if nothing holds it back."""
         await self.get_job(job_id)
@@ -311,6 +385,13 @@ class Service:
     async def history(self, name: str, *, limit: int = 20) -> list[Run]:
         await self.get_task(name)
         return await self.store.list_runs(task_name=name, limit=limit)
+
+    async def query_runs(self, query: RunQuery) -> list[Run]:
+        """``ConfigError`` for an unknown sort, a limit outside 1..1000, a naive time."""
+        raise NotImplementedError
+
+    async def get_run(self, run_id: int) -> Run:
+        raise NotImplementedError
 
     async def runs_of_job(self, job_id: int) -> list[Run]:
         return await self.store.list_runs(job_id=job_id, limit=1000)

@@ -7,8 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from tickwork.domain.access import (
+    ApiToken,
+    AuditEntry,
+    AuditQuery,
+    NewAuditEntry,
+    Role,
+    Scope,
+    User,
+)
 from tickwork.domain.admission import ClaimRules, Hold
-from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 
@@ -71,6 +80,78 @@ class ProcessorInfo:
     started_at: datetime
     heartbeat_at: datetime
     stopped_at: datetime | None
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """A page of jobs. Newest first (by id) unless ``oldest_first``; cursors are job IDs."""
+
+    task_name: str | None = None
+    states: Sequence[JobState] | None = None  # None or empty: any state
+    key: str | None = None
+    before_id: int | None = None  # only ids < before_id (the next page, newest first)
+    after_id: int | None = None  # only ids > after_id (followers, e.g. "created since")
+    oldest_first: bool = False
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """A page of runs, filtered. Sorted by ``sort`` (``started_at``, ``finished_at``,
+    ``duration``) then id, descending unless ``ascending``; ``before_id``/``after_id`` are
+    id cursors that apply with the default sort (newest first / oldest first)."""
+
+    task_name: str | None = None
+    job_id: int | None = None
+    statuses: Sequence[RunStatus] | None = None
+    triggered_by: Sequence[TriggeredBy] | None = None
+    started_from: datetime | None = None  # started_at >= started_from
+    started_to: datetime | None = None  # started_at < started_to
+    before_id: int | None = None
+    after_id: int | None = None
+    sort: str = "started_at"
+    ascending: bool = False
+    offset: int = 0
+    limit: int = 50
+
+
+RUN_SORTS = ("started_at", "finished_at", "duration")
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Runs of one task that started in a time range."""
+
+    task_name: str
+    runs: int
+    succeeded: int
+    failed: int  # failed, timeout and cancelled
+    avg_duration_seconds: float | None
+    p95_duration_seconds: float | None
+    max_duration_seconds: float | None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The queue at one instant (for health and the processor API)."""
+
+    by_state: dict[JobState, int]
+    due_now: int  # pending with scheduled_at <= now
+    oldest_due_at: datetime | None  # the earliest scheduled_at of those
+    expired_leases: int  # running whose lease_expires_at <= now (a worker likely died)
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """Cluster-wide run-time control that every worker follows (``PUT /api/cron/config``,
+    ``POST /api/cron/stop``); None fields mean "the process's own setting"."""
+
+    paused: bool = False
+    batch_size: int | None = None
+    max_concurrent_jobs: int | None = None
+    default_timeout_seconds: float | None = None  # for tasks without their own timeout
+    updated_at: datetime | None = None
+    updated_by: str | None = None
 
 
 class Closeable(Protocol):
@@ -303,3 +384,130 @@ class Store(Protocol):
         ...
 
     async def list_processors(self) -> list[ProcessorInfo]: ...
+
+    # --- single task changes (definitions made over the API) --------------------------------
+    async def create_task(
+        self,
+        definition: TaskDefinition,
+        source: TaskSource,
+        next_fire_at: datetime | None,
+        now: datetime,
+    ) -> Task:
+        """Insert one task; ``ConflictError`` if a task of that name exists (even removed)."""
+        ...
+
+    async def update_task(
+        self, definition: TaskDefinition, next_fire_at: datetime | None, now: datetime
+    ) -> Task | None:
+        """Replace a task's definition (its ``enabled`` included) and next fire time, keeping
+        its source, jobs and runs; None if there is no such task."""
+        ...
+
+    async def remove_task(self, name: str, now: datetime) -> Task | None:
+        """Mark a task removed (it stops firing, keeps its history) and cancel its pending
+        jobs; None if there is no such task."""
+        ...
+
+    # --- queries ------------------------------------------------------------------------------
+    async def query_jobs(self, query: JobQuery) -> list[Job]: ...
+
+    async def query_runs(self, query: RunQuery) -> list[Run]: ...
+
+    async def get_run(self, run_id: int) -> Run | None: ...
+
+    async def reschedule_job(
+        self, job_id: int, scheduled_at: datetime, now: datetime
+    ) -> Job | None:
+        """Move a pending job to ``scheduled_at`` (``scheduled`` if in the future, else
+        ``available``); None if no such job, ``InvalidStateError`` if it is not pending."""
+        ...
+
+    async def run_stats(
+        self, start: datetime, end: datetime, task_name: str | None = None
+    ) -> list[RunStats]:
+        """Per task, runs with ``start <= started_at < end`` (skipped/deferred/interrupted
+        runs count in ``runs`` only), sorted by task name."""
+        ...
+
+    async def runs_by_hour(self, start: datetime, end: datetime) -> dict[int, int]:
+        """Runs started in the range by UTC hour of day (0-23); hours without runs absent."""
+        ...
+
+    async def queue_stats(self, now: datetime) -> QueueStats: ...
+
+    async def ping(self) -> None:
+        """One round trip to the database; raises ``StoreError`` when it is unreachable."""
+        ...
+
+    # --- run-time control ----------------------------------------------------------------
+    async def get_control(self) -> ControlState: ...
+
+    async def set_control(self, state: ControlState) -> ControlState:
+        """Replace the control state (``updated_at``/``updated_by`` as given)."""
+        ...
+
+    # --- accounts ------------------------------------------------------------------------------
+    async def create_user(
+        self, name: str, password_hash: str | None, role: Role, now: datetime
+    ) -> User:
+        """``ConflictError`` if the name is taken."""
+        ...
+
+    async def get_user(self, name: str) -> User | None: ...
+
+    async def get_password_hash(self, name: str) -> str | None:
+        """The stored hash of an enabled user's password; None if none or no such user."""
+        ...
+
+    async def set_password_hash(self, name: str, password_hash: str) -> None:
+        """Store a rehashed password (argon2 parameters changed)."""
+        ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def count_users(self) -> int:
+        """Enabled users only."""
+        ...
+
+    async def update_user(
+        self,
+        name: str,
+        *,
+        role: Role | None = None,
+        disabled_at: datetime | None = None,
+        enable: bool = False,
+    ) -> User | None:
+        """Change a user's role, disable it (``disabled_at``) or re-enable it; disabling also
+        revokes its tokens in the same transaction. None if no such user."""
+        ...
+
+    async def create_token(
+        self,
+        user_id: int,
+        name: str,
+        scopes: frozenset[Scope],
+        secret_hash: str,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> ApiToken: ...
+
+    async def get_token(self, token_id: int) -> tuple[ApiToken, str, User] | None:
+        """A token with its secret hash and its user, for authentication."""
+        ...
+
+    async def list_tokens(self, user_name: str | None = None) -> list[ApiToken]: ...
+
+    async def revoke_token(self, token_id: int, now: datetime) -> ApiToken | None:
+        """Revoke (idempotent: an already revoked token keeps its time); None if no such."""
+        ...
+
+    async def touch_token(self, token_id: int, now: datetime) -> None:
+        """Record that a token was used now."""
+        ...
+
+    # --- audit -----------------------------------------------------------------------------------
+    async def add_audit(self, entry: NewAuditEntry) -> int: ...
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """Newest first, or oldest first when ``after_id`` is given."""
+        ...

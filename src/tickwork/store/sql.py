@@ -222,3 +222,57 @@ limiters = sa.Table(
     sa.Column("name", sa.String(450), primary_key=True),
     sa.Column("tat", UTCDateTime, nullable=False),
 )
+
+# --- accounts, audit and run-time control (the API) -----------------------------------------
+users = sa.Table(
+    "tickwork_users",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text),  # argon2id; None: tokens only
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime),
+)
+
+tokens = sa.Table(
+    "tickwork_tokens",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    # SHA-256 of the random secret: tokens carry 256 bits, so a slow hash adds nothing.
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),
+)
+sa.Index("ix_tickwork_tokens_user", tokens.c.user_id)
+
+audit = sa.Table(
+    "tickwork_audit",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_type", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(450), nullable=False),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+    sa.Column("request_id", sa.String(64)),
+)
+sa.Index("ix_tickwork_audit_target", audit.c.target_type, audit.c.target, audit.c.id)
+sa.Index("ix_tickwork_audit_actor", audit.c.actor, audit.c.id)
+
+# One row per control setting (paused, batch_size, ...), each a JSON value.
+control = sa.Table(
+    "tickwork_control",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200)),
+)

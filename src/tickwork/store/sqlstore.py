@@ -19,13 +19,15 @@ from tickwork.domain.jobs import (
 )
 from tickwork.store import claims, rows, sqlite_fast
 from tickwork.store.sql import PENDING_SQL, UTCDateTime, jobs, runs
+from tickwork.store.sqlaccounts import SqlAccounts
 from tickwork.store.sqlbase import new_job_values
 from tickwork.store.sqlops import SqlOps
+from tickwork.store.sqlqueries import SqlQueries
 
 _ORDER = (jobs.c.priority.desc(), jobs.c.scheduled_at, jobs.c.id)
 
 
-class SqlStore(SqlOps):
+class SqlStore(SqlQueries, SqlAccounts, SqlOps):
     """The one implementation of the Store protocol, for SQLite and PostgreSQL."""
 
     # --- jobs --------------------------------------------------------------------------------
