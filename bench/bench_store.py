@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_store.py --url postgresql://postgres@127.0.0.1/bench
     .venv/bin/python bench/bench_store.py --only process,latency
     .venv/bin/python bench/bench_store.py --url postgresql://... --only process --workers 1,2,4
+    .venv/bin/python bench/bench_store.py --url postgresql://... --only keylimit
 
 The job body is the peer benchmarks' no-op: one O_APPEND write of (enqueue time, start time), so
 figures compare with ../shared/bench-peers on the same machine. History is on: every job also gets
@@ -299,6 +300,12 @@ async def main() -> None:
         await bench.process(args.n, "amark", concurrency=100, batch=200)
         await bench.process(args.n, "amark", concurrency=100, batch=200, keys=1000, key_limit=2)
         await bench.process(args.n, "amark", concurrency=100, batch=200, rate_limit="5000 per 1s")
+    if "policies" in steps or "keylimit" in steps:
+        # A binding per-key limit: 10 keys x 2 = at most 20 running of the 100 slots, so most
+        # of the queue is held back at every claim (2 processes share it).
+        await bench.process(
+            args.n // 4, "amark", concurrency=100, batch=200, keys=10, key_limit=2, workers=2
+        )
     if "latency" in steps:
         await bench.latency(50, 10, "amark")
     if "cron" in steps:

@@ -180,7 +180,7 @@ async def test_watcher_reconnects_after_its_connection_is_killed(
 
 
 async def test_a_dropped_connection_is_recovered(pg_url: str) -> None:
-    # The default engine pings a pooled connection before handing it out.
+    # The default engine checks a pooled connection before handing it out.
     store = create_store(pg_url)
     try:
         await store.enqueue([job()], T0)

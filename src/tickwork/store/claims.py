@@ -1,31 +1,30 @@
-"""Claiming due jobs under the execution policies, with SQLAlchemy Core (the PostgreSQL path).
+"""Claiming due jobs under the execution policies on PostgreSQL (raw psycopg, called from
+``pg_fast.claim``), and ``explain`` (SQLAlchemy Core).
 
 The SQLite store has the same algorithm on the raw driver in ``sqlite_fast.claim``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from tickwork.domain.admission import (
+    GLOBAL,
     Admitter,
     Candidate,
     ClaimRules,
     Hold,
     limiter_names,
+    task_limiter,
 )
 from tickwork.domain.jobs import Job, JobState
-from tickwork.domain.limits import Policies, policies_from_dict
-from tickwork.store import rows
+from tickwork.domain.limits import OverlapPolicy, Policies, policies_from_dict
 from tickwork.store.sql import PENDING_SQL, jobs, limiters, tasks
 
-ORDER = (jobs.c.priority.desc(), jobs.c.scheduled_at, jobs.c.id)
-_ANY_LIMITED = sa.select(sa.literal(1)).where(sa.text("claim_limited")).select_from(tasks).limit(1)
 CANDIDATE_PAGE = 200
 MAX_CANDIDATES = 5000
 # Claims that apply policies take this transaction-level advisory lock, so that two workers never
@@ -33,50 +32,48 @@ MAX_CANDIDATES = 5000
 CLAIM_LOCK_KEY = 0x7469636B  # "tick"
 
 
-def _candidate_query(horizon: datetime, after: tuple[Any, ...] | None = None) -> Any:
-    query = (
-        sa.select(
-            jobs.c.id,
-            jobs.c.task_name,
-            jobs.c.key,
-            tasks.c.policies,
-            jobs.c.priority,
-            jobs.c.scheduled_at,
-        )
-        .select_from(jobs.outerjoin(tasks, tasks.c.name == jobs.c.task_name))
-        .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= horizon)
-        .order_by(*ORDER)
-    )
-    if after is not None:  # keyset: the rows after (priority, scheduled_at, id) in claim order
-        p, at, i = after
-        query = query.where(
-            sa.or_(
-                jobs.c.priority < p,
-                sa.and_(
-                    jobs.c.priority == p,
-                    sa.or_(
-                        jobs.c.scheduled_at > at, sa.and_(jobs.c.scheduled_at == at, jobs.c.id > i)
-                    ),
-                ),
-            )
-        )
-    return query
+# Candidates in claim order, less those that the running jobs alone already hold back (their
+# key at its limit, their task queued behind a running job or out of rate): the database skips
+# them itself, so a claim under binding limits does not page through held jobs in Python.
+_CANDIDATES_SQL = """
+SELECT j.id, j.task_name, j.key, t.policies, j.priority, j.scheduled_at
+FROM tickwork_jobs AS j
+LEFT JOIN tickwork_tasks AS t ON t.name = j.task_name
+WHERE j.state IN ('scheduled', 'available', 'retrying') AND j.scheduled_at <= %(horizon)s
+  AND j.task_name <> ALL(%(held_tasks)s::text[])
+  AND (j.key IS NULL OR NOT (
+        (j.key = ANY(%(full_keys)s::text[]) AND j.task_name <> ALL(%(own_limit)s::text[]))
+        OR EXISTS (SELECT 1 FROM unnest(%(pair_tasks)s::text[], %(pair_keys)s::text[]) AS b(t, k)
+                   WHERE b.t = j.task_name AND b.k = j.key)))
+  {after}
+ORDER BY j.priority DESC, j.scheduled_at, j.id
+LIMIT %(page)s
+"""
+_AFTER_SQL = """
+  AND (j.priority < %(a_p)s OR (j.priority = %(a_p)s AND (j.scheduled_at > %(a_at)s
+       OR (j.scheduled_at = %(a_at)s AND j.id > %(a_id)s))))
+"""
+_RUNNING_SQL = (
+    "SELECT task_name, key, count(*) FROM tickwork_jobs WHERE state = 'running'"
+    " GROUP BY task_name, key"
+)
+_LIMITED_SQL = "SELECT name, policies FROM tickwork_tasks WHERE claim_limited"
+_TATS_SQL = "SELECT name, tat FROM tickwork_limiters WHERE name = ANY(%s::text[])"
+_UPSERT_TAT_SQL = """
+INSERT INTO tickwork_limiters (name, tat) SELECT * FROM unnest(%s::text[], %s::timestamptz[])
+ON CONFLICT (name) DO UPDATE SET tat = excluded.tat
+"""
+_CLAIM_IDS_SQL = """
+UPDATE tickwork_jobs
+SET state = 'running', attempt = attempt + 1, started_at = %(now)s, worker_id = %(worker)s,
+    lease_expires_at = %(lease)s
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('scheduled', 'available', 'retrying')
+RETURNING {columns}
+"""
 
 
-def _candidates(result: Any) -> list[Candidate]:
-    cache: dict[str, Policies] = {}
-    out = []
-    for r in result:
-        key = repr(r.policies)
-        policies = cache.get(key)
-        if policies is None:
-            policies = cache[key] = policies_from_dict(r.policies)
-        out.append(Candidate(r.id, r.task_name, r.key, policies))
-    return out
-
-
-def claim(
-    conn: Connection,
+def claim_admitted(
+    conn: Any,
     worker_id: str,
     limit: int,
     now: datetime,
@@ -84,43 +81,110 @@ def claim(
     lease_until: datetime,
     rules: ClaimRules,
 ) -> tuple[list[Job], dict[int, Hold]]:
-    if rules.empty and conn.execute(_ANY_LIMITED).first() is None:
-        # Nothing can hold a job back: one statement claims the first `limit` due jobs.
-        due = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= horizon)
-            .order_by(*ORDER)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return _claim_ids(conn, due.scalar_subquery(), worker_id, now, lease_until), {}
-    # Some limit may apply: admit under the lock. It is taken before any row is locked (a
+    """Claim under the policies on a raw psycopg connection, inside the caller's transaction.
+
+    Returns the claimed jobs and, for candidates read and passed over, the hold of each (jobs
+    that the SQL pre-filter skipped have none).
+    """
+    from tickwork.store.pg_fast import JOB_COLUMNS, job_from_tuple
+
+    # The limits are cluster-wide: admit under the lock, taken before any row is locked (a
     # claimer holding rows while it waits for the lock would deadlock with the lock's holder).
     # Under it the snapshot is stable; rows taken meanwhile by a claimer of the one-statement
     # path are skipped by the final UPDATE, which re-checks the state.
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
-    # Pages in claim order until enough are admitted: a busy key near the head of the queue
-    # must not make every claim read the whole backlog.
-    admitter = Admitter(_running(conn), {}, rules, now)
-    after: tuple[Any, ...] | None = None
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK_KEY,))
+    running = {(t, k): n for t, k, n in conn.execute(_RUNNING_SQL)}
+    cache: dict[str, Policies] = {}
+    limited = {name: _policies(raw, cache) for name, raw in conn.execute(_LIMITED_SQL).fetchall()}
+    admitter = Admitter(running, {}, rules, now)
+    # Task-wide limiters first: a task out of rate is filtered out like a queued one.
+    admitter.add_tats(_read_tats(conn, _task_limiters(limited, rules)))
+    params: dict[str, Any] = {"horizon": horizon, **_exclusions(admitter, limited, rules)}
+    if params["held_tasks"] is None:  # the global rate limit admits nothing now
+        return [], {}
+    size = min(max(limit * 2, 32), CANDIDATE_PAGE)
+    sql = _CANDIDATES_SQL.format(after="")
     seen = 0
     while True:
-        page = conn.execute(_candidate_query(horizon, after).limit(CANDIDATE_PAGE)).all()
-        candidates = _candidates(page)
-        admitter.add_tats(_tats(conn, limiter_names(candidates, rules) - admitter.state.keys()))
+        page = conn.execute(sql, {**params, "page": size}).fetchall()
+        candidates = [Candidate(r[0], r[1], r[2], _policies(r[3], cache)) for r in page]
+        admitter.add_tats(
+            _read_tats(conn, limiter_names(candidates, rules) - admitter.state.keys())
+        )
         admitter.admit(candidates, limit)
         seen += len(page)
-        if len(admitter.result.ids) >= limit or len(page) < CANDIDATE_PAGE:
+        if len(admitter.result.ids) >= limit or len(page) < size or seen >= MAX_CANDIDATES:
             break
-        if seen >= MAX_CANDIDATES:
+        # What this claim admitted counts too: keys it filled are filtered out of the next
+        # pages, so a claim does not read the rest of the queue to find nothing.
+        params.update(_exclusions(admitter, limited, rules))
+        if params["held_tasks"] is None:
             break
         last = page[-1]
-        after = (last.priority, last.scheduled_at, last.id)
+        params.update(a_p=last[4], a_at=last[5], a_id=last[0])
+        sql = _CANDIDATES_SQL.format(after=_AFTER_SQL)
+        size = CANDIDATE_PAGE
     result = admitter.result
-    for name, tat in result.tats.items():
-        stmt = pg_insert(limiters).values(name=name, tat=tat)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"tat": tat}))
-    return _claim_ids(conn, result.ids, worker_id, now, lease_until), result.holds
+    if result.tats:
+        names = list(result.tats)
+        conn.execute(_UPSERT_TAT_SQL, (names, [result.tats[n] for n in names]))
+    if not result.ids:
+        return [], result.holds
+    rows_ = conn.execute(
+        _CLAIM_IDS_SQL.format(columns=JOB_COLUMNS),
+        {"now": now, "worker": worker_id, "lease": lease_until, "ids": result.ids},
+    ).fetchall()
+    return [job_from_tuple(r) for r in rows_], result.holds
+
+
+def _policies(raw: Any, cache: dict[str, Policies]) -> Policies:
+    key = repr(raw)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = policies_from_dict(raw)
+    return found
+
+
+def _task_limiters(limited: dict[str, Policies], rules: ClaimRules) -> set[str]:
+    names = {task_limiter(t) for t, p in limited.items() if p.rate_limit is not None}
+    return names | ({GLOBAL} if rules.rate_limit else set())
+
+
+def _read_tats(conn: Any, names: set[str]) -> dict[str, datetime]:
+    if not names:
+        return {}
+    return {n: tat.astimezone(UTC) for n, tat in conn.execute(_TATS_SQL, (list(names),))}
+
+
+def _exclusions(
+    admitter: Admitter, limited: dict[str, Policies], rules: ClaimRules
+) -> dict[str, Any]:
+    """The SQL pre-filter's parameters: what the running jobs and the task-wide limiter states
+    alone hold back (the admitter would hold every such job too). ``held_tasks`` is None when
+    the global rate limit admits nothing now."""
+    if rules.rate_limit and admitter.check(Candidate(0, "", None, Policies())) is not None:
+        return {"held_tasks": None}
+    # A keyless probe per task meets only its task-wide policies: overlap=queue, rate_limit.
+    held_tasks = [
+        t
+        for t, p in limited.items()
+        if (p.overlap is OverlapPolicy.QUEUE or p.rate_limit is not None)
+        and admitter.check(
+            Candidate(0, t, None, Policies(overlap=p.overlap, rate_limit=p.rate_limit))
+        )
+        is not None
+    ]
+    own = {t: p.key_limit for t, p in limited.items() if p.key_limit is not None}
+    by_key = admitter.by_key
+    full = [k for k, n in by_key.items() if rules.key_limit is not None and n >= rules.key_limit]
+    pairs = [(t, k) for t, lim in own.items() for k, n in by_key.items() if n >= lim]
+    return {
+        "held_tasks": held_tasks,
+        "full_keys": full,
+        "own_limit": list(own),
+        "pair_tasks": [t for t, _ in pairs],
+        "pair_keys": [k for _, k in pairs],
+    }
 
 
 def explain(conn: Connection, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
@@ -168,24 +232,3 @@ def _tats(conn: Connection, names: set[str]) -> dict[str, datetime]:
         return {}
     query = sa.select(limiters.c.name, limiters.c.tat).where(limiters.c.name.in_(names))
     return {name: tat for name, tat in conn.execute(query)}
-
-
-def _claim_ids(
-    conn: Connection, ids: Any, worker_id: str, now: datetime, lease_until: datetime
-) -> list[Job]:
-    if isinstance(ids, list) and not ids:
-        return []
-    stmt = (
-        jobs.update()
-        .where(jobs.c.id.in_(ids), jobs.c.state.in_(PENDING_SQL))
-        .values(
-            state=JobState.RUNNING.value,
-            attempt=jobs.c.attempt + 1,
-            started_at=now,
-            worker_id=worker_id,
-            lease_expires_at=lease_until,
-        )
-        .returning(*jobs.c)
-    )
-    result: Any = conn.execute(stmt).mappings()
-    return [rows.job_from_row(r) for r in result]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,12 +65,25 @@ def create_sqlite_engine(url: str) -> Engine:
 
 
 def create_postgres_engine(url: str) -> Engine:
-    return sa.create_engine(
-        url,
-        pool_size=POSTGRES_POOL_SIZE,
-        max_overflow=0,
-        pool_pre_ping=True,
-    )
+    engine = sa.create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0)
+
+    @event.listens_for(engine, "checkout")
+    def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        # Instead of a ping (two round trips on every checkout, ~80 µs): an idle pooled
+        # connection has nothing to read, so a readable socket means the server sent something
+        # unasked (a termination notice, or EOF) and the connection is replaced.
+        if dbapi_conn.closed or dbapi_conn.broken or _readable(dbapi_conn.fileno()):
+            raise sa.exc.DisconnectionError("connection closed by the server")
+
+    return engine
+
+
+def _readable(fd: int) -> bool:
+    try:
+        ready, _, _ = select.select([fd], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(ready)
 
 
 def create_engine(url: str) -> Engine:

@@ -10,15 +10,14 @@ import sqlalchemy as sa
 
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import (
-    TERMINAL_STATES,
     Completion,
     Job,
     JobState,
     NewJob,
     check_transition,
 )
-from tickwork.store import claims, rows, sqlite_fast
-from tickwork.store.sql import PENDING_SQL, UTCDateTime, jobs, runs
+from tickwork.store import claims, pg_fast, rows, sqlite_fast
+from tickwork.store.sql import PENDING_SQL, jobs
 from tickwork.store.sqlaccounts import SqlAccounts
 from tickwork.store.sqlbase import new_job_values
 from tickwork.store.sqlops import SqlOps
@@ -40,12 +39,11 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
         if self.dialect == "sqlite":
             with self._write() as conn:
                 return sqlite_fast.enqueue(conn.connection.driver_connection, new_jobs, now)
+        if not any(j.unique_key is not None or j.deadline_job is not None for j in new_jobs):
+            with pg_fast.connection(self.engine) as raw:
+                return pg_fast.enqueue(raw, new_jobs, now)
         with self._write() as conn:
-            if any(j.unique_key is not None or j.deadline_job is not None for j in new_jobs):
-                return self._enqueue_checked(conn, new_jobs, now)
-            ids = self._insert_jobs(conn, new_jobs, now)
-            self._notify(conn)
-            return ids
+            return self._enqueue_checked(conn, new_jobs, now)
 
     @staticmethod
     def _insert_jobs(conn: Any, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
@@ -217,8 +215,8 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
         rules: ClaimRules,
     ) -> list[Job]:
         lease_until = now + timedelta(seconds=lease_seconds)
-        with self._write() as conn:
-            if self.dialect == "sqlite":
+        if self.dialect == "sqlite":
+            with self._write() as conn:
                 claimed, _ = sqlite_fast.claim(
                     conn.connection.driver_connection,
                     worker_id,
@@ -228,8 +226,9 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
                     lease_until,
                     rules,
                 )
-            else:
-                claimed, _ = claims.claim(conn, worker_id, limit, now, horizon, lease_until, rules)
+        else:
+            with pg_fast.connection(self.engine) as raw:
+                claimed = pg_fast.claim(raw, worker_id, limit, now, horizon, lease_until, rules)
         claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
         return claimed
 
@@ -281,61 +280,5 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
             with self._write() as conn:
                 sqlite_fast.complete(conn.connection.driver_connection, completions)
             return
-        stmt = (
-            jobs.update()
-            .where(
-                jobs.c.id == sa.bindparam("b_id"),
-                jobs.c.state == JobState.RUNNING.value,
-                jobs.c.attempt == sa.bindparam("b_attempt"),
-                jobs.c.worker_id.is_not_distinct_from(sa.bindparam("b_worker")),
-            )
-            .values(
-                state=sa.bindparam("b_state"),
-                finished_at=sa.bindparam("b_finished", type_=UTCDateTime),
-                scheduled_at=sa.func.coalesce(
-                    sa.bindparam("b_retry_at", type_=UTCDateTime), jobs.c.scheduled_at
-                ),
-                lease_expires_at=None,
-                last_error=sa.bindparam("b_error"),
-                attempt=jobs.c.attempt - sa.bindparam("b_refund"),
-            )
-        )
-        params = [
-            {
-                "b_id": c.job_id,
-                "b_attempt": c.attempt,
-                "b_worker": c.worker_id,
-                "b_state": c.next_state.value,
-                "b_finished": c.finished_at if c.next_state in TERMINAL_STATES else None,
-                "b_refund": 1 if c.refund_attempt else 0,
-                "b_retry_at": c.retry_at,
-                "b_error": c.outcome.error_message,
-            }
-            for c in completions
-        ]
-        succeeded = [c.job_id for c in completions if c.next_state is JobState.SUCCEEDED]
-        pending = any(c.next_state.value in PENDING_SQL for c in completions)
-        with self._write() as conn:
-            conn.execute(stmt, params)
-            conn.execute(runs.insert(), [rows.run_values(c) for c in completions])
-            if pending:  # retrying, or deferred by a guard: due again later
-                self._notify(conn)
-            if succeeded:
-                # Jobs that did succeed here (the update applied) cancel their watchdogs.
-                watched = jobs.alias("watched")
-                conn.execute(
-                    jobs.update()
-                    .where(
-                        watched.c.id.in_(succeeded),
-                        watched.c.state == JobState.SUCCEEDED.value,
-                        jobs.c.watch_job_id == watched.c.id,
-                        jobs.c.state.in_(PENDING_SQL),
-                    )
-                    .values(
-                        state=JobState.CANCELLED.value,
-                        finished_at=watched.c.finished_at,
-                        last_error=sa.literal("watched job ")
-                        + sa.cast(watched.c.id, sa.Text)
-                        + sa.literal(" succeeded in time"),
-                    )
-                )
+        with pg_fast.connection(self.engine) as raw:
+            pg_fast.complete(raw, completions)
