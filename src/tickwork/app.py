@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from tickwork.config import Settings, load_config
+from tickwork.config.api import ApiSettings
 from tickwork.config.policies import policies_from_options
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.limits import RateLimit
@@ -172,6 +173,11 @@ class Tickwork:
     @property
     def settings(self) -> Settings:
         return self._config.settings
+
+    @property
+    def api_settings(self) -> ApiSettings:
+        """The ``[api]`` settings of the config file and ``TICKWORK_API_*`` variables."""
+        return self._config.api
 
     def use_database(self, database_url: str) -> None:
         """Point this app at another store (e.g. ``tickwork run --app ... --database-url``)."""
@@ -383,9 +389,16 @@ class Tickwork:
         return self._service
 
     # --- running ---------------------------------------------------------------------------
-    def run(self, *, roles: frozenset[str] | None = None, processor_id: str | None = None) -> None:
-        """Run scheduler and worker (or ``roles``) here until SIGINT/SIGTERM (blocking)."""
-        asyncio.run(self.serve(roles=roles, processor_id=processor_id))
+    def run(
+        self,
+        *,
+        roles: frozenset[str] | None = None,
+        processor_id: str | None = None,
+        api: ApiSettings | None = None,
+    ) -> None:
+        """Run scheduler and worker (or ``roles``) here until SIGINT/SIGTERM (blocking); with
+        ``api``, serve the REST API too."""
+        asyncio.run(self.serve(roles=roles, processor_id=processor_id, api=api))
 
     async def serve(
         self,
@@ -393,8 +406,10 @@ class Tickwork:
         *,
         roles: frozenset[str] | None = None,
         processor_id: str | None = None,
+        api: ApiSettings | None = None,
     ) -> None:
-        """Run scheduler and worker (or ``roles``) on the current event loop until ``stop``."""
+        """Run scheduler and worker (or ``roles``) on the current event loop until ``stop``;
+        with ``api``, serve the REST API too."""
         from tickwork.launcher import serve
 
         sources = [TaskSource.CODE]
@@ -414,6 +429,7 @@ class Tickwork:
             on_started=started,
             roles=roles,
             processor_id=processor_id,
+            api=api,
         )
 
 

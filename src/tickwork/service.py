@@ -5,29 +5,39 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tickwork.domain.access import LOCAL, AuditEntry, AuditQuery, NewAuditEntry, Principal
+from tickwork import audit
+from tickwork.config.jobs import definition_table, parse_job_table
+from tickwork.definitions import (
+    audit_table,
+    check_api_changeable,
+    check_api_definable,
+    taken_message,
+)
+from tickwork.domain.access import LOCAL, AuditEntry, AuditQuery, Principal
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, TriggeredBy
 from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
-from tickwork.errors import ConfigError, NotFoundError
+from tickwork.errors import ConfigError, ConflictError, NotFoundError
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.executors.python import resolve_callable
 from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.runtime.taskcache import TaskCache
-from tickwork.store.base import JobQuery, ProcessorInfo, RunQuery, Store, SyncReport
+from tickwork.store.base import RUN_SORTS, JobQuery, ProcessorInfo, RunQuery, Store, SyncReport
 
 # Manual and API triggers go before scheduled work of the same task (B3).
 TRIGGER_PRIORITY_BOOST = 100
 # A processor whose last heartbeat is older than this many heartbeat intervals is "lost".
 LOST_AFTER_HEARTBEATS = 3
+# The largest page of the audit log one call returns.
+MAX_AUDIT_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -121,14 +131,21 @@ class Service:
         actor: Principal = LOCAL,
         request_id: str | None = None,
         api_job_kinds: frozenset[TaskKind] = frozenset({TaskKind.HTTP}),
+        calendars: Mapping[str, dict[str, Any]] | None = None,
+        audit_enqueues: bool = False,
     ) -> None:
         self.store = store
         # Who acts through this service, for the audit log; see ``as_actor``.
         self.actor = actor
         self.request_id = request_id
+        # Enqueues are the hot path of in-process producers: audited only for someone acting
+        # through ``as_actor`` (the API), where they are few and someone's decision.
+        self.audit_enqueues = audit_enqueues
         # Kinds of job definitions that may be created over the API: HTTP only by default, as
         # shell commands and Python callables would run code chosen by an API caller.
         self.api_job_kinds = api_job_kinds
+        # The [calendars.NAME] of tickwork.toml, for `calendar = "NAME"` in API definitions.
+        self.calendars: Mapping[str, dict[str, Any]] = calendars or {}
         self.rules = rules or ClaimRules()
         self.clock = clock or SystemClock()
         self._resolve = resolve
@@ -141,6 +158,7 @@ class Service:
         view = copy.copy(self)
         view.actor = actor
         view.request_id = request_id
+        view.audit_enqueues = True
         return view
 
     async def _audit(
@@ -152,44 +170,115 @@ class Service:
         after: dict[str, Any] | None = None,
     ) -> None:
         """Record a change or action by ``self.actor`` in the audit log (D3)."""
-        await self.store.add_audit(
-            NewAuditEntry(
-                actor=self.actor.name,
-                action=action,
-                target_type=target_type,
-                target=target,
-                at=self.clock.now(),
-                before=before,
-                after=after,
-                request_id=self.request_id,
-            )
+        await audit.record(
+            self.store,
+            self.clock,
+            self.actor,
+            action,
+            target_type,
+            target,
+            before=before,
+            after=after,
+            request_id=self.request_id,
         )
 
     async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
-        raise NotImplementedError
+        """A page of the audit log (``ConfigError`` for a limit outside 1..1000 or a time
+        without a UTC offset)."""
+        if not 1 <= query.limit <= MAX_AUDIT_PAGE:
+            raise ConfigError(
+                f"must be from 1 to {MAX_AUDIT_PAGE}, got {query.limit}", field="limit"
+            )
+        for name in ("since", "until"):
+            when = getattr(query, name)
+            if when is not None and when.tzinfo is None:
+                raise ConfigError(f"time {when.isoformat()} has no UTC offset", field=name)
+        return await self.store.query_audit(query)
 
     # --- definitions over the API (source "api") -------------------------------------------
     async def create_task(self, table: dict[str, Any]) -> Task:
         """Create a job definition from a ``[[jobs]]``-shaped table (same keys, same checks,
         same messages as tickwork.toml); source ``api``. ``ConflictError`` if the name exists;
         ``ConfigError`` if its kind is not in ``api_job_kinds``. Audited with the table."""
-        raise NotImplementedError
+        defn = self._api_definition(table)
+        existing = await self.store.get_task(defn.name)
+        if existing is not None:
+            raise ConflictError(taken_message(existing))
+        now = self.clock.now()
+        task = await self.store.create_task(defn, TaskSource.API, first_fire(defn, now), now)
+        self._tasks.put(task.definition)
+        self._changed()
+        await self._audit("job.create", "job", defn.name, after=audit_table(defn))
+        return task
 
     async def update_task(self, name: str, changes: dict[str, Any]) -> Task:
         """Apply ``changes`` (``[[jobs]]`` keys; a None value removes the key) to a definition
         made over the API; ``ConflictError`` for definitions from code or tickwork.toml (they
         would be overwritten at the next sync: change them where they are defined). A changed
-        schedule or timezone starts a new rhythm. Audited with before/after."""
-        raise NotImplementedError
+        schedule or timezone starts a new rhythm. Audited with before/after.
+
+        Keys merge at the top level: a new ``http`` table replaces the old one whole."""
+        task = await self._api_task(name, "changed")
+        old = task.definition
+        if "name" in changes and changes["name"] != name:
+            raise ConfigError(
+                "a job cannot be renamed; create one with the new name and delete this one",
+                job=name,
+                field="name",
+            )
+        table = definition_table(old)
+        for key, value in changes.items():
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        table["name"] = name
+        defn = self._api_definition(table)
+        now = self.clock.now()
+        next_fire = task.next_fire_at
+        rhythm = (defn.schedule, defn.timezone, defn.enabled)
+        if rhythm != (old.schedule, old.timezone, old.enabled) or next_fire is None:
+            next_fire = first_fire(defn, now)
+        updated = await self.store.update_task(defn, next_fire, now)
+        if updated is None:  # deleted meanwhile
+            raise NotFoundError(f"no job named {name!r}")
+        self._tasks.put(updated.definition)
+        self._changed()
+        await self._audit(
+            "job.update", "job", name, before=audit_table(old), after=audit_table(defn)
+        )
+        return updated
 
     async def delete_task(self, name: str) -> Task:
         """Remove a definition made over the API (history kept, pending jobs cancelled);
         ``ConflictError`` for others. Audited."""
-        raise NotImplementedError
+        task = await self._api_task(name, "deleted")
+        removed = await self.store.remove_task(name, self.clock.now())
+        if removed is None:
+            raise NotFoundError(f"no job named {name!r}")
+        self._changed()
+        await self._audit("job.delete", "job", name, before=audit_table(task.definition))
+        return removed
 
     def task_table(self, task: Task) -> dict[str, Any]:
         """A stored definition as a ``[[jobs]]``-shaped table (what ``create_task`` takes)."""
-        raise NotImplementedError
+        return definition_table(task.definition)
+
+    def _api_definition(self, table: dict[str, Any]) -> TaskDefinition:
+        """A definition from API input, checked like tickwork.toml, then against what the API
+        may define (``definitions.check_api_definable``)."""
+        defn = parse_job_table(table, self.calendars, TaskSource.API)
+        check_api_definable(defn, self.api_job_kinds)
+        validate_definitions([defn], self._resolve)
+        return defn
+
+    async def _api_task(self, name: str, verb: str) -> Task:
+        """A live task that was defined over the API (the only ones the API may change)."""
+        task = await self.get_task(name)
+        if task.removed:
+            raise NotFoundError(f"no job named {name!r} (it was deleted)")
+        check_api_changeable(task, verb)
+        return task
 
     # --- definitions -----------------------------------------------------------------------
     async def sync_definitions(
@@ -222,6 +311,13 @@ class Service:
         updated = await self.store.set_task_enabled(name, enabled, next_fire, now)
         self._changed()
         assert updated is not None
+        await self._audit(
+            "job.enable" if enabled else "job.disable",
+            "job",
+            name,
+            before={"enabled": task.definition.enabled},
+            after={"enabled": enabled},
+        )
         return updated
 
     def _changed(self) -> None:
@@ -301,8 +397,17 @@ class Service:
         ``unique_for_seconds``, by one that finished that recently) gets that job's ID instead
         of a new job; requests of one call with the same key share one job. A request with a
         deadline also creates its ``on_deadline`` job, due at the deadline, which is cancelled
-        if the job succeeds first.
+        if the job succeeds first. Audited (the IDs) only with ``audit_enqueues``.
         """
+        ids = await self._enqueue_many(reqs, triggered_by)
+        if self.audit_enqueues and ids:
+            target = str(ids[0]) if len(ids) == 1 else f"{len(ids)} jobs"
+            await self._audit("queue_job.enqueue", "queue_job", target, after={"job_ids": ids})
+        return ids
+
+    async def _enqueue_many(
+        self, reqs: Sequence[EnqueueRequest], triggered_by: TriggeredBy
+    ) -> list[int]:
         now = self.clock.now()
         new_jobs = []
         for r in reqs:
@@ -334,7 +439,10 @@ class Service:
             priority=task.definition.priority + TRIGGER_PRIORITY_BOOST,
             run_now=True,
         )
-        return await self.enqueue(req, triggered_by=triggered_by)
+        # Audited as the trigger it is, not as an enqueue.
+        (job_id,) = await self._enqueue_many([req], triggered_by)
+        await self._audit("job.trigger", "job", name, after={"job_id": job_id})
+        return job_id
 
     async def get_job(self, job_id: int) -> Job:
         job = await self.store.get_job(job_id)
@@ -353,11 +461,27 @@ class Service:
 
     async def query_jobs(self, query: JobQuery) -> list[Job]:
         """``ConfigError`` for a limit outside 1..1000."""
-        raise NotImplementedError
+        _check_limit(query.limit)
+        return await self.store.query_jobs(query)
 
     async def reschedule(self, job_id: int, at: datetime) -> Job:
         """Move a pending job to ``at`` (aware); audited. ``InvalidStateError`` otherwise."""
-        raise NotImplementedError
+        if at.tzinfo is None:
+            raise ConfigError(f"time {at.isoformat()} has no UTC offset", field="at")
+        before = await self.get_job(job_id)
+        job = await self.store.reschedule_job(job_id, at, self.clock.now())
+        if job is None:
+            raise NotFoundError(f"no job with ID {job_id}")
+        if self._on_enqueue:
+            self._on_enqueue()  # it may be due earlier than the worker is waiting for
+        await self._audit(
+            "queue_job.reschedule",
+            "queue_job",
+            str(job_id),
+            before={"scheduled_at": before.scheduled_at.isoformat()},
+            after={"scheduled_at": job.scheduled_at.isoformat()},
+        )
+        return job
 
     async def explain(self, job_id: int) -> Hold | None:
         """Why a pending job is not running now (X1); None if nothing holds it back."""
@@ -373,12 +497,28 @@ class Service:
         jobs = await self.store.reset_stuck(older_than_seconds, self.clock.now(), reason)
         if jobs and self._on_enqueue:
             self._on_enqueue()
+        await self._audit(
+            "processor.reset_stuck",
+            "processor",
+            "cluster",
+            after={
+                "older_than_seconds": older_than_seconds,
+                "count": len(jobs),
+                "job_ids": [j.id for j in jobs],
+            },
+        )
         return jobs
 
     async def cancel(self, job_id: int, reason: str = "cancelled by request") -> Job:
         job = await self.store.cancel_job(job_id, self.clock.now(), reason)
         if job is None:
             raise NotFoundError(f"no job with ID {job_id}")
+        await self._audit(
+            "queue_job.cancel",
+            "queue_job",
+            str(job_id),
+            after={"task": job.task_name, "state": job.state.value, "reason": reason},
+        )
         return job
 
     # --- history and status ---------------------------------------------------------------
@@ -388,10 +528,24 @@ class Service:
 
     async def query_runs(self, query: RunQuery) -> list[Run]:
         """``ConfigError`` for an unknown sort, a limit outside 1..1000, a naive time."""
-        raise NotImplementedError
+        if query.sort not in RUN_SORTS:
+            raise ConfigError(
+                f"unknown sort {query.sort!r} (use {', '.join(RUN_SORTS)})", field="sort"
+            )
+        _check_limit(query.limit)
+        if query.offset < 0:
+            raise ConfigError(f"must be >= 0, got {query.offset}", field="offset")
+        for name in ("started_from", "started_to"):
+            when = getattr(query, name)
+            if when is not None and when.tzinfo is None:
+                raise ConfigError(f"time {when.isoformat()} has no UTC offset", field=name)
+        return await self.store.query_runs(query)
 
     async def get_run(self, run_id: int) -> Run:
-        raise NotImplementedError
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise NotFoundError(f"no run with ID {run_id}")
+        return run
 
     async def runs_of_job(self, job_id: int) -> list[Run]:
         return await self.store.list_runs(job_id=job_id, limit=1000)
@@ -427,6 +581,15 @@ class Service:
         calendar = None if spec is None else calendar_of(spec)
         fires = next_fires(parse_schedule(defn.schedule, defn.timezone), after, count)
         return [(f, f if calendar is None else calendar.next_open(f)) for f in fires]
+
+
+# The largest page of jobs or runs one query returns.
+MAX_PAGE = 1000
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ConfigError(f"must be from 1 to {MAX_PAGE}, got {limit}", field="limit")
 
 
 _CALENDARS: dict[str, Calendar] = {}

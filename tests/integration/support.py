@@ -53,6 +53,14 @@ class RecordingServer:
         self.httpd.server_close()
 
 
+def without_api(args: list[str]) -> list[str]:
+    """``tickwork run`` serves the API on port 8080 by default: tests that do not test the API
+    run without it, so that processes of parallel or successive tests never fight over it."""
+    if args[:1] == ["run"] and not {"--no-api", "--port"} & set(args):
+        return [*args, "--no-api"]
+    return args
+
+
 def start_tickwork(
     args: list[str],
     cwd: Path,
@@ -60,7 +68,7 @@ def start_tickwork(
 ) -> subprocess.Popen[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.Popen(
-        [TICKWORK, *args],
+        [TICKWORK, *without_api(args)],
         cwd=cwd,
         env=full_env,
         text=True,
@@ -76,7 +84,12 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [TICKWORK, *args], cwd=cwd, env=full_env, text=True, capture_output=True, timeout=60
+        [TICKWORK, *without_api(args)],
+        cwd=cwd,
+        env=full_env,
+        text=True,
+        capture_output=True,
+        timeout=60,
     )
 
 

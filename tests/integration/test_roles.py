@@ -127,7 +127,9 @@ def test_worker_and_scheduler_processes_share_one_database(tmp_path: Path, pg_ur
     assert procs["work-1"]["state"] == "running"  # killed: lost only after 3 missed heartbeats
 
 
-def test_api_role_is_reserved(tmp_path: Path) -> None:
-    done = cli(["api"], tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.strip() == "error: the API role is not built yet"
+def test_api_role_refuses_a_public_address_without_users(tmp_path: Path) -> None:
+    """Without users the API lets every request in, so it serves on loopback only."""
+    done = cli(["api", "--host", "0.0.0.0", "--port", "0"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "refusing to serve the API on 0.0.0.0: there are no users" in done.stderr
+    assert "Traceback" not in done.stderr

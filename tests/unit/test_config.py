@@ -179,7 +179,7 @@ def test_example_config_loads() -> None:
     health = jobs["health-check"]
     assert isinstance(health.target, HttpTarget)
     assert health.target.url == "http://127.0.0.1:8080/health"
-    assert health.schedule is None and health.enabled
+    assert health.schedule == "* * * * *" and health.enabled
     assert jobs["send-report"].schedule is None
     assert any(isinstance(job.target, ShellTarget) and job.schedule for job in config.tasks)
 

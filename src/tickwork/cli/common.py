@@ -4,6 +4,7 @@ configuration, running a use case against the store, and mapping errors to exit 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -15,6 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from tickwork.config import Config, load_config
+from tickwork.domain.access import Principal, Role, Scope
 from tickwork.errors import ConfigError, StoreError, TickworkError
 from tickwork.service import Service
 
@@ -78,6 +80,16 @@ def config_of(config: Path | None, database_url: str | None) -> Config:
     return load_config(config, overrides={"database_url": database_url})
 
 
+def cli_actor() -> Principal:
+    """Who acts through the CLI, for the audit log: ``cli:<OS user>``, with every scope (whoever
+    can run the command can read the database URL)."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        user = "unknown"
+    return Principal(name=f"cli:{user}", scopes=frozenset(Scope), role=Role.ADMIN)
+
+
 def guard(fn: Callable[[], T]) -> T:
     """Map tickwork's errors to one line on stderr and an exit status."""
     try:
@@ -99,7 +111,10 @@ def with_service(
         cfg = config_of(config, database_url)
         store = await asyncio.to_thread(prepare_store, cfg.settings.database_url)
         try:
-            return await use_case(Service(store, resolve=None, rules=claim_rules(cfg.settings)))
+            service = Service(
+                store, resolve=None, rules=claim_rules(cfg.settings), actor=cli_actor()
+            )
+            return await use_case(service)
         finally:
             await store.close()
 

@@ -295,7 +295,11 @@ def jobs_queue(
         render.console.print(render.jobs_table(jobs))
 
 
-from tickwork.cli import ops  # noqa: E402, F401  (registers its commands)
+# Registered after the commands above, for the order of `tickwork --help`.
+from tickwork.cli import (  # noqa: E402
+    accounts,  # noqa: F401  (users, tokens, audit)
+    ops,  # noqa: F401  (registers its commands)
+)
 
 
 def main() -> None:

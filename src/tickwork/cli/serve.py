@@ -1,10 +1,13 @@
-"""The long-running commands: ``tickwork run`` (scheduler and worker in one process), and each
-role on its own, ``tickwork worker`` and ``tickwork scheduler`` (``tickwork api`` is reserved)."""
+"""The long-running commands: ``tickwork run`` (scheduler, worker and REST API in one process),
+and each role on its own: ``tickwork worker``, ``tickwork scheduler`` and ``tickwork api``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
+
+import typer
 
 from tickwork.cli.common import (
     AppOpt,
@@ -17,12 +20,21 @@ from tickwork.cli.common import (
     guard,
     setup_logging,
 )
+from tickwork.config.api import ApiSettings
 from tickwork.domain.tasks import TaskSource
 from tickwork.runtime.processor import ROLE_SCHEDULER, ROLE_WORKER, validate_processor_id
 from tickwork.service import validate_definitions
 from tickwork.store.engines import display_url, normalize_url
 
-API_NOT_BUILT = "the API role is not built yet"
+HostOpt = Annotated[
+    str | None,
+    typer.Option("--host", help="API address (default: [api] host, else 127.0.0.1)."),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", help="API port (default: [api] port, else 8080; 0: any free port)."),
+]
+NoApiOpt = Annotated[bool, typer.Option("--no-api", help="Run without the REST API.")]
 
 
 def serve_roles(
@@ -31,6 +43,10 @@ def serve_roles(
     database_url: DbOpt,
     app_path: AppOpt,
     processor_id: ProcessorIdOpt,
+    *,
+    api: bool = False,
+    host: str | None = None,
+    port: int | None = None,
 ) -> None:
     """Validate, sync the definitions and run ``roles`` until SIGINT/SIGTERM."""
     from tickwork.app import Tickwork
@@ -47,10 +63,12 @@ def serve_roles(
             fail(f"{app_path!r} is not a tickwork.Tickwork application")
         if database_url is not None:
             guard(lambda: obj.use_database(database_url))
+        api_settings = guard(lambda: api_overrides(obj.api_settings, host, port)) if api else None
         setup_logging(obj.settings.log_level)
-        guard(lambda: obj.run(roles=roles, processor_id=processor_id))
+        guard(lambda: obj.run(roles=roles, processor_id=processor_id, api=api_settings))
         return
     cfg = guard(lambda: config_of(config, database_url))
+    api_settings = guard(lambda: api_overrides(cfg.api, host, port)) if api else None
 
     # Everything that can be wrong with the input is reported before anything is logged.
     def check() -> None:
@@ -68,9 +86,27 @@ def serve_roles(
     )
     guard(
         lambda: asyncio.run(
-            serve(cfg.settings, cfg.tasks, sources, roles=roles, processor_id=processor_id)
+            serve(
+                cfg.settings,
+                cfg.tasks,
+                sources,
+                roles=roles,
+                processor_id=processor_id,
+                api=api_settings,
+                calendars=cfg.calendars,
+            )
         )
     )
+
+
+def api_overrides(settings: ApiSettings, host: str | None, port: int | None) -> ApiSettings:
+    """The API settings with the command line's ``--host``/``--port`` applied (validated)."""
+    changes: dict[str, object] = {}
+    if host is not None:
+        changes["host"] = host
+    if port is not None:
+        changes["port"] = port
+    return settings.replace(**changes)
 
 
 @app.command()
@@ -79,10 +115,20 @@ def run(
     database_url: DbOpt = None,
     app_path: AppOpt = None,
     processor_id: ProcessorIdOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    no_api: NoApiOpt = False,
 ) -> None:
-    """Run the scheduler and a worker in this process until Ctrl-C or SIGTERM."""
+    """Run the scheduler, a worker and the REST API in this process until Ctrl-C or SIGTERM."""
     serve_roles(
-        frozenset({ROLE_SCHEDULER, ROLE_WORKER}), config, database_url, app_path, processor_id
+        frozenset({ROLE_SCHEDULER, ROLE_WORKER}),
+        config,
+        database_url,
+        app_path,
+        processor_id,
+        api=not no_api,
+        host=host,
+        port=port,
     )
 
 
@@ -114,6 +160,10 @@ def api(
     database_url: DbOpt = None,
     app_path: AppOpt = None,
     processor_id: ProcessorIdOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
 ) -> None:
-    """Reserved for the REST API role (not built yet)."""
-    fail(API_NOT_BUILT)
+    """Serve only the REST API (no scheduler or worker) until Ctrl-C or SIGTERM."""
+    serve_roles(
+        frozenset(), config, database_url, app_path, processor_id, api=True, host=host, port=port
+    )

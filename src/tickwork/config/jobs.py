@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +16,13 @@ from tickwork.config.tables import (
     show,
     substitute_env,
     substitute_tree,
+)
+from tickwork.domain.limits import (
+    DEFAULT_CATCH_UP_MAX,
+    DEFAULT_CATCH_UP_WINDOW_SECONDS,
+    MisfirePolicy,
+    OverlapPolicy,
+    Policies,
 )
 from tickwork.domain.schedules import load_timezone, parse_schedule
 from tickwork.domain.tasks import (
@@ -98,6 +107,132 @@ def _parse_job(
         raise exc.for_job(name) from None
 
 
+def parse_job_table(
+    table: object,
+    calendars: Mapping[str, dict[str, Any]] | None = None,
+    source: TaskSource = TaskSource.API,
+) -> TaskDefinition:
+    """One ``[[jobs]]``-shaped table given as data (e.g. JSON over the API), with the keys,
+    checks and messages of tickwork.toml; no ``${VAR}`` substitution, since the environment
+    of the server is none of the caller's business."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"expected a job table, got {describe(table)}")
+    unnamed = Table(table, job=None)
+    if "name" not in table:
+        raise unnamed.error("name", "missing required key 'name'")
+    raw_name = unnamed.string("name")
+    assert raw_name is not None  # present, and string() rejects non-strings
+    name = validate_name(raw_name)
+    named = Table(table, job=name)
+    _check_job_keys(named)
+    try:
+        return _build_definition(named, name, calendars or {}, source)
+    except ConfigError as exc:
+        raise exc.for_job(name) from None
+
+
+def definition_table(defn: TaskDefinition) -> dict[str, Any]:
+    """The ``[[jobs]]`` table of a definition, the inverse of ``parse_job_table``: the name,
+    the target and every value that differs from its default (JSON-able)."""
+    table: dict[str, Any] = {"name": defn.name}
+    if defn.description:
+        table["description"] = defn.description
+    if defn.schedule is not None:
+        table["schedule"] = defn.schedule
+    if defn.timezone != DEFAULT_TIMEZONE:
+        table["timezone"] = defn.timezone
+    if defn.timeout_seconds is not None:
+        table["timeout"] = defn.timeout_seconds
+    if not defn.enabled:
+        table["enabled"] = False
+    if defn.priority != DEFAULT_PRIORITY:
+        table["priority"] = defn.priority
+    if defn.tags:
+        table["tags"] = list(defn.tags)
+    table.update(_retry_table(defn.retry))
+    table.update(_target_table(defn.target))
+    if defn.args:
+        table["args"] = list(defn.args)
+    if defn.kwargs:
+        table["kwargs"] = dict(defn.kwargs)
+    table.update(_policies_table(defn.policies))
+    return table
+
+
+def _retry_table(retry: RetryPolicy) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if retry.max_retries != DEFAULT_MAX_RETRIES:
+        out["max_retries"] = retry.max_retries
+    backoff: dict[str, Any] = {}
+    if retry.base_seconds != DEFAULT_BACKOFF_BASE_SECONDS:
+        backoff["base"] = retry.base_seconds
+    if retry.factor != DEFAULT_BACKOFF_FACTOR:
+        backoff["factor"] = retry.factor
+    if retry.cap_seconds != DEFAULT_BACKOFF_CAP_SECONDS:
+        backoff["cap"] = retry.cap_seconds
+    if not retry.jitter:
+        backoff["jitter"] = False
+    if backoff:
+        out["backoff"] = backoff
+    return out
+
+
+def _target_table(target: Target) -> dict[str, Any]:
+    if isinstance(target, PythonTarget):
+        return {"task": target.path}
+    if isinstance(target, ShellTarget):
+        out: dict[str, Any] = {"command": target.command}
+        if target.cwd is not None:
+            out["cwd"] = target.cwd
+        if target.env:
+            out["env"] = dict(target.env)
+        return out
+    http: dict[str, Any] = {"method": target.method, "url": target.url}
+    if target.headers:
+        http["headers"] = dict(target.headers)
+    if target.json is not None:
+        http["json"] = target.json
+    if target.body is not None:
+        http["body"] = target.body
+    if target.expected_statuses:
+        http["expected_status"] = list(target.expected_statuses)
+    return {"http": http}
+
+
+def _policies_table(p: Policies) -> dict[str, Any]:
+    """The policy keys of a job table (``config.policies.parse_policies`` reads them)."""
+    out: dict[str, Any] = {}
+    if p.overlap is not OverlapPolicy.SKIP:
+        out["overlap"] = p.overlap.value
+    if p.misfire is not MisfirePolicy.SKIP:
+        out["misfire"] = p.misfire.value
+    if p.catch_up_window_seconds != DEFAULT_CATCH_UP_WINDOW_SECONDS:
+        out["catch_up_window"] = p.catch_up_window_seconds
+    if p.catch_up_max != DEFAULT_CATCH_UP_MAX:
+        out["catch_up_max"] = p.catch_up_max
+    for key, rate in (("rate_limit", p.rate_limit), ("key_rate_limit", p.key_rate_limit)):
+        if rate is not None:
+            out[key] = f"{rate.limit} per {_seconds_text(rate.period_seconds)}"
+    if p.key_limit is not None:
+        out["key_limit"] = p.key_limit
+    if p.cooldown_seconds:
+        out["cooldown"] = p.cooldown_seconds
+    if p.guard is not None:
+        out["guard"] = p.guard
+    if p.isolated:
+        out["isolated"] = True
+    if p.calendar is not None:
+        # Inline, as stored: a calendar named in tickwork.toml was copied into the job.
+        out["calendar"] = copy.deepcopy(p.calendar)
+    return out
+
+
+def _seconds_text(seconds: float) -> str:
+    """A duration that ``parse_duration`` reads back exactly: the shortest decimal that is
+    the float, never in exponent form (which durations do not accept)."""
+    return f"{Decimal(repr(seconds)).normalize():f}s"
+
+
 def _check_job_keys(table: Table) -> None:
     # Before substitution, so that a typo is reported as such rather than as a missing variable.
     table.check_keys(JOB_KEYS)
@@ -123,7 +258,10 @@ def _job_name(table: Table, environ: Mapping[str, str]) -> str:
 
 
 def _build_definition(
-    table: Table, name: str, calendars: Mapping[str, dict[str, Any]]
+    table: Table,
+    name: str,
+    calendars: Mapping[str, dict[str, Any]],
+    source: TaskSource = TaskSource.CONFIG,
 ) -> TaskDefinition:
     timezone = table.string("timezone")
     timezone = DEFAULT_TIMEZONE if timezone is None else timezone.strip()
@@ -161,7 +299,7 @@ def _build_definition(
         policies=parse_policies(
             table, calendars=calendars, timezone=timezone, target_key=target_key
         ),
-        source=TaskSource.CONFIG,
+        source=source,
     )
 
 

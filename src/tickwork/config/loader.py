@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tickwork.config.api import ApiSettings, api_settings_from_env, api_settings_from_table
 from tickwork.config.jobs import JOB_KEYS, parse_jobs
 from tickwork.config.policies import parse_calendars
 from tickwork.config.settings import Settings, settings_from_env, settings_from_table
@@ -16,7 +17,7 @@ from tickwork.config.tables import unknown_key_message
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError
 
-_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars")
+_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Config:
     path: Path | None
     # [calendars.NAME] -> normalized spec (domain/calendars.py), for `calendar = "NAME"`.
     calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The [api] table over defaults, then TICKWORK_API_* variables (see config/api.py).
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 def load_config(
@@ -47,16 +50,21 @@ def load_config(
     file_settings: dict[str, object] = {}
     tasks: tuple[TaskDefinition, ...] = ()
     calendars: dict[str, dict[str, Any]] = {}
+    api = ApiSettings()
     config_path = None if path is None else Path(path)
     if config_path is not None:
         text = _read_config_file(config_path)
-        file_settings, tasks, calendars = _parse_document(
-            text, environ=env, source_name=str(config_path)
-        )
+        data = _load_toml(text, str(config_path))
+        file_settings, tasks, calendars = _parse_tables(data, environ=env)
+        api = api_settings_from_table(data.get("api", {}), env)
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
     return Config(
-        settings=settings.replace(**flags), tasks=tasks, path=config_path, calendars=calendars
+        settings=settings.replace(**flags),
+        tasks=tasks,
+        path=config_path,
+        calendars=calendars,
+        api=api.replace(**api_settings_from_env(env)),
     )
 
 
@@ -67,18 +75,23 @@ def parse_config_text(
 
     ``source_name`` only appears in TOML syntax errors.
     """
-    settings, tasks, _ = _parse_document(text, environ=environ, source_name=source_name)
+    data = _load_toml(text, source_name)
+    settings, tasks, _ = _parse_tables(data, environ=environ)
+    api_settings_from_table(data.get("api", {}), environ)  # validated, like the rest
     return settings, tasks
 
 
-def _parse_document(
-    text: str, *, environ: Mapping[str, str], source_name: str
-) -> tuple[dict[str, object], tuple[TaskDefinition, ...], dict[str, dict[str, Any]]]:
+def _load_toml(text: str, source_name: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message already ends with "(at line L, column C)".
         raise ConfigError(f"{source_name}: invalid TOML: {exc}") from None
+
+
+def _parse_tables(
+    data: dict[str, Any], *, environ: Mapping[str, str]
+) -> tuple[dict[str, object], tuple[TaskDefinition, ...], dict[str, dict[str, Any]]]:
     for key in data:
         if key not in _TOP_LEVEL_KEYS:
             hint = " (a job key above the first [[jobs]]?)" if key in JOB_KEYS else ""

@@ -1,4 +1,5 @@
-"""Processor registration: a unique ID per process and a periodic heartbeat row in the store."""
+"""Processor registration: a unique ID per process and a periodic heartbeat row in the store;
+each beat also reads the cluster's run-time control (pause, overrides) for the worker."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.store.base import ProcessorInfo, Store
+from tickwork.store.base import ControlState, ProcessorInfo, Store
 from tickwork.version import __version__
 
 log = logging.getLogger("tickwork.heartbeat")
@@ -34,8 +36,11 @@ class Heartbeat:
         *,
         interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         clock: Clock | None = None,
+        on_control: Callable[[ControlState], None] | None = None,
     ) -> None:
         self.store = store
+        # Given the control state read with each beat (workers follow it); None: not read.
+        self.on_control = on_control
         self.clock = clock or SystemClock()
         self.interval_seconds = interval_seconds
         now = self.clock.now()
@@ -55,6 +60,7 @@ class Heartbeat:
     async def start(self) -> None:
         if self._loop is None:
             await self.store.heartbeat(self.info)
+            await self._read_control()  # before the worker starts: a paused cluster stays so
             self._loop = asyncio.create_task(self._run(), name="tickwork-heartbeat")
 
     async def stop(self) -> None:
@@ -78,7 +84,12 @@ class Heartbeat:
             self.info = dataclasses.replace(self.info, heartbeat_at=self.clock.now())
             try:
                 await self.store.heartbeat(self.info)
+                await self._read_control()
             except Exception as exc:
                 await self.retry.failed(exc)  # then beat again at once: others may think us lost
                 continue
             self.retry.succeeded()
+
+    async def _read_control(self) -> None:
+        if self.on_control is not None:
+            self.on_control(await self.store.get_control())

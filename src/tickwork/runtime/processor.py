@@ -122,17 +122,24 @@ class Processor:
             s.role,
             interval_seconds=s.heartbeat_interval_seconds,
             clock=self.clock,
+            on_control=self.worker.apply_control if self.worker is not None else None,
         )
 
     def health(self) -> tuple[str, list[str]]:
         """``("healthy", [])``, or ``("degraded", reasons)`` while a loop cannot reach the store
-        (it keeps retrying; see ``runtime.backoff.StoreRetry``)."""
+        (it keeps retrying; see ``runtime.backoff.StoreRetry``). A worker paused by the
+        cluster's control is healthy (it does what it was told) and says so in the reasons."""
         reasons = [
             f"{name}: store unreachable, {r.failures} failure(s) in a row ({r.last_error})"
             for name, r in self._retries()
             if r.degraded
         ]
-        return (DEGRADED if reasons else HEALTHY), reasons
+        state = DEGRADED if reasons else HEALTHY
+        if self.worker is not None and self.worker.paused:
+            control = self.worker.control
+            by = f" by {control.updated_by}" if control.updated_by else ""
+            reasons.append(f"worker: paused{by}; claiming no jobs until resumed")
+        return state, reasons
 
     def _retries(self) -> list[tuple[str, StoreRetry]]:
         loops = [("heartbeat", self.heartbeat.retry)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -13,13 +14,13 @@ from datetime import timedelta
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
 from tickwork.domain.policies import next_state_after
-from tickwork.domain.tasks import RetryPolicy
+from tickwork.domain.tasks import RetryPolicy, TaskDefinition
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.guards import Decision, Defer, Skip, consult
 from tickwork.runtime.taskcache import TaskCache
-from tickwork.store.base import Store
+from tickwork.store.base import ControlState, Store
 
 log = logging.getLogger("tickwork.worker")
 
@@ -29,6 +30,8 @@ CLAIM_LINGER_SECONDS = 0.001
 CANCEL_POLL_SECONDS = 0.5
 CANCELLED_REASON = "cancelled on request while running"
 DEFAULT_PREFETCH_SECONDS = 0.05
+# How soon a worker looks again at due jobs that its last claim left behind (see _idle_wait).
+HELD_RECHECK_SECONDS = 0.005
 # How long an idle worker sleeps at most when it learns of no new work at all.
 MAX_IDLE_SECONDS = 5.0
 
@@ -83,6 +86,12 @@ class Worker:
         # Store failures of the claim loop, and of writing results; Processor.health reads them.
         self.claim_retry = StoreRetry(log)
         self.write_retry = StoreRetry(log)
+        # The cluster's run-time control (``apply_control``, from the heartbeat) over the
+        # process's own settings; the claim path reads these attributes, never the store.
+        self.control = ControlState()
+        self.batch_size = settings.batch_size
+        self.max_concurrent_jobs = settings.max_concurrent_jobs
+        self.default_timeout_seconds: float | None = None
 
     @property
     def running_job_ids(self) -> list[int]:
@@ -91,6 +100,36 @@ class Worker:
     def wake(self) -> None:
         """New work may be due (an in-process enqueue, a fire, or a store change)."""
         self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self.control.paused
+
+    def apply_control(self, state: ControlState) -> None:
+        """Follow the cluster's run-time control: a paused worker claims nothing (running jobs
+        go on); batch size and concurrency overrides apply to the next claims (running jobs are
+        never stopped for them); the default timeout to tasks without their own."""
+        old, self.control = self.control, state
+        s = self.settings
+        self.batch_size = state.batch_size or s.batch_size
+        self.max_concurrent_jobs = state.max_concurrent_jobs or s.max_concurrent_jobs
+        self.default_timeout_seconds = state.default_timeout_seconds
+        who = state.updated_by or "an operator"
+        if state.paused and not old.paused:
+            log.info("processing paused by %s: claiming nothing; running jobs go on", who)
+        elif old.paused and not state.paused:
+            log.info("processing resumed by %s", who)
+        overrides = ("batch_size", "max_concurrent_jobs", "default_timeout_seconds")
+        if any(getattr(old, f) != getattr(state, f) for f in overrides):
+            log.info(
+                "run-time settings from %s: batch size %d, concurrency %d, default timeout %s",
+                who,
+                self.batch_size,
+                self.max_concurrent_jobs,
+                "none" if self.default_timeout_seconds is None else self.default_timeout_seconds,
+            )
+        if state != old:
+            self._wake.set()  # maybe resumed or given more room: look for work now
 
     async def start(self) -> None:
         if self._loops:
@@ -153,14 +192,14 @@ class Worker:
     def free_slots(self) -> int:
         # Threads of sync tasks that outlived their timeout still occupy a slot until they end.
         stuck = self.dispatcher.python.busy_after_timeout
-        return self.settings.max_concurrent_jobs - len(self._running) - stuck
+        return self.max_concurrent_jobs - len(self._running) - stuck
 
     async def run_once(self) -> int:
         """Claim and start one batch of due jobs; returns how many were claimed."""
         free = self.free_slots
-        if free <= 0 or self._stopping:
+        if free <= 0 or self._stopping or self.control.paused:
             return 0
-        limit = min(free, self.settings.batch_size)
+        limit = min(free, self.batch_size)
         now = self.clock.now()
         horizon = now + timedelta(seconds=self.settings.prefetch_seconds)
         jobs = await self.store.claim(
@@ -184,6 +223,10 @@ class Worker:
         while not self._stopping:
             self._wake.clear()
             self._slot_free.clear()
+            if self.control.paused:  # until resumed (apply_control wakes us) or stopped
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), MAX_IDLE_SECONDS)
+                continue
             free = self.free_slots
             try:
                 claimed = await self.run_once()
@@ -193,14 +236,14 @@ class Worker:
                 await self.claim_retry.failed(exc)
                 continue
             self.claim_retry.succeeded()
-            if claimed and claimed == min(free, self.settings.batch_size):
+            if claimed and claimed == min(free, self.batch_size):
                 continue  # a full batch: there may be more due right now
             if self.free_slots <= 0:
                 if not self._running:  # only stuck threads hold the slots: look again later
                     await self._idle_wait()
                     continue
                 await self._slot_free.wait()
-                if len(self._running) > self.settings.max_concurrent_jobs // 2:
+                if len(self._running) > self.max_concurrent_jobs // 2:
                     # Let a few more slots free up: one claim of many jobs costs about what
                     # a claim of one does, and short jobs free slots by the hundred.
                     await asyncio.sleep(CLAIM_LINGER_SECONDS)
@@ -215,7 +258,10 @@ class Worker:
             due = None
         if due is not None:
             ahead = (due - self.clock.now()).total_seconds() - self.settings.prefetch_seconds
-            timeout = min(timeout, max(ahead, 0.0))
+            # Due jobs left after a short claim are held by policies (or were taken by other
+            # workers): look again soon, not at once. Claims that spin against held jobs keep
+            # the store busy and slow down the very completions that would free them.
+            timeout = min(timeout, max(ahead, HELD_RECHECK_SECONDS))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), min(timeout, MAX_IDLE_SECONDS))
 
@@ -249,7 +295,7 @@ class Worker:
                         RunStatus.DEFERRED, error_type="Deferred", error_message=decision.reason
                     )
                 else:
-                    outcome = await self.dispatcher.run(task, job)
+                    outcome = await self.dispatcher.run(self._with_default_timeout(task), job)
         except asyncio.CancelledError:
             if job.id not in self._cancelling:
                 raise  # shutdown: the job is released, not completed
@@ -292,6 +338,12 @@ class Worker:
         self._slot_free.set()
         if state is JobState.RETRYING:
             self._wake.set()
+
+    def _with_default_timeout(self, task: TaskDefinition) -> TaskDefinition:
+        default = self.default_timeout_seconds
+        if default is None or task.timeout_seconds is not None:
+            return task
+        return dataclasses.replace(task, timeout_seconds=default)
 
     # --- writing ---------------------------------------------------------------------------
     async def _write_loop(self) -> None:

@@ -98,8 +98,9 @@ class JobQuery:
 @dataclass(frozen=True)
 class RunQuery:
     """A page of runs, filtered. Sorted by ``sort`` (``started_at``, ``finished_at``,
-    ``duration``) then id, descending unless ``ascending``; ``before_id``/``after_id`` are
-    id cursors that apply with the default sort (newest first / oldest first)."""
+    ``duration``, ``id``: the order runs were recorded in) then id, descending unless
+    ``ascending``; ``before_id``/``after_id`` are id cursors that apply with the default sort
+    (newest first / oldest first)."""
 
     task_name: str | None = None
     job_id: int | None = None
@@ -115,7 +116,7 @@ class RunQuery:
     limit: int = 50
 
 
-RUN_SORTS = ("started_at", "finished_at", "duration")
+RUN_SORTS = ("started_at", "finished_at", "duration", "id")
 
 
 @dataclass(frozen=True)
@@ -434,6 +435,11 @@ class Store(Protocol):
         ...
 
     async def queue_stats(self, now: datetime) -> QueueStats: ...
+
+    async def notify_workers(self) -> None:
+        """Wake the idle workers of every process soon (``POST /api/cron/trigger``): on
+        PostgreSQL a ``NOTIFY``; SQLite workers see commits and poll, so nothing is sent."""
+        ...
 
     async def ping(self) -> None:
         """One round trip to the database; raises ``StoreError`` when it is unreachable."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from tickwork.domain.access import ApiToken, AuditEntry, NewAuditEntry, Role, Scope, User
 from tickwork.domain.admission import restricts_claims
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.limits import policies_from_dict, policies_to_dict
@@ -17,7 +19,7 @@ from tickwork.domain.tasks import (
     target_from_dict,
     target_to_dict,
 )
-from tickwork.store.base import ProcessorInfo
+from tickwork.store.base import ControlState, ProcessorInfo
 
 
 def task_values(defn: TaskDefinition) -> dict[str, Any]:
@@ -185,4 +187,89 @@ def processor_from_row(row: Mapping[str, Any]) -> ProcessorInfo:
         started_at=row["started_at"],
         heartbeat_at=row["heartbeat_at"],
         stopped_at=row["stopped_at"],
+    )
+
+
+# --- accounts, audit, control ------------------------------------------------------------------
+def user_from_row(row: Mapping[str, Any]) -> User:
+    return User(
+        id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        disabled_at=row["disabled_at"],
+    )
+
+
+def token_from_row(row: Mapping[str, Any], user_name: str) -> ApiToken:
+    return ApiToken(
+        id=row["id"],
+        user_id=row["user_id"],
+        user_name=user_name,
+        name=row["name"],
+        scopes=frozenset(Scope(s) for s in row["scopes"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+def json_safe(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A before/after snapshot as plain JSON (times and enums as strings), so an audit entry
+    never fails to be written over a value the JSON column cannot take."""
+    if value is None:
+        return None
+    safe: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return safe
+
+
+def audit_values(entry: NewAuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target": entry.target,
+        "before": json_safe(entry.before),
+        "after": json_safe(entry.after),
+        "request_id": entry.request_id,
+    }
+
+
+def audit_from_row(row: Mapping[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        at=row["at"],
+        actor=row["actor"],
+        action=row["action"],
+        target_type=row["target_type"],
+        target=row["target"],
+        before=row["before"],
+        after=row["after"],
+        request_id=row["request_id"],
+    )
+
+
+# The fields of ControlState kept as rows of tickwork_control (one row per field).
+CONTROL_FIELDS = ("paused", "batch_size", "max_concurrent_jobs", "default_timeout_seconds")
+
+
+def control_from_rows(found: Sequence[Mapping[str, Any]]) -> ControlState:
+    """The control state of its rows; absent rows keep the defaults. The newest row's time and
+    author stand for the whole state."""
+    values: dict[str, Any] = {}
+    latest: Mapping[str, Any] | None = None
+    for row in found:
+        if row["name"] in CONTROL_FIELDS:
+            values[row["name"]] = row["value"]
+        if latest is None or row["updated_at"] > latest["updated_at"]:
+            latest = row
+    return ControlState(
+        paused=bool(values.get("paused", False)),
+        batch_size=values.get("batch_size"),
+        max_concurrent_jobs=values.get("max_concurrent_jobs"),
+        default_timeout_seconds=values.get("default_timeout_seconds"),
+        updated_at=latest["updated_at"] if latest is not None else None,
+        updated_by=latest["updated_by"] if latest is not None else None,
     )

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -69,7 +70,7 @@ class SqlBase:
         while True:
             try:
                 return await loop.run_in_executor(self._executor, call)
-            except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+            except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
                 # The driver's own message only: SQLAlchemy's text would echo bound parameters,
                 # which may hold secrets (e.g. HTTP headers of a task).
                 orig = getattr(exc, "orig", None) or exc
@@ -91,6 +92,15 @@ class SqlBase:
             url = self.engine.url.set(drivername="postgresql")
             return PgNotifyWatcher(url.render_as_string(hide_password=False), on_change)
         return NoWatcher()
+
+    async def notify_workers(self) -> None:
+        """Wake idle workers of every process now (PostgreSQL: a NOTIFY; SQLite workers poll)."""
+        if self.dialect == "postgresql":
+            await self._call(self._notify_now)
+
+    def _notify_now(self) -> None:
+        with self._write() as conn:
+            conn.execute(_NOTIFY)
 
     def _notify(self, conn: Connection) -> None:
         """Wake the watchers of other processes when this transaction commits (PostgreSQL;
@@ -127,11 +137,7 @@ def is_disconnect(exc: BaseException) -> bool:
     """Whether a database error means the connection is gone (so a retry gets a new one)."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
-    orig = getattr(exc, "orig", None)
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return False
+    orig = getattr(exc, "orig", None) or exc  # the raw psycopg paths (pg_fast) raise it as is
     return isinstance(orig, psycopg.OperationalError)
 
 

@@ -1,0 +1,1 @@
+"""The REST API adapter: ``create_app(ctx)`` builds it; ``tickwork.api.server`` serves it."""

@@ -1,0 +1,160 @@
+"""What every route needs: the shared context, who the caller is, and the use cases acting
+for them. Routes declare one scope with ``Depends(require(Scope.X))``; nothing else checks
+permissions."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from tickwork.accounts import Accounts
+from tickwork.analytics import Analytics
+from tickwork.api.errors import BEARER_CHALLENGE, ApiError
+from tickwork.api.events import EventHub
+from tickwork.config.api import ApiSettings
+from tickwork.control import Control
+from tickwork.domain.access import LOCAL, Principal, Scope
+from tickwork.errors import AuthError, ForbiddenError
+from tickwork.runtime.clock import Clock, SystemClock
+from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
+from tickwork.service import Service
+from tickwork.store.base import Store
+
+# Principals of the shared secrets: they may only trigger.
+WEBHOOK = Principal(name="webhook", scopes=frozenset({Scope.JOBS_TRIGGER}))
+TRIGGER_SECRET = Principal(name="trigger-secret", scopes=frozenset({Scope.JOBS_TRIGGER}))
+
+
+@dataclass
+class ApiContext:
+    """Everything the routes of one API process share (``app.state.ctx``).
+
+    ``events`` is the live-event hub (``tickwork.api.events``; ``build`` makes one, which
+    polls the store only while a client listens). ``notify`` wakes this process's worker, when it
+    runs one, after work was queued by hand (``POST /api/cron/trigger``).
+    """
+
+    service: Service
+    accounts: Accounts
+    control: Control
+    analytics: Analytics
+    settings: ApiSettings
+    events: EventHub | None = None
+    notify: Callable[[], None] | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    # Without users every request is LOCAL; only ever true when bound to a loopback address,
+    # so disabling the last user of a public server cannot open it to everyone.
+    allow_local: bool = True
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+    @classmethod
+    def build(
+        cls,
+        store: Store,
+        settings: ApiSettings,
+        *,
+        service: Service | None = None,
+        clock: Clock | None = None,
+        notify: Callable[[], None] | None = None,
+        events: EventHub | None = None,
+        heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    ) -> ApiContext:
+        """A context over ``store`` with each use case made here (``service`` may be given to
+        share its hooks and caches, e.g. the one of ``tickwork run``)."""
+        clock = clock or SystemClock()
+        service = service or Service(store, clock=clock, on_enqueue=notify)
+        service.api_job_kinds = settings.job_kinds
+        return cls(
+            service=service,
+            accounts=Accounts(store, clock=clock),
+            control=Control(store, clock=clock),
+            analytics=Analytics(store, clock=clock),
+            settings=settings,
+            events=events
+            or EventHub(store, clock=clock, processor_heartbeat_seconds=heartbeat_interval_seconds),
+            notify=notify,
+            clock=clock,
+            heartbeat_interval_seconds=heartbeat_interval_seconds,
+            allow_local=settings.loopback_only,
+        )
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def bearer_of(request: Request) -> str | None:
+    """The credential of ``Authorization: Bearer <credential>``; None without the header."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, credential = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "expected 'Authorization: Bearer <token>'",
+            headers=BEARER_CHALLENGE,
+        )
+    return credential.strip()
+
+
+def secret_matches(given: str | None, expected: str | None) -> bool:
+    """Constant-time comparison of a shared secret; never matches when none is configured."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def authenticate(request: Request, *, trigger_secret: bool = False) -> Principal:
+    """Who makes ``request``: a token's user, the trigger secret's principal (only where
+    ``trigger_secret``), or LOCAL when there are no users; ``AuthError`` otherwise."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    ctx = get_context(request)
+    credential = bearer_of(request)
+    if credential is None:
+        if ctx.allow_local and not await ctx.accounts.has_users():
+            principal = LOCAL
+        else:
+            raise AuthError("authentication required: send 'Authorization: Bearer <token>'")
+    elif trigger_secret and secret_matches(credential, ctx.settings.trigger_secret):
+        principal = TRIGGER_SECRET
+    else:
+        principal = await ctx.accounts.authenticate(credential)
+    request.state.principal = principal
+    return principal
+
+
+def require(
+    scope: Scope, *, trigger_secret: bool = False
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the caller's principal, which must allow ``scope`` (401 without valid
+    credentials, 403 when they do not allow it). ``trigger_secret``: the ``[api]
+    trigger_secret`` is accepted as a bearer token too (trigger routes only)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request, trigger_secret=trigger_secret)
+        if not principal.allows(scope):
+            raise ForbiddenError(f"{principal.name!r} lacks the scope {scope.value!r}")
+        return principal
+
+    return dependency
+
+
+def service_for(request: Request, principal: Principal) -> Service:
+    """The service acting for ``principal`` in this request (its audit entries name both)."""
+    return get_context(request).service.as_actor(principal, request_id_of(request))

@@ -1,0 +1,207 @@
+"""Job definitions: list, create, show, change, delete, enable/disable, trigger, preview."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+
+from tickwork.api.deps import TRIGGER_SECRET, get_context, require, service_for
+from tickwork.api.schemas import (
+    AuditOut,
+    CursorPage,
+    CursorParam,
+    FireOut,
+    JobOut,
+    JobPage,
+    LimitParam,
+    RunOut,
+    TriggeredOut,
+    audit_out,
+    job_out,
+    queue_job_out,
+    reject_nul,
+    run_out,
+)
+from tickwork.domain.access import AuditQuery, Principal, Scope
+from tickwork.domain.jobs import TriggeredBy
+from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
+from tickwork.service import Service
+from tickwork.store.base import RunQuery
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
+Triggerer = Annotated[Principal, Depends(require(Scope.JOBS_TRIGGER))]
+Writer = Annotated[Principal, Depends(require(Scope.JOBS_WRITE))]
+JobName = Annotated[str, Path(pattern=NAME_PATTERN, description="A job definition's name.")]
+Table = Annotated[
+    dict[str, Any],
+    Body(
+        description="A [[jobs]] table of tickwork.toml as JSON.",
+        examples=[
+            {
+                "name": "ping-example",
+                "schedule": "*/5 * * * *",
+                "http": {"url": "https://example.com/health"},
+            }
+        ],
+    ),
+]
+
+
+def _out(svc: Service, task: Task) -> JobOut:
+    return job_out(task, svc.task_table(task))
+
+
+def select_tasks(
+    tasks: Sequence[Task],
+    *,
+    name: str | None,
+    tag: str | None,
+    kind: TaskKind | None,
+    enabled: bool | None,
+    removed: bool | None,
+    sort: str,
+) -> list[Task]:
+    """The definitions that match every given filter, sorted (never-firing ones last)."""
+    found = [
+        t
+        for t in tasks
+        if (name is None or name.lower() in t.name.lower())
+        and (tag is None or tag in t.definition.tags)
+        and (kind is None or t.definition.kind is kind)
+        and (enabled is None or t.definition.enabled is enabled)
+        and (removed is None or t.removed is removed)
+    ]
+    found.sort(key=lambda t: t.name)  # also the tie-break of the sorts below (stable)
+    if sort == "next_fire_at":
+        found.sort(key=lambda t: (t.next_fire_at is None, t.next_fire_at or t.updated_at))
+    elif sort == "updated_at":
+        found.sort(key=lambda t: t.updated_at, reverse=True)  # newest first
+    return found
+
+
+@router.get("", summary="List job definitions")
+async def list_jobs(
+    request: Request,
+    principal: Reader,
+    name: Annotated[str | None, Query(description="Part of the name.", max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=200)] = None,
+    kind: TaskKind | None = None,
+    enabled: bool | None = None,
+    removed: bool | None = None,
+    sort: Literal["name", "next_fire_at", "updated_at"] = "name",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: LimitParam = 50,
+) -> JobPage:
+    svc = service_for(request, principal)
+    tasks = select_tasks(
+        await svc.list_tasks(include_removed=True),
+        name=name,
+        tag=tag,
+        kind=kind,
+        enabled=enabled,
+        removed=removed,
+        sort=sort,
+    )
+    start = (page - 1) * limit
+    items = [_out(svc, t) for t in tasks[start : start + limit]]
+    return JobPage(items=items, page=page, limit=limit, total=len(tasks))
+
+
+@router.post("", status_code=201, summary="Create a job definition")
+async def create_job(request: Request, principal: Writer, table: Table) -> JobOut:
+    svc = service_for(request, principal)
+    return _out(svc, await svc.create_task(reject_nul(table)))
+
+
+@router.get("/{name}", summary="A job definition and its state")
+async def get_job(request: Request, principal: Reader, name: JobName) -> JobOut:
+    svc = service_for(request, principal)
+    return _out(svc, await svc.get_task(name))
+
+
+@router.patch("/{name}", summary="Change a definition made over the API")
+async def update_job(request: Request, principal: Writer, name: JobName, changes: Table) -> JobOut:
+    svc = service_for(request, principal)
+    return _out(svc, await svc.update_task(name, reject_nul(changes)))
+
+
+@router.delete("/{name}", summary="Delete a definition made over the API (history is kept)")
+async def delete_job(request: Request, principal: Writer, name: JobName) -> JobOut:
+    svc = service_for(request, principal)
+    return _out(svc, await svc.delete_task(name))
+
+
+@router.post("/{name}/enable", summary="Enable a job's schedule")
+async def enable_job(request: Request, principal: Triggerer, name: JobName) -> JobOut:
+    svc = service_for(request, principal)
+    return _out(svc, await svc.set_enabled(name, True))
+
+
+@router.post("/{name}/disable", summary="Disable a job's schedule")
+async def disable_job(request: Request, principal: Triggerer, name: JobName) -> JobOut:
+    svc = service_for(request, principal)
+    return _out(svc, await svc.set_enabled(name, False))
+
+
+@router.post("/{name}/trigger", status_code=202, summary="Run a job now")
+async def trigger_job(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Scope.JOBS_TRIGGER, trigger_secret=True))],
+    name: JobName,
+) -> TriggeredOut:
+    """Queues a run ahead of scheduled work; also accepts the `[api] trigger_secret` as the
+    bearer token, for external schedulers."""
+    svc = service_for(request, principal)
+    by = TriggeredBy.WEBHOOK if principal is TRIGGER_SECRET else TriggeredBy.API
+    job_id = await svc.trigger(name, triggered_by=by)
+    return TriggeredOut(job_id=job_id, job=queue_job_out(await svc.get_job(job_id)))
+
+
+@router.get("/{name}/next", summary="The next fire times")
+async def next_fires(
+    request: Request,
+    principal: Reader,
+    name: JobName,
+    count: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> list[FireOut]:
+    svc = service_for(request, principal)
+    now = get_context(request).clock.now()
+    fires = await svc.preview_job(name, now, count)
+    return [FireOut(fire_at=fire, runs_at=runs_at) for fire, runs_at in fires]
+
+
+@router.get("/{name}/runs", summary="Runs of a job, newest first")
+async def job_runs(
+    request: Request,
+    principal: Reader,
+    name: JobName,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> CursorPage[RunOut]:
+    svc = service_for(request, principal)
+    await svc.get_task(name)  # 404 for an unknown job rather than an empty page
+    runs = await svc.query_runs(RunQuery(task_name=name, before_id=cursor, limit=limit))
+    next_cursor = runs[-1].id if len(runs) == limit else None
+    return CursorPage[RunOut](items=[run_out(r) for r in runs], next_cursor=next_cursor)
+
+
+@router.get("/{name}/changes", summary="Who changed a job definition, and how")
+async def job_changes(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Scope.AUDIT_READ))],
+    name: JobName,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> CursorPage[AuditOut]:
+    """Audit entries about this definition (``job.create``, ``job.update``, ``job.delete``...),
+    newest first, with the definition before and after each change."""
+    svc = service_for(request, principal)
+    entries = await svc.audit_log(
+        AuditQuery(target_type="job", target=name, action="job.", before_id=cursor, limit=limit)
+    )
+    next_cursor = entries[-1].id if len(entries) == limit else None
+    return CursorPage[AuditOut](items=[audit_out(e) for e in entries], next_cursor=next_cursor)

@@ -1,0 +1,154 @@
+"""The job queue: enqueue, list, show (with runs and why it waits), cancel, reschedule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
+
+from tickwork.api.deps import require, service_for
+from tickwork.api.schemas import (
+    CursorPage,
+    CursorParam,
+    Id,
+    LimitParam,
+    QueueJobDetailOut,
+    QueueJobOut,
+    StrictIn,
+    hold_out,
+    queue_job_out,
+    run_out,
+)
+from tickwork.domain.access import Principal, Scope
+from tickwork.domain.durations import parse_duration
+from tickwork.domain.jobs import JobState
+from tickwork.errors import ConfigError
+from tickwork.service import EnqueueRequest
+from tickwork.store.base import JobQuery
+
+router = APIRouter(prefix="/api/queue", tags=["queue"])
+
+Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
+Triggerer = Annotated[Principal, Depends(require(Scope.JOBS_TRIGGER))]
+Duration = float | str
+
+
+class EnqueueIn(StrictIn):
+    task: str = Field(description="A defined job's name.", min_length=1, max_length=200)
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    at: datetime | None = Field(None, description="When to run (with a UTC offset).")
+    delay: Duration | None = Field(None, description="Seconds or e.g. '5m' from now.")
+    key: str | None = Field(None, max_length=200)
+    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    unique_key: str | None = Field(None, max_length=200)
+    unique_for: Duration | None = Field(None, description="Also dedupe against finished jobs.")
+    deadline: Duration | None = Field(
+        None, description="A duration after the job's time (e.g. '30m'), or a time."
+    )
+    on_deadline: str | None = Field(None, description="The job to run if the deadline passes.")
+
+
+class RescheduleIn(StrictIn):
+    at: datetime = Field(description="The new time, with a UTC offset.")
+
+
+class CancelIn(StrictIn):
+    reason: str | None = Field(None, max_length=500)
+
+
+def _seconds(value: Duration | None, field: str) -> float | None:
+    return None if value is None else parse_duration(value, field=field)
+
+
+def _deadline(value: Duration | None) -> tuple[float | None, datetime | None]:
+    """A deadline given as a duration or as an ISO time: (seconds, time)."""
+    if value is None:
+        return None, None
+    try:
+        return parse_duration(value, field="deadline"), None
+    except ConfigError:
+        if isinstance(value, str):
+            try:
+                return None, datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ConfigError(
+            f"expected a duration like '30m' or a time like '2030-01-01T00:00:00Z', got {value!r}",
+            field="deadline",
+        ) from None
+
+
+def enqueue_request(body: EnqueueIn) -> EnqueueRequest:
+    deadline, deadline_at = _deadline(body.deadline)
+    return EnqueueRequest(
+        task_name=body.task,
+        args=body.args,
+        kwargs=body.kwargs,
+        at=body.at,
+        delay_seconds=_seconds(body.delay, "delay"),
+        key=body.key,
+        priority=body.priority,
+        unique_key=body.unique_key,
+        unique_for_seconds=_seconds(body.unique_for, "unique_for"),
+        deadline_seconds=_seconds(deadline, "deadline"),
+        deadline_at=deadline_at,
+        on_deadline=body.on_deadline,
+    )
+
+
+@router.post("", status_code=201, summary="Enqueue a job of a defined task")
+async def enqueue(request: Request, principal: Triggerer, body: EnqueueIn) -> QueueJobOut:
+    """With a `unique_key` held by an active job, that job is returned instead of a new one."""
+    svc = service_for(request, principal)
+    job_id = await svc.enqueue(enqueue_request(body))
+    return queue_job_out(await svc.get_job(job_id))
+
+
+@router.get("", summary="Jobs in the queue, newest first")
+async def list_queue(
+    request: Request,
+    principal: Reader,
+    state: Annotated[list[JobState] | None, Query(description="Repeatable.")] = None,
+    task: Annotated[str | None, Query(max_length=200)] = None,
+    key: Annotated[str | None, Query(max_length=200)] = None,
+    before_id: CursorParam = None,
+    limit: LimitParam = 50,
+) -> CursorPage[QueueJobOut]:
+    svc = service_for(request, principal)
+    jobs = await svc.query_jobs(
+        JobQuery(task_name=task, states=state, key=key, before_id=before_id, limit=limit)
+    )
+    next_cursor = jobs[-1].id if len(jobs) == limit else None
+    return CursorPage[QueueJobOut](items=[queue_job_out(j) for j in jobs], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", summary="A job, its runs, and why it waits")
+async def get_queue_job(request: Request, principal: Reader, job_id: Id) -> QueueJobDetailOut:
+    svc = service_for(request, principal)
+    job = await svc.get_job(job_id)
+    runs = await svc.runs_of_job(job_id)
+    held = await svc.explain(job_id)
+    return QueueJobDetailOut(
+        job=queue_job_out(job), runs=[run_out(r) for r in runs], held=hold_out(held)
+    )
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a pending job, or stop a running one")
+async def cancel(
+    request: Request, principal: Triggerer, job_id: Id, body: CancelIn | None = None
+) -> QueueJobOut:
+    svc = service_for(request, principal)
+    reason = body.reason if body is not None and body.reason else None
+    job = await (svc.cancel(job_id, reason) if reason else svc.cancel(job_id))
+    return queue_job_out(job)
+
+
+@router.post("/{job_id}/reschedule", summary="Move a pending job to another time")
+async def reschedule(
+    request: Request, principal: Triggerer, job_id: Id, body: RescheduleIn
+) -> QueueJobOut:
+    svc = service_for(request, principal)
+    return queue_job_out(await svc.reschedule(job_id, body.at))
