@@ -80,7 +80,7 @@ async def test_watcher_wakes_within_100ms_of_another_stores_enqueue(
 ) -> None:
     watching, other = stores
     rec = Recorder()
-    watcher = watching.watch(rec)
+    watcher = await asyncio.to_thread(watching.watch, rec)  # off the loop: the thread watcher
     assert isinstance(watcher, PgNotifyWatcher)
     try:
         await other.enqueue([job()], T0)  # warm up: the first call opens a connection
@@ -110,7 +110,7 @@ async def test_only_writes_that_make_jobs_due_or_pending_notify(
     await other.sync_tasks([defn], [TaskSource.CODE], {"cron": T0}, T0)
     await other.enqueue([job("a"), job("b"), job("c")], T0)
     rec = Recorder()
-    watcher = watching.watch(rec)
+    watcher = await asyncio.to_thread(watching.watch, rec)  # off the loop: the thread watcher
     try:
         a, b, c = await other.claim("w", 3, T0, 30)
 
@@ -163,7 +163,7 @@ async def test_watcher_reconnects_after_its_connection_is_killed(
     watching, other = stores
     rec = Recorder()
     caplog.set_level(logging.INFO, logger="tickwork.watch")
-    watcher = watching.watch(rec)
+    watcher = await asyncio.to_thread(watching.watch, rec)  # off the loop: the thread watcher
     try:
         assert terminate(pg_url, "application_name = 'tickwork-watch'") == 1
         # After the reconnect the callback fires once (notifications meanwhile are lost),
@@ -198,9 +198,10 @@ async def test_a_dropped_connection_is_recovered(pg_url: str) -> None:
         assert terminate(pg_url) >= 1
         assert (await bare.count_jobs_by_state())[JobState.AVAILABLE] == 2
         assert terminate(pg_url) >= 1
+        # A keyed job is written through the pool (plain ones go on the loop's connection).
         with pytest.raises(StoreError, match="AdminShutdown"):
-            await bare.enqueue([job()], T0)
-        await bare.enqueue([job()], T0)  # the next call gets a new connection
+            await bare.enqueue([job(unique_key="k1")], T0)
+        await bare.enqueue([job(unique_key="k2")], T0)  # the next call gets a new connection
         assert (await bare.count_jobs_by_state())[JobState.AVAILABLE] == 3
     finally:
         await bare.close()

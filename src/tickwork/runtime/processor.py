@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,7 @@ class Processor:
         self.scheduler: Scheduler | None = None
         self._watch: Closeable | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         s = settings
         if ROLE_WORKER in s.roles:
             dispatcher = Dispatcher(
@@ -154,10 +156,14 @@ class Processor:
         return loops
 
     def notify_work(self) -> None:
-        """Jobs may be due: wake the worker (safe from any thread)."""
+        """Jobs may be due: wake the worker (safe from any thread; on the loop's own thread,
+        as the PostgreSQL watcher calls it, without a round trip through the loop)."""
         if self.worker is None or self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self.worker.wake)
+        if threading.get_ident() == self._loop_thread:
+            self.worker.wake()
+        else:
+            self._loop.call_soon_threadsafe(self.worker.wake)
 
     def notify_schedules(self) -> None:
         """Schedules changed: wake the scheduler (safe from any thread)."""
@@ -167,10 +173,12 @@ class Processor:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         await self.store.open()
         await self.heartbeat.start()
         if self.worker is not None:
-            self._watch = await asyncio.to_thread(self.store.watch, self.notify_work)
+            # On the loop: the PostgreSQL store then listens on it (watch.PgLoopWatcher).
+            self._watch = self.store.watch(self.notify_work)
             await self.reaper.start()
             await self.worker.start()
         if self.scheduler is not None:
@@ -187,6 +195,10 @@ class Processor:
         await self.reaper.stop()
         if self._watch is not None:
             watch, self._watch = self._watch, None
-            await asyncio.to_thread(watch.close)  # joins its thread: not on the loop
+            aclose = getattr(watch, "aclose", None)  # a watcher on the loop: await its end
+            if aclose is not None:
+                await aclose()
+            else:
+                await asyncio.to_thread(watch.close)  # joins its thread: not on the loop
         await self.heartbeat.stop()
         log.info("processor %s stopped", self.settings.processor_id)

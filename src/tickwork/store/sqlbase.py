@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -17,8 +17,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from tickwork.domain.jobs import NewJob, new_job_state
 from tickwork.errors import StoreError
+from tickwork.store.pg_fast import LoopConnection
 from tickwork.store.sql import jobs
-from tickwork.store.watch import NOTIFY_CHANNEL, NoWatcher, PgNotifyWatcher, SqliteChangeWatcher
+from tickwork.store.watch import (
+    NOTIFY_CHANNEL,
+    NoWatcher,
+    PgLoopWatcher,
+    PgNotifyWatcher,
+    SqliteChangeWatcher,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,12 +47,21 @@ class SqlBase:
         self._threads = threads
         self._skip_locked = skip_locked
         self._executor: ThreadPoolExecutor | None = None
+        # PostgreSQL: the hot calls made on the event loop skip the store thread (pg_fast).
+        self._loop_conn = LoopConnection(self._conninfo()) if self.dialect == "postgresql" else None
+
+    def _conninfo(self) -> str:
+        """The engine's database as a libpq URL (for the connections made without the pool)."""
+        url = self.engine.url.set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
 
     async def open(self) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="tickwork-store")
 
     async def close(self) -> None:
+        if self._loop_conn is not None:
+            await self._loop_conn.close()
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.get_running_loop().run_in_executor(executor, self.engine.dispose)
@@ -80,17 +96,36 @@ class SqlBase:
                     continue
                 raise StoreError(f"{type(orig).__name__}: {orig}") from exc
 
+    async def _on_loop(
+        self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[R | None]]
+    ) -> R | None:
+        """``fn`` on the event-loop connection (PostgreSQL), or None: not PostgreSQL, the
+        connection is in use, or ``fn`` itself said no; the caller then takes the thread path.
+        Database errors become ``StoreError`` and are not retried (as ``_call``)."""
+        if self._loop_conn is None:
+            return None
+        try:
+            return await self._loop_conn.run(fn)
+        except psycopg.Error as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
     def watch(
         self, on_change: Callable[[], None]
-    ) -> SqliteChangeWatcher | PgNotifyWatcher | NoWatcher:
-        """Call ``on_change`` (from another thread) soon after another connection commits
-        (SQLite: any commit; PostgreSQL: a commit that made jobs due or pending)."""
+    ) -> SqliteChangeWatcher | PgNotifyWatcher | PgLoopWatcher | NoWatcher:
+        """Call ``on_change`` soon after another connection commits (SQLite: any commit;
+        PostgreSQL: a commit that made jobs due or pending). On PostgreSQL, called on a running
+        event loop, it listens on that loop and calls ``on_change`` there (also once when the
+        LISTEN is in place: what committed before may have been missed); otherwise it calls it
+        from a thread of its own."""
         database = self.engine.url.database
         if self.dialect == "sqlite" and database and database != ":memory:":
             return SqliteChangeWatcher(database, on_change)
         if self.dialect == "postgresql":
-            url = self.engine.url.set(drivername="postgresql")
-            return PgNotifyWatcher(url.render_as_string(hide_password=False), on_change)
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return PgNotifyWatcher(self._conninfo(), on_change)
+            return PgLoopWatcher(self._conninfo(), on_change)
         return NoWatcher()
 
     async def notify_workers(self) -> None:

@@ -31,15 +31,19 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
 
     # --- jobs --------------------------------------------------------------------------------
     async def enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        if not new_jobs:
+            return []
+        if _plain(new_jobs):
+            ids = await self._on_loop(lambda conn: pg_fast.enqueue_async(conn, new_jobs, now))
+            if ids is not None:
+                return ids
         return await self._call(self._enqueue, new_jobs, now)
 
     def _enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
-        if not new_jobs:
-            return []
         if self.dialect == "sqlite":
             with self._write() as conn:
                 return sqlite_fast.enqueue(conn.connection.driver_connection, new_jobs, now)
-        if not any(j.unique_key is not None or j.deadline_job is not None for j in new_jobs):
+        if _plain(new_jobs):
             with pg_fast.connection(self.engine) as raw:
                 return pg_fast.enqueue(raw, new_jobs, now)
         with self._write() as conn:
@@ -195,6 +199,15 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
         horizon: datetime | None = None,
         rules: ClaimRules | None = None,
     ) -> list[Job]:
+        if rules is None or rules.empty:
+            lease_until = now + timedelta(seconds=lease_seconds)
+            claimed = await self._on_loop(
+                lambda conn: pg_fast.claim_first_async(
+                    conn, worker_id, limit, now, horizon or now, lease_until
+                )
+            )
+            if claimed is not None:
+                return _in_claim_order(claimed)
         return await self._call(
             self._claim,
             worker_id,
@@ -229,8 +242,7 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
         else:
             with pg_fast.connection(self.engine) as raw:
                 claimed = pg_fast.claim(raw, worker_id, limit, now, horizon, lease_until, rules)
-        claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
-        return claimed
+        return _in_claim_order(claimed)
 
     async def explain_hold(
         self, job_id: int, now: datetime, rules: ClaimRules | None = None
@@ -282,3 +294,13 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
             return
         with pg_fast.connection(self.engine) as raw:
             pg_fast.complete(raw, completions)
+
+
+def _plain(new_jobs: Sequence[NewJob]) -> bool:
+    """Jobs without unique keys or deadlines: one statement inserts them (pg_fast.enqueue)."""
+    return not any(j.unique_key is not None or j.deadline_job is not None for j in new_jobs)
+
+
+def _in_claim_order(claimed: list[Job]) -> list[Job]:
+    claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
+    return claimed

@@ -6,11 +6,13 @@ workers within a few milliseconds of a commit from any process, without querying
 
 PostgreSQL has LISTEN/NOTIFY: every transaction that makes jobs due or pending sends one
 notification on ``NOTIFY_CHANNEL`` (delivered at commit), and ``PgNotifyWatcher`` listens on
-its own autocommit connection.
+its own autocommit connection, from a thread; ``PgLoopWatcher`` does the same as a task on the
+caller's event loop (no thread hop between the notification and the worker waking).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -26,6 +28,24 @@ NOTIFY_CHANNEL = "tickwork_jobs"
 PG_WAIT_SECONDS = 0.25
 PG_RECONNECT_BASE_SECONDS = 0.1
 PG_RECONNECT_CAP_SECONDS = 5.0
+LISTEN_CONNECT_OPTIONS: dict[str, Any] = {
+    "autocommit": True,
+    "connect_timeout": 5,
+    "application_name": "tickwork-watch",
+    # A peer that vanishes without a word (network cut) is noticed within ~30 s.
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def _lost_warning(exc: BaseException) -> None:
+    log.warning(
+        "change notifications unavailable (%s: %s); reconnecting, polling meanwhile",
+        type(exc).__name__,
+        (str(exc).strip().splitlines() or [""])[0],
+    )
 
 
 class SqliteChangeWatcher:
@@ -108,17 +128,7 @@ class PgNotifyWatcher:
     def _connect(self) -> Any:
         import psycopg
 
-        conn = psycopg.connect(
-            self._conninfo,
-            autocommit=True,
-            connect_timeout=5,
-            application_name="tickwork-watch",
-            # A peer that vanishes without a word (network cut) is noticed within ~30 s.
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-        )
+        conn = psycopg.connect(self._conninfo, **LISTEN_CONNECT_OPTIONS)
         try:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         except Exception:
@@ -129,11 +139,7 @@ class PgNotifyWatcher:
     def _lost(self, exc: BaseException) -> None:
         if not self._outage:
             self._outage = True
-            log.warning(
-                "change notifications unavailable (%s: %s); reconnecting, polling meanwhile",
-                type(exc).__name__,
-                (str(exc).strip().splitlines() or [""])[0],
-            )
+            _lost_warning(exc)
 
     def _run(self) -> None:
         delay = self._base
@@ -174,6 +180,92 @@ class PgNotifyWatcher:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+class PgLoopWatcher:
+    """``PgNotifyWatcher`` as a task on the running event loop (psycopg ``AsyncConnection``):
+    ``on_change`` runs on the loop, without a thread hop. Create it on the loop.
+
+    The LISTEN is made by the task, so ``on_change`` is also called once each time it is in
+    place (at the start and after a reconnect): a commit made before may have been missed.
+    Reconnects back off and log as ``PgNotifyWatcher`` does. ``aclose`` (on the loop) stops it
+    and waits for its connection to close; ``close`` (from any thread) only asks it to stop.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        on_change: Callable[[], None],
+        *,
+        reconnect_base_seconds: float = PG_RECONNECT_BASE_SECONDS,
+        reconnect_cap_seconds: float = PG_RECONNECT_CAP_SECONDS,
+    ) -> None:
+        self._conninfo = conninfo
+        self._on_change = on_change
+        self._base = reconnect_base_seconds
+        self._cap = reconnect_cap_seconds
+        self._outage = False
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="tickwork-pg-watch")
+
+    def close(self) -> None:
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._task.cancel()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _connect(self) -> Any:
+        import psycopg
+
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, **LISTEN_CONNECT_OPTIONS)
+        try:
+            await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _run(self) -> None:
+        delay = self._base
+        while True:
+            try:
+                conn = await self._connect()
+            except Exception as exc:
+                if not self._outage:
+                    self._outage = True
+                    _lost_warning(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._cap)
+                continue
+            if self._outage:
+                self._outage = False
+                log.info("change notifications restored")
+            delay = self._base
+            try:
+                self._changed()  # whatever was sent before the LISTEN is lost: look once
+                async for _ in conn.notifies():
+                    self._changed()
+            except Exception as exc:
+                self._outage = True
+                _lost_warning(exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    def _changed(self) -> None:
+        try:
+            self._on_change()
+        except Exception:  # the callback's failure is not the connection's
+            log.exception("change callback failed")
 
 
 class NoWatcher:
