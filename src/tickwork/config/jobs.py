@@ -17,13 +17,7 @@ from tickwork.config.tables import (
     substitute_env,
     substitute_tree,
 )
-from tickwork.domain.limits import (
-    DEFAULT_CATCH_UP_MAX,
-    DEFAULT_CATCH_UP_WINDOW_SECONDS,
-    MisfirePolicy,
-    OverlapPolicy,
-    Policies,
-)
+from tickwork.domain.limits import Policies, policies_to_dict
 from tickwork.domain.schedules import load_timezone, parse_schedule
 from tickwork.domain.tasks import (
     DEFAULT_BACKOFF_BASE_SECONDS,
@@ -199,31 +193,24 @@ def _target_table(target: Target) -> dict[str, Any]:
     return {"http": http}
 
 
+# Stored policy names (domain.limits.policies_to_dict) -> their keys in a job table.
+_POLICY_TABLE_KEYS = {"catch_up_window_seconds": "catch_up_window", "cooldown_seconds": "cooldown"}
+
+
 def _policies_table(p: Policies) -> dict[str, Any]:
-    """The policy keys of a job table (``config.policies.parse_policies`` reads them)."""
+    """The policy keys of a job table (``config.policies.parse_policies`` reads them): the
+    stored form, with the table's key names, rates as text and calendars inline."""
     out: dict[str, Any] = {}
-    if p.overlap is not OverlapPolicy.SKIP:
-        out["overlap"] = p.overlap.value
-    if p.misfire is not MisfirePolicy.SKIP:
-        out["misfire"] = p.misfire.value
-    if p.catch_up_window_seconds != DEFAULT_CATCH_UP_WINDOW_SECONDS:
-        out["catch_up_window"] = p.catch_up_window_seconds
-    if p.catch_up_max != DEFAULT_CATCH_UP_MAX:
-        out["catch_up_max"] = p.catch_up_max
-    for key, rate in (("rate_limit", p.rate_limit), ("key_rate_limit", p.key_rate_limit)):
-        if rate is not None:
-            out[key] = f"{rate.limit} per {_seconds_text(rate.period_seconds)}"
-    if p.key_limit is not None:
-        out["key_limit"] = p.key_limit
-    if p.cooldown_seconds:
-        out["cooldown"] = p.cooldown_seconds
-    if p.guard is not None:
-        out["guard"] = p.guard
-    if p.isolated:
-        out["isolated"] = True
-    if p.calendar is not None:
-        # Inline, as stored: a calendar named in tickwork.toml was copied into the job.
-        out["calendar"] = copy.deepcopy(p.calendar)
+    for key, value in policies_to_dict(p).items():
+        if key == "extra":  # keys of a newer version, which a table cannot express
+            continue
+        if key in ("rate_limit", "key_rate_limit"):
+            limit, period = value
+            value = f"{limit} per {_seconds_text(period)}"
+        elif key == "calendar":
+            # Inline, as stored: a calendar named in tickwork.toml was copied into the job.
+            value = copy.deepcopy(value)
+        out[_POLICY_TABLE_KEYS.get(key, key)] = value
     return out
 
 
