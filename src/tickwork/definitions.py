@@ -1,11 +1,15 @@
 """Rules for job definitions made over the API: which kinds may be defined, which stored
-definitions may be changed, and how a definition appears in the audit log."""
+definitions may be changed, how a definition appears in the audit log, and how lists of
+definitions are filtered."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tickwork.config.jobs import definition_table
+from tickwork.domain.jobs import RunStatus
 from tickwork.domain.tasks import Task, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError
 
@@ -72,3 +76,56 @@ def audit_table(defn: TaskDefinition) -> dict[str, Any]:
     if table.get("env"):
         table["env"] = {key: REDACTED for key in table["env"]}
     return table
+
+
+NEVER_RAN = "never"  # the last-status filter of definitions without any run
+TASK_SORTS = ("name", "next_fire_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which definitions a list shows; None matches anything."""
+
+    name: str | None = None  # part of the name, any case
+    tag: str | None = None
+    kind: TaskKind | None = None
+    enabled: bool | None = None
+    removed: bool | None = None
+    last_status: str | None = None  # a RunStatus value, or NEVER_RAN
+    sort: str = "name"  # TASK_SORTS; next_fire_at puts never-firing ones last
+
+
+def select_tasks(tasks: Sequence[Task], last: Mapping[str, RunStatus], f: TaskFilter) -> list[Task]:
+    """The definitions matching every filter of ``f``, sorted (by name within equal keys);
+    ``last`` holds each task's latest run status."""
+    if f.sort not in TASK_SORTS:
+        raise ConfigError(
+            f"unknown sort {f.sort!r}; sorts are {', '.join(TASK_SORTS)}", field="sort"
+        )
+    statuses = (NEVER_RAN, *(status.value for status in RunStatus))
+    if f.last_status is not None and f.last_status not in statuses:
+        raise ConfigError(
+            f"unknown status {f.last_status!r}; statuses are {', '.join(statuses)}",
+            field="status",
+        )
+    found = [
+        t
+        for t in tasks
+        if (f.name is None or f.name.lower() in t.name.lower())
+        and (f.tag is None or f.tag in t.definition.tags)
+        and (f.kind is None or t.definition.kind is f.kind)
+        and (f.enabled is None or t.definition.enabled is f.enabled)
+        and (f.removed is None or t.removed is f.removed)
+        and (f.last_status is None or _last(last, t.name) == f.last_status)
+    ]
+    found.sort(key=lambda t: t.name)  # also the tie-break of the sorts below (stable)
+    if f.sort == "next_fire_at":
+        found.sort(key=lambda t: (t.next_fire_at is None, t.next_fire_at or t.updated_at))
+    elif f.sort == "updated_at":
+        found.sort(key=lambda t: t.updated_at, reverse=True)  # newest first
+    return found
+
+
+def _last(last: Mapping[str, RunStatus], name: str) -> str:
+    status = last.get(name)
+    return NEVER_RAN if status is None else status.value

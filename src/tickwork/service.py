@@ -13,16 +13,18 @@ from typing import Any
 from tickwork import audit
 from tickwork.config.jobs import definition_table, parse_job_table
 from tickwork.definitions import (
+    TaskFilter,
     audit_table,
     check_api_changeable,
     check_api_definable,
+    select_tasks,
     taken_message,
 )
 from tickwork.domain.access import LOCAL, AuditEntry, AuditQuery, Principal
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.durations import format_duration
-from tickwork.domain.jobs import Job, JobState, NewJob, Run, TriggeredBy
+from tickwork.domain.jobs import Job, JobState, NewJob, Run, RunStatus, TriggeredBy
 from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError, NotFoundError
@@ -300,6 +302,11 @@ class Service:
 
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
         return await self.store.list_tasks(include_removed=include_removed)
+
+    async def search_tasks(self, query: TaskFilter) -> tuple[list[Task], dict[str, RunStatus]]:
+        """The definitions matching ``query``, sorted, and each task's latest run status."""
+        last = await self.store.last_run_statuses()
+        return select_tasks(await self.list_tasks(), last, query), last
 
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         task = await self.get_task(name)

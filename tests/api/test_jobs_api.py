@@ -9,6 +9,7 @@ import httpx
 
 from tests.api.conftest import HTTP_JOB, Api, add_run, define, error_of, free_port
 from tests.integration.support import RecordingServer, start_tickwork, stop, wait_for
+from tickwork.domain.jobs import RunStatus
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 
 
@@ -189,3 +190,27 @@ def test_tickwork_run_serves_the_api_beside_its_worker(tmp_path: Path) -> None:
         out = stop(proc)
         target.close()
     assert "API listening on http://127.0.0.1:" in out
+
+
+async def test_list_filters_by_the_latest_run_status(api: Api, admin: httpx.AsyncClient) -> None:
+    await define(api, "ok", "broken", "idle")
+    await add_run(api, "ok", RunStatus.FAILED)
+    await add_run(api, "ok", RunStatus.SUCCEEDED)  # the latest one counts
+    await add_run(api, "broken", RunStatus.SUCCEEDED)
+    await add_run(api, "broken", RunStatus.FAILED)
+
+    async def names(status: str) -> list[str]:
+        response = await admin.get("/api/jobs", params={"status": status})
+        assert response.status_code == 200, response.text
+        return [j["name"] for j in response.json()["items"]]
+
+    assert await names("succeeded") == ["ok"]
+    assert await names("failed") == ["broken"]
+    assert await names("never") == ["idle"]
+    listed = {
+        j["name"]: j["last_run_status"] for j in (await admin.get("/api/jobs")).json()["items"]
+    }
+    assert listed == {"ok": "succeeded", "broken": "failed", "idle": None}
+    assert (await admin.get("/api/jobs/broken")).json()["last_run_status"] == "failed"
+    bad = await admin.get("/api/jobs", params={"status": "great"})
+    assert bad.status_code == 422 and error_of(bad)["field"] == "status"

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tickwork.domain.access import ApiToken, AuditEntry, User
 from tickwork.domain.admission import Hold
-from tickwork.domain.jobs import Job, Run
+from tickwork.domain.jobs import Job, Run, RunStatus
 from tickwork.domain.tasks import Task
 from tickwork.errors import ConfigError
 
@@ -68,6 +68,9 @@ class JobOut(BaseModel):
     source: str
     next_fire_at: datetime | None
     last_fire_at: datetime | None
+    last_run_status: str | None = Field(
+        None, description="The status of its most recent run; null if it never ran."
+    )
     created_at: datetime
     updated_at: datetime
     definition: dict[str, Any] = Field(
@@ -82,7 +85,7 @@ class JobPage(BaseModel):
     total: int
 
 
-def job_out(task: Task, table: dict[str, Any]) -> JobOut:
+def job_out(task: Task, table: dict[str, Any], last_run_status: RunStatus | None = None) -> JobOut:
     d = task.definition
     return JobOut(
         name=d.name,
@@ -96,6 +99,7 @@ def job_out(task: Task, table: dict[str, Any]) -> JobOut:
         source=d.source.value,
         next_fire_at=task.next_fire_at,
         last_fire_at=task.last_fire_at,
+        last_run_status=None if last_run_status is None else last_run_status.value,
         created_at=task.created_at,
         updated_at=task.updated_at,
         definition=table,

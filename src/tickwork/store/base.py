@@ -416,6 +416,11 @@ class Store(Protocol):
 
     async def get_run(self, run_id: int) -> Run | None: ...
 
+    async def last_run_statuses(self) -> dict[str, RunStatus]:
+        """Each task's most recent run's status (the latest recorded); tasks without runs are
+        absent."""
+        ...
+
     async def reschedule_job(
         self, job_id: int, scheduled_at: datetime, now: datetime
     ) -> Job | None:

@@ -216,6 +216,15 @@ class SqlQueries(SqlBase):
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
         return rows.run_from_row(row) if row else None
 
+    async def last_run_statuses(self) -> dict[str, RunStatus]:
+        return await self._call_read(self._last_run_statuses)
+
+    def _last_run_statuses(self) -> dict[str, RunStatus]:
+        latest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.task_name)
+        query = sa.select(runs.c.task_name, runs.c.status).where(runs.c.id.in_(latest))
+        with self._read() as conn:
+            return {name: RunStatus(status) for name, status in conn.execute(query)}
+
     # --- statistics --------------------------------------------------------------------------
     async def run_stats(
         self, start: datetime, end: datetime, task_name: str | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -24,6 +23,7 @@ from tickwork.api.schemas import (
     reject_nul,
     run_out,
 )
+from tickwork.definitions import TaskFilter
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
 from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
@@ -55,34 +55,6 @@ def _out(svc: Service, task: Task) -> JobOut:
     return job_out(task, svc.task_table(task))
 
 
-def select_tasks(
-    tasks: Sequence[Task],
-    *,
-    name: str | None,
-    tag: str | None,
-    kind: TaskKind | None,
-    enabled: bool | None,
-    removed: bool | None,
-    sort: str,
-) -> list[Task]:
-    """The definitions that match every given filter, sorted (never-firing ones last)."""
-    found = [
-        t
-        for t in tasks
-        if (name is None or name.lower() in t.name.lower())
-        and (tag is None or tag in t.definition.tags)
-        and (kind is None or t.definition.kind is kind)
-        and (enabled is None or t.definition.enabled is enabled)
-        and (removed is None or t.removed is removed)
-    ]
-    found.sort(key=lambda t: t.name)  # also the tie-break of the sorts below (stable)
-    if sort == "next_fire_at":
-        found.sort(key=lambda t: (t.next_fire_at is None, t.next_fire_at or t.updated_at))
-    elif sort == "updated_at":
-        found.sort(key=lambda t: t.updated_at, reverse=True)  # newest first
-    return found
-
-
 @router.get("", summary="List job definitions")
 async def list_jobs(
     request: Request,
@@ -92,22 +64,37 @@ async def list_jobs(
     kind: TaskKind | None = None,
     enabled: bool | None = None,
     removed: bool | None = None,
+    status: Annotated[
+        Literal[
+            "succeeded",
+            "failed",
+            "timeout",
+            "cancelled",
+            "interrupted",
+            "skipped",
+            "deferred",
+            "never",
+        ]
+        | None,
+        Query(description="The status of the job's most recent run ('never': no run yet)."),
+    ] = None,
     sort: Literal["name", "next_fire_at", "updated_at"] = "name",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: LimitParam = 50,
 ) -> JobPage:
     svc = service_for(request, principal)
-    tasks = select_tasks(
-        await svc.list_tasks(include_removed=True),
+    query = TaskFilter(
         name=name,
         tag=tag,
         kind=kind,
         enabled=enabled,
         removed=removed,
+        last_status=status,
         sort=sort,
     )
+    tasks, last = await svc.search_tasks(query)
     start = (page - 1) * limit
-    items = [_out(svc, t) for t in tasks[start : start + limit]]
+    items = [job_out(t, svc.task_table(t), last.get(t.name)) for t in tasks[start : start + limit]]
     return JobPage(items=items, page=page, limit=limit, total=len(tasks))
 
 
@@ -120,7 +107,9 @@ async def create_job(request: Request, principal: Writer, table: Table) -> JobOu
 @router.get("/{name}", summary="A job definition and its state")
 async def get_job(request: Request, principal: Reader, name: JobName) -> JobOut:
     svc = service_for(request, principal)
-    return _out(svc, await svc.get_task(name))
+    task = await svc.get_task(name)
+    latest = await svc.history(name, limit=1)
+    return job_out(task, svc.task_table(task), latest[0].status if latest else None)
 
 
 @router.patch("/{name}", summary="Change a definition made over the API")
