@@ -7,8 +7,8 @@
     .venv/bin/python bench/bench_store.py --url postgresql://... --only keylimit
 
 The job body is the peer benchmarks' no-op: one O_APPEND write of (enqueue time, start time), so
-figures compare with ../shared/bench-peers on the same machine. History is on: every job also gets
-its run record, as always in tickwork.
+figures compare with the team's peer benchmark kit on the same machine. History is on: every job
+also gets its run record, as always in tickwork.
 """
 
 from __future__ import annotations
