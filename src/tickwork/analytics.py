@@ -79,6 +79,14 @@ class Analytics:
             slowest=slowest[:TOP],
         )
 
+    async def store_reachable(self) -> bool:
+        """One round trip to the store (the load balancers' cheap check)."""
+        try:
+            await self.store.ping()
+        except StoreError:
+            return False
+        return True
+
     async def health(
         self, *, heartbeat_interval_seconds: float, backlog_warn_seconds: float = 300.0
     ) -> Health:

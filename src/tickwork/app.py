@@ -310,7 +310,7 @@ class Tickwork:
                 raise exc.for_job(task_name) from None
             if task_name in self._definitions:
                 raise ConfigError("defined twice", job=task_name, field="name")
-            from tickwork.service import validate_definitions
+            from tickwork.definitions import validate_definitions
 
             validate_definitions([defn], resolve=None)
             self._definitions[task_name] = defn

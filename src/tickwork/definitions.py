@@ -1,17 +1,20 @@
-"""Rules for job definitions made over the API: which kinds may be defined, which stored
-definitions may be changed, how a definition appears in the audit log, and how lists of
-definitions are filtered."""
+"""Rules for job definitions: what is checked before any is written, when one fires first,
+which kinds the API may define and which stored ones it may change, how a definition appears
+in the audit log, and how lists of definitions are filtered."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tickwork.config.jobs import definition_table
 from tickwork.domain.jobs import RunStatus
-from tickwork.domain.tasks import Task, TaskDefinition, TaskKind, TaskSource
+from tickwork.domain.schedules import parse_schedule
+from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError
+from tickwork.runtime.executors.python import resolve_callable
 
 TARGET_KEYS = {TaskKind.PYTHON: "task", TaskKind.SHELL: "command", TaskKind.HTTP: "http"}
 SOURCE_PLACES = {
@@ -22,6 +25,40 @@ SOURCE_PLACES = {
 # Header and env values may be credentials (an Authorization header, a password): the audit
 # log records that they changed, not what they are.
 REDACTED = "<redacted>"
+
+
+def validate_definitions(
+    definitions: Sequence[TaskDefinition],
+    resolve: Callable[[str], Callable[..., Any]] | None = resolve_callable,
+) -> None:
+    """Everything that can be checked before writing: unique names, schedules, importability."""
+    seen: set[str] = set()
+    for defn in definitions:
+        if defn.name in seen:
+            raise ConfigError("defined twice", job=defn.name, field="name")
+        seen.add(defn.name)
+        if defn.schedule is not None:
+            try:
+                parse_schedule(defn.schedule, defn.timezone)
+            except ConfigError as exc:
+                raise exc.for_job(defn.name) from None
+        if resolve is not None and isinstance(defn.target, PythonTarget):
+            try:
+                resolve(defn.target.path)
+            except ConfigError as exc:
+                raise exc.for_job(defn.name) from None
+        if resolve is not None and defn.policies.guard:
+            try:
+                resolve(defn.policies.guard)
+            except ConfigError as exc:
+                raise ConfigError(exc.reason, job=defn.name, field="guard") from None
+
+
+def first_fire(defn: TaskDefinition, now: datetime) -> datetime | None:
+    """When a (newly enabled) definition fires first, or None if it never fires by itself."""
+    if defn.schedule is None or not defn.enabled:
+        return None
+    return parse_schedule(defn.schedule, defn.timezone).next_after(now)
 
 
 def check_api_definable(defn: TaskDefinition, kinds: frozenset[TaskKind]) -> None:

@@ -14,12 +14,13 @@ from tickwork.api.deps import ApiContext
 from tickwork.api.server import ApiServer
 from tickwork.config import Settings
 from tickwork.config.api import ApiSettings
+from tickwork.definitions import validate_definitions
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.tasks import TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, StoreError
 from tickwork.runtime.executors.python import resolve_callable
 from tickwork.runtime.processor import Processor, ProcessorSettings
-from tickwork.service import Service, validate_definitions
+from tickwork.service import Service
 from tickwork.store import SqlStore, create_store
 from tickwork.store import migrate as migrations
 from tickwork.store.base import Store

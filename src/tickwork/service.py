@@ -11,28 +11,29 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tickwork import audit
-from tickwork.config.jobs import definition_table, parse_job_table
-from tickwork.definitions import (
-    TaskFilter,
-    audit_table,
-    check_api_changeable,
-    check_api_definable,
-    select_tasks,
-    taken_message,
-)
+from tickwork.definitions import TaskFilter, first_fire, select_tasks, validate_definitions
 from tickwork.domain.access import LOCAL, AuditEntry, AuditQuery, Principal
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, RunStatus, TriggeredBy
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
-from tickwork.errors import ConfigError, ConflictError, NotFoundError
+from tickwork.domain.tasks import Task, TaskDefinition, TaskKind, TaskSource
+from tickwork.errors import ConfigError, NotFoundError
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.executors.python import resolve_callable
 from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.runtime.taskcache import TaskCache
-from tickwork.store.base import RUN_SORTS, JobQuery, ProcessorInfo, RunQuery, Store, SyncReport
+from tickwork.service_definitions import ApiDefinitions
+from tickwork.store.base import (
+    RUN_SORTS,
+    JobQuery,
+    ProcessorInfo,
+    QueueStats,
+    RunQuery,
+    Store,
+    SyncReport,
+)
 
 # Manual and API triggers go before scheduled work of the same task (B3).
 TRIGGER_PRIORITY_BOOST = 100
@@ -74,6 +75,8 @@ class ProcessorStatus:
 class Status:
     jobs_by_state: dict[JobState, int]
     processors: list[ProcessorStatus]
+    # Workers running jobs without a processor row (e.g. embedded without a heartbeat).
+    unregistered: dict[str, int] = field(default_factory=dict)
 
 
 def processor_state(info: ProcessorInfo, now: datetime, lost_after_seconds: float) -> str:
@@ -84,41 +87,7 @@ def processor_state(info: ProcessorInfo, now: datetime, lost_after_seconds: floa
     return "running"
 
 
-def validate_definitions(
-    definitions: Sequence[TaskDefinition],
-    resolve: Callable[[str], Callable[..., Any]] | None = resolve_callable,
-) -> None:
-    """Everything that can be checked before writing: unique names, schedules, importability."""
-    seen: set[str] = set()
-    for defn in definitions:
-        if defn.name in seen:
-            raise ConfigError("defined twice", job=defn.name, field="name")
-        seen.add(defn.name)
-        if defn.schedule is not None:
-            try:
-                parse_schedule(defn.schedule, defn.timezone)
-            except ConfigError as exc:
-                raise exc.for_job(defn.name) from None
-        if resolve is not None and isinstance(defn.target, PythonTarget):
-            try:
-                resolve(defn.target.path)
-            except ConfigError as exc:
-                raise exc.for_job(defn.name) from None
-        if resolve is not None and defn.policies.guard:
-            try:
-                resolve(defn.policies.guard)
-            except ConfigError as exc:
-                raise ConfigError(exc.reason, job=defn.name, field="guard") from None
-
-
-def first_fire(defn: TaskDefinition, now: datetime) -> datetime | None:
-    """When a (newly enabled) definition fires first, or None if it never fires by itself."""
-    if defn.schedule is None or not defn.enabled:
-        return None
-    return parse_schedule(defn.schedule, defn.timezone).next_after(now)
-
-
-class Service:
+class Service(ApiDefinitions):
     """Use cases over one store. Adapters parse input, call one method, and render the result."""
 
     def __init__(
@@ -196,91 +165,6 @@ class Service:
             if when is not None and when.tzinfo is None:
                 raise ConfigError(f"time {when.isoformat()} has no UTC offset", field=name)
         return await self.store.query_audit(query)
-
-    # --- definitions over the API (source "api") -------------------------------------------
-    async def create_task(self, table: dict[str, Any]) -> Task:
-        """Create a job definition from a ``[[jobs]]``-shaped table (same keys, same checks,
-        same messages as tickwork.toml); source ``api``. ``ConflictError`` if the name exists;
-        ``ConfigError`` if its kind is not in ``api_job_kinds``. Audited with the table."""
-        defn = self._api_definition(table)
-        existing = await self.store.get_task(defn.name)
-        if existing is not None:
-            raise ConflictError(taken_message(existing))
-        now = self.clock.now()
-        task = await self.store.create_task(defn, TaskSource.API, first_fire(defn, now), now)
-        self._tasks.put(task.definition)
-        self._changed()
-        await self._audit("job.create", "job", defn.name, after=audit_table(defn))
-        return task
-
-    async def update_task(self, name: str, changes: dict[str, Any]) -> Task:
-        """Apply ``changes`` (``[[jobs]]`` keys; a None value removes the key) to a definition
-        made over the API; ``ConflictError`` for definitions from code or tickwork.toml (they
-        would be overwritten at the next sync: change them where they are defined). A changed
-        schedule or timezone starts a new rhythm. Audited with before/after.
-
-        Keys merge at the top level: a new ``http`` table replaces the old one whole."""
-        task = await self._api_task(name, "changed")
-        old = task.definition
-        if "name" in changes and changes["name"] != name:
-            raise ConfigError(
-                "a job cannot be renamed; create one with the new name and delete this one",
-                job=name,
-                field="name",
-            )
-        table = definition_table(old)
-        for key, value in changes.items():
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
-        table["name"] = name
-        defn = self._api_definition(table)
-        now = self.clock.now()
-        next_fire = task.next_fire_at
-        rhythm = (defn.schedule, defn.timezone, defn.enabled)
-        if rhythm != (old.schedule, old.timezone, old.enabled) or next_fire is None:
-            next_fire = first_fire(defn, now)
-        updated = await self.store.update_task(defn, next_fire, now)
-        if updated is None:  # deleted meanwhile
-            raise NotFoundError(f"no job named {name!r}")
-        self._tasks.put(updated.definition)
-        self._changed()
-        await self._audit(
-            "job.update", "job", name, before=audit_table(old), after=audit_table(defn)
-        )
-        return updated
-
-    async def delete_task(self, name: str) -> Task:
-        """Remove a definition made over the API (history kept, pending jobs cancelled);
-        ``ConflictError`` for others. Audited."""
-        task = await self._api_task(name, "deleted")
-        removed = await self.store.remove_task(name, self.clock.now())
-        if removed is None:
-            raise NotFoundError(f"no job named {name!r}")
-        self._changed()
-        await self._audit("job.delete", "job", name, before=audit_table(task.definition))
-        return removed
-
-    def task_table(self, task: Task) -> dict[str, Any]:
-        """A stored definition as a ``[[jobs]]``-shaped table (what ``create_task`` takes)."""
-        return definition_table(task.definition)
-
-    def _api_definition(self, table: dict[str, Any]) -> TaskDefinition:
-        """A definition from API input, checked like tickwork.toml, then against what the API
-        may define (``definitions.check_api_definable``)."""
-        defn = parse_job_table(table, self.calendars, TaskSource.API)
-        check_api_definable(defn, self.api_job_kinds)
-        validate_definitions([defn], self._resolve)
-        return defn
-
-    async def _api_task(self, name: str, verb: str) -> Task:
-        """A live task that was defined over the API (the only ones the API may change)."""
-        task = await self.get_task(name)
-        if task.removed:
-            raise NotFoundError(f"no job named {name!r} (it was deleted)")
-        check_api_changeable(task, verb)
-        return task
 
     # --- definitions -----------------------------------------------------------------------
     async def sync_definitions(
@@ -566,13 +450,27 @@ class Service:
         running = await self.store.running_counts_by_worker()
         now = self.clock.now()
         lost_after = LOST_AFTER_HEARTBEATS * heartbeat_interval_seconds
+        known = {p.id for p in infos}
         return Status(
             jobs_by_state=counts,
             processors=[
                 ProcessorStatus(p, processor_state(p, now, lost_after), running.get(p.id, 0))
                 for p in infos
             ],
+            unregistered={w: n for w, n in sorted(running.items()) if w not in known},
         )
+
+    async def queue_stats(self) -> QueueStats:
+        """The queue now: counts by state, due jobs and the oldest of them, expired leases."""
+        return await self.store.queue_stats(self.clock.now())
+
+    async def process_now(self) -> int:
+        """Wake every idle worker — this process's through its hook, other processes' by
+        NOTIFY on PostgreSQL — so due jobs start now; returns how many are due."""
+        if self._on_enqueue:
+            self._on_enqueue()
+        await self.store.notify_workers()
+        return (await self.queue_stats()).due_now
 
     async def preview_job(
         self, name: str, after: datetime, count: int

@@ -21,9 +21,9 @@ from tickwork.cli.common import (
     setup_logging,
 )
 from tickwork.config.api import ApiSettings
+from tickwork.definitions import validate_definitions
 from tickwork.domain.tasks import TaskSource
 from tickwork.runtime.processor import ROLE_SCHEDULER, ROLE_WORKER, validate_processor_id
-from tickwork.service import validate_definitions
 from tickwork.store.engines import display_url, normalize_url
 
 HostOpt = Annotated[

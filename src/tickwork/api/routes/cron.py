@@ -329,12 +329,8 @@ async def process_now(
     """Process due jobs now: wakes this process's worker (if it runs one) and, on PostgreSQL,
     every idle worker (NOTIFY); returns how many jobs are due. Accepts the trigger secret."""
     ctx = get_context(request)
-    woke = ctx.notify is not None
-    if ctx.notify is not None:
-        ctx.notify()
-    await ctx.store.notify_workers()
-    stats = await ctx.store.queue_stats(ctx.clock.now())
-    return ProcessNowOut(due_jobs=stats.due_now, woke_local_worker=woke)
+    due = await service_for(request, principal).process_now()
+    return ProcessNowOut(due_jobs=due, woke_local_worker=ctx.notify is not None)
 
 
 @router.get("/health", response_model=HealthDetailOut)
@@ -350,20 +346,16 @@ async def cron_health(request: Request, principal: Reader) -> HealthDetailOut:
 async def cron_queue(request: Request, principal: Reader) -> CronQueueOut:
     """Jobs by state, due now, the oldest due, expired leases; running jobs per processor."""
     ctx = get_context(request)
-    stats = await ctx.store.queue_stats(ctx.clock.now())
+    stats = await ctx.service.queue_stats()
     status_ = await ctx.service.status(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
     loads = [
         ProcessorLoad(processor_id=p.info.id, state=p.state, running_jobs=p.running_jobs)
         for p in status_.processors
         if p.running_jobs or p.state == "running"
     ]
-    # Workers without a processor row (e.g. embedded without a heartbeat) still hold jobs.
-    known = {p.info.id for p in status_.processors}
-    running = await ctx.store.running_counts_by_worker()
     loads += [
         ProcessorLoad(processor_id=worker, state="unknown", running_jobs=n)
-        for worker, n in sorted(running.items())
-        if worker not in known
+        for worker, n in status_.unregistered.items()
     ]
     return CronQueueOut(queue=queue_out(stats), running_by_processor=loads)
 

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from tickwork.api.deps import get_context, require
 from tickwork.domain.access import Principal, Scope
-from tickwork.errors import StoreError
 from tickwork.service import ProcessorStatus, Status
 from tickwork.version import __version__
 
@@ -77,11 +76,7 @@ async def health(request: Request) -> JSONResponse:
     """Unauthenticated and cheap (one store round trip): 200 when the store answers, else 503.
     Not rate limited. For the detailed view see ``GET /api/cron/health``."""
     ctx = get_context(request)
-    try:
-        await ctx.store.ping()
-        status, code = "ok", 200
-    except StoreError:
-        status, code = "unavailable", 503
+    status, code = ("ok", 200) if await ctx.analytics.store_reachable() else ("unavailable", 503)
     body = HealthOut(status=status, timestamp=ctx.clock.now())
     return JSONResponse(body.model_dump(mode="json"), status_code=code)
 
