@@ -127,7 +127,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = os.environ.get(PG_REPORT_ENV)
-    if path:
+    # Under pytest-xdist the controller sees every worker's reports; workers must not write.
+    if path and not hasattr(session.config, "workerinput"):
         Path(path).write_text(f"{_pg_passed}\n")
 
 

@@ -43,9 +43,10 @@ def sessions(url: str, application_name: str, where: str = "TRUE") -> list[int]:
 
 
 def terminate(url: str, pids: list[int]) -> None:
+    """Terminate the sessions and wait until they are gone (the signal alone is asynchronous)."""
     with psycopg.connect(url, autocommit=True) as conn:
         for pid in pids:
-            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
 
 
 async def until(check: Callable[[], bool], what: str) -> None:

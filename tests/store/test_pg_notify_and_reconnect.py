@@ -51,13 +51,15 @@ class Recorder:
 
 
 def terminate(url: str, where: str = "TRUE") -> int:
-    """Terminate the other sessions on the database of ``url`` that match ``where``."""
+    """Terminate the other sessions on the database of ``url`` that match ``where``, and wait
+    until they are gone: pg_terminate_backend only signals the backend, and a client that
+    looked at its socket before the backend exited would not know yet (a race, under load)."""
     engine = sa.create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             return int(
                 conn.exec_driver_sql(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
                     f" WHERE datname = current_database() AND pid <> pg_backend_pid() AND {where}"
                 ).scalar_one()
             )
