@@ -204,6 +204,9 @@ class Tickwork:
         timeout: str | float | None = None,
         max_retries: int = 0,
         backoff: RetryPolicy | None = None,
+        retry_on: Sequence[str | type[BaseException]] = (),
+        no_retry_on: Sequence[str | type[BaseException]] = (),
+        max_interruptions: int | None = None,
         enabled: bool = True,
         description: str | None = None,
         priority: int = 0,
@@ -234,6 +237,9 @@ class Tickwork:
         timeout: str | float | None = None,
         max_retries: int = 0,
         backoff: RetryPolicy | None = None,
+        retry_on: Sequence[str | type[BaseException]] = (),
+        no_retry_on: Sequence[str | type[BaseException]] = (),
+        max_interruptions: int | None = None,
         enabled: bool = True,
         description: str | None = None,
         priority: int = 0,
@@ -259,6 +265,12 @@ class Tickwork:
         ``catch_up_max``, ``rate_limit`` and ``key_rate_limit`` (``"10 per 1m"``), ``key_limit``,
         ``cooldown``, ``guard`` (``"module:function"``), ``isolated`` and ``calendar`` (the name
         of a ``[calendars.NAME]`` of the config file, or a spec dict). ``None``: the default.
+
+        Retries: a failure is retried up to ``max_retries`` times with ``backoff``, except
+        auth, validation and config errors (and ``tickwork.Fail``); ``retry_on`` (only these)
+        and ``no_retry_on`` (never these) take exception classes or names (see
+        ``domain.policies.is_retryable``). ``max_interruptions``: how often a job may lose its
+        worker before it fails (default: ``[tickwork] max_interruptions``).
         """
 
         def register(func: Callable[P, R]) -> TaskHandle[P, R]:
@@ -267,7 +279,14 @@ class Tickwork:
             try:
                 base = backoff or RetryPolicy()
                 retry = RetryPolicy(
-                    max_retries, base.base_seconds, base.factor, base.cap_seconds, base.jitter
+                    max_retries,
+                    base.base_seconds,
+                    base.factor,
+                    base.cap_seconds,
+                    base.jitter,
+                    retry_on=error_names(retry_on),
+                    no_retry_on=error_names(no_retry_on),
+                    max_interruptions=max_interruptions,
                 )
                 defn = TaskDefinition(
                     name=task_name,
@@ -431,6 +450,14 @@ class Tickwork:
             processor_id=processor_id,
             api=api,
         )
+
+
+def error_names(items: Sequence[str | type[BaseException]]) -> tuple[str, ...]:
+    """Exception classes as the qualified names a retry policy matches; names as given."""
+    return tuple(
+        item if isinstance(item, str) else f"{item.__module__}.{item.__qualname__}"
+        for item in items
+    )
 
 
 class _Portal:

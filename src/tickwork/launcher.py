@@ -61,6 +61,7 @@ def processor_settings(
         shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
         misfire_grace_seconds=settings.misfire_grace_seconds,
         output_limit_bytes=settings.output_limit_bytes,
+        max_interruptions=settings.max_interruptions,
         rules=claim_rules(settings),
         **extra,
     )
@@ -102,6 +103,7 @@ async def serve(
         rules=claim_rules(settings),
         api_job_kinds=api.job_kinds if api is not None else frozenset(),
         calendars=calendars,  # [calendars.NAME] of the config, for definitions made over the API
+        max_interruptions=settings.max_interruptions,
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,7 +18,13 @@ from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, RunStatus, TriggeredBy
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.tasks import Task, TaskDefinition, TaskKind, TaskSource
+from tickwork.domain.tasks import (
+    DEFAULT_MAX_INTERRUPTIONS,
+    Task,
+    TaskDefinition,
+    TaskKind,
+    TaskSource,
+)
 from tickwork.errors import ConfigError, NotFoundError
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.executors.python import resolve_callable
@@ -104,8 +110,11 @@ class Service(ApiDefinitions):
         api_job_kinds: frozenset[TaskKind] = frozenset({TaskKind.HTTP}),
         calendars: Mapping[str, dict[str, Any]] | None = None,
         audit_enqueues: bool = False,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
     ) -> None:
         self.store = store
+        # How often a job may lose its worker before it fails ([tickwork] max_interruptions).
+        self.max_interruptions = max_interruptions
         # Who acts through this service, for the audit log; see ``as_actor``.
         self.actor = actor
         self.request_id = request_id
@@ -380,12 +389,18 @@ class Service(ApiDefinitions):
         return await self.store.explain_hold(job_id, self.clock.now(), self.rules)
 
     async def reset_stuck(self, older_than_seconds: float) -> list[Job]:
-        """Put jobs running for longer than ``older_than_seconds`` back in the queue (or fail
-        them when no attempts are left), as if their worker had died (C4); returns them."""
+        """Put jobs running for longer than ``older_than_seconds`` back in the queue, as if
+        their worker had died (C4): their attempt is given back, and a job interrupted more
+        than ``max_interruptions`` times fails instead. Returns them."""
         if not older_than_seconds > 0:
             raise ConfigError(f"must be > 0, got {older_than_seconds:g}", field="older_than")
         reason = f"reset by an operator: running longer than {format_duration(older_than_seconds)}"
-        jobs = await self.store.reset_stuck(older_than_seconds, self.clock.now(), reason)
+        jobs = await self.store.reset_stuck(
+            older_than_seconds,
+            self.clock.now(),
+            reason,
+            max_interruptions=self.max_interruptions,
+        )
         if jobs and self._on_enqueue:
             self._on_enqueue()
         await self._audit(

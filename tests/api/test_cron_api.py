@@ -206,7 +206,8 @@ async def test_reset_stuck_jobs(api: Api) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["reset"] == 1 and body["jobs"][0]["id"] == job_id
-    assert (await api.ctx.service.get_job(job_id)).state is JobState.FAILED  # 1 attempt only
+    # Back in the queue: an operator's reset spends no retry (max_interruptions bounds it).
+    assert (await api.ctx.service.get_job(job_id)).state is JobState.AVAILABLE
     for bad in [{"timeoutMinutes": 0}, {"timeoutMinutes": 1e300}, {}, {"minutes": 5}]:
         refused = await api.client.post("/api/cron/reset-stuck-jobs", json=bad)
         assert refused.status_code == 422, bad

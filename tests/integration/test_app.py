@@ -84,6 +84,20 @@ def test_bad_decorator_arguments_name_the_task() -> None:
         def neg() -> None: ...
 
 
+def test_retry_on_takes_exception_classes_and_names() -> None:
+    app = Tickwork("sqlite:///unused.db")
+
+    @app.task(max_retries=2, retry_on=[ConnectionError, "timeout"], no_retry_on=[KeyError])
+    def picky() -> None: ...
+
+    assert picky.definition.retry.retry_on == ("builtins.ConnectionError", "timeout")
+    assert picky.definition.retry.no_retry_on == ("builtins.KeyError",)
+    with pytest.raises(ConfigError, match=r"'bad'.*retry_on"):
+
+        @app.task(name="bad", retry_on=["no spaces please"])
+        def bad() -> None: ...
+
+
 def test_tickwork_run_app_process(tmp_path: Path) -> None:
     ticks = tmp_path / "ticks.txt"
     env = {"TW_TEST_DB": f"sqlite:///{tmp_path / 'app.db'}", "TW_TEST_TICKS": str(ticks)}

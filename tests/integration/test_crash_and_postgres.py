@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import textwrap
 from pathlib import Path
@@ -15,6 +16,13 @@ import os, time
 
 def slow_then_mark(path, seconds):
     time.sleep(seconds)
+    with open(path, "a") as f:
+        f.write("done\\n")
+
+def wait_then_mark(go, path):
+    # Runs until the test creates ``go``: a running job, however slow the machine is.
+    while not os.path.exists(go):
+        time.sleep(0.02)
     with open(path, "a") as f:
         f.write("done\\n")
 """
@@ -33,7 +41,14 @@ def write_project(root: Path, database_url: str, lease: str = "2s") -> None:
         [[jobs]]
         name = "slow"
         task = "crash_tasks:slow_then_mark"
-        max_retries = 1
+
+        [[jobs]]
+        name = "held"
+        task = "crash_tasks:wait_then_mark"
+
+        [[jobs]]
+        name = "held-shell"
+        command = "while [ ! -e go ]; do sleep 0.02; done; echo went"
 
         [[jobs]]
         name = "tick"
@@ -44,19 +59,21 @@ def write_project(root: Path, database_url: str, lease: str = "2s") -> None:
 
 
 def test_kill_9_mid_run_loses_nothing(tmp_path: Path) -> None:
+    # max_retries = 0: a dead worker is not the job's failure and spends no retry.
     write_project(tmp_path, f"sqlite:///{tmp_path / 'tw.db'}")
-    marker = tmp_path / "done.txt"
+    go, marker = tmp_path / "go-python", tmp_path / "done.txt"
     first = start_tickwork(["run"], tmp_path)
     try:
-        wait_for(lambda: cli(["jobs", "show", "slow"], tmp_path).returncode == 0)
-        args = f'["{marker}", 3]'
-        job = cli_json(["enqueue", "slow", "--args", args], tmp_path)["id"]
+        wait_for(lambda: cli(["jobs", "show", "held"], tmp_path).returncode == 0)
+        args = json.dumps([str(go), str(marker)])
+        job = cli_json(["enqueue", "held", "--args", args], tmp_path)["id"]
         wait_for(lambda: cli_json(["jobs", "get", str(job)], tmp_path)["state"] == "running")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     assert cli_json(["jobs", "get", str(job)], tmp_path)["state"] == "running"  # orphaned
 
+    go.touch()
     second = start_tickwork(["run"], tmp_path)
     try:
         # The lease (2 s) expires, the reaper puts the job back, the new worker runs it.
@@ -67,9 +84,50 @@ def test_kill_9_mid_run_loses_nothing(tmp_path: Path) -> None:
     finally:
         stop(second)
     runs = sorted(cli_json(["jobs", "get", str(job)], tmp_path)["runs"], key=lambda r: r["id"])
-    assert [r["status"] for r in runs] == ["interrupted", "succeeded"]
+    assert [(r["status"], r["attempt"]) for r in runs] == [("interrupted", 1), ("succeeded", 2)]
     assert "lease expired" in runs[0]["error_message"]
     assert marker.read_text().split() == ["done"]
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_sigterm_while_a_job_runs_waits_and_records_it(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    # The job ends within the shutdown window: the stop waits for it, writes its result, and
+    # leaves nothing running or held by the stopped processor.
+    url = (
+        f"sqlite:///{tmp_path / 'tw.db'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("pg_url"))
+    )
+    write_project(tmp_path, url)
+    (tmp_path / "tickwork.toml").write_text(
+        (tmp_path / "tickwork.toml").read_text().replace('"1s"', '"60s"')
+    )
+    proc = start_tickwork(["run"], tmp_path)
+    log: list[str] = []
+    try:
+        wait_for(lambda: cli(["jobs", "show", "held-shell"], tmp_path).returncode == 0)
+        job = cli_json(["jobs", "trigger", "held-shell"], tmp_path)["id"]
+        wait_for(lambda: cli_json(["jobs", "get", str(job)], tmp_path)["state"] == "running")
+        proc.send_signal(signal.SIGTERM)
+        # The process says it waits for its running jobs; only then does the job end.
+        assert proc.stdout is not None
+        while not log or "waiting up to 60.0s for" not in log[-1]:
+            line = proc.stdout.readline()
+            assert line, "".join(log)
+            log.append(line)
+        (tmp_path / "go").touch()
+    finally:
+        log.append(stop(proc, signal.SIGTERM))
+    done = cli_json(["jobs", "get", str(job)], tmp_path)
+    assert done["state"] == "succeeded", (done, "".join(log))
+    [run] = done["runs"]
+    assert run["status"] == "succeeded" and "went" in run["output"]
+    [processor] = cli_json(["status"], tmp_path)["processors"]
+    assert processor["state"] == "stopped" and processor["running_jobs"] == 0
 
 
 @pytest.mark.postgres

@@ -92,7 +92,7 @@ def project(tmp_path: Path, server: RecordingServer, monkeypatch: pytest.MonkeyP
 
         [[jobs]]
         name = "medium"
-        command = "sleep 5"
+        command = "while [ ! -e go ]; do sleep 0.02; done"
 
         [[jobs]]
         name = "later"
@@ -203,11 +203,12 @@ def test_sigterm_stops_cleanly_and_nothing_stays_running(project: Path) -> None:
     assert released["state"] == "available"
     assert released["runs"][0]["status"] == "interrupted"
     assert "released" in str(released["runs"][0]["error_message"])
-    # The next start runs the released job to the end, on the attempt it was given back.
+    # The next start runs the released job to the end, with the attempt the stop added.
+    (project / "go").touch()
     again = start_tickwork(["run"], project)
     try:
         wait_for(lambda: cli_json(["jobs", "get", str(job)], project)["state"] == "succeeded")
     finally:
         stop(again, signal.SIGTERM)
     runs = sorted(cli_json(["jobs", "get", str(job)], project)["runs"], key=lambda r: r["id"])
-    assert [(r["status"], r["attempt"]) for r in runs] == [("interrupted", 1), ("succeeded", 1)]
+    assert [(r["status"], r["attempt"]) for r in runs] == [("interrupted", 1), ("succeeded", 2)]

@@ -47,3 +47,28 @@ def stubborn(seconds: float) -> None:
     import time
 
     time.sleep(seconds)
+
+
+class TransientError(RuntimeError):
+    """A task's own error class, for retry_on / no_retry_on by base class."""
+
+
+def flaky(fail_times: int, key: str) -> str:
+    """Raises a plain RuntimeError the first ``fail_times`` calls for ``key``, then succeeds."""
+    calls = FLAKY_CALLS[key] = FLAKY_CALLS.get(key, 0) + 1
+    if calls <= fail_times:
+        raise RuntimeError(f"transient thing {calls}")
+    return "ok"
+
+
+FLAKY_CALLS: dict[str, int] = {}
+
+
+def raise_named(kind: str) -> None:
+    """Raises the exception named ``kind``: value, key, transient (a TransientError)."""
+    errors: dict[str, Exception] = {
+        "value": ValueError("bad value"),
+        "key": KeyError("missing"),
+        "transient": TransientError("try later"),
+    }
+    raise errors[kind]

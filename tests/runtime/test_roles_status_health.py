@@ -140,9 +140,17 @@ async def test_reset_stuck_records_the_operators_reason(store: SqlStore) -> None
     assert await service.reset_stuck(300) == []
     clock.advance(1)
     [job] = await service.reset_stuck(300)
-    assert job.id == job_id and job.state is JobState.FAILED  # one attempt only
+    # Back in the queue although it had one attempt only: an operator's reset is no failure.
+    assert job.id == job_id and job.state is JobState.AVAILABLE and job.max_attempts == 2
     [run] = await service.runs_of_job(job_id)
     assert run.status is RunStatus.INTERRUPTED
     assert run.error_message == "reset by an operator: running longer than 5m"
+    # The service's max_interruptions applies (here 0: the first reset fails the job).
+    strict = Service(store, clock=clock, max_interruptions=0)
+    await store.claim("w", 1, clock.now(), 3600)
+    clock.advance(300)
+    [failed] = await strict.reset_stuck(300)
+    assert failed.id == job_id and failed.state is JobState.FAILED
+    assert "max_interruptions=0" in (failed.last_error or "")
     with pytest.raises(ConfigError, match="older_than"):
         await service.reset_stuck(0)

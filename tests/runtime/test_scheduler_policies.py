@@ -53,6 +53,11 @@ async def jobs_by_fire(store: SqlStore) -> list[Job]:
     return sorted(jobs, key=lambda j: j.fire_at or j.scheduled_at)
 
 
+async def fires(store: SqlStore) -> list[Job]:
+    """The jobs of schedule fires, by fire time (no one-off jobs)."""
+    return [j for j in await jobs_by_fire(store) if j.fire_at is not None]
+
+
 async def next_fire(store: SqlStore) -> datetime | None:
     task = await store.get_task("tick")
     assert task is not None
@@ -181,6 +186,57 @@ async def test_overlap_replace_cancels_pending_and_asks_running_to_stop(store: S
         )
     assert requested[a.id] is not None  # the running job was asked to stop
     assert requested[c.id] is None
+
+
+async def test_overlap_skip_ignores_a_one_off_waiting_for_a_later_time(store: SqlStore) -> None:
+    clock, scheduler = await setup(store, every_minute(Policies(overlap=OverlapPolicy.SKIP)))
+    service = Service(store, clock=clock, resolve=None)
+    later = await service.enqueue(EnqueueRequest("tick", delay_seconds=300))  # due 12:05:30
+    for minute in range(1, 6):  # 12:01 .. 12:05: nothing runs or is due: no fire is skipped
+        clock.advance(30 if minute == 1 else 60)
+        assert await scheduler.run_once() == 1
+        fired = (await fires(store))[-1]
+        assert fired.fire_at == at(12, minute) and fired.state is JobState.AVAILABLE
+        assert (await service.get_job(later)).state is JobState.SCHEDULED
+        await store.cancel_job(fired.id, clock.now(), "done")  # as if a worker had run it
+    clock.advance(60)  # 12:06: the one-off is due (no worker took it): now it is active
+    assert await scheduler.run_once() == 1
+    last = (await fires(store))[-1]
+    assert last.fire_at == at(12, 6) and last.state is JobState.SKIPPED
+
+
+async def test_overlap_replace_leaves_a_one_off_waiting_for_a_later_time(
+    store: SqlStore,
+) -> None:
+    clock, scheduler = await setup(store, every_minute(Policies(overlap=OverlapPolicy.REPLACE)))
+    later = await Service(store, clock=clock, resolve=None).enqueue(
+        EnqueueRequest("tick", delay_seconds=300)
+    )
+    clock.advance(30)  # 12:01: job A
+    assert await scheduler.run_once() == 1
+    clock.advance(60)  # 12:02: A (due, pending) is replaced; the delayed one-off is not
+    assert await scheduler.run_once() == 1
+    jobs = {j.id: j for j in await store.list_jobs(task_name="tick", limit=10)}
+    assert jobs[later].state is JobState.SCHEDULED
+    states = sorted((j.fire_at, j.state) for j in jobs.values() if j.fire_at is not None)
+    assert states == [(at(12, 1), JobState.CANCELLED), (at(12, 2), JobState.AVAILABLE)]
+
+
+async def test_overlap_skip_counts_a_fire_waiting_for_its_calendar(store: SqlStore) -> None:
+    # A fire moved to the calendar's next opening is still the previous run: later fires are
+    # skipped instead of piling up for the opening.
+    defn = every_minute(
+        Policies(calendar={"timezone": "UTC", "days": ["mon"]}, overlap=OverlapPolicy.SKIP),
+        schedule="0 10 * * *",
+    )
+    tuesday = datetime(2026, 3, 3, 9, 59, 30, tzinfo=UTC)
+    clock, scheduler = await setup(store, defn, start=tuesday)
+    clock.advance(30)
+    assert await scheduler.run_once() == 1
+    clock.advance(86400)  # Wednesday 10:00
+    assert await scheduler.run_once() == 1
+    first, second = await jobs_by_fire(store)
+    assert first.state is JobState.SCHEDULED and second.state is JobState.SKIPPED
 
 
 @pytest.mark.parametrize("overlap", [OverlapPolicy.ALLOW, OverlapPolicy.QUEUE])

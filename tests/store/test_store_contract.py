@@ -787,7 +787,8 @@ async def test_release(store: SqlStore) -> None:
     assert await store.release("A", [j1.id, j3.id], at(7), "shutting down") == 1
     released = await get_job(store, j1.id)
     assert released.state is JobState.AVAILABLE
-    assert released.attempt == 0  # the attempt is given back
+    # A stop is not the job's failure: one more attempt; attempt numbers keep counting claims.
+    assert (released.attempt, released.max_attempts) == (1, 2)
     assert released.scheduled_at == at(7)
     assert released.worker_id is None and released.lease_expires_at is None
     assert released.finished_at is None
@@ -800,9 +801,9 @@ async def test_release(store: SqlStore) -> None:
     assert (run.started_at, run.finished_at) == (at(1), at(7))
     assert run.triggered_by is TriggeredBy.MANUAL
     assert await store.list_runs(job_id=j3.id) == []
-    # Due now: claimable again with the same attempt number.
+    # Due now: claimable again, as attempt 2 of 2.
     again = await claim_one(store, "C", at(7))
-    assert again.id == j1.id and again.attempt == 1
+    assert (again.id, again.attempt, again.max_attempts) == (j1.id, 2, 2)
     # Nothing of A's is running any more except j2; finished or foreign jobs are not released.
     assert await store.release("A", [j1.id], at(8), "x") == 0
     assert await store.release("A", [], at(8), "x") == 0
@@ -827,12 +828,13 @@ async def test_recover_expired(store: SqlStore) -> None:
     assert set(by_name) == {"retryable", "last-attempt"}
     ra, rb = by_name["retryable"], by_name["last-attempt"]
     assert ra == await store.get_job(a.id) and rb == await store.get_job(b.id)
-    assert ra.state is JobState.AVAILABLE and ra.attempt == 1
-    assert ra.scheduled_at == at(31) and ra.finished_at is None
-    assert ra.worker_id is None and ra.lease_expires_at is None
-    assert ra.last_error == "worker died"
-    assert rb.state is JobState.FAILED and rb.finished_at == at(31)
-    assert rb.lease_expires_at is None and rb.last_error == "worker died"
+    # A dead worker spends no retry: both go back, each with one more attempt, even the one
+    # on its last attempt.
+    for j, max_attempts in ((ra, 3), (rb, 2)):
+        assert j.state is JobState.AVAILABLE and (j.attempt, j.max_attempts) == (1, max_attempts)
+        assert j.scheduled_at == at(31) and j.finished_at is None
+        assert j.worker_id is None and j.lease_expires_at is None
+        assert j.last_error == "worker died"
     assert (await get_job(store, c.id)).state is JobState.RUNNING
     for j, worker in ((a, "w1"), (b, "w2")):
         [run] = await store.list_runs(job_id=j.id)
@@ -840,9 +842,46 @@ async def test_recover_expired(store: SqlStore) -> None:
         assert (run.attempt, run.worker_id) == (1, worker)
         assert (run.started_at, run.finished_at) == (at(1), at(31))
     assert await store.recover_expired(at(31), "again") == []
-    # The retryable one runs again with its second (and last) attempt.
     again = await claim_one(store, "w4", at(31))
     assert again.id == ids[0] and again.attempt == 2
+
+
+async def test_interruptions_past_max_interruptions_fail_the_job(store: SqlStore) -> None:
+    await sync(
+        store,
+        [task("own-limit", None, retry=RetryPolicy(max_interruptions=1)), task("default", None)],
+        at(0),
+    )
+    own, default = await store.enqueue([job("own-limit"), job("default")], at(0))
+    states: dict[int, list[JobState]] = {own: [], default: []}
+    for round_ in range(5):
+        now = at(100 * round_ + 1)
+        claimed = await store.claim("w", 2, now, LEASE)
+        assert {j.id for j in claimed} <= set(states)
+        # Leases expire; the process-wide limit is 3, the "own-limit" task's 1.
+        expired = now + timedelta(seconds=LEASE)
+        for j in await store.recover_expired(expired, "crashed", max_interruptions=3):
+            states[j.id].append(j.state)
+    A, F = JobState.AVAILABLE, JobState.FAILED
+    assert states == {own: [A, F], default: [A, A, A, F]}
+    failed = await get_job(store, default)
+    assert failed.last_error == (
+        "interrupted 4 times, more than max_interruptions=3 allows; last: crashed"
+    )
+    assert failed.attempt == 4 and failed.finished_at is not None
+    runs = await store.list_runs(job_id=default)
+    assert [(r.attempt, r.status) for r in runs] == [
+        (n, RunStatus.INTERRUPTED) for n in (4, 3, 2, 1)
+    ]
+    # 0: the first interruption fails the job; release and reset_stuck follow the same rule.
+    [released, reset] = await store.enqueue([job("x"), job("y")], at(1000))
+    r1 = await claim_one(store, "w", at(1000))
+    r2 = await claim_one(store, "v", at(1000))
+    assert await store.release("w", [r1.id], at(1001), "stop", max_interruptions=0) == 1
+    [after_reset] = await store.reset_stuck(0.5, at(1001), "stuck", max_interruptions=0)
+    assert {r1.id, r2.id} == {released, reset} and after_reset.id == r2.id
+    for job_id in (released, reset):
+        assert (await get_job(store, job_id)).state is JobState.FAILED
 
 
 async def test_cancel_job(store: SqlStore) -> None:
@@ -1381,9 +1420,10 @@ async def test_reset_stuck_takes_back_jobs_running_too_long(store: SqlStore) -> 
     assert set(by_name) == {"retryable", "last-attempt"}
     ra, rb = by_name["retryable"], by_name["last-attempt"]
     assert ra == await store.get_job(a.id) and rb == await store.get_job(b.id)
-    assert ra.state is JobState.AVAILABLE and ra.attempt == 1 and ra.scheduled_at == at(62)
-    assert ra.worker_id is None and ra.lease_expires_at is None and ra.finished_at is None
-    assert rb.state is JobState.FAILED and rb.finished_at == at(62)
+    for j, max_attempts in ((ra, 3), (rb, 2)):  # one more attempt each, as after a crash
+        assert j.state is JobState.AVAILABLE and j.scheduled_at == at(62)
+        assert (j.attempt, j.max_attempts) == (1, max_attempts)
+        assert j.worker_id is None and j.lease_expires_at is None and j.finished_at is None
     assert ra.last_error == rb.last_error == reason
     for j, worker, started in ((a, "w1", at(1)), (b, "w2", at(2))):
         [run] = await store.list_runs(job_id=j.id)

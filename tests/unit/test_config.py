@@ -237,6 +237,7 @@ def test_settings_from_env_names_and_parsing() -> None:
         "TICKWORK_OUTPUT_LIMIT": "4096",
         "TICKWORK_MISFIRE_GRACE": "2m",
         "TICKWORK_LOG_LEVEL": "warning",
+        "TICKWORK_MAX_INTERRUPTIONS": "0",
         "TICKWORK_UNRELATED": "ignored",
     }
     assert set(ENV_VARS.values()) <= set(environ)
@@ -250,6 +251,7 @@ def test_settings_from_env_names_and_parsing() -> None:
         output_limit_bytes=4096,
         misfire_grace_seconds=120.0,
         log_level="WARNING",
+        max_interruptions=0,
     )
     assert settings_from_env({"TICKWORK_BATCH_SIZE": ""}) == {}
 
@@ -263,6 +265,7 @@ def test_settings_from_env_names_and_parsing() -> None:
         ({"TICKWORK_LEASE": "soon"}, ["TICKWORK_LEASE", "'soon'"]),
         ({"TICKWORK_OUTPUT_LIMIT": "100"}, ["TICKWORK_OUTPUT_LIMIT", ">= 1024", "100"]),
         ({"TICKWORK_LOG_LEVEL": "loud"}, ["TICKWORK_LOG_LEVEL", "'loud'"]),
+        ({"TICKWORK_MAX_INTERRUPTIONS": "-1"}, ["TICKWORK_MAX_INTERRUPTIONS", ">= 0", "-1"]),
         ({"TICKWORK_MISFIRE_GRACE": "-1"}, ["TICKWORK_MISFIRE_GRACE", "-1"]),
     ],
 )
@@ -624,3 +627,41 @@ def test_missing_variable_names_job_and_field(body: str, field: str) -> None:
 def test_missing_variable_in_name_uses_index() -> None:
     error = config_error('[[jobs]]\nname = "${NOPE}"\n' + PY)
     assert str(error) == "job 'jobs[0]': name: environment variable 'NOPE' is not set"
+
+
+# --- which failures retry, interruptions -----------------------------------------------------
+def test_retry_on_no_retry_on_and_max_interruptions_from_a_job_table() -> None:
+    job = parse_job(
+        'name = "j"\ntask = "m:f"\nmax_retries = 3\nretry_on = ["ConnectionError", "timeout"]\n'
+        'no_retry_on = ["myapp.errors.Busy"]\nmax_interruptions = 0\n'
+    )
+    assert job.retry.retry_on == ("ConnectionError", "timeout")
+    assert job.retry.no_retry_on == ("myapp.errors.Busy",)
+    assert job.retry.max_interruptions == 0
+    plain = parse_job('name = "j"\ntask = "m:f"\n')
+    assert (plain.retry.retry_on, plain.retry.no_retry_on) == ((), ())
+    assert plain.retry.max_interruptions is None  # the process-wide default applies
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('retry_on = "ValueError"', "retry_on: expected an array"),
+        ("retry_on = [1]", "retry_on: expected names like 'ValueError', got 1 (integer)"),
+        ('no_retry_on = ["not a name"]', "no_retry_on: invalid entry 'not a name'"),
+        ("max_interruptions = -1", "max_interruptions: must be >= 0, got -1"),
+        ('max_interruptions = "3"', "max_interruptions: expected an integer"),
+    ],
+)
+def test_bad_retry_keys_name_the_job_and_field(line: str, expected: str) -> None:
+    error = config_error(f'[[jobs]]\nname = "j"\ntask = "m:f"\n{line}\n')
+    assert str(error).startswith("job 'j': ") and expected in str(error), str(error)
+
+
+def test_max_interruptions_setting() -> None:
+    settings, _ = parse_config_text("[tickwork]\nmax_interruptions = 5\n", environ={})
+    assert Settings().replace(**settings).max_interruptions == 5
+    assert Settings().max_interruptions == 3
+    assert "max_interruptions: must be >= 0" in str(
+        config_error("[tickwork]\nmax_interruptions = -2\n")
+    )

@@ -103,6 +103,9 @@ COMMON = optional(
     priority=st.integers(-100, 100),
     tags=st.lists(WORDS.filter(lambda text: bool(text.strip())), max_size=3),
     backoff=optional(base=DURATIONS, factor=st.floats(1, 10), cap=DURATIONS, jitter=st.booleans()),
+    retry_on=st.lists(st.sampled_from(["ValueError", "network", "myapp.errors.Busy"]), max_size=2),
+    no_retry_on=st.lists(st.sampled_from(["KeyError", "timeout", "ExitCode"]), max_size=2),
+    max_interruptions=st.integers(0, 10),
 )
 
 

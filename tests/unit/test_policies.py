@@ -14,7 +14,14 @@ from tickwork.domain.jobs import (
     Outcome,
     RunStatus,
 )
-from tickwork.domain.policies import MAX_RETRY_AFTER_SECONDS, next_state_after, parse_retry_after
+from tickwork.domain.policies import (
+    MAX_RETRY_AFTER_SECONDS,
+    interrupted_failure_reason,
+    interrupted_state,
+    is_retryable,
+    next_state_after,
+    parse_retry_after,
+)
 from tickwork.domain.tasks import RetryPolicy
 from tickwork.errors import ConfigError
 
@@ -90,11 +97,11 @@ def test_success_and_interruption() -> None:
         (ErrorClass.AUTH, False),
         (ErrorClass.VALIDATION, False),
         (ErrorClass.CONFIG, False),
-        (ErrorClass.UNKNOWN, False),
-        (None, False),
+        (ErrorClass.UNKNOWN, True),  # ordinary exceptions and non-zero exits
+        (None, True),
     ],
 )
-def test_only_transient_error_classes_are_retried(
+def test_all_but_non_recoverable_error_classes_are_retried(
     error_class: ErrorClass | None, retried: bool
 ) -> None:
     policy = RetryPolicy(max_retries=3, base_seconds=2, jitter=False)
@@ -103,8 +110,8 @@ def test_only_transient_error_classes_are_retried(
         (JobState.RETRYING, NOW + timedelta(seconds=2)) if retried else (JobState.FAILED, None)
     )
     assert next_state_after(outcome, 1, 4, policy, NOW, 1.0) == expected
-    assert (error_class in RETRYABLE) is retried
-    assert (error_class in NON_RETRYABLE) is (error_class is not None and not retried)
+    assert ((error_class or ErrorClass.UNKNOWN) in RETRYABLE) is retried
+    assert ((error_class or ErrorClass.UNKNOWN) in NON_RETRYABLE) is (not retried)
 
 
 def test_a_timeout_is_retried_and_ends_as_timeout() -> None:
@@ -189,3 +196,73 @@ def test_fail_is_never_retried() -> None:
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert parse_retry_after(value, NOW) == seconds
+
+
+def raised(exc: BaseException) -> Outcome:
+    """The outcome of a task that raised ``exc`` (the executor's own classification)."""
+    from tickwork.runtime.executors.python import outcome_for_exception
+
+    return outcome_for_exception(exc)
+
+
+class Busy(ConnectionRefusedError):
+    """A task's own error, two levels below ConnectionError."""
+
+
+@pytest.mark.parametrize(
+    ("outcome", "retry_on", "no_retry_on", "retried"),
+    [
+        (raised(RuntimeError("x")), (), (), True),  # ordinary exceptions retry
+        (raised(ValueError("x")), (), ("ValueError",), False),
+        (raised(UnicodeDecodeError("utf-8", b"", 0, 1, "x")), (), ("ValueError",), False),
+        (raised(ValueError("x")), (), ("builtins.ValueError",), False),
+        (raised(ValueError("x")), (), ("KeyError",), True),
+        (raised(Busy()), (), ("ConnectionError",), False),  # a base class covers subclasses
+        (raised(Busy()), (), ("network",), False),  # an error class name
+        (raised(Busy()), (f"{__name__}.Busy",), (), True),
+        (raised(RuntimeError("x")), ("ConnectionError",), (), False),  # not named: final
+        (raised(PermissionError("x")), (), (), False),  # auth: final by nature...
+        (raised(PermissionError("x")), ("PermissionError",), (), True),  # ...unless named
+        (raised(PermissionError("x")), ("auth",), ("PermissionError",), False),  # no wins
+        (Outcome.timed_out(3), ("Timeout",), (), True),
+        (Outcome.timed_out(3), (), ("timeout",), False),
+        (Outcome.failure("ExitCode", "exit 1"), (), (), True),  # non-zero exits retry
+        (Outcome.failure("ExitCode", "exit 1"), (), ("ExitCode",), False),
+        (Outcome.failure("HTTPStatus", "404", error_class=ErrorClass.VALIDATION), (), (), False),
+    ],
+)
+def test_is_retryable_follows_classes_then_the_tasks_names(
+    outcome: Outcome, retry_on: tuple[str, ...], no_retry_on: tuple[str, ...], retried: bool
+) -> None:
+    policy = RetryPolicy(max_retries=1, retry_on=retry_on, no_retry_on=no_retry_on)
+    assert is_retryable(outcome, policy) is retried
+
+
+def test_fail_is_final_and_retry_always_retries_whatever_the_task_names() -> None:
+    import tickwork
+
+    everything = RetryPolicy(max_retries=5, retry_on=("Fail", "validation", "Exception"))
+    assert not is_retryable(raised(tickwork.Fail("no")), everything)
+    nothing = RetryPolicy(max_retries=5, no_retry_on=("Retry", "Exception"), retry_on=("x",))
+    assert is_retryable(raised(tickwork.Retry("later")), nothing)
+
+
+@pytest.mark.parametrize("entry", ["", "not a name", "a..b", 3, "x-y"])
+def test_retry_names_are_checked(entry: object) -> None:
+    with pytest.raises(ConfigError, match="retry_on"):
+        RetryPolicy(retry_on=(entry,))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="max_interruptions"):
+        RetryPolicy(max_interruptions=-1)
+
+
+def test_interruptions_go_back_to_the_queue_up_to_the_limit() -> None:
+    assert [interrupted_state(n, 3) for n in (1, 2, 3, 4)] == [
+        JobState.AVAILABLE,
+        JobState.AVAILABLE,
+        JobState.AVAILABLE,
+        JobState.FAILED,
+    ]
+    assert interrupted_state(1, 0) is JobState.FAILED
+    assert interrupted_failure_reason(4, 3, "lease expired") == (
+        "interrupted 4 times, more than max_interruptions=3 allows; last: lease expired"
+    )

@@ -112,7 +112,11 @@ def with_service(
         store = await asyncio.to_thread(prepare_store, cfg.settings.database_url)
         try:
             service = Service(
-                store, resolve=None, rules=claim_rules(cfg.settings), actor=cli_actor()
+                store,
+                resolve=None,
+                rules=claim_rules(cfg.settings),
+                actor=cli_actor(),
+                max_interruptions=cfg.settings.max_interruptions,
             )
             return await use_case(service)
         finally:

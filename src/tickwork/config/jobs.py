@@ -50,6 +50,9 @@ _COMMON_JOB_KEYS = (
     "priority",
     "tags",
     "backoff",
+    "retry_on",
+    "no_retry_on",
+    "max_interruptions",
 )
 _PYTHON_KEYS = ("task", "args", "kwargs")
 _SHELL_KEYS = ("command", "cwd", "env")
@@ -168,6 +171,12 @@ def _retry_table(retry: RetryPolicy) -> dict[str, Any]:
         backoff["jitter"] = False
     if backoff:
         out["backoff"] = backoff
+    if retry.retry_on:
+        out["retry_on"] = list(retry.retry_on)
+    if retry.no_retry_on:
+        out["no_retry_on"] = list(retry.no_retry_on)
+    if retry.max_interruptions is not None:
+        out["max_interruptions"] = retry.max_interruptions
     return out
 
 
@@ -374,22 +383,39 @@ def _parse_statuses(table: Table) -> tuple[int, ...]:
 
 
 def _parse_retry(table: Table, max_retries: int) -> RetryPolicy:
-    backoff = table.sub("backoff")
-    if backoff is None:
-        return RetryPolicy(max_retries=max_retries)
+    lists = {key: _error_names(table, key) for key in ("retry_on", "no_retry_on")}
+    max_interruptions = table.integer("max_interruptions")
+    if max_interruptions is not None and max_interruptions < 0:
+        raise table.error("max_interruptions", f"must be >= 0, got {max_interruptions}")
+    backoff = table.sub("backoff") or Table({}, job=table.job, prefix="backoff.")
     base = backoff.duration("base")
     cap = backoff.duration("cap")
     factor = backoff.number("factor")
     if factor is not None and factor < 1:
         raise backoff.error("factor", f"must be >= 1, got {backoff.data['factor']!r}")
     jitter = backoff.boolean("jitter")
-    return RetryPolicy(
-        max_retries=max_retries,
-        base_seconds=DEFAULT_BACKOFF_BASE_SECONDS if base is None else base,
-        factor=DEFAULT_BACKOFF_FACTOR if factor is None else factor,
-        cap_seconds=DEFAULT_BACKOFF_CAP_SECONDS if cap is None else cap,
-        jitter=True if jitter is None else jitter,
-    )
+    try:
+        return RetryPolicy(
+            max_retries=max_retries,
+            base_seconds=DEFAULT_BACKOFF_BASE_SECONDS if base is None else base,
+            factor=DEFAULT_BACKOFF_FACTOR if factor is None else factor,
+            cap_seconds=DEFAULT_BACKOFF_CAP_SECONDS if cap is None else cap,
+            jitter=True if jitter is None else jitter,
+            retry_on=lists["retry_on"],
+            no_retry_on=lists["no_retry_on"],
+            max_interruptions=max_interruptions,
+        )
+    except ConfigError as exc:
+        raise table.error(exc.field or "retry_on", exc.reason) from None
+
+
+def _error_names(table: Table, key: str) -> tuple[str, ...]:
+    """``retry_on`` / ``no_retry_on``: a list of exception or error class names."""
+    items = table.array(key) or []
+    for item in items:
+        if not isinstance(item, str):
+            raise table.error(key, f"expected names like 'ValueError', got {describe(item)}")
+    return tuple(items)
 
 
 def _parse_tags(table: Table) -> tuple[str, ...]:

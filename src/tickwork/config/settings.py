@@ -11,6 +11,7 @@ from typing import Any
 from tickwork.config.tables import describe, show, substitute_env, unknown_key_message
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.limits import RateLimit
+from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///tickwork.db"
@@ -35,6 +36,7 @@ ENV_VARS: Mapping[str, str] = {
     "output_limit_bytes": "TICKWORK_OUTPUT_LIMIT",
     "misfire_grace_seconds": "TICKWORK_MISFIRE_GRACE",
     "log_level": "TICKWORK_LOG_LEVEL",
+    "max_interruptions": "TICKWORK_MAX_INTERRUPTIONS",
 }
 
 # The optional limits (unset: no limit), kept apart from ENV_VARS, whose settings always have a
@@ -55,7 +57,12 @@ SETTING_ALIASES: Mapping[str, str] = {
     "misfire_grace": "misfire_grace_seconds",
 }
 
-_INT_MINIMUMS = {"batch_size": 1, "max_concurrent_jobs": 1, "output_limit_bytes": 1024}
+_INT_MINIMUMS = {
+    "batch_size": 1,
+    "max_concurrent_jobs": 1,
+    "output_limit_bytes": 1024,
+    "max_interruptions": 0,
+}
 # Optional integers (None: unlimited) -> minimum.
 _OPTIONAL_INT_MINIMUMS = {"key_limit": 1}
 # Duration setting -> whether zero is allowed.
@@ -80,6 +87,8 @@ class Settings:
     output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_BYTES
     misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE_SECONDS
     log_level: str = DEFAULT_LOG_LEVEL
+    # How often a job may lose its worker (crash, stop) before it fails, unless its task says.
+    max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     # Running jobs per concurrency key across the cluster, unless a task sets its own; None: any.
     key_limit: int | None = None
     # Job starts across the cluster; None: no cap.
@@ -113,7 +122,8 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, object]:
 
     Variables: TICKWORK_DATABASE_URL, TICKWORK_BATCH_SIZE, TICKWORK_MAX_CONCURRENT_JOBS,
     TICKWORK_POLL_INTERVAL, TICKWORK_LEASE, TICKWORK_SHUTDOWN_TIMEOUT, TICKWORK_OUTPUT_LIMIT
-    (bytes), TICKWORK_MISFIRE_GRACE, TICKWORK_LOG_LEVEL, TICKWORK_KEY_LIMIT and
+    (bytes), TICKWORK_MISFIRE_GRACE, TICKWORK_LOG_LEVEL, TICKWORK_MAX_INTERRUPTIONS,
+    TICKWORK_KEY_LIMIT and
     TICKWORK_RATE_LIMIT (``"1000 per 1s"``; see ``ALL_ENV_VARS``). Durations take seconds or
     strings like ``"1s"``. Empty values count as unset, as container tools often export every
     listed variable.

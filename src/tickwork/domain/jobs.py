@@ -89,16 +89,13 @@ class ErrorClass(StrEnum):
     UNKNOWN = "unknown"
 
 
-# Failures that may heal by waiting: these are retried while attempts remain.
-RETRYABLE = frozenset(
-    {ErrorClass.TIMEOUT, ErrorClass.NETWORK, ErrorClass.RATE_LIMIT, ErrorClass.SERVER_ERROR}
-)
-# Failures that will not: bad credentials, bad input, a broken definition, and anything unknown
-# (a bug in a task should fail visibly instead of looping). A task can still ask for a retry by
-# raising ``tickwork.Retry`` (``Outcome.force_retry``).
-NON_RETRYABLE = frozenset(
-    {ErrorClass.AUTH, ErrorClass.VALIDATION, ErrorClass.CONFIG, ErrorClass.UNKNOWN}
-)
+# Failures that are wrong by nature: bad credentials, bad input (``tickwork.Fail``, HTTP 4xx
+# other than 408/429), a broken definition. Trying again gives the same answer, so these end at
+# once. Every other failure (timeouts, network, rate limits, 5xx, and ordinary exceptions or
+# non-zero exits, class ``unknown``) is retried while the task's ``max_retries`` allow; a task
+# narrows that with ``retry_on`` / ``no_retry_on`` (``domain.policies.is_retryable``).
+NON_RETRYABLE = frozenset({ErrorClass.AUTH, ErrorClass.VALIDATION, ErrorClass.CONFIG})
+RETRYABLE = frozenset(ErrorClass) - NON_RETRYABLE
 
 
 @dataclass(frozen=True)
@@ -168,17 +165,21 @@ class Job:
 class Outcome:
     """What an executor reports about one attempt.
 
-    Whether a failure is retried (``domain.policies.next_state_after``) follows ``error_class``
-    (``RETRYABLE``), with two overrides:
+    Whether a failure is retried (``domain.policies.is_retryable``) follows ``error_class``
+    (all but ``NON_RETRYABLE``) and the task's ``retry_on`` / ``no_retry_on``, with two
+    overrides:
 
     - ``force_retry``: the task raised ``tickwork.Retry`` (``error_type`` ``"Retry"``, class
-      ``UNKNOWN``); it is retried while attempts remain, whatever its class.
+      ``UNKNOWN``); it is retried while attempts remain, whatever its class or the task says.
     - ``retry_after_seconds``: ``Retry(after=...)`` or an HTTP ``Retry-After`` header (429,
       503); the next attempt waits this long (capped) instead of the backoff delay.
 
     ``tickwork.Fail`` is reported as ``error_type`` ``"Fail"`` with class ``VALIDATION``: never
-    retried. ``metrics`` holds what the task passed to ``tickwork.report`` (``processed``,
-    ``failed`` and its own names), on success and on failure or timeout alike.
+    retried. ``error_types`` names the raised exception's class and its bases (plain and
+    module-qualified), so that a task's ``retry_on`` / ``no_retry_on`` can name a base class;
+    it is used for that decision only and not stored. ``metrics`` holds what the task passed
+    to ``tickwork.report`` (``processed``, ``failed`` and its own names), on success and on
+    failure or timeout alike.
     """
 
     status: RunStatus
@@ -192,6 +193,7 @@ class Outcome:
     metrics: dict[str, Any] | None = None  # partial results the task reported (B11)
     retry_after_seconds: float | None = None  # the task or the server asked to wait this long
     force_retry: bool = False  # the task raised tickwork.Retry: retried whatever its class
+    error_types: tuple[str, ...] = ()
 
     @classmethod
     def success(
@@ -219,6 +221,7 @@ class Outcome:
         metrics: dict[str, Any] | None = None,
         retry_after_seconds: float | None = None,
         force_retry: bool = False,
+        error_types: tuple[str, ...] = (),
     ) -> Outcome:
         return cls(
             RunStatus.FAILED,
@@ -231,6 +234,7 @@ class Outcome:
             metrics=metrics,
             retry_after_seconds=retry_after_seconds,
             force_retry=force_retry,
+            error_types=error_types,
         )
 
     @classmethod
@@ -295,6 +299,7 @@ class Completion:
     next_state: JobState
     retry_at: datetime | None = None
     refund_attempt: bool = False  # a deferral: the attempt did not happen
+    max_attempts: int = 1  # of the job, for what is said about the attempt (logs)
 
 
 def new_job_state(job: NewJob, now: datetime) -> JobState:

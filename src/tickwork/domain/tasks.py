@@ -17,11 +17,15 @@ DEFAULT_MAX_RETRIES = 0
 DEFAULT_BACKOFF_BASE_SECONDS = 1.0
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_BACKOFF_CAP_SECONDS = 60.0
+# How often a job may lose its worker (crash, lease expired, stop) before it is failed.
+DEFAULT_MAX_INTERRUPTIONS = 3
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 # Task names: also the pattern of the API's {name} path parameters.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$"
 _NAME = re.compile(NAME_PATTERN.strip("^$"))
 _PYTHON_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+# An entry of retry_on / no_retry_on: an exception name (maybe module-qualified) or an error class.
+_ERROR_NAME = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 
 
 class TaskKind(StrEnum):
@@ -82,13 +86,23 @@ Target = PythonTarget | HttpTarget | ShellTarget
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how far apart a failed job is tried again."""
+    """How often and how far apart a failed job is tried again, and after which failures.
+
+    ``retry_on`` / ``no_retry_on`` hold exception names (``ValueError``,
+    ``myapp.errors.Transient``; a base class covers its subclasses), error types of the other
+    kinds (``ExitCode``, ``Signal``, ``HTTPStatus``, ``Timeout``) or error classes (``network``,
+    ``timeout``, ...); see ``domain.policies.is_retryable``. ``max_interruptions``: how often a
+    job may lose its worker before it fails (None: the process-wide default).
+    """
 
     max_retries: int = DEFAULT_MAX_RETRIES
     base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
     factor: float = DEFAULT_BACKOFF_FACTOR
     cap_seconds: float = DEFAULT_BACKOFF_CAP_SECONDS
     jitter: bool = True
+    retry_on: tuple[str, ...] = ()
+    no_retry_on: tuple[str, ...] = ()
+    max_interruptions: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
@@ -97,6 +111,18 @@ class RetryPolicy:
             raise ConfigError("backoff durations must be >= 0", field="backoff")
         if self.factor < 1:
             raise ConfigError(f"must be >= 1, got {self.factor}", field="backoff_factor")
+        if self.max_interruptions is not None and self.max_interruptions < 0:
+            raise ConfigError(
+                f"must be >= 0, got {self.max_interruptions}", field="max_interruptions"
+            )
+        for name in ("retry_on", "no_retry_on"):
+            for entry in getattr(self, name):
+                if not isinstance(entry, str) or not _ERROR_NAME.fullmatch(entry):
+                    raise ConfigError(
+                        f"invalid entry {entry!r}: expected an exception or error class name,"
+                        " e.g. 'ValueError' or 'network'",
+                        field=name,
+                    )
 
     def delay_seconds(self, attempt: int, rand: float = 1.0) -> float:
         """Wait before the attempt after ``attempt`` (1-based) failed.

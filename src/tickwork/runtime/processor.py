@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tickwork.domain.admission import ClaimRules
+from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
@@ -44,6 +45,7 @@ class ProcessorSettings:
     shutdown_timeout_seconds: float = 30.0
     misfire_grace_seconds: float = 60.0
     output_limit_bytes: int = 65536
+    max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     rules: ClaimRules = field(default_factory=ClaimRules)
 
@@ -103,6 +105,7 @@ class Processor:
                     poll_interval_seconds=s.poll_interval_seconds,
                     lease_seconds=s.lease_seconds,
                     shutdown_timeout_seconds=s.shutdown_timeout_seconds,
+                    max_interruptions=s.max_interruptions,
                     rules=s.rules,
                 ),
                 clock=self.clock,
@@ -117,7 +120,12 @@ class Processor:
                 clock=self.clock,
                 on_fired=self.notify_work,
             )
-        self.reaper = Reaper(store, max(s.lease_seconds / 2, 1.0), clock=self.clock)
+        self.reaper = Reaper(
+            store,
+            max(s.lease_seconds / 2, 1.0),
+            clock=self.clock,
+            max_interruptions=s.max_interruptions,
+        )
         self.heartbeat = Heartbeat(
             store,
             s.processor_id,

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 
+from tickwork.domain.jobs import JobState
+from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import Store
@@ -17,22 +19,31 @@ LEASE_EXPIRED_REASON = "lease expired: the worker running this job stopped heart
 
 class Reaper:
     def __init__(
-        self, store: Store, interval_seconds: float, *, clock: Clock | None = None
+        self,
+        store: Store,
+        interval_seconds: float,
+        *,
+        clock: Clock | None = None,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
     ) -> None:
         self.store = store
+        self.max_interruptions = max_interruptions
         self.interval_seconds = interval_seconds
         self.clock = clock or SystemClock()
         self._loop: asyncio.Task[None] | None = None
         self.retry = StoreRetry(log)
 
     async def run_once(self) -> int:
-        recovered = await self.store.recover_expired(self.clock.now(), LEASE_EXPIRED_REASON)
+        recovered = await self.store.recover_expired(
+            self.clock.now(), LEASE_EXPIRED_REASON, max_interruptions=self.max_interruptions
+        )
         for job in recovered:
             log.warning(
-                "job %s (%s) recovered after its lease expired: now %s",
+                "job %s (%s) recovered after its lease expired: now %s%s",
                 job.id,
                 job.task_name,
                 job.state.value,
+                f" ({job.last_error})" if job.state is JobState.FAILED else "",
             )
         return len(recovered)
 

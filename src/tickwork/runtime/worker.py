@@ -9,12 +9,12 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
 from tickwork.domain.policies import next_state_after
-from tickwork.domain.tasks import RetryPolicy, TaskDefinition
+from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, RetryPolicy, TaskDefinition
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
@@ -46,7 +46,49 @@ class WorkerSettings:
     shutdown_timeout_seconds: float = 30.0
     # Jobs due this soon are claimed now and started at their time (see Store.claim).
     prefetch_seconds: float = DEFAULT_PREFETCH_SECONDS
+    max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     rules: ClaimRules = field(default_factory=ClaimRules)
+
+
+# Outcomes that get a WARNING line of their own (see log_failure).
+_WARNED = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT})
+MAX_LOGGED_MESSAGE_CHARS = 300
+
+
+def log_failure(c: Completion, run_id: int, now: datetime) -> None:
+    """One WARNING line for a run that failed or timed out: what ran, which attempt, why, and
+    what happens next. The IDs also go to the record's attributes for structured logs."""
+    o = c.outcome
+    message = " ".join((o.error_message or "").split())  # one line, whatever the task raised
+    if len(message) > MAX_LOGGED_MESSAGE_CHARS:
+        message = message[:MAX_LOGGED_MESSAGE_CHARS] + "..."
+    if c.next_state is JobState.RETRYING and c.retry_at is not None:
+        wait = max((c.retry_at - now).total_seconds(), 0.0)
+        then = f"retrying in {wait:.1f}s"
+    elif c.attempt < c.max_attempts:
+        then = "not retried (error class or the task's retry_on/no_retry_on)"
+    else:
+        then = "no attempts left" if c.max_attempts > 1 else "no retries (max_retries = 0)"
+    log.warning(
+        "task %s: job %s run %s attempt %d/%d %s: %s [%s] %s; %s",
+        c.task_name,
+        c.job_id,
+        run_id,
+        c.attempt,
+        c.max_attempts,
+        "timed out" if o.status is RunStatus.TIMEOUT else "failed",
+        o.error_type or "Error",
+        (o.error_class or ErrorClass.UNKNOWN).value,
+        message,
+        then,
+        extra={
+            "task": c.task_name,
+            "job_id": c.job_id,
+            "run_id": run_id,
+            "attempt": c.attempt,
+            "error_class": (o.error_class or ErrorClass.UNKNOWN).value,
+        },
+    )
 
 
 class Worker:
@@ -80,6 +122,9 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._cancelling: set[int] = set()
         self._completions: list[Completion] = []
+        # Held while results are written: a stop waits for a write in flight instead of
+        # cancelling it, which would lose the batch the writer had already taken.
+        self._write_lock = asyncio.Lock()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -174,11 +219,15 @@ class Worker:
         for loop in self._loops:
             if loop.get_name() in ("tickwork-lease", "tickwork-cancel"):
                 loop.cancel()
-        await self._drain_completions()
+        await self._drain_completions()  # waits for a write in flight, then writes the rest
         if leftover:
             n = await self.write_retry.call(
                 lambda: self.store.release(
-                    self.settings.worker_id, leftover, self.clock.now(), SHUTDOWN_REASON
+                    self.settings.worker_id,
+                    leftover,
+                    self.clock.now(),
+                    SHUTDOWN_REASON,
+                    max_interruptions=self.settings.max_interruptions,
                 )
             )
             log.info("released %d job(s) back to the queue", n)
@@ -330,6 +379,7 @@ class Worker:
                 next_state=state,
                 retry_at=retry_at,
                 refund_attempt=isinstance(decision, Defer),
+                max_attempts=job.max_attempts,
             )
         )
         self._flush.set()
@@ -353,19 +403,23 @@ class Worker:
             await self._drain_completions()
 
     async def _drain_completions(self) -> None:
-        while self._completions:
-            batch, self._completions = self._completions, []
-            try:
-                await self.store.complete(batch)
-            except Exception as exc:
-                # Keep the results in memory and try again: losing them would lose the outcome.
-                self._completions[:0] = batch
-                await self.write_retry.failed(exc)
-                continue
-            self.write_retry.succeeded()
-            # Written results free what limits counted (a key's running jobs, a queued task) and
-            # may add retries: the claim loop looks again, once per batch.
-            self._wake.set()
+        async with self._write_lock:
+            while self._completions:
+                batch, self._completions = self._completions, []
+                try:
+                    run_ids = await self.store.complete(batch)
+                except Exception as exc:
+                    # Keep the results and try again: losing them would lose the outcome.
+                    self._completions[:0] = batch
+                    await self.write_retry.failed(exc)
+                    continue
+                self.write_retry.succeeded()
+                for completion, run_id in zip(batch, run_ids, strict=True):
+                    if completion.outcome.status in _WARNED:
+                        log_failure(completion, run_id, self.clock.now())
+                # Written results free what limits counted (a key's running jobs, a queued
+                # task) and may add retries: the claim loop looks again, once per batch.
+                self._wake.set()
 
     # --- cancel requests ---------------------------------------------------------------------
     async def _cancel_loop(self) -> None:

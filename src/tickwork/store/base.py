@@ -19,7 +19,7 @@ from tickwork.domain.access import (
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
-from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
 
 
 @dataclass(frozen=True)
@@ -328,7 +328,7 @@ class Store(Protocol):
         """Push the leases of the worker's running jobs to ``until``."""
         ...
 
-    async def complete(self, completions: Sequence[Completion]) -> None:
+    async def complete(self, completions: Sequence[Completion]) -> list[int]:
         """Write finished attempts in one transaction: a run record each, and the job's new
         state (``retry_at`` becomes its ``scheduled_at`` when retrying). A completion for a job
         that is no longer running that attempt for that worker (it was released, reaped or
@@ -337,26 +337,49 @@ class Store(Protocol):
         A job that becomes ``succeeded`` here cancels, in the same transaction, its pending
         watchdogs (jobs whose ``watch_job_id`` is its ID), with ``last_error`` "watched job N
         succeeded in time". Any other outcome leaves them to fire at the deadline.
+
+        Returns the IDs of the run records written, in the order of ``completions``.
         """
         ...
 
     async def release(
-        self, worker_id: str, job_ids: Sequence[int], now: datetime, reason: str
+        self,
+        worker_id: str,
+        job_ids: Sequence[int],
+        now: datetime,
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
     ) -> int:
-        """Put the worker's running jobs back to ``available`` (due now) without spending the
-        attempt, recording an ``interrupted`` run with ``reason``. Returns how many."""
+        """The worker's running jobs among ``job_ids`` were interrupted by its stop: each is
+        taken back as ``recover_expired`` describes. Returns how many."""
         ...
 
-    async def recover_expired(self, now: datetime, reason: str) -> list[Job]:
-        """Jobs ``running`` with ``lease_expires_at <= now`` (their worker died): each gets an
-        ``interrupted`` run with ``reason`` and goes back to ``available``, or to ``failed`` when
-        it has no attempts left. Returns the jobs as they are afterwards."""
+    async def recover_expired(
+        self, now: datetime, reason: str, *, max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
+    ) -> list[Job]:
+        """Jobs ``running`` with ``lease_expires_at <= now`` (their worker died) were
+        interrupted. Each gets an ``interrupted`` run with ``reason`` and goes back to
+        ``available`` (due now) with ``max_attempts`` one higher: a crash is not the job's
+        failure and spends no retry, while attempt numbers keep counting claims (so a late
+        result of the interrupted attempt is never taken for the next one's). A job
+        interrupted more often than its task's
+        ``max_interruptions`` (``max_interruptions`` here when the task sets none), counting
+        its earlier ``interrupted`` runs and this one, goes to ``failed`` instead, its
+        ``last_error`` saying so (``domain.policies.interrupted_state``). Returns the jobs as
+        they are afterwards."""
         ...
 
-    async def reset_stuck(self, older_than_seconds: float, now: datetime, reason: str) -> list[Job]:
+    async def reset_stuck(
+        self,
+        older_than_seconds: float,
+        now: datetime,
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
+    ) -> list[Job]:
         """Jobs ``running`` since ``now - older_than_seconds`` or earlier (``started_at``),
-        whatever their lease: each gets an ``interrupted`` run with ``reason`` and goes back to
-        ``available``, or to ``failed`` when it has no attempts left, as in ``recover_expired``.
+        whatever their lease, were interrupted: each is taken back as in ``recover_expired``.
         A worker still running one is not stopped; its late result is recorded as a run and
         leaves the job alone (see ``complete``). Returns the jobs as they are afterwards."""
         ...

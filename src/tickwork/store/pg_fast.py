@@ -338,22 +338,24 @@ WITH c AS (
             finished_at, duration, worker_id, error_type, error_class, error_message,
             traceback, exit_code, output, result, metrics, ord)
     ORDER BY r.ord
+    RETURNING id
 )
 """
-COMPLETE_SQL = _COMPLETE_CTES + "SELECT count(*) FROM upd"
+# Run IDs come from one sequence in the order the rows are inserted (by ``ord``): sorted, they
+# are in the order of the completions.
+COMPLETE_SQL = _COMPLETE_CTES + "SELECT array_agg(id ORDER BY id) FROM ins"
 # Retrying or deferred jobs are due again later: other processes' workers are told.
 COMPLETE_NOTIFY_SQL = (
-    _COMPLETE_CTES + f"SELECT count(*), pg_notify('{NOTIFY_CHANNEL}', '') FROM upd"
+    _COMPLETE_CTES + f"SELECT array_agg(id ORDER BY id), pg_notify('{NOTIFY_CHANNEL}', '') FROM ins"
 )
 
 
-def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -> None:
+def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -> list[int]:
+    """Write ``completions`` (see ``Store.complete``); returns their run IDs, in order."""
     if len({c.job_id for c in completions}) < len(completions):
         # One job twice in a batch: the updates must apply in order, so one statement each.
         with conn.transaction():
-            for c in completions:
-                complete(conn, [c])
-        return
+            return [run_id for c in completions for run_id in complete(conn, [c])]
     p: dict[str, list[Any]] = {
         name: []
         for name in (
@@ -407,7 +409,9 @@ def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -
         p["result"].append(_dumps(o.result))
         p["metrics"].append(_dumps(o.metrics))
         pending = pending or c.next_state in _PENDING
-    conn.execute(COMPLETE_NOTIFY_SQL if pending else COMPLETE_SQL, p)
+    row = conn.execute(COMPLETE_NOTIFY_SQL if pending else COMPLETE_SQL, p).fetchone()
+    assert row is not None  # an aggregate always gives one row
+    return list(row[0])
 
 
 _PENDING = frozenset({JobState.SCHEDULED, JobState.AVAILABLE, JobState.RETRYING})

@@ -33,11 +33,15 @@ def task_values(defn: TaskDefinition) -> dict[str, Any]:
         "timezone": defn.timezone,
         "timeout_seconds": defn.timeout_seconds,
         "max_retries": r.max_retries,
+        # The retry policy beyond max_retries: the backoff, and which failures retry.
         "backoff": {
             "base": r.base_seconds,
             "factor": r.factor,
             "cap": r.cap_seconds,
             "jitter": r.jitter,
+            "retry_on": list(r.retry_on),
+            "no_retry_on": list(r.no_retry_on),
+            "max_interruptions": r.max_interruptions,
         },
         "enabled": defn.enabled,
         "description": defn.description,
@@ -65,6 +69,10 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
             factor=b["factor"],
             cap_seconds=b["cap"],
             jitter=b["jitter"],
+            # Absent in rows written before these existed.
+            retry_on=tuple(b.get("retry_on") or ()),
+            no_retry_on=tuple(b.get("no_retry_on") or ()),
+            max_interruptions=max_interruptions_of(b),
         ),
         enabled=bool(row["enabled"]),
         description=row["description"],
@@ -83,6 +91,12 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def max_interruptions_of(backoff: Mapping[str, Any]) -> int | None:
+    """A task's own ``max_interruptions`` from its stored retry policy (None: the default)."""
+    value = backoff.get("max_interruptions")  # absent in rows written before it existed
+    return None if value is None else int(value)
 
 
 def job_from_row(row: Mapping[str, Any]) -> Job:

@@ -9,6 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 PENDING_SQL = ("scheduled", "available", "retrying")
+# A task's jobs that count as "a previous run is still active" for its overlap policy: running,
+# due, retrying, or a fire of its schedule waiting for its time (e.g. a calendar's opening).
+# A one-off job waiting for a later time (an enqueue with a delay) is not active yet; its
+# time is compared with the horizon of the fires being made. sqlite_fast.ACTIVE_FOR_OVERLAP is
+# the same rule for the raw SQLite path.
 PROBLEM_SQL = ("failed", "timeout", "cancelled")
 
 
@@ -144,6 +149,19 @@ sa.Index(
     postgresql_where=sa.and_(jobs.c.unique_key.isnot(None), _active),
     sqlite_where=sa.and_(jobs.c.unique_key.isnot(None), _active),
 )
+
+
+def active_for_overlap(horizon: datetime) -> sa.ColumnElement[bool]:
+    """Jobs that hold a fire back under its task's overlap policy (see above)."""
+    return sa.or_(
+        jobs.c.state.in_(("available", "retrying", "running")),
+        sa.and_(
+            jobs.c.state == "scheduled",
+            sa.or_(jobs.c.fire_at.isnot(None), jobs.c.scheduled_at <= horizon),
+        ),
+    )
+
+
 # Active jobs per task, for the overlap policy: small, as finished jobs leave it.
 sa.Index(
     "ix_tickwork_jobs_active_task",

@@ -62,11 +62,12 @@ WHERE w.id = ? AND w.state = 'succeeded' AND d.watch_job_id = w.id
 """
 
 INSERT_RUN_SQL = """
-INSERT INTO tickwork_runs (job_id, task_name, attempt, status, triggered_by, started_at,
+INSERT INTO tickwork_runs (id, job_id, task_name, attempt, status, triggered_by, started_at,
     finished_at, duration_seconds, worker_id, error_type, error_class, error_message, traceback,
     exit_code, output, result, metrics)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+LAST_RUN_ID_SQL = "SELECT max(id) FROM tickwork_runs"
 
 INSERT_JOB_SQL = """
 INSERT INTO tickwork_jobs (id, task_name, state, args, kwargs, priority, key, unique_key,
@@ -252,10 +253,15 @@ def _claim_ids(
     return [_job(r) for r in rows]
 
 
-def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> None:
+def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> list[int]:
+    """Write ``completions`` (see ``Store.complete``); returns their run IDs, in order.
+
+    The caller holds the write lock, so the IDs after the current largest are ours to give.
+    """
     updates = []
     inserts = []
-    for c in completions:
+    first_id = (raw.execute(LAST_RUN_ID_SQL).fetchone()[0] or 0) + 1
+    for run_id, c in enumerate(completions, first_id):
         o = c.outcome
         finished = c.finished_at.timestamp()
         started = c.started_at.timestamp()
@@ -273,6 +279,7 @@ def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> None
         )
         inserts.append(
             (
+                run_id,
                 c.job_id,
                 c.task_name,
                 c.attempt,
@@ -297,6 +304,7 @@ def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> None
     succeeded = [(c.job_id,) for c in completions if c.next_state is JobState.SUCCEEDED]
     if succeeded:
         raw.executemany(CANCEL_WATCHDOGS_SQL, succeeded)
+    return list(range(first_id, first_id + len(completions)))
 
 
 ACTIVE_BY_KEY_SQL = """
@@ -399,20 +407,25 @@ def _existing_for_key(
     return None if row is None else int(row[0])
 
 
-DUE_SQL = """
+# sql.active_for_overlap, for this path: ? is the horizon of the fires.
+ACTIVE_FOR_OVERLAP = """(j.state IN ('available', 'retrying', 'running')
+       OR (j.state = 'scheduled' AND (j.fire_at IS NOT NULL OR j.scheduled_at <= ?)))"""
+DUE_SQL = f"""
 SELECT name, schedule, timezone, next_fire_at, args, kwargs, priority, max_retries, policies,
     (SELECT count(*) FROM tickwork_jobs AS j INDEXED BY ix_tickwork_jobs_active_task
      WHERE j.task_name = t.name
-       AND j.state IN ('scheduled', 'available', 'retrying', 'running')) AS active
+       AND j.state IN ('scheduled', 'available', 'retrying', 'running')
+       AND {ACTIVE_FOR_OVERLAP}) AS active
 FROM tickwork_tasks AS t INDEXED BY ix_tickwork_tasks_next_fire
 WHERE next_fire_at IS NOT NULL AND next_fire_at <= ? AND enabled = 1 AND removed_at IS NULL
 ORDER BY next_fire_at, name
 LIMIT ?
 """
 
-CANCEL_PENDING_SQL = """
-UPDATE tickwork_jobs SET state = 'cancelled', finished_at = ?, last_error = ?
+CANCEL_PENDING_SQL = f"""
+UPDATE tickwork_jobs AS j SET state = 'cancelled', finished_at = ?, last_error = ?
 WHERE task_name = ? AND state IN ('scheduled', 'available', 'retrying')
+  AND {ACTIVE_FOR_OVERLAP}
 """
 REQUEST_CANCEL_SQL = """
 UPDATE tickwork_jobs SET cancel_requested_at = ?
@@ -440,7 +453,7 @@ def fire_due(
             policies=policies_from_dict(_loads(r[8])),
             active_jobs=r[9],
         )
-        for r in raw.execute(DUE_SQL, (horizon.timestamp(), limit))
+        for r in raw.execute(DUE_SQL, (horizon.timestamp(), horizon.timestamp(), limit))
     ]
     if not due:
         return 0, []
@@ -452,7 +465,7 @@ def fire_due(
     now_ts = now.timestamp()
     for f in fires:
         if f.cancel_active:
-            raw.execute(CANCEL_PENDING_SQL, (now_ts, REPLACED, f.task_name))
+            raw.execute(CANCEL_PENDING_SQL, (now_ts, REPLACED, f.task_name, horizon.timestamp()))
             raw.execute(REQUEST_CANCEL_SQL, (now_ts, f.task_name))
     new_jobs = [j for f in fires for j in (f.job, *f.extra_jobs) if j is not None]
     if not new_jobs:

@@ -9,10 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tickwork.domain.jobs import Job, JobState, Run
+from tickwork.domain.jobs import Job, JobState, Run, RunStatus
+from tickwork.domain.policies import interrupted_failure_reason, interrupted_state
+from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.store import rows
 from tickwork.store.base import ProcessorInfo
-from tickwork.store.sql import PENDING_SQL, jobs, processors, runs
+from tickwork.store.sql import PENDING_SQL, jobs, processors, runs, tasks
 from tickwork.store.sqltasks import SqlTasks
 
 
@@ -21,80 +23,108 @@ class SqlOps(SqlTasks):
 
     # --- running jobs taken back -------------------------------------------------------------
     async def release(
-        self, worker_id: str, job_ids: Sequence[int], now: datetime, reason: str
+        self,
+        worker_id: str,
+        job_ids: Sequence[int],
+        now: datetime,
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
     ) -> int:
-        return await self._call(self._release, worker_id, job_ids, now, reason)
+        return await self._call(self._release, worker_id, job_ids, now, reason, max_interruptions)
 
-    def _release(self, worker_id: str, job_ids: Sequence[int], now: datetime, reason: str) -> int:
+    def _release(
+        self,
+        worker_id: str,
+        job_ids: Sequence[int],
+        now: datetime,
+        reason: str,
+        max_interruptions: int,
+    ) -> int:
         if not job_ids:
             return 0
-        with self._write() as conn:
-            running = [
-                rows.job_from_row(r)
-                for r in conn.execute(
-                    sa.select(jobs).where(
-                        jobs.c.id.in_(list(job_ids)),
-                        jobs.c.worker_id == worker_id,
-                        jobs.c.state == JobState.RUNNING.value,
-                    )
-                ).mappings()
-            ]
-            for job in running:
-                conn.execute(runs.insert().values(**rows.interrupted_run_values(job, now, reason)))
-                # The attempt was cut short by us, not by the task: it is given back.
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job.id)
-                    .values(
-                        state=JobState.AVAILABLE.value,
-                        attempt=jobs.c.attempt - 1,
-                        scheduled_at=now,
-                        worker_id=None,
-                        lease_expires_at=None,
-                        last_error=reason,
-                    )
-                )
-            if running:
-                self._notify(conn)
-        return len(running)
+        condition = sa.and_(jobs.c.id.in_(list(job_ids)), jobs.c.worker_id == worker_id)
+        return len(self._take_back(condition, now, reason, False, max_interruptions))
 
-    async def recover_expired(self, now: datetime, reason: str) -> list[Job]:
+    async def recover_expired(
+        self, now: datetime, reason: str, *, max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
+    ) -> list[Job]:
         return await self._call(
-            self._take_back, jobs.c.lease_expires_at <= now, now, reason, skip_locked=True
+            self._take_back, jobs.c.lease_expires_at <= now, now, reason, True, max_interruptions
         )
 
-    async def reset_stuck(self, older_than_seconds: float, now: datetime, reason: str) -> list[Job]:
+    async def reset_stuck(
+        self,
+        older_than_seconds: float,
+        now: datetime,
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
+    ) -> list[Job]:
         cutoff = now - timedelta(seconds=older_than_seconds)
         # An operator's reset waits for locked rows (a claim or a completion in flight) instead
         # of skipping them: it must not miss a job that is running that long.
         return await self._call(
-            self._take_back, jobs.c.started_at <= cutoff, now, reason, skip_locked=False
+            self._take_back, jobs.c.started_at <= cutoff, now, reason, False, max_interruptions
         )
 
     def _take_back(
-        self, condition: Any, now: datetime, reason: str, skip_locked: bool
+        self,
+        condition: Any,
+        now: datetime,
+        reason: str,
+        skip_locked: bool,
+        max_interruptions: int,
     ) -> list[Job]:
-        """Running jobs matching ``condition`` go back to ``available`` (or ``failed`` with no
-        attempts left), each with an ``interrupted`` run: the attempt is spent."""
+        """Running jobs matching ``condition`` were interrupted: each gets an ``interrupted``
+        run with ``reason`` and goes back to ``available`` with one more attempt, or to
+        ``failed`` past its task's ``max_interruptions`` (``max_interruptions`` when the task
+        sets none); see ``domain.policies.interrupted_state``."""
         with self._write() as conn:
             query = sa.select(jobs).where(jobs.c.state == JobState.RUNNING.value, condition)
             if self._skip_locked:
                 query = query.with_for_update(skip_locked=skip_locked)
             taken = [rows.job_from_row(r) for r in conn.execute(query).mappings()]
+            if not taken:
+                return []
+            ids = [j.id for j in taken]
+            before = dict(
+                conn.execute(
+                    sa.select(runs.c.job_id, sa.func.count())
+                    .where(runs.c.job_id.in_(ids), runs.c.status == RunStatus.INTERRUPTED.value)
+                    .group_by(runs.c.job_id)
+                ).all()
+            )
+            own = {
+                name: rows.max_interruptions_of(backoff)
+                for name, backoff in conn.execute(
+                    sa.select(tasks.c.name, tasks.c.backoff).where(
+                        tasks.c.name.in_({j.task_name for j in taken})
+                    )
+                )
+            }
             back: list[Job] = []
             for job in taken:
                 conn.execute(runs.insert().values(**rows.interrupted_run_values(job, now, reason)))
-                last = job.attempt >= job.max_attempts
+                count = before.get(job.id, 0) + 1
+                limit = own.get(job.task_name)
+                limit = max_interruptions if limit is None else limit
+                state = interrupted_state(count, limit)
                 values: dict[str, Any] = {
-                    "state": (JobState.FAILED if last else JobState.AVAILABLE).value,
+                    "state": state.value,
                     "worker_id": None,
                     "lease_expires_at": None,
-                    "last_error": reason,
                 }
-                if last:
+                if state is JobState.FAILED:
                     values["finished_at"] = now
+                    values["last_error"] = interrupted_failure_reason(count, limit, reason)
                 else:
+                    # A crash is not the job's failure: it gets one more attempt. Attempt
+                    # numbers keep counting claims, so a late result of the interrupted
+                    # attempt can never be taken for the next one's (see ``complete``).
+                    values["max_attempts"] = jobs.c.max_attempts + 1
                     values["scheduled_at"] = now
+                    values["last_error"] = reason
                 conn.execute(jobs.update().where(jobs.c.id == job.id).values(**values))
                 row = conn.execute(sa.select(jobs).where(jobs.c.id == job.id)).mappings().one()
                 back.append(rows.job_from_row(row))

@@ -282,18 +282,17 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
                 .values(lease_expires_at=until)
             )
 
-    async def complete(self, completions: Sequence[Completion]) -> None:
-        await self._call(self._complete, completions)
+    async def complete(self, completions: Sequence[Completion]) -> list[int]:
+        return await self._call(self._complete, completions)
 
-    def _complete(self, completions: Sequence[Completion]) -> None:
+    def _complete(self, completions: Sequence[Completion]) -> list[int]:
         if not completions:
-            return
+            return []
         if self.dialect == "sqlite":
             with self._write() as conn:
-                sqlite_fast.complete(conn.connection.driver_connection, completions)
-            return
+                return sqlite_fast.complete(conn.connection.driver_connection, completions)
         with pg_fast.connection(self.engine) as raw:
-            pg_fast.complete(raw, completions)
+            return pg_fast.complete(raw, completions)
 
 
 def _plain(new_jobs: Sequence[NewJob]) -> bool:

@@ -12,7 +12,7 @@ from tickwork.domain.limits import policies_from_dict
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.store import rows, sqlite_fast
 from tickwork.store.base import DueSchedule, Fire, FirePlanner, SyncReport
-from tickwork.store.sql import PENDING_SQL, jobs, tasks
+from tickwork.store.sql import PENDING_SQL, active_for_overlap, jobs, tasks
 from tickwork.store.sqlbase import SqlBase
 
 SYNC_LOCK_KEY = 0x73796E63  # "sync"; transaction-level advisory lock of sync_tasks
@@ -203,7 +203,7 @@ class SqlTasks(SqlBase):
         created: list[int] = []
         with self._write() as conn:
             rows_ = conn.execute(query).all()
-            active = self._active_counts(conn, [r.name for r in rows_])
+            active = self._active_counts(conn, [r.name for r in rows_], horizon)
             due = [
                 DueSchedule(
                     r.name,
@@ -226,7 +226,7 @@ class SqlTasks(SqlBase):
                     .values(next_fire_at=fire.next_fire_at, last_fire_at=fire.previous_next_fire_at)
                 )
                 if fire.cancel_active:
-                    self._replace_active(conn, fire.task_name, now)
+                    self._replace_active(conn, fire.task_name, now, horizon)
                 for new in (fire.job, *fire.extra_jobs):
                     if new is not None:
                         job_id = self._insert_job_once(conn, new, now)
@@ -236,20 +236,28 @@ class SqlTasks(SqlBase):
                 self._notify(conn)
         return len(due), created
 
-    def _active_counts(self, conn: Any, names: list[str]) -> dict[str, int]:
+    def _active_counts(self, conn: Any, names: list[str], horizon: datetime) -> dict[str, int]:
         if not names:
             return {}
         query = (
             sa.select(jobs.c.task_name, sa.func.count())
-            .where(jobs.c.task_name.in_(names), jobs.c.state.in_((*PENDING_SQL, "running")))
+            .where(
+                jobs.c.task_name.in_(names),
+                jobs.c.state.in_((*PENDING_SQL, "running")),  # the partial index's predicate
+                active_for_overlap(horizon),
+            )
             .group_by(jobs.c.task_name)
         )
         return {name: n for name, n in conn.execute(query)}
 
-    def _replace_active(self, conn: Any, task_name: str, now: datetime) -> None:
+    def _replace_active(self, conn: Any, task_name: str, now: datetime, horizon: datetime) -> None:
         conn.execute(
             jobs.update()
-            .where(jobs.c.task_name == task_name, jobs.c.state.in_(PENDING_SQL))
+            .where(
+                jobs.c.task_name == task_name,
+                jobs.c.state.in_(PENDING_SQL),
+                active_for_overlap(horizon),
+            )
             .values(state="cancelled", finished_at=now, last_error=sqlite_fast.REPLACED)
         )
         conn.execute(

@@ -79,6 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(403, b"no")
         elif path == "/missing":
             self._reply(404, b"not here")
+        elif path == "/request-timeout":
+            self._reply(408, b"too slow to ask")
         elif path == "/limited":
             self._reply(429, b"slow down", headers={"Retry-After": "7"})
         elif path.startswith("/retry-after/"):
@@ -198,6 +200,7 @@ async def test_redirect_is_not_followed_and_is_unknown_unless_expected(
         ("/missing", ErrorClass.VALIDATION),
         ("/broken", ErrorClass.SERVER_ERROR),
         ("/limited", ErrorClass.RATE_LIMIT),
+        ("/request-timeout", ErrorClass.TIMEOUT),  # 408: a new try may do, unlike other 4xx
     ],
 )
 async def test_status_failures_are_classified(

@@ -119,6 +119,7 @@ def run(path: str, args: list[Any], kwargs: dict[str, Any], channel: _Channel) -
                 traceback=outcome.traceback,
                 metrics=outcome.metrics,
                 retry_after=outcome.retry_after_seconds,
+                error_types=list(outcome.error_types),
             )
             return message
     return {"ok": True, "result": _storable(value), "metrics": run_report.snapshot()}

@@ -142,6 +142,8 @@ class HttpExecutor:
 def _status_class(status: int) -> ErrorClass:
     if status == 429:
         return ErrorClass.RATE_LIMIT
+    if status == 408:  # Request Timeout: the server gave up waiting; a new try may do
+        return ErrorClass.TIMEOUT
     if status in (401, 403):
         return ErrorClass.AUTH
     if 500 <= status < 600:

@@ -8,8 +8,9 @@ Failures are classified for the retry decision (``domain.policies.next_state_aft
 - ``TimeoutError`` (the task's own): ``timeout``; ``ConnectionError``, socket address errors,
   OS errors with a network errno and httpx transport errors: ``network`` (httpx timeouts:
   ``timeout``); ``PermissionError``: ``auth``. All of these but ``auth`` are retried.
-- Anything else (``ValueError``, ``KeyError``, ...) is ``unknown`` and not retried: a bug in a
-  task should fail visibly rather than loop. A task that wants a retry raises ``Retry``.
+- Anything else (``ValueError``, ``KeyError``, ...) is ``unknown``: retried like the others
+  while ``max_retries`` allow, unless the task's ``no_retry_on`` / ``retry_on`` say otherwise
+  (they match the names in ``Outcome.error_types``: the exception's class and its bases).
 
 Isolated tasks (``run(..., isolated=True)``) run in a child process
 (``tickwork.runtime.executors.child``) that a timeout or a cancel kills with its whole group.
@@ -372,10 +373,16 @@ def outcome_for_exception(
             metrics=metrics,
             retry_after_seconds=exc.after,
             force_retry=True,
+            error_types=exception_names(exc),
         )
     if isinstance(exc, Fail):
         return Outcome.failure(
-            "Fail", exc.reason, error_class=ErrorClass.VALIDATION, traceback=tb, metrics=metrics
+            "Fail",
+            exc.reason,
+            error_class=ErrorClass.VALIDATION,
+            traceback=tb,
+            metrics=metrics,
+            error_types=exception_names(exc),
         )
     return Outcome.failure(
         type(exc).__name__,
@@ -383,7 +390,17 @@ def outcome_for_exception(
         error_class=classify_exception(exc),
         traceback=tb,
         metrics=metrics,
+        error_types=exception_names(exc),
     )
+
+
+def exception_names(exc: BaseException) -> tuple[str, ...]:
+    """The names a task's ``retry_on`` / ``no_retry_on`` may use for ``exc``: its class and
+    every base, each plain (``ValueError``) and module-qualified (``builtins.ValueError``)."""
+    names: list[str] = []
+    for cls in type(exc).__mro__[:-1]:  # all but ``object``
+        names += (cls.__name__, f"{cls.__module__}.{cls.__qualname__}")
+    return tuple(names)
 
 
 def _is_httpx(exc: BaseException, class_name: str) -> bool:
@@ -478,6 +495,7 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
         except ValueError:
             error_class = ErrorClass.UNKNOWN
         retry_after = message.get("retry_after")
+        names = message.get("error_types")
         return Outcome.failure(
             str(message.get("error_type") or "Exception"),
             str(message.get("message") or ""),
@@ -487,6 +505,7 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
             metrics=self.metrics,
             retry_after_seconds=float(retry_after) if retry_after is not None else None,
             force_retry=message.get("kind") == "retry",
+            error_types=tuple(str(n) for n in names) if isinstance(names, list) else (),
         )
 
 
