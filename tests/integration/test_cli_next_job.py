@@ -78,3 +78,18 @@ def test_next_expression_still_works(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2026-03-06T10:00:00+01:00"
+
+
+def test_next_expression_keeps_every_sixth_hour_through_a_half_hour_dst_shift(
+    tmp_path: Path,
+) -> None:
+    # Lord Howe falls back 30 minutes at 02:00; 06:00 +10:30 used to be skipped.
+    args = ["next", "0 */6 * * *", "--tz", "Australia/Lord_Howe"]
+    done = cli([*args, "--after", "2026-04-04T23:00:00+11:00", "-n", "4"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "2026-04-05T00:00:00+11:00",
+        "2026-04-05T06:00:00+10:30",
+        "2026-04-05T12:00:00+10:30",
+        "2026-04-05T18:00:00+10:30",
+    ]

@@ -363,6 +363,111 @@ def test_seconds_field_in_the_repeated_hour_fires_once() -> None:
     ]
 
 
+# Shifts other than an hour, jumps at other times of day (2026): Lord Howe falls back 04-05
+# 02:00 +11:00 -> 01:30 +10:30 and springs forward 10-04 02:00 +10:30 -> 02:30 +11:00; Santiago
+# falls back 04-05 00:00 -03:00 -> 04-04 23:00 -04:00 and springs forward 09-06 00:00 -04:00 ->
+# 01:00 -03:00; Troll springs forward 03-29 01:00 +00:00 -> 03:00 +02:00.
+
+
+@pytest.mark.parametrize(
+    ("zone", "expression", "after", "expected"),
+    [
+        # The wall clock decides, whatever the shift: every sixth hour is kept (this lost 06:00
+        # when real time was stepped in whole hours).
+        (
+            "Australia/Lord_Howe",
+            "0 */6 * * *",
+            "2026-04-04T23:00:00+11:00",
+            ["2026-04-05T00:00:00+11:00", "2026-04-05T06:00:00+10:30", "2026-04-05T12:00:00+10:30"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "0 */6 * * *",
+            "2026-10-03T23:00:00+10:30",
+            ["2026-10-04T00:00:00+10:30", "2026-10-04T06:00:00+11:00", "2026-10-04T12:00:00+11:00"],
+        ),
+        # Wildcard hour: both passes of the repeated half hour, nothing for a skipped time.
+        (
+            "Australia/Lord_Howe",
+            "45 * * * *",
+            "2026-04-05T01:00:00+11:00",
+            ["2026-04-05T01:45:00+11:00", "2026-04-05T01:45:00+10:30", "2026-04-05T02:45:00+10:30"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "15 * * * *",
+            "2026-10-04T01:00:00+10:30",
+            ["2026-10-04T01:15:00+10:30", "2026-10-04T03:15:00+11:00"],
+        ),
+        # Fixed time: the first pass only; a skipped one at the jump.
+        (
+            "Australia/Lord_Howe",
+            "45 1 * * *",
+            "2026-04-05T00:00:00+11:00",
+            ["2026-04-05T01:45:00+11:00", "2026-04-06T01:45:00+10:30"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "15 2 * * *",
+            "2026-10-04T00:00:00+10:30",
+            ["2026-10-04T02:30:00+11:00", "2026-10-05T02:15:00+11:00"],
+        ),
+        # Midnight jumps: a skipped midnight fires at 01:00 for a fixed time, not for a wildcard.
+        (
+            "America/Santiago",
+            "0 0 * * *",
+            "2026-09-05T12:00:00-04:00",
+            ["2026-09-06T01:00:00-03:00", "2026-09-07T00:00:00-03:00"],
+        ),
+        (
+            "America/Santiago",
+            "0 */6 * * *",
+            "2026-09-05T12:00:00-04:00",
+            ["2026-09-05T18:00:00-04:00", "2026-09-06T06:00:00-03:00"],
+        ),
+        (
+            "America/Santiago",
+            "30 23 * * *",
+            "2026-04-04T12:00:00-03:00",
+            ["2026-04-04T23:30:00-03:00", "2026-04-05T23:30:00-04:00"],
+        ),
+        (
+            "America/Santiago",
+            "30 * * * *",
+            "2026-04-04T22:00:00-03:00",
+            [
+                "2026-04-04T22:30:00-03:00",
+                "2026-04-04T23:30:00-03:00",
+                "2026-04-04T23:30:00-04:00",
+                "2026-04-05T00:30:00-04:00",
+            ],
+        ),
+        # A two-hour jump: everything skipped collapses into one fire at the jump.
+        (
+            "Antarctica/Troll",
+            "30 1,2 * * *",
+            "2026-03-29T00:00:00+00:00",
+            ["2026-03-29T03:00:00+02:00", "2026-03-30T01:30:00+02:00"],
+        ),
+    ],
+)
+def test_other_shifts_and_jump_times(
+    zone: str, expression: str, after: str, expected: list[str]
+) -> None:
+    schedule = parse_schedule(expression, zone)
+    fires = next_fires(schedule, datetime.fromisoformat(after), len(expected))
+    assert [fire.isoformat() for fire in fires] == expected
+
+
+def test_fixed_time_follows_debian_crons_split() -> None:
+    fixed = {"30 2 * * *", "0 0-23/6 * * *", "0,30 1 * * *", "@daily", "15 30 2 * * *"}
+    wildcard = {"0 * * * *", "0 */6 * * *", "*/30 1 * * *", "@hourly", "*/20 30 * * * *"}
+    for expression in fixed | wildcard:
+        schedule = parse_schedule(expression, "Australia/Lord_Howe")
+        assert isinstance(schedule, CronSchedule)
+        assert schedule.fixed_time == (expression in fixed), expression
+
+
 # --- intervals -----------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import zoneinfo
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -79,6 +80,7 @@ def _as_utc(after: datetime) -> datetime:
 
 
 _ONE_SECOND = timedelta(seconds=1)
+_ONE_MINUTE = timedelta(minutes=1)
 _MICROSECOND = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -87,15 +89,25 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class CronSchedule:
     """A 5-field cron expression (or an @alias of one), optionally with a seconds field in front.
 
-    The five cron fields are evaluated by cronsim in the schedule's timezone, so daylight-saving
-    transitions behave as in Debian cron; each minute it yields fires at every second in
-    ``seconds`` (``(0,)`` for a plain 5-field expression).
+    cronsim lists the matching minutes of local wall-clock time; ``_minute_instants`` turns them
+    into real instants under the daylight-saving rules of Debian cron, and each minute fires at
+    every second in ``seconds`` (``(0,)`` for a plain 5-field expression).
     """
 
     expression: str
     timezone: str
     cron: str  # the five minute..day-of-week fields handed to cronsim (aliases expanded)
     seconds: tuple[int, ...]  # sorted, distinct
+
+    @property
+    def fixed_time(self) -> bool:
+        """Debian cron's split: neither the minute nor the hour field starts with ``*``.
+
+        Fixed-time schedules fire once per matching wall time, even when DST skips or repeats
+        it; the others ("wildcard-hour") fire whenever the clock shows a matching time.
+        """
+        minute, hour = self.cron.split(" ")[:2]
+        return not minute.startswith("*") and not hour.startswith("*")
 
     def next_after(self, after: datetime) -> datetime:
         for fire in self.iter_after(after):
@@ -111,33 +123,80 @@ class CronSchedule:
     def iter_after(self, after: datetime) -> Iterator[datetime]:
         tz = load_timezone(self.timezone)
         last = _as_utc(after)
-        # A fire can lie later in the minute that contains `after` (6-field form), so cronsim
-        # starts one second before that minute; it yields strictly after its start.
-        minute_start = last.astimezone(tz).replace(second=0, microsecond=0)
-        start = (minute_start.astimezone(UTC) - _ONE_SECOND).astimezone(_cronsim_zone(tz))
-        minutes = CronSim(self.cron, start)
-        while True:
-            try:
-                minute = next(minutes)
-            except StopIteration:
-                return
-            base = minute.astimezone(UTC)
+        latest = timedelta(seconds=self.seconds[-1])
+        for minute in _minute_instants(self.cron, self.fixed_time, tz, last):
+            if minute + latest <= last:
+                continue  # all of this minute's fires are already past
             for second in self.seconds:
                 # Added in UTC so that a fire never lands on a wall time that does not exist.
-                fire = base + timedelta(seconds=second)
-                # For fixed-time expressions cronsim works on naive local wall time and returns
-                # the first of two ambiguous instants: started inside the second pass of a
-                # repeated hour it yields that hour's earlier pass, i.e. times before `after`.
-                # Dropping those keeps the results strictly after `after` and increasing.
+                fire = minute + timedelta(seconds=second)
+                # The walk starts a little early (see _minute_instants), and a skipped fixed
+                # time can coincide with the minute after the jump: keep only later instants.
                 if fire > last:
                     last = fire
                     yield fire.astimezone(tz)
 
 
-def _cronsim_zone(tz: zoneinfo.ZoneInfo) -> tzinfo:
-    # cronsim does plain arithmetic for datetime.UTC but converts through UTC on every tick for
-    # any other tzinfo, ZoneInfo("UTC") included; same results, several times slower.
-    return UTC if tz.key == "UTC" else tz
+def _minute_instants(cron: str, fixed: bool, tz: tzinfo, after: datetime) -> Iterator[datetime]:
+    """The UTC instants, in order, at which the wall-clock minutes matching ``cron`` fire.
+
+    cronsim walks naive wall-clock time here, which is plain calendar arithmetic; each match is
+    then placed on the time line by asking the zone for both of its readings (``fold`` 0 and
+    1), so no size of DST shift and no time of day of the transition is assumed:
+
+    * one instant: it fires then;
+    * two (the clock shows it twice): fixed-time schedules fire on the first pass only, the
+      others on both;
+    * none (the clock jumps over it): fixed-time schedules fire at the jump, the others not.
+
+    The result may start up to a minute before ``after`` and may repeat an instant (a skipped
+    fixed time fires with the minute after the jump); the caller drops those.
+    """
+    # Minutes up to a minute before `after` can still have seconds after it. Among them, the
+    # first pass through a repeated interval comes before the second pass of earlier wall
+    # times, and a skipped minute fires after the jump, i.e. later than its own wall time
+    # suggests: starting from the smaller of the two offsets around that point covers both.
+    probe = (after - _ONE_MINUTE).astimezone(tz)
+    offset = min(_offset(tz, probe), _offset(tz, probe.replace(fold=1)))
+    wall = (after - _ONE_MINUTE + offset).replace(tzinfo=None, second=0, microsecond=0)
+    second_passes: deque[datetime] = deque()  # the repeated minutes' later instants, in order
+    for match in CronSim(cron, wall - _ONE_SECOND):  # cronsim yields strictly after its start
+        # fold=0 reads a wall time with the offset in force before a transition, fold=1 with
+        # the one after it: two instants if the clock shows it twice, reversed if never.
+        first = (match - _offset(tz, match)).replace(tzinfo=UTC)
+        second = (match - _offset(tz, match.replace(fold=1))).replace(tzinfo=UTC)
+        if first > second:
+            if not fixed:
+                continue
+            first = _jump_between(tz, second, first)
+        # Every second pass of a repeated interval comes after all its first passes and before
+        # whatever follows the interval.
+        while second_passes and second_passes[0] < first:
+            yield second_passes.popleft()
+        yield first
+        if second > first and not fixed:
+            second_passes.append(second)
+    yield from second_passes
+
+
+def _offset(tz: tzinfo, moment: datetime) -> timedelta:
+    # The zone's offset for moment's wall time and fold; moment itself may be naive.
+    offset = tz.utcoffset(moment)
+    assert offset is not None  # zones always have one
+    return offset
+
+
+def _jump_between(tz: tzinfo, before: datetime, after: datetime) -> datetime:
+    """The instant in (``before``, ``after``] at which ``tz`` changes its UTC offset."""
+    old = _offset(tz, before.astimezone(tz))
+    # Bisection to the second, since tz data puts transitions on whole seconds.
+    while after - before > _ONE_SECOND:
+        middle = before + (after - before) // _ONE_SECOND // 2 * _ONE_SECOND
+        if _offset(tz, middle.astimezone(tz)) == old:
+            before = middle
+        else:
+            after = middle
+    return after
 
 
 @dataclass(frozen=True, slots=True)
