@@ -17,32 +17,14 @@ from tickwork.config.api import ApiSettings
 from tickwork.definitions import validate_definitions
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.tasks import TaskDefinition, TaskSource
-from tickwork.errors import ConfigError, StoreError
+from tickwork.errors import ConfigError
 from tickwork.runtime.executors.python import resolve_callable
 from tickwork.runtime.processor import Processor, ProcessorSettings
 from tickwork.service import Service
-from tickwork.store import SqlStore, create_store
-from tickwork.store import migrate as migrations
 from tickwork.store.base import Store
+from tickwork.store.open import prepare_store
 
 log = logging.getLogger("tickwork")
-
-
-def prepare_store(url: str) -> SqlStore:
-    """A store whose schema is current: an embedded SQLite file is migrated on the spot,
-    a server database must be migrated on purpose (``tickwork db upgrade``)."""
-    store = create_store(url)
-    try:
-        if migrations.is_current(store.engine):
-            return store
-        if store.dialect == "sqlite":
-            migrations.upgrade(store.engine)
-            return store
-    except StoreError:
-        raise
-    except Exception as exc:
-        raise StoreError(f"cannot open the database: {type(exc).__name__}: {exc}") from exc
-    raise StoreError("the database schema is not current: run `tickwork db upgrade` first")
 
 
 def processor_settings(

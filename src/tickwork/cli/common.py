@@ -17,7 +17,7 @@ import typer
 
 from tickwork.config import Config, load_config
 from tickwork.domain.access import Principal, Role, Scope
-from tickwork.errors import ConfigError, StoreError, TickworkError
+from tickwork.errors import ConfigError, SchemaError, StoreError, TickworkError
 from tickwork.service import Service
 
 T = TypeVar("T")
@@ -94,6 +94,8 @@ def guard(fn: Callable[[], T]) -> T:
     """Map tickwork's errors to one line on stderr and an exit status."""
     try:
         return fn()
+    except SchemaError as exc:  # the wrong or a missing database: the operator's to fix
+        fail(str(exc))
     except StoreError as exc:
         fail(str(exc), EXIT_STORE)
     except TickworkError as exc:
@@ -105,11 +107,14 @@ def with_service(
     database_url: str | None,
     use_case: Callable[[Service], Coroutine[Any, Any, T]],
 ) -> T:
-    from tickwork.launcher import claim_rules, prepare_store
+    """Run ``use_case`` on the existing database of the configuration. Never creates or
+    migrates one: only ``tickwork run|worker|scheduler|api`` and ``tickwork db upgrade`` do."""
+    from tickwork.launcher import claim_rules
+    from tickwork.store.open import open_existing_store
 
     async def main() -> T:
         cfg = config_of(config, database_url)
-        store = await asyncio.to_thread(prepare_store, cfg.settings.database_url)
+        store = await asyncio.to_thread(open_existing_store, cfg.settings.database_url)
         try:
             service = Service(
                 store, resolve=None, rules=claim_rules(cfg.settings), actor=cli_actor()

@@ -93,19 +93,11 @@ def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
 
 @db_app.command("current")
 def db_current(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
-    """Print the schema revision of the database and the newest one."""
-    from tickwork.store import create_store
-    from tickwork.store import migrate as migrations
+    """Print the schema revision of the database and the newest one (creates nothing)."""
+    from tickwork.store.migrate import HEAD_REVISION
+    from tickwork.store.open import existing_revision
 
-    def do() -> tuple[str | None, str | None]:
-        cfg = config_of(config, database_url)
-        store = create_store(cfg.settings.database_url)
-        try:
-            return migrations.current_revision(store.engine), migrations.head_revision()
-        except Exception as exc:
-            raise StoreError(f"cannot read the schema: {type(exc).__name__}: {exc}") from exc
-        finally:
-            store.engine.dispose()
-
-    current, head = guard(do)
-    typer.echo(f"current: {current or 'none'}; newest: {head}")
+    current = guard(
+        lambda: existing_revision(config_of(config, database_url).settings.database_url)
+    )
+    typer.echo(f"current: {current or 'none'}; newest: {HEAD_REVISION}")
