@@ -9,12 +9,10 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 
-from tickwork.accounts import Accounts
 from tickwork.cli import render
 from tickwork.cli.common import (
     ConfigOpt,
@@ -22,6 +20,7 @@ from tickwork.cli.common import (
     JsonOpt,
     app,
     cli_actor,
+    command_group,
     fail,
     guard,
     with_service,
@@ -30,8 +29,11 @@ from tickwork.domain.access import ApiToken, AuditEntry, AuditQuery, Role, User,
 from tickwork.domain.access import parse_scopes as parse_scope_list
 from tickwork.domain.durations import parse_duration
 
-users_app = typer.Typer(help="API users and their roles.", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens of users.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from tickwork.accounts import Accounts
+
+users_app = command_group("API users and their roles.")
+tokens_app = command_group("API tokens of users.")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 
@@ -45,6 +47,8 @@ def _accounts_call(
     database_url: str | None,
     use: Callable[[Accounts], Coroutine[Any, Any, T]],
 ) -> T:
+    from tickwork.accounts import Accounts  # argon2
+
     return with_service(config, database_url, lambda s: use(Accounts(s.store, clock=s.clock)))
 
 
@@ -146,10 +150,10 @@ def users_list(
     if as_json:
         render.print_json([user_dict(u) for u in users])
         return
-    table = Table("name", "role", "created (UTC)", "disabled (UTC)")
+    table = render.new_table("name", "role", "created (UTC)", "disabled (UTC)")
     for u in users:
         table.add_row(u.name, u.role.value, render.short_time(u.created_at), _when(u.disabled_at))
-    render.console.print(table)
+    render.show(table)
 
 
 def _when(value: Any) -> str:
@@ -259,7 +263,7 @@ def tokens_list(
     if as_json:
         render.print_json([token_dict(t) for t in tokens])
         return
-    table = Table(
+    table = render.new_table(
         "id", "user", "name", "scopes", "created (UTC)", "expires", "revoked", "last used"
     )
     for t in tokens:
@@ -273,7 +277,7 @@ def tokens_list(
             _when(t.revoked_at),
             _when(t.last_used_at),
         )
-    render.console.print(table)
+    render.show(table)
 
 
 @tokens_app.command("revoke")
@@ -319,7 +323,7 @@ def audit_log(
     if as_json:
         render.print_json([audit_dict(e) for e in entries])
         return
-    table = Table("id", "at (UTC)", "actor", "action", "target", "change")
+    table = render.new_table("id", "at (UTC)", "actor", "action", "target", "change")
     for e in entries:
         change = " -> ".join(x for x in (_compact(e.before), _compact(e.after)) if x)
         table.add_row(
@@ -330,4 +334,4 @@ def audit_log(
             f"{e.target_type} {e.target}",
             change[:100],
         )
-    render.console.print(table)
+    render.show(table)

@@ -6,11 +6,9 @@ jobs), ``ops`` (status, reset-stuck, db); ``common`` holds what they share.
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,10 +29,10 @@ from tickwork.cli.common import (
     parse_time,
     with_service,
 )
-from tickwork.domain.durations import parse_duration
-from tickwork.domain.jobs import TriggeredBy
 from tickwork.errors import ConfigError
-from tickwork.service import EnqueueRequest, Service, preview
+
+if TYPE_CHECKING:
+    from tickwork.service import EnqueueRequest, Service
 
 
 # --- next --------------------------------------------------------------------------------------
@@ -51,7 +49,7 @@ def next_fires(
         str | None, typer.Option("--tz", help="IANA timezone of EXPR (default: UTC).")
     ] = None,
     after: Annotated[str | None, typer.Option("--after", help="ISO time (default: now).")] = None,
-    count: Annotated[int, typer.Option("-n", "--count", help="How many fire times.")] = 5,
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many fire times.")] = 5,
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -66,8 +64,13 @@ def next_fires(
         fail("--tz applies to EXPR only: a job's schedule has its own timezone")
     start = guard(lambda: parse_time(after, "after")) if after else datetime.now(UTC)
     if job is None:
+        # Only the schedule code: this is the command people run to try an expression.
+        from tickwork.domain.schedules import next_fires, parse_schedule
+        from tickwork.domain.tasks import DEFAULT_TIMEZONE
+
         assert expression is not None
-        fires = guard(lambda: preview(expression, tz or "UTC", start, count))
+        schedule = guard(lambda: parse_schedule(expression, tz or DEFAULT_TIMEZONE))
+        fires = next_fires(schedule, start, count)
         if as_json:
             render.print_json([f.isoformat() for f in fires])
         else:
@@ -126,6 +129,9 @@ def enqueue(
     as_json: JsonOpt = False,
 ) -> None:
     """Queue a one-off or delayed run of a job; prints the job ID."""
+    from tickwork.domain.durations import parse_duration
+    from tickwork.domain.jobs import TriggeredBy
+    from tickwork.service import EnqueueRequest
 
     def build() -> EnqueueRequest:
         if at is not None and delay is not None:
@@ -171,7 +177,7 @@ def jobs_list(
     if as_json:
         render.print_json([render.task_dict(t) for t in tasks])
     else:
-        render.console.print(render.tasks_table(tasks))
+        render.show(render.tasks_table(tasks))
 
 
 @jobs_app.command("show")
@@ -192,7 +198,7 @@ def jobs_show(
     for k, v in data.items():
         if k != "recent_runs":
             typer.echo(f"{k:>16}: {v}")
-    render.console.print(render.runs_table(runs))
+    render.show(render.runs_table(runs))
 
 
 @jobs_app.command("history")
@@ -208,7 +214,7 @@ def jobs_history(
     if as_json:
         render.print_json([render.run_dict(r) for r in runs])
     else:
-        render.console.print(render.runs_table(runs))
+        render.show(render.runs_table(runs))
 
 
 @jobs_app.command("trigger")
@@ -276,7 +282,7 @@ def jobs_get(
     for k, v in data.items():
         if k != "runs":
             typer.echo(f"{k:>13}: {v}")
-    render.console.print(render.runs_table(runs))
+    render.show(render.runs_table(runs))
 
 
 @jobs_app.command("queue")
@@ -292,7 +298,7 @@ def jobs_queue(
     if as_json:
         render.print_json([render.job_dict(j) for j in jobs])
     else:
-        render.console.print(render.jobs_table(jobs))
+        render.show(render.jobs_table(jobs))
 
 
 # Registered after the commands above, for the order of `tickwork --help`.
@@ -300,10 +306,3 @@ from tickwork.cli import (  # noqa: E402
     accounts,  # noqa: F401  (users, tokens, audit)
     ops,  # noqa: F401  (registers its commands)
 )
-
-
-def main() -> None:
-    # Task paths like "examples.tasks:fn" are relative to where tickwork is started.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    app()

@@ -17,7 +17,6 @@ from tickwork.cli.common import (
     guard,
     with_service,
 )
-from tickwork.domain.durations import format_duration, parse_duration
 from tickwork.errors import StoreError
 
 
@@ -41,7 +40,7 @@ def status(
         return
     typer.echo("jobs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if st.processors:
-        render.console.print(render.processors_table(st.processors))
+        render.show(render.processors_table(st.processors))
 
 
 @app.command("reset-stuck")
@@ -60,6 +59,8 @@ def reset_stuck(
     queue, or fails when no attempts are left. A worker still running such a job is not
     stopped; its late result is recorded but changes nothing.
     """
+    from tickwork.domain.durations import format_duration, parse_duration
+
     seconds = guard(lambda: parse_duration(older_than, field="older-than"))
     jobs = with_service(config, database_url, lambda s: s.reset_stuck(seconds))
     if as_json:

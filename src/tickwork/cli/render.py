@@ -1,20 +1,21 @@
-"""Rendering domain objects for the terminal: JSON-able dicts and rich tables."""
+"""Rendering domain objects for the terminal: JSON-able dicts and rich tables.
+
+rich is imported only to build and print a table: commands that print none do not load it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.table import Table
 
-from tickwork.domain.jobs import Job, Run
-from tickwork.domain.tasks import Task, target_to_dict
-from tickwork.service import ProcessorStatus
-
-console = Console()
+    from tickwork.domain.jobs import Job, Run
+    from tickwork.domain.tasks import Task
+    from tickwork.service import ProcessorStatus
 
 
 def iso(value: datetime | None) -> str | None:
@@ -22,6 +23,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def task_dict(task: Task) -> dict[str, Any]:
+    from tickwork.domain.tasks import target_to_dict
+
     d = task.definition
     return {
         "name": d.name,
@@ -118,8 +121,20 @@ def short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+def new_table(*headers: str) -> Table:
+    from rich.table import Table
+
+    return Table(*headers)
+
+
+def show(table: Table) -> None:
+    from rich.console import Console
+
+    Console().print(table)
+
+
 def tasks_table(tasks: list[Task]) -> Table:
-    table = Table("name", "kind", "schedule", "enabled", "next fire (UTC)", "description")
+    table = new_table("name", "kind", "schedule", "enabled", "next fire (UTC)", "description")
     for t in tasks:
         d = t.definition
         enabled = "removed" if t.removed else ("yes" if d.enabled else "no")
@@ -131,7 +146,7 @@ def tasks_table(tasks: list[Task]) -> Table:
 
 
 def runs_table(runs: list[Run]) -> Table:
-    table = Table("run", "job", "attempt", "status", "by", "started (UTC)", "duration", "error")
+    table = new_table("run", "job", "attempt", "status", "by", "started (UTC)", "duration", "error")
     for r in runs:
         error = f"{r.error_type}: {r.error_message}" if r.error_type else ""
         table.add_row(
@@ -148,7 +163,7 @@ def runs_table(runs: list[Run]) -> Table:
 
 
 def jobs_table(jobs: list[Job]) -> Table:
-    table = Table("id", "task", "state", "attempt", "by", "scheduled (UTC)", "last error")
+    table = new_table("id", "task", "state", "attempt", "by", "scheduled (UTC)", "last error")
     for j in jobs:
         table.add_row(
             str(j.id),
@@ -163,7 +178,7 @@ def jobs_table(jobs: list[Job]) -> Table:
 
 
 def processors_table(processors: list[ProcessorStatus]) -> Table:
-    table = Table(
+    table = new_table(
         "processor", "role", "state", "running jobs", "started (UTC)", "heartbeat (UTC)", "version"
     )
     for status in processors:
