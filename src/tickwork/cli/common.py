@@ -68,6 +68,10 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WideOpt = Annotated[
+    bool,
+    typer.Option("--wide", help="Show every column in full, even if wider than the terminal."),
+]
 AppOpt = Annotated[
     str | None,
     typer.Option("--app", help="A Tickwork application object to run, as module:attribute."),

@@ -21,6 +21,7 @@ from tickwork.cli.common import (
     ConfigOpt,
     DbOpt,
     JsonOpt,
+    WideOpt,
     app,
     fail,
     guard,
@@ -171,18 +172,23 @@ def jobs_list(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List defined jobs with their schedule and next fire time."""
     tasks = with_service(config, database_url, lambda s: s.list_tasks())
     if as_json:
         render.print_json([render.task_dict(t) for t in tasks])
     else:
-        render.show(render.tasks_table(tasks))
+        render.tasks_table(tasks, wide=wide)
 
 
 @jobs_app.command("show")
 def jobs_show(
-    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+    name: str,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Show one defined job, its next fire time and its latest runs."""
 
@@ -198,7 +204,7 @@ def jobs_show(
     for k, v in data.items():
         if k != "recent_runs":
             typer.echo(f"{k:>16}: {v}")
-    render.show(render.runs_table(runs))
+    render.runs_table(runs, wide=wide)
 
 
 @jobs_app.command("history")
@@ -208,13 +214,14 @@ def jobs_history(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
-    """The latest runs of a job, newest first."""
+    """The latest runs of a job, newest first, with what each reported (tickwork.report)."""
     runs = with_service(config, database_url, lambda s: s.history(name, limit=limit))
     if as_json:
         render.print_json([render.run_dict(r) for r in runs])
     else:
-        render.show(render.runs_table(runs))
+        render.runs_table(runs, wide=wide)
 
 
 @jobs_app.command("trigger")
@@ -265,9 +272,14 @@ def jobs_cancel(
 
 @jobs_app.command("get")
 def jobs_get(
-    job_id: int, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+    job_id: int,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
-    """Show one queued or finished job run by its ID, with its attempts."""
+    """Show one queued or finished job run by its ID, with its attempts and what each
+    reported (tickwork.report)."""
 
     async def use(s: Service) -> tuple[Any, Any, Any]:
         return await s.get_job(job_id), await s.runs_of_job(job_id), await s.explain(job_id)
@@ -282,7 +294,7 @@ def jobs_get(
     for k, v in data.items():
         if k != "runs":
             typer.echo(f"{k:>13}: {v}")
-    render.show(render.runs_table(runs))
+    render.runs_table(runs, wide=wide)
 
 
 @jobs_app.command("queue")
@@ -292,13 +304,14 @@ def jobs_queue(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List job runs (queued, running and finished), newest first."""
     jobs = with_service(config, database_url, lambda s: s.list_jobs(task_name=task, limit=limit))
     if as_json:
         render.print_json([render.job_dict(j) for j in jobs])
     else:
-        render.show(render.jobs_table(jobs))
+        render.jobs_table(jobs, wide=wide)
 
 
 # Registered after the commands above, for the order of `tickwork --help`.

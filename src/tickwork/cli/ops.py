@@ -11,6 +11,7 @@ from tickwork.cli.common import (
     ConfigOpt,
     DbOpt,
     JsonOpt,
+    WideOpt,
     app,
     config_of,
     db_app,
@@ -25,6 +26,7 @@ def status(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Job counts by state, and the processors with their roles and running jobs.
 
@@ -40,7 +42,7 @@ def status(
         return
     typer.echo("jobs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if st.processors:
-        render.show(render.processors_table(st.processors))
+        render.processors_table(st.processors, wide=wide)
 
 
 @app.command("reset-stuck")
