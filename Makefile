@@ -30,8 +30,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## bench: store (~5 min), REST API and command-line benchmarks on SQLite; see docs/benchmarks.md
 bench: $(STAMP)
-	$(BIN)/python bench/bench_sqlite.py
+	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -400,7 +400,7 @@ class Tickwork:
         """The service of this app on the current event loop (created on first use)."""
         loop = asyncio.get_running_loop()
         if self._service is None or self._service_loop is not loop:
-            from tickwork.launcher import prepare_store
+            from tickwork.store.open import prepare_store
 
             store = await asyncio.to_thread(prepare_store, self.settings.database_url)
             self._service = Service(store, resolve=self.resolve)

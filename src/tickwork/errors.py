@@ -58,6 +58,14 @@ class StoreError(TickworkError):
     """The store could not be reached or refused an operation."""
 
 
+class SchemaError(StoreError):
+    """The database is missing, has no tickwork tables or an older schema: someone has to
+    create or upgrade it (``tickwork db upgrade``); retrying cannot help.
+
+    The CLI reports it with exit status 2, like other input that names the wrong thing.
+    """
+
+
 class Retry(TickworkError):
     """Raised by a task: this attempt failed, try again (while attempts remain).
 

@@ -1,4 +1,8 @@
-"""Running a whole tickwork process: prepare the store, sync definitions, serve until a signal."""
+"""Running a whole tickwork process: prepare the store, sync definitions, serve until a signal.
+
+The REST API is imported only by a process that serves it (``serve(api=...)``), so that the
+Python API and the CLI never load FastAPI or uvicorn to enqueue or to read.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +10,25 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tickwork.accounts import Accounts
-from tickwork.api.app import create_app
-from tickwork.api.deps import ApiContext
-from tickwork.api.server import ApiServer
 from tickwork.config import Settings
 from tickwork.config.api import ApiSettings
 from tickwork.definitions import validate_definitions
-from tickwork.domain.admission import ClaimRules
 from tickwork.domain.tasks import TaskDefinition, TaskSource
-from tickwork.errors import ConfigError, StoreError
+from tickwork.errors import ConfigError
 from tickwork.runtime.executors.python import resolve_callable
 from tickwork.runtime.processor import Processor, ProcessorSettings
 from tickwork.service import Service
-from tickwork.store import SqlStore, create_store
-from tickwork.store import migrate as migrations
 from tickwork.store.base import Store
+from tickwork.store.open import prepare_store
+
+if TYPE_CHECKING:
+    # The REST API (FastAPI, uvicorn) is imported when a process serves it, not before.
+    from tickwork.api.deps import ApiContext
+    from tickwork.api.server import ApiServer
 
 log = logging.getLogger("tickwork")
-
-
-def prepare_store(url: str) -> SqlStore:
-    """A store whose schema is current: an embedded SQLite file is migrated on the spot,
-    a server database must be migrated on purpose (``tickwork db upgrade``)."""
-    store = create_store(url)
-    try:
-        if migrations.is_current(store.engine):
-            return store
-        if store.dialect == "sqlite":
-            migrations.upgrade(store.engine)
-            return store
-    except StoreError:
-        raise
-    except Exception as exc:
-        raise StoreError(f"cannot open the database: {type(exc).__name__}: {exc}") from exc
-    raise StoreError("the database schema is not current: run `tickwork db upgrade` first")
 
 
 def processor_settings(
@@ -62,13 +48,9 @@ def processor_settings(
         misfire_grace_seconds=settings.misfire_grace_seconds,
         output_limit_bytes=settings.output_limit_bytes,
         max_interruptions=settings.max_interruptions,
-        rules=claim_rules(settings),
+        rules=settings.claim_rules,
         **extra,
     )
-
-
-def claim_rules(settings: Settings) -> ClaimRules:
-    return ClaimRules(key_limit=settings.key_limit, rate_limit=settings.rate_limit)
 
 
 async def serve(
@@ -100,7 +82,7 @@ async def serve(
         resolve=resolve,
         on_enqueue=None if processor is None else processor.notify_work,
         on_schedules_changed=None if processor is None else processor.notify_schedules,
-        rules=claim_rules(settings),
+        rules=settings.claim_rules,
         api_job_kinds=api.job_kinds if api is not None else frozenset(),
         calendars=calendars,  # [calendars.NAME] of the config, for definitions made over the API
         max_interruptions=settings.max_interruptions,
@@ -129,6 +111,10 @@ async def serve(
             if on_started:
                 on_started(processor, service)
         if api is not None:
+            from tickwork.api.app import create_app
+            from tickwork.api.deps import ApiContext
+            from tickwork.api.server import ApiServer
+
             api_context = ApiContext.build(
                 store,
                 api,
@@ -162,6 +148,8 @@ async def serve(
 async def check_api_exposure(store: Store, api: ApiSettings) -> None:
     """Without users the API lets every request in (as ``local``): allowed on a loopback
     address only. ``ConfigError`` (exit status 2) for any other address."""
+    from tickwork.accounts import Accounts  # argon2, for the API only
+
     if await Accounts(store).has_users():
         return
     if not api.loopback_only:

@@ -63,8 +63,8 @@ def test_sync_enqueue_without_a_running_app(app_module: ModuleType) -> None:
 
 async def _sync(app: Tickwork) -> None:
     from tickwork.domain.tasks import TaskSource
-    from tickwork.launcher import prepare_store
     from tickwork.service import Service
+    from tickwork.store.open import prepare_store
 
     store = prepare_store(app.settings.database_url)
     await Service(store, resolve=app.resolve).sync_definitions(app.definitions, [TaskSource.CODE])

@@ -17,8 +17,8 @@ PASSWORD = "a long enough password"
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {"TICKWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}"}
+def env(sqlite_url: str) -> dict[str, str]:
+    return {"TICKWORK_DATABASE_URL": sqlite_url}
 
 
 def cli_stdin(
@@ -114,6 +114,7 @@ def two_users(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     """One database for the bad-input cases (none of them writes): an admin and a viewer."""
     cwd = tmp_path_factory.mktemp("bad-input")
     env = {"TICKWORK_DATABASE_URL": f"sqlite:///{cwd / 'tw.db'}"}
+    assert cli(["db", "upgrade"], cwd, env).returncode == 0
     cli_json(["users", "create", "admin1", "--role", "admin", "--no-password"], cwd, env)
     cli_json(["users", "create", "viewer", "--role", "read_only", "--no-password"], cwd, env)
     return cwd, env

@@ -85,12 +85,9 @@ def test_bad_config_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, case: 
         (["run", "--database-url", "mysql://x/y"], "unsupported database"),
     ],
 )
-def test_bad_arguments(tmp_path: Path, args: list[str], needle: str) -> None:
+def test_bad_arguments(tmp_path: Path, sqlite_url: str, args: list[str], needle: str) -> None:
     done = cli(
-        [*args, "--database-url", f"sqlite:///{tmp_path / 'tw.db'}"]
-        if args[0] not in ("next", "run")
-        else args,
-        tmp_path,
+        [*args, "--database-url", sqlite_url] if args[0] not in ("next", "run") else args, tmp_path
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert needle in done.stderr and "Traceback" not in done.stderr

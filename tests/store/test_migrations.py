@@ -131,3 +131,9 @@ def test_is_current_false_before_true_after(engine: sa.Engine) -> None:
     assert migrate.current_revision(engine) == migrate.head_revision()
     assert migrate.is_current(engine)
     assert migrate.has_tables(engine)
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    # Opening a store compares the database's revision with the constant, without Alembic:
+    # a new migration must move the constant too.
+    assert migrate.head_revision() == migrate.HEAD_REVISION

@@ -9,29 +9,33 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 
-from tickwork.accounts import Accounts
 from tickwork.cli import render
 from tickwork.cli.common import (
     ConfigOpt,
     DbOpt,
     JsonOpt,
+    WideOpt,
     app,
     cli_actor,
+    command_group,
     fail,
     guard,
     with_service,
 )
+from tickwork.cli.render import Column
 from tickwork.domain.access import ApiToken, AuditEntry, AuditQuery, Role, User, parse_role
 from tickwork.domain.access import parse_scopes as parse_scope_list
 from tickwork.domain.durations import parse_duration
 
-users_app = typer.Typer(help="API users and their roles.", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens of users.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from tickwork.accounts import Accounts
+
+users_app = command_group("API users and their roles.")
+tokens_app = command_group("API tokens of users.")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 
@@ -45,6 +49,8 @@ def _accounts_call(
     database_url: str | None,
     use: Callable[[Accounts], Coroutine[Any, Any, T]],
 ) -> T:
+    from tickwork.accounts import Accounts  # argon2
+
     return with_service(config, database_url, lambda s: use(Accounts(s.store, clock=s.clock)))
 
 
@@ -139,17 +145,26 @@ def users_create(
 
 @users_app.command("list")
 def users_list(
-    config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List users with their role and whether they are disabled."""
     users: list[User] = _accounts_call(config, database_url, lambda a: a.list_users())
     if as_json:
         render.print_json([user_dict(u) for u in users])
         return
-    table = Table("name", "role", "created (UTC)", "disabled (UTC)")
-    for u in users:
-        table.add_row(u.name, u.role.value, render.short_time(u.created_at), _when(u.disabled_at))
-    render.console.print(table)
+    columns = [
+        Column("name"),
+        Column("role"),
+        Column("disabled (UTC)", drop=1),
+        Column("created (UTC)", drop=2),
+    ]
+    rows = [
+        [u.name, u.role.value, _when(u.disabled_at), render.short_time(u.created_at)] for u in users
+    ]
+    render.print_table(columns, rows, wide=wide)
 
 
 def _when(value: Any) -> str:
@@ -253,27 +268,37 @@ def tokens_list(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List tokens (never their secrets)."""
     tokens: list[ApiToken] = _accounts_call(config, database_url, lambda a: a.list_tokens(user))
     if as_json:
         render.print_json([token_dict(t) for t in tokens])
         return
-    table = Table(
-        "id", "user", "name", "scopes", "created (UTC)", "expires", "revoked", "last used"
-    )
-    for t in tokens:
-        table.add_row(
+    columns = [
+        Column("id"),
+        Column("user"),
+        Column("name", drop=2),
+        Column("scopes", drop=1, flex=True),
+        Column("expires (UTC)", drop=3),
+        Column("revoked (UTC)", drop=1),
+        Column("last used (UTC)", drop=4),
+        Column("created (UTC)", drop=5),
+    ]
+    rows = [
+        [
             str(t.id),
             t.user_name,
             t.name,
             " ".join(sorted(s.value for s in t.scopes)),
-            render.short_time(t.created_at),
             _when(t.expires_at),
             _when(t.revoked_at),
             _when(t.last_used_at),
-        )
-    render.console.print(table)
+            render.short_time(t.created_at),
+        ]
+        for t in tokens
+    ]
+    render.print_table(columns, rows, wide=wide)
 
 
 @tokens_app.command("revoke")
@@ -310,6 +335,7 @@ def audit_log(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Who did what, newest first."""
     query = AuditQuery(
@@ -319,15 +345,23 @@ def audit_log(
     if as_json:
         render.print_json([audit_dict(e) for e in entries])
         return
-    table = Table("id", "at (UTC)", "actor", "action", "target", "change")
-    for e in entries:
-        change = " -> ".join(x for x in (_compact(e.before), _compact(e.after)) if x)
-        table.add_row(
+    columns = [
+        Column("id"),
+        Column("at (UTC)"),
+        Column("action"),
+        Column("target", drop=1),
+        Column("actor", drop=2),
+        Column("change", drop=3, flex=True),
+    ]
+    rows = [
+        [
             str(e.id),
             render.short_time(e.at),
-            e.actor,
             e.action,
             f"{e.target_type} {e.target}",
-            change[:100],
-        )
-    render.console.print(table)
+            e.actor,
+            " -> ".join(x for x in (_compact(e.before), _compact(e.after)) if x),
+        ]
+        for e in entries
+    ]
+    render.print_table(columns, rows, wide=wide)

@@ -1,24 +1,27 @@
 """What every ``tickwork`` command shares: the Typer apps, common options, loading the
-configuration, running a use case against the store, and mapping errors to exit statuses."""
+configuration, running a use case against the store, and mapping errors to exit statuses.
+
+Every command pays for importing the CLI modules, so they import only Typer and light parts of
+tickwork at module level; a command imports what it uses (the store, the service, rich) when
+it runs. ``tests/integration/test_cli_imports.py`` holds the line.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 import json
-import logging
-import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from tickwork.config import Config, load_config
-from tickwork.domain.access import Principal, Role, Scope
-from tickwork.errors import ConfigError, StoreError, TickworkError
-from tickwork.service import Service
+from tickwork.errors import ConfigError, SchemaError, StoreError, TickworkError
+
+if TYPE_CHECKING:
+    from tickwork.config import Config
+    from tickwork.domain.access import Principal
+    from tickwork.service import Service
 
 T = TypeVar("T")
 
@@ -26,14 +29,24 @@ DEFAULT_CONFIG_FILE = "tickwork.toml"
 EXIT_USAGE = 2  # bad input: config, arguments, unknown names
 EXIT_STORE = 1
 
-app = typer.Typer(
-    help="tickwork: cron jobs and background jobs, on SQLite or PostgreSQL.",
-    no_args_is_help=True,
+
+def command_group(help: str, **settings: Any) -> typer.Typer:
+    """A ``tickwork`` command or group of subcommands, all formatted alike.
+
+    Help is plain text (Click's formatter), not rich markup: rendering help with rich cost
+    ~0.1 s of imports (rich, markdown-it, pygments) on every `--help`, and rich read text in
+    square brackets, such as ``[api] host``, as markup and dropped it.
+    """
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, **settings)
+
+
+app = command_group(
+    "tickwork: cron jobs and background jobs, on SQLite or PostgreSQL.",
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-jobs_app = typer.Typer(help="See and steer defined jobs and queued job runs.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+jobs_app = command_group("See and steer defined jobs and queued job runs.")
+db_app = command_group("Database schema.")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(db_app, name="db")
 
@@ -55,6 +68,10 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WideOpt = Annotated[
+    bool,
+    typer.Option("--wide", help="Show every column in full, even if wider than the terminal."),
+]
 AppOpt = Annotated[
     str | None,
     typer.Option("--app", help="A Tickwork application object to run, as module:attribute."),
@@ -75,6 +92,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def config_of(config: Path | None, database_url: str | None) -> Config:
+    from tickwork.config import load_config
+
     if config is None and Path(DEFAULT_CONFIG_FILE).is_file():
         config = Path(DEFAULT_CONFIG_FILE)
     return load_config(config, overrides={"database_url": database_url})
@@ -83,6 +102,10 @@ def config_of(config: Path | None, database_url: str | None) -> Config:
 def cli_actor() -> Principal:
     """Who acts through the CLI, for the audit log: ``cli:<OS user>``, with every scope (whoever
     can run the command can read the database URL)."""
+    import getpass
+
+    from tickwork.domain.access import Principal, Role, Scope
+
     try:
         user = getpass.getuser()
     except (OSError, KeyError):  # no user name in the environment or the password database
@@ -94,6 +117,8 @@ def guard(fn: Callable[[], T]) -> T:
     """Map tickwork's errors to one line on stderr and an exit status."""
     try:
         return fn()
+    except SchemaError as exc:  # the wrong or a missing database: the operator's to fix
+        fail(str(exc))
     except StoreError as exc:
         fail(str(exc), EXIT_STORE)
     except TickworkError as exc:
@@ -105,16 +130,21 @@ def with_service(
     database_url: str | None,
     use_case: Callable[[Service], Coroutine[Any, Any, T]],
 ) -> T:
-    from tickwork.launcher import claim_rules, prepare_store
+    """Run ``use_case`` on the existing database of the configuration. Never creates or
+    migrates one: only ``tickwork run|worker|scheduler|api`` and ``tickwork db upgrade`` do."""
+    import asyncio
+
+    from tickwork.service import Service
+    from tickwork.store.open import open_existing_store
 
     async def main() -> T:
         cfg = config_of(config, database_url)
-        store = await asyncio.to_thread(prepare_store, cfg.settings.database_url)
+        store = await asyncio.to_thread(open_existing_store, cfg.settings.database_url)
         try:
             service = Service(
                 store,
                 resolve=None,
-                rules=claim_rules(cfg.settings),
+                rules=cfg.settings.claim_rules,
                 actor=cli_actor(),
                 max_interruptions=cfg.settings.max_interruptions,
             )
@@ -148,6 +178,9 @@ def parse_json(value: str | None, field: str, kind: type) -> Any:
 
 
 def setup_logging(level: str) -> None:
+    import logging
+    import sys
+
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

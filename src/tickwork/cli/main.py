@@ -6,11 +6,9 @@ jobs), ``ops`` (status, reset-stuck, db); ``common`` holds what they share.
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +21,7 @@ from tickwork.cli.common import (
     ConfigOpt,
     DbOpt,
     JsonOpt,
+    WideOpt,
     app,
     fail,
     guard,
@@ -31,10 +30,10 @@ from tickwork.cli.common import (
     parse_time,
     with_service,
 )
-from tickwork.domain.durations import parse_duration
-from tickwork.domain.jobs import TriggeredBy
 from tickwork.errors import ConfigError
-from tickwork.service import EnqueueRequest, Service, preview
+
+if TYPE_CHECKING:
+    from tickwork.service import EnqueueRequest, Service
 
 
 # --- next --------------------------------------------------------------------------------------
@@ -51,7 +50,7 @@ def next_fires(
         str | None, typer.Option("--tz", help="IANA timezone of EXPR (default: UTC).")
     ] = None,
     after: Annotated[str | None, typer.Option("--after", help="ISO time (default: now).")] = None,
-    count: Annotated[int, typer.Option("-n", "--count", help="How many fire times.")] = 5,
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many fire times.")] = 5,
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
@@ -66,8 +65,13 @@ def next_fires(
         fail("--tz applies to EXPR only: a job's schedule has its own timezone")
     start = guard(lambda: parse_time(after, "after")) if after else datetime.now(UTC)
     if job is None:
+        # Only the schedule code: this is the command people run to try an expression.
+        from tickwork.domain.schedules import next_fires, parse_schedule
+        from tickwork.domain.tasks import DEFAULT_TIMEZONE
+
         assert expression is not None
-        fires = guard(lambda: preview(expression, tz or "UTC", start, count))
+        schedule = guard(lambda: parse_schedule(expression, tz or DEFAULT_TIMEZONE))
+        fires = next_fires(schedule, start, count)
         if as_json:
             render.print_json([f.isoformat() for f in fires])
         else:
@@ -126,6 +130,9 @@ def enqueue(
     as_json: JsonOpt = False,
 ) -> None:
     """Queue a one-off or delayed run of a job; prints the job ID."""
+    from tickwork.domain.durations import parse_duration
+    from tickwork.domain.jobs import TriggeredBy
+    from tickwork.service import EnqueueRequest
 
     def build() -> EnqueueRequest:
         if at is not None and delay is not None:
@@ -165,18 +172,23 @@ def jobs_list(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List defined jobs with their schedule and next fire time."""
     tasks = with_service(config, database_url, lambda s: s.list_tasks())
     if as_json:
         render.print_json([render.task_dict(t) for t in tasks])
     else:
-        render.console.print(render.tasks_table(tasks))
+        render.tasks_table(tasks, wide=wide)
 
 
 @jobs_app.command("show")
 def jobs_show(
-    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+    name: str,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Show one defined job, its next fire time and its latest runs."""
 
@@ -192,7 +204,7 @@ def jobs_show(
     for k, v in data.items():
         if k != "recent_runs":
             typer.echo(f"{k:>16}: {v}")
-    render.console.print(render.runs_table(runs))
+    render.runs_table(runs, wide=wide)
 
 
 @jobs_app.command("history")
@@ -202,13 +214,14 @@ def jobs_history(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
-    """The latest runs of a job, newest first."""
+    """The latest runs of a job, newest first, with what each reported (tickwork.report)."""
     runs = with_service(config, database_url, lambda s: s.history(name, limit=limit))
     if as_json:
         render.print_json([render.run_dict(r) for r in runs])
     else:
-        render.console.print(render.runs_table(runs))
+        render.runs_table(runs, wide=wide)
 
 
 @jobs_app.command("trigger")
@@ -259,9 +272,14 @@ def jobs_cancel(
 
 @jobs_app.command("get")
 def jobs_get(
-    job_id: int, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+    job_id: int,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
-    """Show one queued or finished job run by its ID, with its attempts."""
+    """Show one queued or finished job run by its ID, with its attempts and what each
+    reported (tickwork.report)."""
 
     async def use(s: Service) -> tuple[Any, Any, Any]:
         return await s.get_job(job_id), await s.runs_of_job(job_id), await s.explain(job_id)
@@ -276,7 +294,7 @@ def jobs_get(
     for k, v in data.items():
         if k != "runs":
             typer.echo(f"{k:>13}: {v}")
-    render.console.print(render.runs_table(runs))
+    render.runs_table(runs, wide=wide)
 
 
 @jobs_app.command("queue")
@@ -286,13 +304,14 @@ def jobs_queue(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List job runs (queued, running and finished), newest first."""
     jobs = with_service(config, database_url, lambda s: s.list_jobs(task_name=task, limit=limit))
     if as_json:
         render.print_json([render.job_dict(j) for j in jobs])
     else:
-        render.console.print(render.jobs_table(jobs))
+        render.jobs_table(jobs, wide=wide)
 
 
 # Registered after the commands above, for the order of `tickwork --help`.
@@ -300,10 +319,3 @@ from tickwork.cli import (  # noqa: E402
     accounts,  # noqa: F401  (users, tokens, audit)
     ops,  # noqa: F401  (registers its commands)
 )
-
-
-def main() -> None:
-    # Task paths like "examples.tasks:fn" are relative to where tickwork is started.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    app()

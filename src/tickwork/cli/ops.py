@@ -11,13 +11,13 @@ from tickwork.cli.common import (
     ConfigOpt,
     DbOpt,
     JsonOpt,
+    WideOpt,
     app,
     config_of,
     db_app,
     guard,
     with_service,
 )
-from tickwork.domain.durations import format_duration, parse_duration
 from tickwork.errors import StoreError
 
 
@@ -26,6 +26,7 @@ def status(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Job counts by state, and the processors with their roles and running jobs.
 
@@ -41,7 +42,7 @@ def status(
         return
     typer.echo("jobs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if st.processors:
-        render.console.print(render.processors_table(st.processors))
+        render.processors_table(st.processors, wide=wide)
 
 
 @app.command("reset-stuck")
@@ -60,6 +61,8 @@ def reset_stuck(
     queue, or fails when no attempts are left. A worker still running such a job is not
     stopped; its late result is recorded but changes nothing.
     """
+    from tickwork.domain.durations import format_duration, parse_duration
+
     seconds = guard(lambda: parse_duration(older_than, field="older-than"))
     jobs = with_service(config, database_url, lambda s: s.reset_stuck(seconds))
     if as_json:
@@ -93,19 +96,11 @@ def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
 
 @db_app.command("current")
 def db_current(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
-    """Print the schema revision of the database and the newest one."""
-    from tickwork.store import create_store
-    from tickwork.store import migrate as migrations
+    """Print the schema revision of the database and the newest one (creates nothing)."""
+    from tickwork.store.migrate import HEAD_REVISION
+    from tickwork.store.open import existing_revision
 
-    def do() -> tuple[str | None, str | None]:
-        cfg = config_of(config, database_url)
-        store = create_store(cfg.settings.database_url)
-        try:
-            return migrations.current_revision(store.engine), migrations.head_revision()
-        except Exception as exc:
-            raise StoreError(f"cannot read the schema: {type(exc).__name__}: {exc}") from exc
-        finally:
-            store.engine.dispose()
-
-    current, head = guard(do)
-    typer.echo(f"current: {current or 'none'}; newest: {head}")
+    current = guard(
+        lambda: existing_revision(config_of(config, database_url).settings.database_url)
+    )
+    typer.echo(f"current: {current or 'none'}; newest: {HEAD_REVISION}")

@@ -1,20 +1,32 @@
-"""Rendering domain objects for the terminal: JSON-able dicts and rich tables."""
+"""Rendering domain objects for the terminal: JSON-able dicts, and tables that fit the terminal.
+
+A table never wraps a cell: when the terminal is too narrow, free-text columns (descriptions,
+errors, reported metrics) are cut with an ellipsis first, then whole columns are left out,
+least important first; ``--wide`` shows every column in full, however wide. rich is imported
+only to print a table.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from tickwork.domain.jobs import Job, Run
+    from tickwork.domain.tasks import Task
+    from tickwork.service import ProcessorStatus
 
-from tickwork.domain.jobs import Job, Run
-from tickwork.domain.tasks import Task, target_to_dict
-from tickwork.service import ProcessorStatus
-
-console = Console()
+# The narrowest a free-text column gets before whole columns are left out.
+FLEX_MIN_WIDTH = 10
+# What a rich table with the default box and padding adds around its cells: "│ " before each
+# column, " " after it, and the closing "│".
+_CELL_OVERHEAD = 3
+_EDGE_OVERHEAD = 1
+_ONE_LINE = str.maketrans("\n\r\t", "   ")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -22,6 +34,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def task_dict(task: Task) -> dict[str, Any]:
+    from tickwork.domain.tasks import target_to_dict
+
     d = task.definition
     return {
         "name": d.name,
@@ -91,6 +105,7 @@ def run_dict(run: Run) -> dict[str, Any]:
         "exit_code": run.exit_code,
         "output": run.output,
         "result": run.result,
+        "metrics": run.metrics,
     }
 
 
@@ -118,66 +133,187 @@ def short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def tasks_table(tasks: list[Task]) -> Table:
-    table = Table("name", "kind", "schedule", "enabled", "next fire (UTC)", "description")
+def metrics_text(metrics: dict[str, Any] | None) -> str:
+    """What a run reported, as ``processed=10 failed=1 batch=a`` (in the order reported)."""
+    return " ".join(f"{k}={v}" for k, v in (metrics or {}).items())
+
+
+# --- tables ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """A table column. ``drop``: in a terminal too narrow for the table, columns with higher
+    values are left out first (0: always shown). ``flex``: free text, cut with an ellipsis to
+    fit before any column is left out. Other cells are never cut or wrapped."""
+
+    header: str
+    drop: int = 0
+    flex: bool = False
+
+
+def fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -> list[int | None]:
+    """The width of each column in a table at most ``width`` characters wide (None: left out).
+
+    Free-text columns shrink (down to ``FLEX_MIN_WIDTH``) before columns are left out, in
+    ``drop`` order, the rightmost first among equals. A table whose kept columns alone are
+    wider than ``width`` comes out wider: names are never cut.
+    """
+    from rich.cells import cell_len  # terminal cells: wide characters take two
+
+    natural = [
+        max([cell_len(c.header), *(cell_len(row[i]) for row in rows)])
+        for i, c in enumerate(columns)
+    ]
+    least = [
+        min(natural[i], max(FLEX_MIN_WIDTH, cell_len(c.header))) if c.flex else natural[i]
+        for i, c in enumerate(columns)
+    ]
+    shown = list(range(len(columns)))
+
+    def total(widths: Sequence[int]) -> int:
+        return sum(widths[i] + _CELL_OVERHEAD for i in shown) + _EDGE_OVERHEAD
+
+    while total(least) > width:
+        droppable = [i for i in shown if columns[i].drop > 0]
+        if not droppable:
+            break
+        shown.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    widths = list(natural)
+    excess = total(widths) - width
+    while excess > 0:
+        # Take one character at a time from the widest free-text column that can still give.
+        givers = [i for i in shown if widths[i] > least[i]]
+        if not givers:
+            break
+        widest = max(givers, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return [widths[i] if i in shown else None for i in range(len(columns))]
+
+
+def print_table(
+    columns: Sequence[Column], rows: Iterable[Sequence[str]], *, wide: bool = False
+) -> None:
+    """Print a table that fits the terminal (see ``fit``), or with every column in full."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    # A row is one line: line breaks and tabs in free text (error messages) become spaces.
+    cells = [[cell.translate(_ONE_LINE) for cell in row] for row in rows]
+    terminal = Console().width
+    widths = fit(columns, cells, sys.maxsize if wide else terminal)
+    table = Table()
+    kept = [i for i, w in enumerate(widths) if w is not None]
+    for i in kept:
+        # Fixed widths keep rich from re-balancing columns; text is never read as markup.
+        table.add_column(columns[i].header, width=widths[i], no_wrap=True, overflow="ellipsis")
+    for row in cells:
+        table.add_row(*(Text(row[i]) for i in kept))
+    needed = sum((widths[i] or 0) + _CELL_OVERHEAD for i in kept) + _EDGE_OVERHEAD
+    Console(width=max(terminal, needed)).print(table)
+
+
+def tasks_table(tasks: list[Task], *, wide: bool = False) -> None:
+    columns = [
+        Column("name"),
+        Column("schedule", drop=1),
+        Column("next fire (UTC)", drop=2),
+        Column("enabled", drop=2),
+        Column("kind", drop=4),
+        Column("description", drop=3, flex=True),
+    ]
+    rows = []
     for t in tasks:
         d = t.definition
         enabled = "removed" if t.removed else ("yes" if d.enabled else "no")
         schedule = f"{d.schedule} ({d.timezone})" if d.schedule else "-"
-        table.add_row(
-            d.name, d.kind.value, schedule, enabled, short_time(t.next_fire_at), d.description
+        rows.append(
+            [d.name, schedule, short_time(t.next_fire_at), enabled, d.kind.value, d.description]
         )
-    return table
+    print_table(columns, rows, wide=wide)
 
 
-def runs_table(runs: list[Run]) -> Table:
-    table = Table("run", "job", "attempt", "status", "by", "started (UTC)", "duration", "error")
+def runs_table(runs: list[Run], *, wide: bool = False) -> None:
+    columns = [
+        Column("run"),
+        Column("status"),
+        Column("started (UTC)", drop=1),
+        Column("reported", drop=2, flex=True),
+        Column("error", drop=2, flex=True),
+        Column("duration", drop=3),
+        Column("attempt", drop=4),
+        Column("job", drop=5),
+        Column("by", drop=6),
+    ]
+    rows = []
     for r in runs:
         error = f"{r.error_type}: {r.error_message}" if r.error_type else ""
-        table.add_row(
-            str(r.id),
-            str(r.job_id),
-            str(r.attempt),
-            r.status.value,
-            r.triggered_by.value,
-            short_time(r.started_at),
-            f"{r.duration_seconds:.3f}s",
-            error[:80],
+        rows.append(
+            [
+                str(r.id),
+                r.status.value,
+                short_time(r.started_at),
+                metrics_text(r.metrics),
+                error,
+                f"{r.duration_seconds:.3f}s",
+                str(r.attempt),
+                str(r.job_id),
+                r.triggered_by.value,
+            ]
         )
-    return table
+    print_table(columns, rows, wide=wide)
 
 
-def jobs_table(jobs: list[Job]) -> Table:
-    table = Table("id", "task", "state", "attempt", "by", "scheduled (UTC)", "last error")
-    for j in jobs:
-        table.add_row(
+def jobs_table(jobs: list[Job], *, wide: bool = False) -> None:
+    columns = [
+        Column("id"),
+        Column("task"),
+        Column("state"),
+        Column("scheduled (UTC)", drop=1),
+        Column("last error", drop=2, flex=True),
+        Column("attempt", drop=3),
+        Column("by", drop=4),
+    ]
+    rows = [
+        [
             str(j.id),
             j.task_name,
             j.state.value,
+            short_time(j.scheduled_at),
+            j.last_error or "",
             f"{j.attempt}/{j.max_attempts}",
             j.triggered_by.value,
-            short_time(j.scheduled_at),
-            (j.last_error or "")[:60],
-        )
-    return table
+        ]
+        for j in jobs
+    ]
+    print_table(columns, rows, wide=wide)
 
 
-def processors_table(processors: list[ProcessorStatus]) -> Table:
-    table = Table(
-        "processor", "role", "state", "running jobs", "started (UTC)", "heartbeat (UTC)", "version"
-    )
+def processors_table(processors: list[ProcessorStatus], *, wide: bool = False) -> None:
+    columns = [
+        Column("processor"),
+        Column("state"),
+        Column("role", drop=1),
+        Column("running jobs", drop=1),
+        Column("heartbeat (UTC)", drop=2),
+        Column("started (UTC)", drop=3),
+        Column("version", drop=4),
+    ]
+    rows = []
     for status in processors:
         p = status.info
         state = status.state
         if p.stopped_at is not None:
             state = f"stopped {short_time(p.stopped_at)}"
-        table.add_row(
-            p.id,
-            p.role,
-            state,
-            str(status.running_jobs),
-            short_time(p.started_at),
-            short_time(p.heartbeat_at),
-            p.version,
+        rows.append(
+            [
+                p.id,
+                state,
+                p.role,
+                str(status.running_jobs),
+                short_time(p.heartbeat_at),
+                short_time(p.started_at),
+                p.version,
+            ]
         )
-    return table
+    print_table(columns, rows, wide=wide)

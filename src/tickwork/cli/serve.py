@@ -3,12 +3,11 @@ and each role on its own: ``tickwork worker``, ``tickwork scheduler`` and ``tick
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tickwork.cli import collect_garbage_again
 from tickwork.cli.common import (
     AppOpt,
     ConfigOpt,
@@ -20,11 +19,9 @@ from tickwork.cli.common import (
     guard,
     setup_logging,
 )
-from tickwork.config.api import ApiSettings
-from tickwork.definitions import validate_definitions
-from tickwork.domain.tasks import TaskSource
-from tickwork.runtime.processor import ROLE_SCHEDULER, ROLE_WORKER, validate_processor_id
-from tickwork.store.engines import display_url, normalize_url
+
+if TYPE_CHECKING:
+    from tickwork.config.api import ApiSettings
 
 HostOpt = Annotated[
     str | None,
@@ -49,9 +46,16 @@ def serve_roles(
     port: int | None = None,
 ) -> None:
     """Validate, sync the definitions and run ``roles`` until SIGINT/SIGTERM."""
+    import asyncio
+    import logging
+
     from tickwork.app import Tickwork
+    from tickwork.definitions import validate_definitions
+    from tickwork.domain.tasks import TaskSource
     from tickwork.launcher import serve
     from tickwork.runtime.executors.python import import_object
+    from tickwork.runtime.processor import validate_processor_id
+    from tickwork.store.engines import display_url, normalize_url
 
     if processor_id is not None:
         guard(lambda: validate_processor_id(processor_id))
@@ -64,6 +68,7 @@ def serve_roles(
         if database_url is not None:
             guard(lambda: obj.use_database(database_url))
         api_settings = guard(lambda: api_overrides(obj.api_settings, host, port)) if api else None
+        collect_garbage_again()
         setup_logging(obj.settings.log_level)
         guard(lambda: obj.run(roles=roles, processor_id=processor_id, api=api_settings))
         return
@@ -76,6 +81,7 @@ def serve_roles(
         normalize_url(cfg.settings.database_url)
 
     guard(check)
+    collect_garbage_again()
     setup_logging(cfg.settings.log_level)
     sources = [TaskSource.CONFIG] if cfg.path is not None else []
     logging.getLogger("tickwork").info(
@@ -120,6 +126,8 @@ def run(
     no_api: NoApiOpt = False,
 ) -> None:
     """Run the scheduler, a worker and the REST API in this process until Ctrl-C or SIGTERM."""
+    from tickwork.runtime.processor import ROLE_SCHEDULER, ROLE_WORKER
+
     serve_roles(
         frozenset({ROLE_SCHEDULER, ROLE_WORKER}),
         config,
@@ -140,6 +148,8 @@ def worker(
     processor_id: ProcessorIdOpt = None,
 ) -> None:
     """Run only a worker (claims and runs jobs; recovers jobs of dead workers)."""
+    from tickwork.runtime.processor import ROLE_WORKER
+
     serve_roles(frozenset({ROLE_WORKER}), config, database_url, app_path, processor_id)
 
 
@@ -151,6 +161,8 @@ def scheduler(
     processor_id: ProcessorIdOpt = None,
 ) -> None:
     """Run only a scheduler (turns due schedules into jobs; any number may run)."""
+    from tickwork.runtime.processor import ROLE_SCHEDULER
+
     serve_roles(frozenset({ROLE_SCHEDULER}), config, database_url, app_path, processor_id)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tickwork.config.tables import describe, show, substitute_env, unknown_key_message
+from tickwork.domain.admission import ClaimRules
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.limits import RateLimit
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
@@ -99,6 +100,11 @@ class Settings:
             value = _validate_setting(item.name, getattr(self, item.name), field=item.name)
             # Normalises e.g. int -> float for durations; frozen, hence object.__setattr__.
             object.__setattr__(self, item.name, value)
+
+    @property
+    def claim_rules(self) -> ClaimRules:
+        """The process-wide limits that claims obey (per-key concurrency, start rate)."""
+        return ClaimRules(key_limit=self.key_limit, rate_limit=self.rate_limit)
 
     def replace(self, **changes: object) -> Settings:
         """A validated copy with ``changes`` applied.

@@ -15,8 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_pkg
-
 from tickwork.domain.schedules import load_timezone
 from tickwork.errors import ConfigError
 
@@ -157,8 +155,11 @@ def _first_instant_at(naive: datetime, tz: ZoneInfo, fold: int) -> datetime:
 
 
 # --- holidays ----------------------------------------------------------------------------------
+# The holidays package takes ~70 ms to import: only calendars with a holidays country load it.
 @functools.cache
 def _supported() -> dict[str, list[str]]:
+    import holidays as holidays_pkg
+
     return dict(holidays_pkg.list_supported_countries())
 
 
@@ -166,6 +167,8 @@ def _supported() -> dict[str, list[str]]:
 def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     # A holiday observed on another day can move into the year before (1 Jan on a Saturday is
     # observed on 31 Dec in some countries), so the next year's table is read too.
+    import holidays as holidays_pkg
+
     table = holidays_pkg.country_holidays(country, subdiv=subdivision, years=(year, year + 1))
     return frozenset(d for d in table if d.year == year)
 

@@ -1,17 +1,35 @@
-"""Persistence: the Store protocol and its SQL implementation for SQLite and PostgreSQL."""
+"""Persistence: the Store protocol and its SQL implementation for SQLite and PostgreSQL.
+
+Names are imported on first use: ``tickwork.store.base`` (the protocol, used by every layer)
+must not load SQLAlchemy for commands that never open a store.
+"""
 
 from __future__ import annotations
 
-from tickwork.store.base import Fire, ProcessorInfo, Store, SyncReport
-from tickwork.store.engines import POSTGRES_POOL_SIZE, create_engine
-from tickwork.store.sqlstore import SqlStore
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tickwork.store.base import Fire, ProcessorInfo, Store, SyncReport
+    from tickwork.store.open import create_store
+    from tickwork.store.sqlstore import SqlStore
+
+_EXPORTS = {
+    "Fire": "tickwork.store.base",
+    "ProcessorInfo": "tickwork.store.base",
+    "Store": "tickwork.store.base",
+    "SyncReport": "tickwork.store.base",
+    "SqlStore": "tickwork.store.sqlstore",
+    "create_store": "tickwork.store.open",
+}
 
 __all__ = ["Fire", "ProcessorInfo", "SqlStore", "Store", "SyncReport", "create_store"]
 
 
-def create_store(url: str) -> SqlStore:
-    """The store for a database URL; the one place where a backend is picked."""
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        return SqlStore(engine, threads=1, skip_locked=False)
-    return SqlStore(engine, threads=POSTGRES_POOL_SIZE, skip_locked=True)
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tickwork.store' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -6,18 +6,17 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tickwork.domain.jobs import NewJob, new_job_state
 from tickwork.errors import StoreError
-from tickwork.store.pg_fast import LoopConnection
 from tickwork.store.sql import jobs
 from tickwork.store.watch import (
     NOTIFY_CHANNEL,
@@ -26,6 +25,11 @@ from tickwork.store.watch import (
     PgNotifyWatcher,
     SqliteChangeWatcher,
 )
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from tickwork.store.pg_fast import LoopConnection
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,8 +51,18 @@ class SqlBase:
         self._threads = threads
         self._skip_locked = skip_locked
         self._executor: ThreadPoolExecutor | None = None
+        # The errors of the drivers in use. psycopg (and pg_fast) take ~0.1 s to import: only
+        # PostgreSQL stores load them, not every SQLite command.
+        self._db_errors: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, sqlite3.Error)
         # PostgreSQL: the hot calls made on the event loop skip the store thread (pg_fast).
-        self._loop_conn = LoopConnection(self._conninfo()) if self.dialect == "postgresql" else None
+        self._loop_conn: LoopConnection | None = None
+        if self.dialect == "postgresql":
+            import psycopg
+
+            from tickwork.store.pg_fast import LoopConnection
+
+            self._db_errors += (psycopg.Error,)
+            self._loop_conn = LoopConnection(self._conninfo())
 
     def _conninfo(self) -> str:
         """The engine's database as a libpq URL (for the connections made without the pool)."""
@@ -86,7 +100,7 @@ class SqlBase:
         while True:
             try:
                 return await loop.run_in_executor(self._executor, call)
-            except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
+            except self._db_errors as exc:
                 # The driver's own message only: SQLAlchemy's text would echo bound parameters,
                 # which may hold secrets (e.g. HTTP headers of a task).
                 orig = getattr(exc, "orig", None) or exc
@@ -106,7 +120,7 @@ class SqlBase:
             return None
         try:
             return await self._loop_conn.run(fn)
-        except psycopg.Error as exc:
+        except self._db_errors as exc:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
 
     def watch(
@@ -173,7 +187,9 @@ def is_disconnect(exc: BaseException) -> bool:
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     orig = getattr(exc, "orig", None) or exc  # the raw psycopg paths (pg_fast) raise it as is
-    return isinstance(orig, psycopg.OperationalError)
+    # Not loaded: no PostgreSQL store in this process, so not a psycopg error.
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(orig, psycopg.OperationalError)
 
 
 def new_job_values(job: NewJob, now: datetime) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from tickwork.domain.jobs import (
     NewJob,
     check_transition,
 )
-from tickwork.store import claims, pg_fast, rows, sqlite_fast
+from tickwork.store import claims, rows, sqlite_fast
 from tickwork.store.sql import PENDING_SQL, jobs
 from tickwork.store.sqlaccounts import SqlAccounts
 from tickwork.store.sqlbase import new_job_values
@@ -33,7 +33,9 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
     async def enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
         if not new_jobs:
             return []
-        if _plain(new_jobs):
+        if _plain(new_jobs) and self.dialect == "postgresql":
+            from tickwork.store import pg_fast  # loaded with PostgreSQL stores only (SqlBase)
+
             ids = await self._on_loop(lambda conn: pg_fast.enqueue_async(conn, new_jobs, now))
             if ids is not None:
                 return ids
@@ -44,6 +46,8 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
             with self._write() as conn:
                 return sqlite_fast.enqueue(conn.connection.driver_connection, new_jobs, now)
         if _plain(new_jobs):
+            from tickwork.store import pg_fast
+
             with pg_fast.connection(self.engine) as raw:
                 return pg_fast.enqueue(raw, new_jobs, now)
         with self._write() as conn:
@@ -199,7 +203,9 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
         horizon: datetime | None = None,
         rules: ClaimRules | None = None,
     ) -> list[Job]:
-        if rules is None or rules.empty:
+        if (rules is None or rules.empty) and self.dialect == "postgresql":
+            from tickwork.store import pg_fast
+
             lease_until = now + timedelta(seconds=lease_seconds)
             claimed = await self._on_loop(
                 lambda conn: pg_fast.claim_first_async(
@@ -240,6 +246,8 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
                     rules,
                 )
         else:
+            from tickwork.store import pg_fast
+
             with pg_fast.connection(self.engine) as raw:
                 claimed = pg_fast.claim(raw, worker_id, limit, now, horizon, lease_until, rules)
         return _in_claim_order(claimed)
@@ -291,6 +299,8 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
         if self.dialect == "sqlite":
             with self._write() as conn:
                 return sqlite_fast.complete(conn.connection.driver_connection, completions)
+        from tickwork.store import pg_fast
+
         with pg_fast.connection(self.engine) as raw:
             return pg_fast.complete(raw, completions)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from alembic import context
 
+from tickwork.store.migrate import VERSION_TABLE
 from tickwork.store.sql import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=metadata,
-    version_table="tickwork_alembic_version",
+    version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():
