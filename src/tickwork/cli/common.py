@@ -104,16 +104,21 @@ def with_service(
     config: Path | None,
     database_url: str | None,
     use_case: Callable[[Service], Coroutine[Any, Any, T]],
+    *,
+    register: bool = False,
 ) -> T:
+    """Run ``use_case`` on the configured store. ``register``: first create the config's job
+    definitions that the store lacks (``Service.register_missing``), for the commands that
+    name defined jobs (enqueue, trigger, list) before any process has started and synced."""
     from tickwork.launcher import claim_rules, prepare_store
 
     async def main() -> T:
         cfg = config_of(config, database_url)
         store = await asyncio.to_thread(prepare_store, cfg.settings.database_url)
         try:
-            service = Service(
-                store, resolve=None, rules=claim_rules(cfg.settings), actor=cli_actor()
-            )
+            service = Service(store, rules=claim_rules(cfg.settings), actor=cli_actor())
+            if register:
+                await service.register_missing(cfg.tasks)
             return await use_case(service)
         finally:
             await store.close()
