@@ -15,6 +15,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 from tickwork.config import Settings, load_config
 from tickwork.config.api import ApiSettings
 from tickwork.config.policies import policies_from_options
+from tickwork.domain.access import Principal
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.limits import RateLimit
 from tickwork.domain.tasks import (
@@ -167,6 +168,9 @@ class Tickwork:
         self._functions: dict[str, Callable[..., Any]] = {}
         self._service: Service | None = None
         self._service_loop: asyncio.AbstractEventLoop | None = None
+        # How many code definitions the store is known to have (registered or synced): more
+        # defined since are registered before the next use of the service.
+        self._registered = -1
         self._portal: _Portal | None = None
         self._lock = threading.Lock()
 
@@ -329,9 +333,10 @@ class Tickwork:
                 raise exc.for_job(task_name) from None
             if task_name in self._definitions:
                 raise ConfigError("defined twice", job=task_name, field="name")
-            from tickwork.definitions import validate_definitions
+            from tickwork.definitions import check_definition_arguments, validate_definitions
 
             validate_definitions([defn], resolve=None)
+            check_definition_arguments(defn, func)
             self._definitions[task_name] = defn
             self._functions[path] = func
             return TaskHandle(self, func, defn)
@@ -386,26 +391,37 @@ class Tickwork:
             raise RuntimeError("called from async code: use the *_async variant and await it")
         loop = self._service_loop
         if self._service is not None and loop is not None and loop.is_running():
-            service = self._service
-            return asyncio.run_coroutine_threadsafe(use_case(service), loop).result()
+            call = self._with_service(use_case)
+            return asyncio.run_coroutine_threadsafe(call, loop).result()
         with self._lock:
             if self._portal is None:
                 self._portal = _Portal()
-        return self._portal.run(self._portal_call(use_case))
+        return self._portal.run(self._with_service(use_case))
 
-    async def _portal_call(self, use_case: Callable[[Service], Coroutine[Any, Any, T]]) -> T:
+    async def _with_service(self, use_case: Callable[[Service], Coroutine[Any, Any, T]]) -> T:
         return await use_case(await self.service_async())
 
     async def service_async(self) -> Service:
-        """The service of this app on the current event loop (created on first use)."""
+        """The service of this app on the current event loop (created on first use).
+
+        Before it is first used, the definitions of this app (code and config file) that the
+        store lacks are registered, so that a producer that never runs a worker can enqueue,
+        trigger and list them on a fresh database; stored ones are left to the sync of the
+        processes that run them (``Service.register_missing``)."""
         loop = asyncio.get_running_loop()
         if self._service is None or self._service_loop is not loop:
             from tickwork.store.open import prepare_store
 
             store = await asyncio.to_thread(prepare_store, self.settings.database_url)
-            self._service = Service(store, resolve=self.resolve)
+            self._service = Service(store, resolve=self.resolve, actor=_producer())
             self._service_loop = loop
-        return self._service
+            self._registered = -1
+        service = self._service
+        defined = len(self._definitions)
+        if self._registered < defined:
+            await service.register_missing(self.definitions)
+            self._registered = max(self._registered, defined)
+        return service
 
     # --- running ---------------------------------------------------------------------------
     def run(
@@ -438,6 +454,7 @@ class Tickwork:
         def started(processor: Any, service: Service) -> None:
             self._service = service
             self._service_loop = asyncio.get_running_loop()
+            self._registered = len(self._definitions)  # the sync wrote them all
 
         await serve(
             self.settings,
@@ -458,6 +475,14 @@ def error_names(items: Sequence[str | type[BaseException]]) -> tuple[str, ...]:
         item if isinstance(item, str) else f"{item.__module__}.{item.__qualname__}"
         for item in items
     )
+
+
+def _producer() -> Principal:
+    """Who this process's changes are by when it only feeds the store (e.g. the definitions
+    it registers): ``app:<host-pid-random>``."""
+    from tickwork.runtime.heartbeat import new_processor_id
+
+    return Principal(name=f"app:{new_processor_id()}", scopes=frozenset())
 
 
 class _Portal:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tickwork.domain.access import NewAuditEntry, Principal
@@ -14,6 +16,17 @@ from tickwork.store.base import Store
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "tickwork_request_id", default=None
 )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing done: ``action`` is ``<target type>.<verb>`` (e.g. ``job.trigger``)."""
+
+    action: str
+    target_type: str
+    target: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
 
 
 async def record(
@@ -29,15 +42,30 @@ async def record(
     request_id: str | None = None,
 ) -> None:
     """Add one entry; ``action`` is ``<target type>.<verb>`` (e.g. ``job.trigger``)."""
-    await store.add_audit(
-        NewAuditEntry(
-            actor=actor.name,
-            action=action,
-            target_type=target_type,
-            target=target,
-            at=clock.now(),
-            before=before,
-            after=after,
-            request_id=request_id or current_request_id.get(),
-        )
+    change = Change(action, target_type, target, before, after)
+    await store.add_audit(_entry(clock, actor, change, request_id))
+
+
+async def record_all(
+    store: Store,
+    clock: Clock,
+    actor: Principal,
+    changes: Sequence[Change],
+    request_id: str | None = None,
+) -> None:
+    """Add the entries of several changes made together (e.g. by one sync) in one write."""
+    if changes:
+        await store.add_audits([_entry(clock, actor, c, request_id) for c in changes])
+
+
+def _entry(clock: Clock, actor: Principal, change: Change, request_id: str | None) -> NewAuditEntry:
+    return NewAuditEntry(
+        actor=actor.name,
+        action=change.action,
+        target_type=change.target_type,
+        target=change.target,
+        at=clock.now(),
+        before=change.before,
+        after=change.after,
+        request_id=request_id or current_request_id.get(),
     )

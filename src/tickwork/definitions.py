@@ -4,17 +4,21 @@ in the audit log, and how lists of definitions are filtered."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tickwork.audit import Change
 from tickwork.config.jobs import definition_table
+from tickwork.domain.arguments import check_call, check_json, signature_of
 from tickwork.domain.jobs import RunStatus
 from tickwork.domain.schedules import parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError
 from tickwork.runtime.executors.python import resolve_callable
+from tickwork.store.base import SyncReport
 
 TARGET_KEYS = {TaskKind.PYTHON: "task", TaskKind.SHELL: "command", TaskKind.HTTP: "http"}
 SOURCE_PLACES = {
@@ -31,7 +35,8 @@ def validate_definitions(
     definitions: Sequence[TaskDefinition],
     resolve: Callable[[str], Callable[..., Any]] | None = resolve_callable,
 ) -> None:
-    """Everything that can be checked before writing: unique names, schedules, importability."""
+    """Everything that can be checked before writing: unique names, schedules, arguments
+    (JSON; with ``resolve``, against the task's signature), importability."""
     seen: set[str] = set()
     for defn in definitions:
         if defn.name in seen:
@@ -42,16 +47,34 @@ def validate_definitions(
                 parse_schedule(defn.schedule, defn.timezone)
             except ConfigError as exc:
                 raise exc.for_job(defn.name) from None
+        try:
+            check_json(defn.args, defn.kwargs)
+        except ConfigError as exc:
+            raise exc.for_job(defn.name) from None
         if resolve is not None and isinstance(defn.target, PythonTarget):
             try:
-                resolve(defn.target.path)
+                func = resolve(defn.target.path)
             except ConfigError as exc:
                 raise exc.for_job(defn.name) from None
+            check_definition_arguments(defn, func)
         if resolve is not None and defn.policies.guard:
             try:
                 resolve(defn.policies.guard)
             except ConfigError as exc:
                 raise ConfigError(exc.reason, job=defn.name, field="guard") from None
+
+
+def check_definition_arguments(defn: TaskDefinition, func: Callable[..., Any]) -> None:
+    """A definition's ``args``/``kwargs`` must fit its function: completely if it has a
+    schedule (every fire calls it with exactly those), else as defaults that a caller may
+    complete. ``ConfigError`` naming the job and the argument."""
+    signature = signature_of(func)
+    if signature is None:
+        return
+    try:
+        check_call(signature, defn.args, defn.kwargs, partial=defn.schedule is None)
+    except ConfigError as exc:
+        raise exc.for_job(defn.name) from None
 
 
 def first_fire(defn: TaskDefinition, now: datetime) -> datetime | None:
@@ -113,6 +136,28 @@ def audit_table(defn: TaskDefinition) -> dict[str, Any]:
     if table.get("env"):
         table["env"] = {key: REDACTED for key in table["env"]}
     return table
+
+
+def sync_changes(definitions: Sequence[TaskDefinition], report: SyncReport) -> list[Change]:
+    """The audit entries of a sync, shaped as the API's changes are: ``job.create`` (after),
+    ``job.update`` or ``job.restore`` (a removed task back; before and after) and ``job.delete``
+    (before), each definition as ``definitions.audit_table`` shows it."""
+    by_name = {d.name: d for d in definitions}
+    changes = [
+        Change("job.create", "job", name, after=audit_table(by_name[name]))
+        for name in report.created
+    ]
+    for name in report.updated:
+        old = report.previous[name]
+        # As stored: a sync keeps the operator's enabled switch.
+        new = dataclasses.replace(by_name[name], enabled=old.definition.enabled)
+        action = "job.restore" if old.removed else "job.update"
+        before, after = audit_table(old.definition), audit_table(new)
+        changes.append(Change(action, "job", name, before=before, after=after))
+    for name in report.removed:
+        before = audit_table(report.previous[name].definition)
+        changes.append(Change("job.delete", "job", name, before=before))
+    return changes
 
 
 NEVER_RAN = "never"  # the last-status filter of definitions without any run

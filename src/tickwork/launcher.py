@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from tickwork.config import Settings
 from tickwork.config.api import ApiSettings
 from tickwork.definitions import validate_definitions
+from tickwork.domain.access import processor_principal
 from tickwork.domain.tasks import TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
 from tickwork.runtime.executors.python import resolve_callable
+from tickwork.runtime.heartbeat import new_processor_id
 from tickwork.runtime.processor import Processor, ProcessorSettings
 from tickwork.service import Service
 from tickwork.store.base import Store
@@ -77,9 +79,11 @@ async def serve(
     pset = processor_settings(settings, roles, processor_id) if roles != frozenset() else None
     store = await asyncio.to_thread(prepare_store, settings.database_url)
     processor = None if pset is None else Processor(store, pset, resolve=resolve)
+    own_id = pset.processor_id if pset is not None else processor_id or new_processor_id()
     service = Service(
         store,
         resolve=resolve,
+        actor=processor_principal(own_id),  # for the audit entries of the sync
         on_enqueue=None if processor is None else processor.notify_work,
         on_schedules_changed=None if processor is None else processor.notify_schedules,
         rules=settings.claim_rules,

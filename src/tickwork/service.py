@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,15 +12,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tickwork import audit
-from tickwork.definitions import TaskFilter, first_fire, select_tasks, validate_definitions
+from tickwork.definitions import (
+    TaskFilter,
+    audit_table,
+    first_fire,
+    select_tasks,
+    sync_changes,
+    validate_definitions,
+)
 from tickwork.domain.access import LOCAL, AuditEntry, AuditQuery, Principal
 from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.arguments import check_call, check_json, combine, signature_of
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, RunStatus, TriggeredBy
 from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import (
     DEFAULT_MAX_INTERRUPTIONS,
+    PythonTarget,
     Task,
     TaskDefinition,
     TaskKind,
@@ -47,6 +57,8 @@ TRIGGER_PRIORITY_BOOST = 100
 LOST_AFTER_HEARTBEATS = 3
 # The largest page of the audit log one call returns.
 MAX_AUDIT_PAGE = 1000
+# Call shapes known to fit their task's signature, remembered per service (a bound on memory).
+MAX_REMEMBERED_SHAPES = 10_000
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,10 @@ class Service(ApiDefinitions):
         self._on_enqueue = on_enqueue
         self._on_schedules_changed = on_schedules_changed
         self._tasks = TaskCache(store)
+        # Python tasks' signatures by path, for checking arguments at enqueue; None: cannot be
+        # imported in this process (or has no signature), so arguments go unchecked.
+        self._signatures: dict[str, inspect.Signature | None] = {}
+        self._fitting: set[tuple[Any, ...]] = set()  # call shapes that fit (see _arguments)
 
     def as_actor(self, actor: Principal, request_id: str | None = None) -> Service:
         """This service acting for ``actor`` (one per API request); shares store and caches."""
@@ -179,13 +195,46 @@ class Service(ApiDefinitions):
     async def sync_definitions(
         self, definitions: Sequence[TaskDefinition], sources: Sequence[TaskSource]
     ) -> SyncReport:
-        """Validate all definitions, then make the store match them in one transaction."""
+        """Validate all definitions, then make the store match them in one transaction. Each
+        change is audited as made by ``self.actor`` (a processor: ``processor:<id>``)."""
         validate_definitions(definitions, self._resolve)
         now = self.clock.now()
         next_fires = {d.name: first_fire(d, now) for d in definitions}
         report = await self.store.sync_tasks(definitions, sources, next_fires, now)
         self._changed()
+        await audit.record_all(
+            self.store, self.clock, self.actor, sync_changes(definitions, report), self.request_id
+        )
         return report
+
+    async def register_missing(self, definitions: Sequence[TaskDefinition]) -> list[str]:
+        """Create the ``definitions`` the store lacks, so that a producer (the Python app, a
+        CLI command with a config) can enqueue, trigger and list the jobs it knows before any
+        process has synced them; returns the names created (audited as ``job.create``).
+
+        Never changes or removes a stored task: what a definition is, once stored, is decided
+        by the start-up sync of the processes that run it. Safe to race with those syncs and
+        with other producers. The task functions are not imported here (a producer need not
+        be able to)."""
+        if not definitions:
+            return []
+        known = {t.name for t in await self.store.get_tasks([d.name for d in definitions])}
+        missing = [d for d in definitions if d.name not in known]
+        if not missing:
+            return []
+        validate_definitions(missing, resolve=None)
+        now = self.clock.now()
+        next_fires = {d.name: first_fire(d, now) for d in missing}
+        created = set(await self.store.add_missing_tasks(missing, next_fires, now))
+        if created:
+            self._changed()
+        changes = [
+            audit.Change("job.create", "job", d.name, after=audit_table(d))
+            for d in missing
+            if d.name in created
+        ]
+        await audit.record_all(self.store, self.clock, self.actor, changes, self.request_id)
+        return [d.name for d in missing if d.name in created]
 
     async def get_task(self, name: str) -> Task:
         task = await self.store.get_task(name)
@@ -257,8 +306,10 @@ class Service(ApiDefinitions):
                 raise ConfigError(
                     f"must be >= 0, got {req.unique_for_seconds:g}", field="unique_for_seconds"
                 )
+        args, kwargs = self._arguments(defn, req)
         deadline_job = None
         if on_deadline is not None:
+            self._check_watchdog(on_deadline)
             deadline_job = NewJob(
                 task_name=on_deadline.name,
                 scheduled_at=_deadline(req, when),
@@ -271,15 +322,64 @@ class Service(ApiDefinitions):
             scheduled_at=when,
             triggered_by=triggered_by,
             max_attempts=defn.max_attempts,
-            # The definition's arguments are defaults: given ones replace args, extend kwargs.
-            args=list(req.args) if req.args else list(defn.args),
-            kwargs={**defn.kwargs, **req.kwargs},
+            args=args,
+            kwargs=kwargs,
             priority=defn.priority if req.priority is None else req.priority,
             key=req.key,
             unique_key=req.unique_key,
             unique_for_seconds=req.unique_for_seconds,
             deadline_job=deadline_job,
         )
+
+    def _arguments(
+        self, defn: TaskDefinition, req: EnqueueRequest
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments a job of ``defn`` is called with (``domain.arguments.combine``: the
+        caller's override the definition's), checked against the task's signature where this
+        process can import it; ``ConfigError`` naming the job and the argument otherwise."""
+        signature = self._signature(defn)
+        args, kwargs = combine(defn.args, defn.kwargs, req.args, req.kwargs, signature)
+        try:
+            check_json(req.args, req.kwargs)  # the definition's were checked when written
+            if signature is not None:
+                # Whether a call fits depends on how many args and which kwargs it has only:
+                # a shape that fitted once is not checked again (bulk enqueues repeat one).
+                shape = (id(signature), len(args), *kwargs)
+                if shape not in self._fitting:
+                    check_call(signature, args, kwargs)
+                    if len(self._fitting) >= MAX_REMEMBERED_SHAPES:
+                        self._fitting.clear()
+                    self._fitting.add(shape)
+        except ConfigError as exc:
+            raise exc.for_job(defn.name) from None
+        return args, kwargs
+
+    def _check_watchdog(self, alarm: TaskDefinition) -> None:
+        """The ``on_deadline`` task is called with ``job_id`` and ``task`` (``NewJob.watchdog``)."""
+        signature = self._signature(alarm)
+        if signature is None:
+            return
+        try:
+            check_call(signature, [], {"job_id": 0, "task": ""})
+        except ConfigError as exc:
+            raise ConfigError(
+                f"job {alarm.name!r} cannot be called with job_id and task: {exc.reason}",
+                field="on_deadline",
+            ) from None
+
+    def _signature(self, defn: TaskDefinition) -> inspect.Signature | None:
+        """The signature of a Python task's function, resolved once per path; None for other
+        kinds, without a resolver, or when it cannot be imported here (e.g. a CLI on a host
+        without the task's code): its arguments are then checked when it runs."""
+        if self._resolve is None or not isinstance(defn.target, PythonTarget):
+            return None
+        path = defn.target.path
+        if path not in self._signatures:
+            try:
+                self._signatures[path] = signature_of(self._resolve(path))
+            except ConfigError:
+                self._signatures[path] = None
+        return self._signatures[path]
 
     async def enqueue(
         self, req: EnqueueRequest, *, triggered_by: TriggeredBy = TriggeredBy.API

@@ -203,3 +203,41 @@ async def test_nul_characters_are_bad_input_on_both_backends(api_any: Api) -> No
         assert created.status_code == 422 and error_of(created)["field"] == "description"
         queued = await client.post("/api/queue", json={"task": "t", "kwargs": {"k": "\x00"}})
         assert queued.status_code == 422 and error_of(queued)["field"] == "kwargs.k"
+
+
+async def test_an_unknown_query_parameter_is_named_not_ignored(
+    api: Api, admin: httpx.AsyncClient
+) -> None:
+    created = await admin.post("/api/jobs", json=HTTP_JOB)
+    assert created.status_code == 201, created.text
+    response = await admin.get("/api/jobs/ping/next", params={"n": 3})
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["field"] == "n"
+    assert "unknown query parameter 'n'" in error["message"] and "count" in error["message"]
+    # The parameters a route takes, its dependencies' and aliases included, still work.
+    assert len((await admin.get("/api/jobs/ping/next", params={"count": 3})).json()) == 3
+    metrics = await admin.get("/api/cron/metrics", params={"jobType": "ping"})
+    assert metrics.status_code == 200, metrics.text
+
+
+async def test_every_route_refuses_unknown_query_parameters(
+    api: Api, admin: httpx.AsyncClient
+) -> None:
+    # One mechanism for every route: each operation of the OpenAPI document (and the pages
+    # left out of it) answers 422 naming the parameter, before doing anything.
+    document = (await admin.get("/api/openapi.json")).json()
+    values = {"{name}": "ping", "{job_id}": "1", "{run_id}": "1", "{token_id}": "1"}
+    operations = []
+    for template, item in document["paths"].items():
+        path = template
+        for placeholder, value in values.items():
+            path = path.replace(placeholder, value)
+        assert "{" not in path, template
+        operations += [(method.upper(), path) for method in item]
+    assert len(operations) >= 39
+    for method, path in [*operations, ("GET", "/api/docs"), ("GET", "/api/openapi.json")]:
+        response = await admin.request(method, path, params={"bogus": "1"})
+        assert response.status_code == 422, (method, path, response.text)
+        assert error_of(response)["field"] == "bogus", (method, path)
+    assert await api.ctx.service.list_tasks() == []  # nothing was done

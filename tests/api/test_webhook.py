@@ -10,6 +10,7 @@ from tests.api.conftest import TEST_SETTINGS, Api, error_of, running_api
 from tickwork.domain.access import AuditQuery, Role
 from tickwork.domain.jobs import JobState, TriggeredBy
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
+from tickwork.service import EnqueueRequest
 
 SECRET = "webhook-secret-0123456789"
 HOOK = "/api/cron/webhook"
@@ -49,6 +50,35 @@ async def test_the_secret_in_the_body_enqueues_with_arguments(hooked: Api) -> No
     assert (job.scheduled_at - hooked.clock.now()).total_seconds() == 600
 
 
+async def test_the_secret_alone_processes_due_jobs_now(sqlite_url: str) -> None:
+    # Seed system 000's external trigger: the secret and nothing else, in the header (no body)
+    # or in the body. Like POST /api/cron/trigger, it wakes the workers and says what is due.
+    woken: list[int] = []
+    settings = TEST_SETTINGS.replace(webhook_secret=SECRET)
+    async with running_api(sqlite_url, settings, notify=lambda: woken.append(1)) as api:
+        await api.ctx.service.sync_definitions([PING], [TaskSource.CODE])
+        await api.ctx.service.enqueue(EnqueueRequest("ping"))
+        await api.ctx.service.enqueue(EnqueueRequest("ping", delay_seconds=600))
+        woken.clear()
+        for request in (
+            {"headers": {"X-Webhook-Secret": SECRET}},
+            {"json": {"secret": SECRET}},
+            {"json": {}, "headers": {"X-Webhook-Secret": SECRET}},
+        ):
+            response = await api.client.post(HOOK, **request)  # type: ignore[arg-type]
+            assert response.status_code == 202, (request, response.text)
+            assert response.json() == {
+                "action": "process",
+                "due_jobs": 1,
+                "job_id": None,
+                "task": None,
+            }
+        assert woken == [1, 1, 1]
+        assert len(await api.ctx.service.list_jobs()) == 2  # nothing was enqueued
+        refused = await api.client.post(HOOK)  # the secret is still checked first
+        assert refused.status_code == 401
+
+
 async def test_a_missing_or_wrong_secret_is_refused_before_the_body_is_read(hooked: Api) -> None:
     cases = [
         ({"job": "ping"}, {}),
@@ -73,7 +103,7 @@ async def test_bad_bodies_name_the_problem(hooked: Api) -> None:
     headers = {"X-Webhook-Secret": SECRET}
     cases = {
         "job": ({"job": "ping", "task": "ping"}, 422),
-        "job ": ({}, 422),
+        "kwargs": ({"kwargs": {"a": 1}}, 422),  # arguments without a task to enqueue
         "color": ({"job": "ping", "color": "red"}, 422),
         "args": ({"task": "ping", "args": "1"}, 422),
         "delay": ({"task": "ping", "delay": "soon"}, 422),

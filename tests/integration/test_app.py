@@ -54,21 +54,32 @@ async def test_decorated_tasks_run_in_process(app_module: ModuleType) -> None:
 
 def test_sync_enqueue_without_a_running_app(app_module: ModuleType) -> None:
     app: Tickwork = app_module.app
-    # Definitions must be in the store first: a worker process syncs them at start.
-    asyncio.run(_sync(app))
+    # A fresh database, no process ever started: the app registers what it defines first.
     job_id = app_module.plain.options(key="user-1", priority=5).enqueue(3)
     job = app.call(lambda s: s.get_job(job_id))
     assert job.state is JobState.AVAILABLE and job.key == "user-1" and job.priority == 5
+    names = {t.name for t in app.call(lambda s: s.list_tasks())}
+    assert names == {"plain", "async-job", "ticker"}
+    # Arguments are checked against the function when enqueued, not when run.
+    with pytest.raises(ConfigError, match=r"job 'plain': kwargs: unexpected keyword argument 'y'"):
+        app_module.plain.enqueue(y=3)
+    with pytest.raises(ConfigError, match=r"missing argument 'x'"):
+        app.enqueue("plain")
 
 
-async def _sync(app: Tickwork) -> None:
-    from tickwork.domain.tasks import TaskSource
-    from tickwork.service import Service
-    from tickwork.store.open import prepare_store
+def test_tasks_defined_after_the_first_enqueue_are_registered_too(tmp_path: Path) -> None:
+    app = Tickwork(f"sqlite:///{tmp_path / 'late.db'}")
 
-    store = prepare_store(app.settings.database_url)
-    await Service(store, resolve=app.resolve).sync_definitions(app.definitions, [TaskSource.CODE])
-    await store.close()
+    @app.task
+    def first() -> None: ...
+
+    first.enqueue()
+
+    @app.task
+    def later(n: int) -> None: ...
+
+    assert app.call(lambda s: s.get_task("later")).definition.args == ()
+    later.enqueue(1)
 
 
 def test_bad_decorator_arguments_name_the_task() -> None:
@@ -82,6 +93,16 @@ def test_bad_decorator_arguments_name_the_task() -> None:
 
         @app.task(name="neg", max_retries=-1)
         def neg() -> None: ...
+
+    with pytest.raises(ConfigError, match=r"'typo'.*unexpected keyword argument 'nme'"):
+
+        @app.task(name="typo", kwargs={"nme": "x"})
+        def typo(name: str) -> None: ...
+
+    with pytest.raises(ConfigError, match=r"'fires'.*missing argument 'name'"):
+
+        @app.task(name="fires", schedule="@daily")
+        def fires(name: str) -> None: ...
 
 
 def test_retry_on_takes_exception_classes_and_names() -> None:

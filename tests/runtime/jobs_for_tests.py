@@ -72,3 +72,15 @@ def raise_named(kind: str) -> None:
         "transient": TransientError("try later"),
     }
     raise errors[kind]
+
+
+def greet(name: str, greeting: str = "hello") -> str:
+    return f"{greeting}, {name}"
+
+
+def send_email(to: str, subject: str, *, cc: str | None = None) -> None:
+    CALLS.append(("send_email", to, subject, cc))
+
+
+def alarm(job_id: int, task: str) -> None:
+    CALLS.append(("alarm", job_id, task))

@@ -210,3 +210,12 @@ async def test_control_round_trip_and_back_to_defaults(store: SqlStore) -> None:
     assert await store.set_control(back) == back
     # The defaults are kept with who set them.
     assert await store.get_control() == back
+
+
+async def test_add_audits_writes_entries_in_order(store: SqlStore) -> None:
+    first = await store.add_audit(entry(0))
+    await store.add_audits([entry(1, action="job.create"), entry(2, action="job.update")])
+    await store.add_audits([])
+    got = await store.query_audit(AuditQuery(after_id=first))
+    assert [(e.action, e.at) for e in got] == [("job.create", at(1)), ("job.update", at(2))]
+    assert got[0].id < got[1].id

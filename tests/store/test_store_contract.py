@@ -1483,3 +1483,89 @@ async def test_concurrent_syncs_of_the_same_new_tasks(store: SqlStore, db_url: s
             await other.close()
     assert sorted(len(r.created) for r in reports) == [0, 0, 0, 50]
     assert len(await store.list_tasks()) == 50
+
+
+# --- definitions a producer knows (add_missing_tasks) ----------------------------------------
+
+
+async def test_add_missing_tasks_creates_only_absent_names(store: SqlStore) -> None:
+    await sync(store, [task("kept"), task("gone")], at(0), {"kept": at(60), "gone": at(60)})
+    await sync(store, [task("kept")], at(1), {"kept": at(60)})  # "gone" is removed now
+    given = [
+        task("kept", schedule="*/2 * * * *", description="a producer's older copy"),
+        task("gone"),
+        task("new", source=TaskSource.CONFIG, args=(1,), kwargs={"x": "y"}),
+        task("quiet", schedule=None),
+    ]
+    fires: dict[str, datetime | None] = {"kept": at(999), "gone": at(999), "new": at(90)}
+    created = await store.add_missing_tasks(given, {**fires, "quiet": None}, at(5))
+    assert sorted(created) == ["new", "quiet"]
+    # Stored tasks, removed ones included, are never changed.
+    kept = await store.get_task("kept")
+    assert kept is not None and kept.definition == task("kept") and kept.next_fire_at == at(60)
+    assert kept.updated_at == at(0)
+    gone = await store.get_task("gone")
+    assert gone is not None and gone.removed and gone.next_fire_at is None
+    new = await store.get_task("new")
+    assert new is not None and new.definition == given[2]
+    assert new.definition.source is TaskSource.CONFIG
+    assert new.next_fire_at == at(90) and new.created_at == at(5) and not new.removed
+    quiet = await store.get_task("quiet")
+    assert quiet is not None and quiet.next_fire_at is None
+    # The next sync of their source sees them as its own: nothing to change.
+    report = await sync(
+        store,
+        [task("new", source=TaskSource.CONFIG, args=(1,), kwargs={"x": "y"})],
+        at(6),
+        sources=[TaskSource.CONFIG],
+    )
+    assert report.unchanged == ["new"] and report.created == []
+    assert await store.add_missing_tasks(given, fires, at(7)) == []
+    assert await store.add_missing_tasks([], {}, at(7)) == []
+
+
+async def test_add_missing_tasks_races_syncs_and_each_other(store: SqlStore, db_url: str) -> None:
+    # Producers register what they know while processes start and sync the same definitions:
+    # nobody fails, and each name is created exactly once.
+    for round_ in range(3):
+        defs = [task(f"r{round_}-t{i}") for i in range(40)]
+        fires: dict[str, datetime | None] = {d.name: at(60) for d in defs}
+        others = [create_store(db_url) for _ in range(4)]
+        try:
+            results = await asyncio.gather(
+                sync(others[0], defs, at(0), fires),
+                others[1].add_missing_tasks(defs, fires, at(0)),
+                sync(others[2], defs, at(0), fires),
+                others[3].add_missing_tasks(list(reversed(defs)), fires, at(0)),
+                store.add_missing_tasks(defs[::2], fires, at(0)),
+            )
+        finally:
+            for other in others:
+                await other.close()
+        created = [
+            *results[0].created,
+            *results[1],
+            *results[2].created,
+            *results[3],
+            *results[4],
+        ]
+        assert sorted(created) == sorted(d.name for d in defs)
+    assert len(await store.list_tasks()) == 120
+
+
+async def test_sync_report_holds_the_previous_state_of_changed_tasks(store: SqlStore) -> None:
+    await sync(store, [task("a"), task("b"), task("c")], at(0))
+    await sync(store, [task("a"), task("b"), task("c", description="v2")], at(1))
+    before_c = await store.get_task("c")
+    await store.set_task_enabled("b", False, None, at(2))
+    before_b = await store.get_task("b")
+    report = await sync(store, [task("a"), task("c", description="v3")], at(3))
+    assert report.updated == ["c"] and report.removed == ["b"] and report.unchanged == ["a"]
+    assert report.previous == {"c": before_c, "b": before_b}
+    # A restored task's previous state is the removed one.
+    removed_b = await store.get_task("b")
+    assert removed_b is not None and removed_b.removed
+    report = await sync(store, [task("a"), task("b"), task("c", description="v3")], at(4))
+    assert report.updated == ["b"] and report.previous == {"b": removed_b}
+    first = await sync(store, [task("z")], at(5), sources=[TaskSource.CONFIG])
+    assert first.created == ["z"] and first.previous == {}

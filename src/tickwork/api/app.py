@@ -6,11 +6,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
-from tickwork.api.deps import ApiContext
+from tickwork.api.deps import ApiContext, known_query_only
 from tickwork.api.docs import DOCS_CSS, render_docs
 from tickwork.api.errors import error_body, install_error_handlers
 from tickwork.api.middleware import ApiMiddleware, RateLimiter, install_request_id_logging
@@ -62,16 +62,21 @@ def create_app(ctx: ApiContext) -> FastAPI:
         title="tickwork",
         version=__version__,
         description="Cron jobs and background jobs: definitions, queue, runs and processors.",
-        openapi_url=OPENAPI_URL,
+        openapi_url=None,  # served below, as a route like the others (its query checked)
         docs_url=None,  # the default pages load scripts from a CDN; ours is offline
         redoc_url=None,
         lifespan=lifespan,
         responses={code: ERROR_SCHEMA for code in (400, 401, 403, 404, 409, 422, 429, 503)},
+        dependencies=[Depends(known_query_only)],
     )
     app.state.ctx = ctx
     install_error_handlers(app)
     for module in (jobs, queue, runs, audit, accounts, cron, events, health):
         app.include_router(module.router)
+
+    @app.get(OPENAPI_URL, include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.get(DOCS_URL, include_in_schema=False, response_class=HTMLResponse)
     def docs() -> HTMLResponse:

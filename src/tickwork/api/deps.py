@@ -1,6 +1,6 @@
-"""What every route needs: the shared context, who the caller is, and the use cases acting
-for them. Routes declare one scope with ``Depends(require(Scope.X))``; nothing else checks
-permissions."""
+"""What every route needs: the shared context, who the caller is, the use cases acting for
+them, and the check that the query holds only parameters the route takes. Routes declare one
+scope with ``Depends(require(Scope.X))``; nothing else checks permissions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from tickwork.accounts import Accounts
 from tickwork.analytics import Analytics
@@ -158,3 +160,29 @@ def require(
 def service_for(request: Request, principal: Principal) -> Service:
     """The service acting for ``principal`` in this request (its audit entries name both)."""
     return get_context(request).service.as_actor(principal, request_id_of(request))
+
+
+def known_query_only(request: Request) -> None:
+    """A dependency of every route (``create_app``): a query parameter that the route does not
+    take is a 422 naming it, rather than ignored (``?n=3`` where the route takes ``count``)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    taken = query_names(route.dependant) if isinstance(route, APIRoute) else frozenset()
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        known = f"it takes {', '.join(sorted(taken))}" if taken else "it takes none"
+        raise ApiError(
+            422,
+            "invalid",
+            f"unknown query parameter {unknown[0]!r} ({known})",
+            field=unknown[0],
+        )
+
+
+def query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters (as callers write them) of a route and its dependencies."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= query_names(sub)
+    return frozenset(names)

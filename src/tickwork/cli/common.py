@@ -129,9 +129,14 @@ def with_service(
     config: Path | None,
     database_url: str | None,
     use_case: Callable[[Service], Coroutine[Any, Any, T]],
+    *,
+    register: bool = False,
 ) -> T:
     """Run ``use_case`` on the existing database of the configuration. Never creates or
-    migrates one: only ``tickwork run|worker|scheduler|api`` and ``tickwork db upgrade`` do."""
+    migrates one: only ``tickwork run|worker|scheduler|api`` and ``tickwork db upgrade`` do.
+    ``register``: first create the config's job definitions that the store lacks
+    (``Service.register_missing``), for the commands that name defined jobs (enqueue, trigger,
+    list) before any process has started and synced."""
     import asyncio
 
     from tickwork.service import Service
@@ -143,11 +148,12 @@ def with_service(
         try:
             service = Service(
                 store,
-                resolve=None,
                 rules=cfg.settings.claim_rules,
                 actor=cli_actor(),
                 max_interruptions=cfg.settings.max_interruptions,
             )
+            if register:
+                await service.register_missing(cfg.tasks)
             return await use_case(service)
         finally:
             await store.close()

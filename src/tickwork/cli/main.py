@@ -158,7 +158,10 @@ def enqueue(
 
     req = guard(build)
     job_id = with_service(
-        config, database_url, lambda s: s.enqueue(req, triggered_by=TriggeredBy.MANUAL)
+        config,
+        database_url,
+        lambda s: s.enqueue(req, triggered_by=TriggeredBy.MANUAL),
+        register=True,
     )
     if as_json:
         render.print_json({"id": job_id})
@@ -175,7 +178,7 @@ def jobs_list(
     wide: WideOpt = False,
 ) -> None:
     """List defined jobs with their schedule and next fire time."""
-    tasks = with_service(config, database_url, lambda s: s.list_tasks())
+    tasks = with_service(config, database_url, lambda s: s.list_tasks(), register=True)
     if as_json:
         render.print_json([render.task_dict(t) for t in tasks])
     else:
@@ -229,7 +232,7 @@ def jobs_trigger(
     name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Run a job now, ahead of scheduled work; prints the job ID."""
-    job_id = with_service(config, database_url, lambda s: s.trigger(name))
+    job_id = with_service(config, database_url, lambda s: s.trigger(name), register=True)
     render.print_json({"id": job_id}) if as_json else typer.echo(job_id)
 
 

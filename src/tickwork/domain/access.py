@@ -113,6 +113,12 @@ def effective_scopes(role: Role, token_scopes: frozenset[Scope]) -> frozenset[Sc
 LOCAL = Principal(name="local", scopes=frozenset(Scope), role=Role.ADMIN)
 
 
+def processor_principal(processor_id: str) -> Principal:
+    """Who a tickwork process's own changes are by (its start-up sync of the definitions):
+    ``processor:<id>``, the ID of ``tickwork status``."""
+    return Principal(name=f"processor:{processor_id}", scopes=frozenset())
+
+
 @dataclass(frozen=True)
 class NewAuditEntry:
     actor: str

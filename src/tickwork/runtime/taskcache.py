@@ -16,13 +16,14 @@ class TaskCache:
 
     Edits made through the CLI or API reach running workers within the TTL. Workers call
     ``load`` with the names of a whole claimed batch, so a cold or stale cache costs one query
-    per batch, not one per job.
+    per batch, not one per job. Names without a task are not cached: one that another
+    process's start-up sync (or a producer) creates is found at the next look.
     """
 
     def __init__(self, store: Store, ttl_seconds: float = DEFAULT_TASK_CACHE_SECONDS) -> None:
         self._store = store
         self._ttl = ttl_seconds
-        self._tasks: dict[str, tuple[float, TaskDefinition | None]] = {}
+        self._tasks: dict[str, tuple[float, TaskDefinition]] = {}
 
     def _fresh(self, name: str, now: float) -> bool:
         hit = self._tasks.get(name)
@@ -36,12 +37,17 @@ class TaskCache:
             return
         found = {t.name: t.definition for t in await self._store.get_tasks(sorted(stale))}
         for name in stale:
-            self._tasks[name] = (now, found.get(name))
+            defn = found.get(name)
+            if defn is None:
+                self._tasks.pop(name, None)
+            else:
+                self._tasks[name] = (now, defn)
 
     async def get(self, name: str) -> TaskDefinition | None:
         if not self._fresh(name, time.monotonic()):
             await self.load([name])
-        return self._tasks[name][1]
+        hit = self._tasks.get(name)
+        return None if hit is None else hit[1]
 
     def put(self, defn: TaskDefinition) -> None:
         self._tasks[defn.name] = (time.monotonic(), defn)

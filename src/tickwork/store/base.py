@@ -30,6 +30,8 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # The updated and removed tasks as they were stored before the sync (for the audit log).
+    previous: dict[str, Task] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,24 @@ class Store(Protocol):
         their jobs and runs. A removed task that reappears is restored. ``next_fires`` gives the
         next fire time for tasks whose schedule is new or changed (or that are created/restored);
         unchanged schedules keep their stored ``next_fire_at``. The ``enabled`` of a definition
-        applies only when its task is created: afterwards it is the operator's switch.
+        applies only when its task is created: afterwards it is the operator's switch. The
+        report's ``previous`` holds each updated or removed task as it was before.
+        """
+        ...
+
+    async def add_missing_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> list[str]:
+        """Create the tasks of ``definitions`` whose names no stored task has (removed ones
+        count as stored), each with its definition's source and its ``next_fires`` time (None
+        if absent); returns the names created. A stored task is never changed or removed: that
+        is ``sync_tasks``'s, at a process's start.
+
+        Safe under concurrent calls and syncs from any number of processes: each name is
+        created once, and neither this nor a concurrent ``sync_tasks`` fails for it.
         """
         ...
 
@@ -541,6 +560,10 @@ class Store(Protocol):
 
     # --- audit -----------------------------------------------------------------------------------
     async def add_audit(self, entry: NewAuditEntry) -> int: ...
+
+    async def add_audits(self, entries: Sequence[NewAuditEntry]) -> None:
+        """Add entries in one transaction, their IDs ascending in the given order."""
+        ...
 
     async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
         """Newest first, or oldest first when ``after_id`` is given."""

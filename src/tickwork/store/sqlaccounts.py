@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +58,7 @@ class SqlAccounts(SqlBase):
             }
             for name in rows.CONTROL_FIELDS
         ]
-        insert = self._upsert_insert(control)
+        insert = self._dialect_insert(control)
         stmt = insert.on_conflict_do_update(
             index_elements=[control.c.name],
             set_={
@@ -70,15 +71,6 @@ class SqlAccounts(SqlBase):
             for value in values:
                 conn.execute(stmt, value)
             return rows.control_from_rows(conn.execute(sa.select(control)).mappings().all())
-
-    def _upsert_insert(self, table: sa.Table) -> Any:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(table)
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
 
     # --- users -------------------------------------------------------------------------------
     async def create_user(
@@ -296,6 +288,16 @@ class SqlAccounts(SqlBase):
                 audit.insert().values(**rows.audit_values(entry)).returning(audit.c.id)
             ).scalar_one()
         return int(new_id)
+
+    async def add_audits(self, entries: Sequence[NewAuditEntry]) -> None:
+        if entries:
+            await self._call(self._add_audits, entries)
+
+    def _add_audits(self, entries: Sequence[NewAuditEntry]) -> None:
+        with self._write() as conn:
+            # One row per statement: IDs follow the given order on both backends.
+            for entry in entries:
+                conn.execute(audit.insert().values(**rows.audit_values(entry)))
 
     async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
         return await self._call_read(self._query_audit, query)

@@ -164,18 +164,21 @@ class SqlBase:
     def _read(self) -> Any:
         return self.engine.connect().execution_options(tickwork_read=True)
 
-    def _insert_job_once(self, conn: Connection, job: NewJob, now: datetime) -> int | None:
-        insert: Any
+    def _dialect_insert(self, table: sa.Table) -> Any:
+        """The backend's own INSERT of ``table``, which takes ``on_conflict_do_nothing`` and
+        ``on_conflict_do_update`` (PostgreSQL and SQLite spell them alike)."""
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            insert = pg_insert(jobs)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            insert = sqlite_insert(jobs)
+        return sqlite_insert(table)
+
+    def _insert_job_once(self, conn: Connection, job: NewJob, now: datetime) -> int | None:
         stmt = (
-            insert.values(**new_job_values(job, now))
+            self._dialect_insert(jobs)
+            .values(**new_job_values(job, now))
             .on_conflict_do_nothing(index_elements=["task_name", "fire_at"])
             .returning(jobs.c.id)
         )

@@ -15,7 +15,11 @@ from tickwork.store.base import DueSchedule, Fire, FirePlanner, SyncReport
 from tickwork.store.sql import PENDING_SQL, active_for_overlap, jobs, tasks
 from tickwork.store.sqlbase import SqlBase
 
-SYNC_LOCK_KEY = 0x73796E63  # "sync"; transaction-level advisory lock of sync_tasks
+# "sync": a transaction-level advisory lock on PostgreSQL. A sync reads the stored tasks, then
+# inserts the missing ones: it holds the lock exclusively, so that neither another sync nor a
+# producer's add_missing_tasks (shared: producers do not wait for each other) inserts a name
+# in between, which would make its insert fail.
+SYNC_LOCK_KEY = 0x73796E63
 
 
 class SqlTasks(SqlBase):
@@ -39,6 +43,7 @@ class SqlTasks(SqlBase):
         now: datetime,
     ) -> SyncReport:
         report = SyncReport()
+        previous = report.previous
         with self._write() as conn:
             if self.dialect == "postgresql":
                 # Processes of every role sync at start, maybe at the same moment: one at a time,
@@ -77,6 +82,7 @@ class SqlTasks(SqlBase):
                     changes["next_fire_at"] = next_fires.get(defn.name)
                 conn.execute(tasks.update().where(tasks.c.name == defn.name).values(**changes))
                 report.updated.append(defn.name)
+                previous[defn.name] = rows.task_from_row(old)
             source_values = {s.value for s in sources}
             for name, old in existing.items():
                 if name in wanted or old["source"] not in source_values:
@@ -88,7 +94,48 @@ class SqlTasks(SqlBase):
                         .values(removed_at=now, next_fire_at=None, updated_at=now)
                     )
                     report.removed.append(name)
+                    previous[name] = rows.task_from_row(old)
         return report
+
+    async def add_missing_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> list[str]:
+        if not definitions:
+            return []
+        return await self._call(self._add_missing_tasks, definitions, next_fires, now)
+
+    def _add_missing_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> list[str]:
+        created: list[str] = []
+        with self._write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": SYNC_LOCK_KEY}
+                )
+            # In name order: two producers inserting the same new names wait for each other
+            # in the same order instead of deadlocking.
+            for defn in sorted(definitions, key=lambda d: d.name):
+                stmt = (
+                    self._dialect_insert(tasks)
+                    .values(
+                        **rows.task_values(defn),
+                        next_fire_at=next_fires.get(defn.name),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["name"])
+                    .returning(tasks.c.name)
+                )
+                if conn.execute(stmt).scalar() is not None:
+                    created.append(defn.name)
+        return created
 
     async def get_task(self, name: str) -> Task | None:
         return await self._call_read(self._get_task, name)

@@ -167,7 +167,8 @@ class ConfigIn(BaseModel):
 
 
 class WebhookIn(BaseModel):
-    """Either ``job`` (trigger that defined job now) or ``task`` (enqueue a job of it)."""
+    """``job`` (trigger that defined job now), ``task`` (enqueue a job of it), or neither
+    (process due jobs now, as ``POST /api/cron/trigger`` does)."""
 
     model_config = ConfigDict(extra="forbid")
     secret: str | None = None
@@ -179,9 +180,10 @@ class WebhookIn(BaseModel):
 
 
 class WebhookOut(BaseModel):
-    job_id: int
-    task: str
-    action: str  # "trigger" or "enqueue"
+    action: str  # "trigger", "enqueue", or "process" (due jobs now)
+    job_id: int | None = None  # the job triggered or enqueued
+    task: str | None = None
+    due_jobs: int | None = None  # "process": pending jobs due now, which awake workers claim
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -439,7 +441,7 @@ async def put_config(request: Request, body: ConfigIn, principal: Controller) ->
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra={
         "requestBody": {
-            "required": True,
+            "required": False,
             "content": {"application/json": {"schema": WebhookIn.model_json_schema()}},
         },
         "parameters": [
@@ -455,15 +457,17 @@ async def put_config(request: Request, body: ConfigIn, principal: Controller) ->
 )
 async def webhook(request: Request) -> WebhookOut:
     """For other systems: with the ``[api] webhook_secret`` (header ``X-Webhook-Secret`` or
-    body field ``secret``), ``{"job": name}`` triggers a defined job now and ``{"task": name,
-    "args", "kwargs", "delay"}`` enqueues a job of it. The secret is checked before the body."""
+    body field ``secret``), ``{"job": name}`` triggers a defined job now, ``{"task": name,
+    "args", "kwargs", "delay"}`` enqueues a job of it, and the secret alone (no body, or only
+    ``secret``) processes due jobs now, as ``POST /api/cron/trigger`` does (``action``
+    ``process``, with ``due_jobs``). The secret is checked before the body."""
     ctx = get_context(request)
     expected = ctx.settings.webhook_secret
     if not expected:
         raise ApiError(404, "not_found", "the webhook is off: set [api] webhook_secret to use it")
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw else None
+        data = json.loads(raw) if raw.strip() else {}  # no body: the secret alone
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "bad_request", f"request body is not valid JSON: {exc}") from None
     header = request.headers.get(WEBHOOK_SECRET_HEADER)
@@ -476,11 +480,16 @@ async def webhook(request: Request) -> WebhookOut:
     except ValidationError as exc:
         raise _validation(exc) from None
     service = service_for(request, WEBHOOK)
-    if (body.job is None) == (body.task is None):
+    if body.job is not None and body.task is not None:
         raise ConfigError("give either 'job' (to trigger) or 'task' (to enqueue)", field="job")
+    if body.job is None and body.task is None:
+        extra = [f for f in ("args", "kwargs", "delay") if getattr(body, f) is not None]
+        if extra:
+            raise ConfigError("applies to an enqueue: give 'task' too", field=extra[0])
+        return WebhookOut(action="process", due_jobs=await service.process_now())
     if body.job is not None:
         job_id = await service.trigger(body.job, triggered_by=TriggeredBy.WEBHOOK)
-        return WebhookOut(job_id=job_id, task=body.job, action="trigger")
+        return WebhookOut(action="trigger", job_id=job_id, task=body.job)
     assert body.task is not None
     delay = None if body.delay is None else parse_duration(body.delay, field="delay")
     if delay is not None and delay > MAX_MINUTES * 60:
@@ -492,7 +501,7 @@ async def webhook(request: Request) -> WebhookOut:
         delay_seconds=delay,
     )
     job_id = await service.enqueue(req, triggered_by=TriggeredBy.WEBHOOK)
-    return WebhookOut(job_id=job_id, task=body.task, action="enqueue")
+    return WebhookOut(action="enqueue", job_id=job_id, task=body.task)
 
 
 def _validation(exc: ValidationError) -> ConfigError:
