@@ -190,7 +190,7 @@ TABLES = {
     "status": (["status"], 1),
     "users list": (["users", "list"], 1),
     "tokens list": (["tokens", "list"], 1),
-    "audit": (["audit"], 3),
+    "audit": (["audit"], 6),  # the sync's three job.create, user, token, disable
 }
 
 
