@@ -43,7 +43,7 @@ from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.service import Service
 from tickwork.store import create_store
 from tickwork.store import migrate as migrations
-from tickwork.store.sql import jobs, runs
+from tickwork.store.schema import jobs, runs
 
 HERE = Path(__file__).resolve().parent
 TICKWORK = str(Path(sys.executable).parent / "tickwork")  # the virtualenv's command

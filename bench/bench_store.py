@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from tickwork.domain.queries import RunQuery  # noqa: E402
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource  # noqa: E402
 from tickwork.service import EnqueueRequest, Service  # noqa: E402
 from tickwork.store import SqlStore, create_store  # noqa: E402
@@ -171,7 +172,7 @@ class Bench:
             self.stop(proc)
         starts = [b for _, b in records(out)]
         counts = await store.count_jobs_by_state()
-        runs = len(await store.list_runs(limit=n + 10))
+        runs = len(await store.query_runs(RunQuery(limit=n + 10, sort="id")))
         first, last = min(starts), max(starts)
         self.record(
             kind="process",
@@ -241,7 +242,7 @@ class Bench:
         t_from = datetime.fromtimestamp(time.time() - seconds - 1, UTC)
         import sqlalchemy as sa
 
-        from tickwork.store.sql import jobs, runs
+        from tickwork.store.schema import jobs, runs
 
         with store.engine.connect() as conn:
             rows = conn.execute(

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tickwork.domain.durations import format_duration
+from tickwork.domain.queries import QueueStats, RunStats
 from tickwork.errors import ConfigError, StoreError
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.service import LOST_AFTER_HEARTBEATS, processor_state
-from tickwork.store.base import QueueStats, RunStats, Store
+from tickwork.store.base import Store
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"

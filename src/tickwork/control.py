@@ -9,9 +9,10 @@ from typing import Any
 
 from tickwork import audit
 from tickwork.domain.access import Principal
+from tickwork.domain.queries import ControlState
 from tickwork.errors import ConfigError
 from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.store.base import ControlState, Store
+from tickwork.store.base import Store
 
 MAX_BATCH_SIZE = 1000
 MAX_CONCURRENT_JOBS = 10000

@@ -14,11 +14,11 @@ from tickwork.audit import Change
 from tickwork.config.jobs import definition_table
 from tickwork.domain.arguments import check_call, check_json, signature_of
 from tickwork.domain.jobs import RunStatus
+from tickwork.domain.queries import SyncReport
 from tickwork.domain.schedules import parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError
 from tickwork.runtime.executors.python import resolve_callable
-from tickwork.store.base import SyncReport
 
 TARGET_KEYS = {TaskKind.PYTHON: "task", TaskKind.SHELL: "command", TaskKind.HTTP: "http"}
 SOURCE_PLACES = {

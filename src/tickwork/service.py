@@ -26,6 +26,14 @@ from tickwork.domain.arguments import check_call, check_json, combine, signature
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import Job, JobState, NewJob, Run, RunStatus, TriggeredBy
+from tickwork.domain.queries import (
+    RUN_SORTS,
+    JobQuery,
+    ProcessorInfo,
+    QueueStats,
+    RunQuery,
+    SyncReport,
+)
 from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import (
     DEFAULT_MAX_INTERRUPTIONS,
@@ -41,15 +49,7 @@ from tickwork.runtime.executors.python import resolve_callable
 from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.runtime.taskcache import TaskCache
 from tickwork.service_definitions import ApiDefinitions
-from tickwork.store.base import (
-    RUN_SORTS,
-    JobQuery,
-    ProcessorInfo,
-    QueueStats,
-    RunQuery,
-    Store,
-    SyncReport,
-)
+from tickwork.store.base import Store
 
 # Manual and API triggers go before scheduled work of the same task (B3).
 TRIGGER_PRIORITY_BOOST = 100
@@ -457,7 +457,9 @@ class Service(ApiDefinitions):
         states: Sequence[JobState] | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        return await self.store.list_jobs(task_name=task_name, states=states, limit=limit)
+        return await self.store.query_jobs(
+            JobQuery(task_name=task_name, states=states, limit=limit)
+        )
 
     async def query_jobs(self, query: JobQuery) -> list[Job]:
         """``ConfigError`` for a limit outside 1..1000."""
@@ -530,7 +532,7 @@ class Service(ApiDefinitions):
     # --- history and status ---------------------------------------------------------------
     async def history(self, name: str, *, limit: int = 20) -> list[Run]:
         await self.get_task(name)
-        return await self.store.list_runs(task_name=name, limit=limit)
+        return await self.store.query_runs(RunQuery(task_name=name, sort="id", limit=limit))
 
     async def query_runs(self, query: RunQuery) -> list[Run]:
         """``ConfigError`` for an unknown sort, a limit outside 1..1000, a naive time."""
@@ -554,7 +556,7 @@ class Service(ApiDefinitions):
         return run
 
     async def runs_of_job(self, job_id: int) -> list[Run]:
-        return await self.store.list_runs(job_id=job_id, limit=1000)
+        return await self.store.query_runs(RunQuery(job_id=job_id, sort="id", limit=1000))
 
     async def status(
         self, *, heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS

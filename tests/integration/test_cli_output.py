@@ -21,9 +21,10 @@ from tickwork.accounts import Accounts
 from tickwork.cli.main import app
 from tickwork.domain.access import LOCAL, Role, Scope
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, RunStatus, TriggeredBy
+from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
 from tickwork.service import Service
-from tickwork.store import ProcessorInfo, create_store
+from tickwork.store import create_store
 
 # --- help --------------------------------------------------------------------------------------
 BRACKETED = re.compile(r"\[[^\[\]]+\]")

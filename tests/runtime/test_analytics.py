@@ -10,11 +10,11 @@ import pytest
 
 from tickwork.analytics import DEGRADED, HEALTHY, UNHEALTHY, Analytics
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, RunStatus, TriggeredBy
+from tickwork.domain.queries import ControlState, ProcessorInfo
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
 from tickwork.runtime.clock import FakeClock
-from tickwork.store import ProcessorInfo, SqlStore, create_store
-from tickwork.store.base import ControlState
+from tickwork.store import SqlStore, create_store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HEARTBEAT = 5.0  # seconds; a processor is lost after 3 missed heartbeats

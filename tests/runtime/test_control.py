@@ -14,6 +14,7 @@ import pytest
 from tickwork.control import Control
 from tickwork.domain.access import LOCAL, AuditQuery, Principal, Scope
 from tickwork.domain.jobs import JobState, RunStatus
+from tickwork.domain.queries import ControlState
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
 from tickwork.runtime.dispatch import Dispatcher
@@ -22,7 +23,6 @@ from tickwork.runtime.processor import HEALTHY, ROLE_WORKER, Processor, Processo
 from tickwork.runtime.worker import Worker, WorkerSettings
 from tickwork.service import EnqueueRequest, Service
 from tickwork.store import SqlStore
-from tickwork.store.base import ControlState
 
 MOD = "tests.runtime.jobs_for_tests"
 ALICE = Principal(name="alice", scopes=frozenset({Scope.PROCESSOR}))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tickwork.domain.jobs import JobState, RunStatus
+from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, StoreError
 from tickwork.runtime.clock import FakeClock
@@ -24,7 +25,7 @@ from tickwork.runtime.processor import (
     ProcessorSettings,
 )
 from tickwork.service import EnqueueRequest, Service
-from tickwork.store import ProcessorInfo, SqlStore
+from tickwork.store import SqlStore
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tickwork.domain.queries import JobQuery
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
 from tickwork.runtime.clock import FakeClock
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
@@ -36,7 +37,7 @@ async def test_fires_once_per_due_time(store: SqlStore) -> None:
     assert await scheduler.run_once() == 0  # the same fire is not fired twice
     clock.advance(3)  # three fires became due: 02, 03, 04 (within the grace: catch up)
     assert await scheduler.run_once() == 3
-    jobs = await store.list_jobs(task_name="tick")
+    jobs = await store.query_jobs(JobQuery(task_name="tick"))
     fires = sorted(j.fire_at for j in jobs if j.fire_at)
     assert [f.second for f in fires] == [1, 2, 3, 4]
     assert all(j.scheduled_at == j.fire_at and j.triggered_by.value == "scheduler" for j in jobs)
@@ -66,7 +67,7 @@ async def test_two_schedulers_create_one_job_per_fire(db_url: str) -> None:
             clock.advance(1)
             await first.run_once()
             await second.run_once()
-        jobs = await a.list_jobs(task_name="tick")
+        jobs = await a.query_jobs(JobQuery(task_name="tick"))
         assert len(jobs) == 4
         assert len({j.fire_at for j in jobs}) == 4
     finally:
@@ -89,7 +90,7 @@ async def test_lookahead_creates_jobs_ahead_as_scheduled(store: SqlStore) -> Non
     await Service(store, clock=clock).sync_definitions([every_second()], [TaskSource.CONFIG])
     scheduler = Scheduler(store, SchedulerSettings(lookahead_seconds=0.6), clock=clock)
     assert await scheduler.run_once() == 1
-    (job,) = await store.list_jobs(task_name="tick")
+    (job,) = await store.query_jobs(JobQuery(task_name="tick"))
     assert job.state.value == "scheduled"
     assert job.scheduled_at == datetime(2026, 3, 1, 12, 0, 1, tzinfo=UTC)
     assert await store.claim("w", 10, clock.now(), 60) == []  # not due yet

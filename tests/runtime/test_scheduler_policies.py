@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tickwork.domain.jobs import Job, JobState
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy, Policies
+from tickwork.domain.queries import JobQuery
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
 from tickwork.runtime.clock import FakeClock
 from tickwork.runtime.scheduler import SKIPPED_OVERLAP, Scheduler, SchedulerSettings
@@ -49,7 +50,7 @@ def at(hour: int, minute: int) -> datetime:
 
 
 async def jobs_by_fire(store: SqlStore) -> list[Job]:
-    jobs = await store.list_jobs(task_name="tick", limit=1000)
+    jobs = await store.query_jobs(JobQuery(task_name="tick", limit=1000))
     return sorted(jobs, key=lambda j: j.fire_at or j.scheduled_at)
 
 
@@ -216,7 +217,7 @@ async def test_overlap_replace_leaves_a_one_off_waiting_for_a_later_time(
     assert await scheduler.run_once() == 1
     clock.advance(60)  # 12:02: A (due, pending) is replaced; the delayed one-off is not
     assert await scheduler.run_once() == 1
-    jobs = {j.id: j for j in await store.list_jobs(task_name="tick", limit=10)}
+    jobs = {j.id: j for j in await store.query_jobs(JobQuery(task_name="tick", limit=10))}
     assert jobs[later].state is JobState.SCHEDULED
     states = sorted((j.fire_at, j.state) for j in jobs.values() if j.fire_at is not None)
     assert states == [(at(12, 1), JobState.CANCELLED), (at(12, 2), JobState.AVAILABLE)]

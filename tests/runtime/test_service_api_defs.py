@@ -10,12 +10,12 @@ import pytest
 
 from tickwork.domain.access import AuditEntry, AuditQuery, Principal, Scope
 from tickwork.domain.jobs import Completion, JobState, Outcome, RunStatus
+from tickwork.domain.queries import JobQuery, RunQuery
 from tickwork.domain.tasks import HttpTarget, ShellTarget, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError, InvalidStateError, NotFoundError
 from tickwork.runtime.clock import FakeClock
 from tickwork.service import EnqueueRequest, Service
 from tickwork.store import SqlStore
-from tickwork.store.base import JobQuery, RunQuery
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 ALICE = Principal(name="alice", scopes=frozenset({Scope.JOBS_WRITE, Scope.JOBS_TRIGGER}))

@@ -11,6 +11,7 @@ import pytest
 from tests.runtime.overlap import max_overlap
 from tickwork.domain.jobs import Completion, ErrorClass, JobState, NewJob, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
+from tickwork.domain.queries import RunQuery
 from tickwork.domain.tasks import (
     PythonTarget,
     RetryPolicy,
@@ -162,7 +163,7 @@ async def test_global_concurrency_limit_holds(
     ids = await service.enqueue_many([EnqueueRequest("slow", args=(0.05,)) for _ in range(15)])
     for job in ids:
         await wait_state(service, job, JobState.SUCCEEDED)
-    runs = await store.list_runs(task_name="slow", limit=100)
+    runs = await store.query_runs(RunQuery(task_name="slow", limit=100, sort="id"))
     assert len(runs) == 15
     assert max_overlap(runs) == 3  # max_concurrent_jobs, and it was reached
 

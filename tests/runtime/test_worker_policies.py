@@ -13,6 +13,7 @@ from tests.runtime.overlap import max_overlap
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import JobState, Run, RunStatus
 from tickwork.domain.limits import Policies, RateLimit
+from tickwork.domain.queries import JobQuery, RunQuery
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.python import PythonExecutor
@@ -84,8 +85,8 @@ async def test_key_limit_never_exceeded_under_load(
     ids = await service.enqueue_many(reqs)
     await wait_all(service, ids, JobState.SUCCEEDED)
     by_key: dict[str | None, list[Run]] = defaultdict(list)
-    jobs = {j.id: j for j in await store.list_jobs(limit=100)}
-    for run in await store.list_runs(task_name="sleep", limit=100):
+    jobs = {j.id: j for j in await store.query_jobs(JobQuery(limit=100))}
+    for run in await store.query_runs(RunQuery(task_name="sleep", limit=100, sort="id")):
         by_key[jobs[run.job_id].key].append(run)
     assert len(by_key) == 5
     assert all(max_overlap(runs) <= 2 for runs in by_key.values())

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tickwork.domain.access import AuditQuery, NewAuditEntry, Role, Scope
+from tickwork.domain.queries import ControlState
 from tickwork.errors import ConflictError
 from tickwork.store import SqlStore
-from tickwork.store.base import ControlState
 
 T0 = datetime(2024, 5, 17, 12, 0, 0, 123457, tzinfo=UTC)
 

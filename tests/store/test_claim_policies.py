@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import JobState, NewJob, TriggeredBy
 from tickwork.domain.limits import OverlapPolicy, Policies, RateLimit
+from tickwork.domain.queries import JobQuery
 from tickwork.domain.tasks import PythonTarget, TaskDefinition
 from tickwork.store import SqlStore, create_store
 
@@ -29,7 +30,9 @@ def jobs_for(task: str, keys: list[str | None]) -> list[NewJob]:
 
 
 async def running_by_key(store: SqlStore) -> Counter[str | None]:
-    return Counter(j.key for j in await store.list_jobs(states=[JobState.RUNNING], limit=10_000))
+    return Counter(
+        j.key for j in await store.query_jobs(JobQuery(states=[JobState.RUNNING], limit=10_000))
+    )
 
 
 async def test_key_limit_from_rules_across_concurrent_claimers(

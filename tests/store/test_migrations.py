@@ -1,4 +1,4 @@
-"""Migrations on both backends: a migrated database equals the schema in ``tickwork.store.sql``."""
+"""Migrations on both backends: a migrated database equals ``tickwork.store.schema``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 
 from tickwork.store import migrate
 from tickwork.store.engines import create_engine
-from tickwork.store.sql import metadata
+from tickwork.store.schema import metadata
 
 FRESH_SCHEMA = "tickwork_fresh"
 

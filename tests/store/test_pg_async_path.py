@@ -18,8 +18,8 @@ import pytest
 from tickwork.domain.jobs import JobState, NewJob, TriggeredBy
 from tickwork.errors import StoreError
 from tickwork.store import SqlStore, create_store
-from tickwork.store.pg_fast import LOOP_APPLICATION_NAME
-from tickwork.store.watch import PgLoopWatcher, PgNotifyWatcher
+from tickwork.store.postgres.loop import LOOP_APPLICATION_NAME
+from tickwork.store.postgres.watch import PgLoopWatcher, PgNotifyWatcher
 
 pytestmark = pytest.mark.postgres
 

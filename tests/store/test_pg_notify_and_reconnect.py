@@ -15,12 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, TriggeredBy
+from tickwork.domain.queries import DueSchedule, Fire
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource
 from tickwork.errors import StoreError
 from tickwork.store import SqlStore, create_store
-from tickwork.store.base import DueSchedule, Fire
 from tickwork.store.engines import normalize_url
-from tickwork.store.watch import PgNotifyWatcher
+from tickwork.store.open import store_on
+from tickwork.store.postgres.watch import PgNotifyWatcher
 
 pytestmark = pytest.mark.postgres
 
@@ -194,7 +195,7 @@ async def test_a_dropped_connection_is_recovered(pg_url: str) -> None:
     # Without the ping, a read is retried once on a new connection; a write is not (its commit
     # may have happened) and surfaces a StoreError that the runtime loops retry.
     engine = sa.create_engine(normalize_url(pg_url), pool_size=2, pool_pre_ping=False)
-    bare = SqlStore(engine, threads=2, skip_locked=True)
+    bare = store_on(engine, threads=2)
     try:
         assert (await bare.count_jobs_by_state())[JobState.AVAILABLE] == 2
         assert terminate(pg_url) >= 1

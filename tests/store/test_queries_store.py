@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.store.probes import due_names
 from tickwork.domain.jobs import (
     Completion,
     JobState,
@@ -25,10 +26,10 @@ from tickwork.domain.jobs import (
     RunStatus,
     TriggeredBy,
 )
+from tickwork.domain.queries import RUN_SORTS, JobQuery, RunQuery
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConflictError, InvalidStateError
 from tickwork.store import SqlStore
-from tickwork.store.base import RUN_SORTS, JobQuery, RunQuery
 
 T0 = datetime(2024, 5, 17, 12, 0, 0, 123457, tzinfo=UTC)
 LEASE = 30.0
@@ -77,7 +78,7 @@ def record(
 
 
 async def all_runs(store: SqlStore) -> list[Run]:
-    return await store.list_runs(limit=100_000)
+    return await store.query_runs(RunQuery(limit=100_000, sort="id"))
 
 
 # --- single task changes -----------------------------------------------------------------------
@@ -118,8 +119,10 @@ async def test_update_task_replaces_definition_keeps_source_and_history(store: S
     assert updated.definition == replace(changed, source=TaskSource.API)
     assert updated.next_fire_at is None
     assert (updated.created_at, updated.updated_at) == (at(0), at(10))
-    assert [j.id for j in await store.list_jobs(task_name="t")] == [job_id]
-    assert [r.job_id for r in await store.list_runs(task_name="t")] == [job_id]
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="t"))] == [job_id]
+    assert [r.job_id for r in await store.query_runs(RunQuery(task_name="t", sort="id"))] == [
+        job_id
+    ]
     assert await store.update_task(http("missing"), None, at(11)) is None
 
 
@@ -135,14 +138,14 @@ async def test_remove_task_cancels_pending_jobs_only(store: SqlStore) -> None:
     removed = await store.remove_task("t", at(5))
     assert removed is not None
     assert removed.removed and removed.next_fire_at is None and removed.updated_at == at(5)
-    jobs = {j.id: j for j in await store.list_jobs()}
+    jobs = {j.id: j for j in await store.query_jobs(JobQuery())}
     assert jobs[ids[0]].state is JobState.RUNNING  # a running job finishes
     for pending in ids[1:3]:
         assert jobs[pending].state is JobState.CANCELLED
         assert jobs[pending].last_error == "job definition deleted"
         assert jobs[pending].finished_at == at(5)
     assert jobs[ids[3]].state is JobState.AVAILABLE  # another task's job
-    assert [t.name for t in await store.due_tasks(at(60), 10)] == ["other"]
+    assert await due_names(store, at(60)) == ["other"]
     assert await store.remove_task("missing", at(6)) is None
     again = await store.remove_task("t", at(7))
     assert again is not None and again.removed

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.store.probes import due_names, due_schedules
 from tickwork.domain.jobs import (
     Completion,
     ErrorClass,
@@ -25,6 +26,7 @@ from tickwork.domain.jobs import (
     RunStatus,
     TriggeredBy,
 )
+from tickwork.domain.queries import DueSchedule, Fire, JobQuery, ProcessorInfo, RunQuery
 from tickwork.domain.tasks import (
     HttpTarget,
     PythonTarget,
@@ -34,7 +36,7 @@ from tickwork.domain.tasks import (
     TaskSource,
 )
 from tickwork.errors import InvalidStateError, StoreError
-from tickwork.store import Fire, ProcessorInfo, SqlStore, create_store
+from tickwork.store import SqlStore, create_store
 from tickwork.store import migrate as migrations
 
 # Odd microseconds on purpose: timestamps must round-trip exactly on both backends.
@@ -268,8 +270,10 @@ async def test_sync_unchanged_updated_and_schedule_changes(store: SqlStore) -> N
     assert all(t.created_at == at(0) for t in stored.values())
     assert all(stored[n].updated_at == at(5) for n in report.updated)
     # An update leaves the run history alone.
-    assert [x.id for x in await store.list_jobs(task_name="described")] == [job_id]
-    assert [r.job_id for r in await store.list_runs(task_name="described")] == [job_id]
+    assert [x.id for x in await store.query_jobs(JobQuery(task_name="described"))] == [job_id]
+    assert [
+        r.job_id for r in await store.query_runs(RunQuery(task_name="described", sort="id"))
+    ] == [job_id]
 
 
 async def test_sync_removes_only_absent_tasks_of_given_sources(store: SqlStore) -> None:
@@ -295,9 +299,9 @@ async def test_sync_removes_only_absent_tasks_of_given_sources(store: SqlStore) 
         t = await store.get_task(other)
         assert t is not None and t.removed is False and t.next_fire_at == at(60)
     # The removed task stops firing but keeps its jobs and runs.
-    assert [t.name for t in await store.due_tasks(at(60), 10)] == ["a", "c", "d"]
-    assert [j.id for j in await store.list_jobs(task_name="b")] == [b_job]
-    assert [r.job_id for r in await store.list_runs(task_name="b")] == [b_job]
+    assert await due_names(store, at(60)) == ["a", "c", "d"]
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="b"))] == [b_job]
+    assert [r.job_id for r in await store.query_runs(RunQuery(task_name="b", sort="id"))] == [b_job]
     assert {t.name for t in await store.list_tasks()} == {"a", "b", "c", "d"}
     assert {t.name for t in await store.list_tasks(include_removed=False)} == {"a", "c", "d"}
 
@@ -324,8 +328,8 @@ async def test_removed_task_that_reappears_is_restored(store: SqlStore) -> None:
     assert b is not None
     assert b.removed is False and b.next_fire_at == at(80)
     assert b.definition == task("b")
-    assert [t.name for t in await store.due_tasks(at(80), 10)] == ["a", "b"]
-    assert [j.id for j in await store.list_jobs(task_name="b")] == [b_job]
+    assert await due_names(store, at(80)) == ["a", "b"]
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="b"))] == [b_job]
 
 
 async def test_set_task_enabled(store: SqlStore) -> None:
@@ -334,7 +338,7 @@ async def test_set_task_enabled(store: SqlStore) -> None:
     assert off is not None
     assert off.definition.enabled is False and off.next_fire_at is None
     assert off.updated_at == at(5)
-    assert await store.due_tasks(at(1000), 10) == []
+    assert await due_names(store, at(1000)) == []
     assert await store.next_fire_time() is None
 
     on = await store.set_task_enabled("a", True, at(90), at(6))
@@ -351,8 +355,8 @@ async def test_set_task_enabled(store: SqlStore) -> None:
 # --- scheduling ------------------------------------------------------------------------------
 
 
-async def test_due_tasks_order_and_filter(store: SqlStore) -> None:
-    assert await store.due_tasks(at(0), 10) == []
+async def test_due_schedules_order_and_filter(store: SqlStore) -> None:
+    assert await due_names(store, at(0)) == []
     assert await store.next_fire_time() is None
     defs = [
         task("late"),
@@ -377,15 +381,27 @@ async def test_due_tasks_order_and_filter(store: SqlStore) -> None:
     # Even with a next fire time, a removed task is not due.
     await store.set_task_enabled("gone", True, at(1), at(0))
 
-    due = await store.due_tasks(at(30), 10)
-    assert [t.name for t in due] == ["early", "middle", "late"]  # next_fire_at <= now
-    assert [t.next_fire_at for t in due] == [at(10), at(20), at(30)]
-    assert [t.name for t in await store.due_tasks(at(30), 2)] == ["early", "middle"]
-    assert await store.due_tasks(at(9.999999), 10) == []
+    due = await due_schedules(store, at(30))
+    assert [d.task_name for d in due] == ["early", "middle", "late"]  # next_fire_at <= now
+    assert [d.next_fire_at for d in due] == [at(10), at(20), at(30)]
+    assert await due_names(store, at(30), 2) == ["early", "middle"]
+    assert await due_names(store, at(9.999999)) == []
     assert await store.next_fire_time() == at(10)
 
 
-async def test_record_fires_creates_job_and_advances_schedule(store: SqlStore) -> None:
+def firing(*fires: Fire) -> Any:
+    """A planner that makes these fires, by task (the schedules must be due)."""
+    by_task = {f.task_name: f for f in fires}
+
+    def plan(due: DueSchedule) -> Fire:
+        fire = by_task[due.task_name]
+        assert fire.previous_next_fire_at == due.next_fire_at
+        return fire
+
+    return plan
+
+
+async def test_fire_due_creates_job_and_advances_schedule(store: SqlStore) -> None:
     await sync(store, [task("a"), task("b"), task("c")], at(0), {n: at(60) for n in "abc"})
     fires = [
         Fire(
@@ -410,7 +426,8 @@ async def test_record_fires_creates_job_and_advances_schedule(store: SqlStore) -
         # Skipped (e.g. a misfire): no job, but the schedule still advances.
         Fire("c", at(60), at(240), None),
     ]
-    ids = await store.record_fires(fires, at(60.5))
+    handled, ids = await store.fire_due(at(60.5), 10, firing(*fires))
+    assert handled == 3
     assert len(ids) == 2
     ja, jb = [await get_job(store, i) for i in ids]
     assert (ja.task_name, jb.task_name) == ("a", "b")
@@ -419,7 +436,7 @@ async def test_record_fires_creates_job_and_advances_schedule(store: SqlStore) -
     assert ja.triggered_by is TriggeredBy.SCHEDULER
     assert ja.max_attempts == 3 and ja.priority == 2 and ja.attempt == 0
     assert ja.created_at == at(60.5)
-    assert await store.list_jobs(task_name="c") == []
+    assert await store.query_jobs(JobQuery(task_name="c")) == []
     stored = {t.name: t for t in await store.list_tasks()}
     assert {n: t.next_fire_at for n, t in stored.items()} == {
         "a": at(120),
@@ -428,52 +445,53 @@ async def test_record_fires_creates_job_and_advances_schedule(store: SqlStore) -
     }
     assert stored["a"].last_fire_at == at(60)
     assert await store.next_fire_time() == at(120)
-    assert [t.name for t in await store.due_tasks(at(120), 10)] == ["a"]
+    assert await due_names(store, at(120)) == ["a"]
     # A last fire (no next one) stops the schedule.
-    assert await store.record_fires([Fire("a", at(120), None, None)], at(300)) == []
+    assert await store.fire_due(at(300), 1, firing(Fire("a", at(120), None, None))) == (1, [])
     assert await store.next_fire_time() == at(180)
-    assert [t.name for t in await store.due_tasks(at(200), 10)] == ["b"]
+    assert await due_names(store, at(200)) == ["b"]
 
 
-async def test_record_fires_ignores_stale_fires_and_duplicates(store: SqlStore) -> None:
+async def test_fire_due_ignores_fired_schedules_and_duplicates(store: SqlStore) -> None:
     await sync(store, [task("a")], at(0), {"a": at(60)})
     fire = Fire("a", at(60), at(120), job("a", at(60), fire_at=at(60)))
-    [first] = await store.record_fires([fire], at(60))
-    # A second scheduler that read the old next_fire_at loses.
+    _, [first] = await store.fire_due(at(60), 10, firing(fire))
+    # A second scheduler that comes later finds the schedule fired: nothing is due.
     late = Fire("a", at(60), at(999), job("a", at(61), fire_at=at(61)))
-    assert await store.record_fires([late], at(61)) == []
+    assert await store.fire_due(at(61), 10, firing(late)) == (0, [])
     a = await store.get_task("a")
     assert a is not None and a.next_fire_at == at(120)
-    assert [j.id for j in await store.list_jobs(task_name="a")] == [first]
-    # The same fire twice in one call: the second one is stale.
-    twice = Fire("a", at(120), at(180), job("a", at(120), fire_at=at(120)))
-    [second] = await store.record_fires([twice, twice], at(120))
-    assert [j.id for j in await store.list_jobs(task_name="a")] == [second, first]
-    # The schedule is set back (e.g. by a re-enable), so an old fire passes the guard again:
-    # its job already exists and is not created twice.
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="a"))] == [first]
+    # The same fire's job twice in one call: one job.
+    fire_job = job("a", at(120), fire_at=at(120))
+    twice = Fire("a", at(120), at(180), fire_job, extra_jobs=(fire_job,))
+    _, [second] = await store.fire_due(at(120), 10, firing(twice))
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="a"))] == [second, first]
+    # The schedule is set back (e.g. by a re-enable), so an old fire comes due again: its job
+    # already exists and is not created twice.
     await store.set_task_enabled("a", True, at(60), at(121))
-    assert await store.record_fires([fire], at(122)) == []
-    assert [j.id for j in await store.list_jobs(task_name="a")] == [second, first]
+    assert await store.fire_due(at(122), 10, firing(fire)) == (1, [])
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="a"))] == [second, first]
     a = await store.get_task("a")
     assert a is not None and a.next_fire_at == at(120)
-    # Unknown tasks are ignored too.
+    # Unknown tasks never come due.
     ghost = Fire("ghost", at(0), at(60), job("ghost", at(0), fire_at=at(0)))
-    assert await store.record_fires([ghost], at(0)) == []
-    assert await store.list_jobs(task_name="ghost") == []
+    assert await store.fire_due(at(0), 10, firing(ghost)) == (0, [])
+    assert await store.query_jobs(JobQuery(task_name="ghost")) == []
 
 
-async def test_record_fires_concurrently_from_two_stores(store: SqlStore, db_url: str) -> None:
+async def test_fire_due_concurrently_from_two_stores(store: SqlStore, db_url: str) -> None:
     await sync(store, [task("a")], at(0), {"a": at(60)})
     other = create_store(db_url)
     try:
         fire = Fire("a", at(60), at(120), job("a", at(60), fire_at=at(60)))
         results = await asyncio.gather(
-            store.record_fires([fire], at(60)), other.record_fires([fire], at(60))
+            store.fire_due(at(60), 10, firing(fire)), other.fire_due(at(60), 10, firing(fire))
         )
     finally:
         await other.close()
-    assert sorted(len(r) for r in results) == [0, 1]
-    assert len(await store.list_jobs(task_name="a")) == 1
+    assert sorted(len(ids) for _, ids in results) == [0, 1]
+    assert len(await store.query_jobs(JobQuery(task_name="a"))) == 1
 
 
 # --- jobs ------------------------------------------------------------------------------------
@@ -533,7 +551,7 @@ async def test_enqueue_is_atomic(store: SqlStore) -> None:
     bad = NewJob(task_name=None, scheduled_at=T0, triggered_by=TriggeredBy.API)  # type: ignore[arg-type]
     with pytest.raises(StoreError):
         await store.enqueue([job("a") for _ in range(1500)] + [bad], at(0))
-    assert await store.list_jobs() == []
+    assert await store.query_jobs(JobQuery()) == []
     assert await store.count_jobs_by_state() == {s: 0 for s in JobState}
 
 
@@ -541,7 +559,7 @@ async def test_enqueue_bulk_of_1000_in_order(store: SqlStore) -> None:
     new = [job(f"t{i % 7}", at(i % 3 - 1), kwargs={"i": i}) for i in range(1000)]
     ids = await store.enqueue(new, at(0))
     assert len(ids) == 1000 and len(set(ids)) == 1000
-    by_id = {j.id: j for j in await store.list_jobs(limit=2000)}
+    by_id = {j.id: j for j in await store.query_jobs(JobQuery(limit=2000))}
     assert len(by_id) == 1000
     assert [by_id[i].kwargs["i"] for i in ids] == list(range(1000))
     assert [by_id[i].task_name for i in ids] == [n.task_name for n in new]
@@ -632,7 +650,7 @@ async def test_concurrent_claims_claim_every_job_exactly_once(store: SqlStore, d
     assert sum(1 for worker_ids in claimed.values() if worker_ids) > 1
     # The database agrees: each job ran once, for the worker that got it.
     owner = {i: w for w, worker_ids in claimed.items() for i in worker_ids}
-    for j in await store.list_jobs(limit=n_jobs + 10):
+    for j in await store.query_jobs(JobQuery(limit=n_jobs + 10)):
         assert j.state is JobState.RUNNING and j.attempt == 1
         assert j.worker_id == owner[j.id]
 
@@ -690,7 +708,7 @@ async def test_complete_terminal(store: SqlStore) -> None:
             for i, (j, (outcome, state)) in enumerate(zip(claimed, TERMINAL, strict=True))
         ]
     )
-    runs = await store.list_runs()
+    runs = await store.query_runs(RunQuery(sort="id"))
     assert [r.job_id for r in runs] == ids[::-1]
     for i, (job_id, run, (outcome, state)) in enumerate(
         zip(ids, runs[::-1], TERMINAL, strict=True)
@@ -743,7 +761,7 @@ async def test_complete_retrying_reschedules(store: SqlStore) -> None:
     assert again.id == job_id and again.attempt == 2 and again.worker_id == "w2"
     assert again.started_at == retry_at
     await store.complete([completion(again, Outcome.success(), JobState.SUCCEEDED, at(12))])
-    runs = await store.list_runs(job_id=job_id)
+    runs = await store.query_runs(RunQuery(job_id=job_id, sort="id"))
     assert [(r.attempt, r.status, r.triggered_by) for r in runs] == [
         (2, RunStatus.SUCCEEDED, TriggeredBy.RETRY),
         (1, RunStatus.FAILED, TriggeredBy.API),
@@ -770,7 +788,7 @@ async def test_complete_for_job_no_longer_running_that_attempt(store: SqlStore) 
     await store.complete([completion(second, FULL_FAILURE, JobState.FAILED, at(105))])
     final = await get_job(store, job_id)
     assert final.state is JobState.SUCCEEDED and final.finished_at == at(104)
-    runs = await store.list_runs(job_id=job_id)
+    runs = await store.query_runs(RunQuery(job_id=job_id, sort="id"))
     assert [(r.attempt, r.status, r.worker_id, r.result) for r in runs] == [
         (2, RunStatus.FAILED, "w2", FULL_FAILURE.result),
         (2, RunStatus.SUCCEEDED, "w2", None),
@@ -794,13 +812,13 @@ async def test_release(store: SqlStore) -> None:
     assert released.finished_at is None
     assert await store.get_job(j2.id) == j2
     assert await store.get_job(j3.id) == j3
-    [run] = await store.list_runs(job_id=j1.id)
+    [run] = await store.query_runs(RunQuery(job_id=j1.id, sort="id"))
     assert run.status is RunStatus.INTERRUPTED
     assert run.error_message == "shutting down"
     assert (run.attempt, run.worker_id, run.task_name) == (1, "A", "a")
     assert (run.started_at, run.finished_at) == (at(1), at(7))
     assert run.triggered_by is TriggeredBy.MANUAL
-    assert await store.list_runs(job_id=j3.id) == []
+    assert await store.query_runs(RunQuery(job_id=j3.id, sort="id")) == []
     # Due now: claimable again, as attempt 2 of 2.
     again = await claim_one(store, "C", at(7))
     assert (again.id, again.attempt, again.max_attempts) == (j1.id, 2, 2)
@@ -837,7 +855,7 @@ async def test_recover_expired(store: SqlStore) -> None:
         assert j.last_error == "worker died"
     assert (await get_job(store, c.id)).state is JobState.RUNNING
     for j, worker in ((a, "w1"), (b, "w2")):
-        [run] = await store.list_runs(job_id=j.id)
+        [run] = await store.query_runs(RunQuery(job_id=j.id, sort="id"))
         assert run.status is RunStatus.INTERRUPTED and run.error_message == "worker died"
         assert (run.attempt, run.worker_id) == (1, worker)
         assert (run.started_at, run.finished_at) == (at(1), at(31))
@@ -869,7 +887,7 @@ async def test_interruptions_past_max_interruptions_fail_the_job(store: SqlStore
         "interrupted 4 times, more than max_interruptions=3 allows; last: crashed"
     )
     assert failed.attempt == 4 and failed.finished_at is not None
-    runs = await store.list_runs(job_id=default)
+    runs = await store.query_runs(RunQuery(job_id=default, sort="id"))
     assert [(r.attempt, r.status) for r in runs] == [
         (n, RunStatus.INTERRUPTED) for n in (4, 3, 2, 1)
     ]
@@ -964,23 +982,30 @@ async def test_count_jobs_by_state(store: SqlStore) -> None:
         [job("late", at(1000)), job("cancel-me", at(1000)), job("skip", skip_reason="overlap")],
         at(3),
     )
-    [cancel_me] = await store.list_jobs(task_name="cancel-me")
+    [cancel_me] = await store.query_jobs(JobQuery(task_name="cancel-me"))
     await store.cancel_job(cancel_me.id, at(4), "no")
     counts = await store.count_jobs_by_state()
     assert counts == {s: 1 for s in JobState}
     assert all(isinstance(k, JobState) for k in counts)
 
 
-async def test_list_jobs_and_runs_filters_newest_first(store: SqlStore) -> None:
+async def test_query_jobs_and_runs_filters_newest_first(store: SqlStore) -> None:
     ids = []
     for i, name in enumerate(["a", "b", "a", "c", "a"]):
         ids += await store.enqueue([job(name, at(0))], at(i))
-    assert [j.id for j in await store.list_jobs()] == ids[::-1]
-    assert [j.id for j in await store.list_jobs(task_name="a")] == [ids[4], ids[2], ids[0]]
-    assert [j.id for j in await store.list_jobs(task_name="a", limit=2)] == [ids[4], ids[2]]
-    assert [j.id for j in await store.list_jobs(limit=1)] == [ids[4]]
-    assert await store.list_jobs(task_name="zzz") == []
-    assert await store.list_runs() == []
+    assert [j.id for j in await store.query_jobs(JobQuery())] == ids[::-1]
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="a"))] == [
+        ids[4],
+        ids[2],
+        ids[0],
+    ]
+    assert [j.id for j in await store.query_jobs(JobQuery(task_name="a", limit=2))] == [
+        ids[4],
+        ids[2],
+    ]
+    assert [j.id for j in await store.query_jobs(JobQuery(limit=1))] == [ids[4]]
+    assert await store.query_jobs(JobQuery(task_name="zzz")) == []
+    assert await store.query_runs(RunQuery(sort="id")) == []
 
     # Claimed in id order (same priority and time): a, b, a.
     for i in range(3):
@@ -990,27 +1015,32 @@ async def test_list_jobs_and_runs_filters_newest_first(store: SqlStore) -> None:
             await store.complete(
                 [completion(j, Outcome.success(i), JobState.SUCCEEDED, at(11 + i))]
             )
-    assert [j.id for j in await store.list_jobs(states=[JobState.RUNNING])] == [ids[2]]
-    assert [j.id for j in await store.list_jobs(states=[JobState.AVAILABLE])] == [ids[4], ids[3]]
-    finished = await store.list_jobs(states=[JobState.SUCCEEDED, JobState.RUNNING])
-    assert [j.id for j in finished] == [ids[2], ids[1], ids[0]]
-    assert [j.id for j in await store.list_jobs(task_name="a", states=[JobState.RUNNING])] == [
-        ids[2]
+    assert [j.id for j in await store.query_jobs(JobQuery(states=[JobState.RUNNING]))] == [ids[2]]
+    assert [j.id for j in await store.query_jobs(JobQuery(states=[JobState.AVAILABLE]))] == [
+        ids[4],
+        ids[3],
     ]
-    assert await store.list_jobs(task_name="b", states=[JobState.RUNNING]) == []
-    assert await store.list_jobs(states=[JobState.FAILED]) == []
+    finished = await store.query_jobs(JobQuery(states=[JobState.SUCCEEDED, JobState.RUNNING]))
+    assert [j.id for j in finished] == [ids[2], ids[1], ids[0]]
+    assert [
+        j.id for j in await store.query_jobs(JobQuery(task_name="a", states=[JobState.RUNNING]))
+    ] == [ids[2]]
+    assert await store.query_jobs(JobQuery(task_name="b", states=[JobState.RUNNING])) == []
+    assert await store.query_jobs(JobQuery(states=[JobState.FAILED])) == []
 
     j = await get_job(store, ids[2])
     await store.complete([completion(j, Outcome.success(2), JobState.SUCCEEDED, at(20))])
-    runs = await store.list_runs()
+    runs = await store.query_runs(RunQuery(sort="id"))
     assert [r.result for r in runs] == [2, 1, 0]
     assert [r.job_id for r in runs] == [ids[2], ids[1], ids[0]]
-    assert [r.result for r in await store.list_runs(limit=2)] == [2, 1]
-    assert [r.result for r in await store.list_runs(task_name="a")] == [2, 0]
-    assert [r.result for r in await store.list_runs(job_id=ids[1])] == [1]
-    assert [r.result for r in await store.list_runs(task_name="a", job_id=ids[2])] == [2]
-    assert await store.list_runs(task_name="a", job_id=ids[1]) == []
-    assert await store.list_runs(task_name="zzz") == []
+    assert [r.result for r in await store.query_runs(RunQuery(limit=2, sort="id"))] == [2, 1]
+    assert [r.result for r in await store.query_runs(RunQuery(task_name="a", sort="id"))] == [2, 0]
+    assert [r.result for r in await store.query_runs(RunQuery(job_id=ids[1], sort="id"))] == [1]
+    assert [
+        r.result for r in await store.query_runs(RunQuery(task_name="a", job_id=ids[2], sort="id"))
+    ] == [2]
+    assert await store.query_runs(RunQuery(task_name="a", job_id=ids[1], sort="id")) == []
+    assert await store.query_runs(RunQuery(task_name="zzz", sort="id")) == []
 
 
 async def test_heartbeat_insert_then_update(store: SqlStore) -> None:
@@ -1081,15 +1111,18 @@ async def test_timestamps_round_trip_to_the_microsecond(store: SqlStore) -> None
     for d, t in zip(defs, TRICKY_TIMES, strict=True):
         stored = await store.get_task(d.name)
         assert stored is not None and stored.next_fire_at == t and is_utc(stored.next_fire_at)
-        # Equality in SQL too: the fire guard compares stored and given times.
+    # Equality in SQL too: a schedule is due at exactly its stored time, not a microsecond
+    # before, and the planner gets that time back.
+    for d, t in sorted(zip(defs, TRICKY_TIMES, strict=True), key=lambda p: p[1]):
+        assert await due_names(store, t - timedelta(microseconds=1)) == []
         fire = Fire(d.name, t, None, job(d.name, t, fire_at=t))
-        assert len(await store.record_fires([fire], t)) == 1
+        handled, ids = await store.fire_due(t, 10, firing(fire))
+        assert handled == 1 and len(ids) == 1
 
 
 # --- fire_due, claim horizon, get_tasks --------------------------------------------------------
 def planner(step_seconds: float = 60.0) -> Any:
     """A pure planner: a job per fire, next fire one step later."""
-    from tickwork.store.base import DueSchedule
 
     def plan(due: DueSchedule) -> Fire:
         new = job(
@@ -1125,7 +1158,7 @@ async def test_fire_due_creates_jobs_and_advances_in_order(store: SqlStore) -> N
     )
     handled, ids = await store.fire_due(at(2), 10, planner())
     assert handled == 2 and len(ids) == 2
-    made = {j.task_name: j for j in await store.list_jobs()}
+    made = {j.task_name: j for j in await store.query_jobs(JobQuery())}
     assert set(made) == {"a", "b"}
     a = made["a"]
     assert a.fire_at == at(1) and a.scheduled_at == at(1) and a.state is JobState.AVAILABLE
@@ -1141,11 +1174,11 @@ async def test_fire_due_limit_and_horizon(store: SqlStore) -> None:
     await synced(store, {f"t{i}": at(i) for i in range(5)})
     handled, ids = await store.fire_due(at(10), 2, planner())
     assert handled == 2 and len(ids) == 2
-    assert [j.task_name for j in await store.list_jobs()] == ["t1", "t0"]
+    assert [j.task_name for j in await store.query_jobs(JobQuery())] == ["t1", "t0"]
     # Due within the horizon but after now: created ahead, as scheduled.
     handled, _ = await store.fire_due(at(2), 10, planner(), horizon=at(3.5))
     assert handled == 2
-    ahead = {j.task_name: j.state for j in await store.list_jobs()}
+    ahead = {j.task_name: j.state for j in await store.query_jobs(JobQuery())}
     assert ahead["t2"] is JobState.AVAILABLE and ahead["t3"] is JobState.SCHEDULED
     assert "t4" not in ahead
 
@@ -1159,17 +1192,18 @@ async def test_fire_due_skip_still_advances(store: SqlStore) -> None:
     assert await store.fire_due(at(1), 10, skip) == (1, [])
     s = await store.get_task("s")
     assert s is not None and s.next_fire_at == at(500)
-    assert await store.list_jobs() == []
+    assert await store.query_jobs(JobQuery()) == []
 
 
 async def test_fire_due_never_duplicates_a_fire(store: SqlStore) -> None:
     await synced(store, {"d": at(0)})
-    await store.record_fires([Fire("d", at(0), at(0), job("d", at(0), fire_at=at(0)))], at(0))
+    again = Fire("d", at(0), at(0), job("d", at(0), fire_at=at(0)))
+    assert len((await store.fire_due(at(0), 10, firing(again)))[1]) == 1
     # The schedule still says at(0) (the fire above moved it to at(0) again): a second fire of
     # the same time must not create a second job.
     handled, ids = await store.fire_due(at(1), 10, planner())
     assert handled == 1 and ids == []
-    assert len(await store.list_jobs(task_name="d")) == 1
+    assert len(await store.query_jobs(JobQuery(task_name="d"))) == 1
 
 
 async def test_concurrent_fire_due_fires_each_schedule_once(store: SqlStore, db_url: str) -> None:
@@ -1188,7 +1222,7 @@ async def test_concurrent_fire_due_fires_each_schedule_once(store: SqlStore, db_
         for s in others:
             await s.close()
     assert len(created) == len(set(created)) == 50
-    made = await store.list_jobs(limit=1000)
+    made = await store.query_jobs(JobQuery(limit=1000))
     assert sorted(j.task_name for j in made) == sorted(f"c{i}" for i in range(50))
 
 
@@ -1234,7 +1268,7 @@ async def test_unique_key_returns_the_active_job_until_it_finishes(store: SqlSto
     assert second not in (first, *others)
     assert (await get_job(store, second)).unique_key == "k"
     assert await store.enqueue([job("u", unique_key="k")], at(22)) == [second]
-    assert len(await store.list_jobs()) == 4
+    assert len(await store.query_jobs(JobQuery())) == 4
     # A cancelled job frees its key too.
     await store.cancel_job(second, at(23), "no")
     [third] = await store.enqueue([job("u", unique_key="k")], at(24))
@@ -1249,7 +1283,7 @@ async def test_unique_for_window_covers_recently_finished_jobs(store: SqlStore) 
     # Finished at 10: inside a 5 s window up to 15, boundary included.
     assert await store.enqueue([job("u", unique_key="k", unique_for_seconds=5)], at(12)) == [first]
     assert await store.enqueue([job("u", unique_key="k", unique_for_seconds=5)], at(15)) == [first]
-    assert len(await store.list_jobs()) == 1
+    assert len(await store.query_jobs(JobQuery())) == 1
     [second] = await store.enqueue([job("u", unique_key="k", unique_for_seconds=5)], at(15.000001))
     assert second != first
     # The active job wins over any finished one.
@@ -1265,7 +1299,7 @@ async def test_unique_for_window_covers_recently_finished_jobs(store: SqlStore) 
     # Without a window, finished jobs do not hold the key.
     [third] = await store.enqueue([job("u", unique_key="k")], at(21))
     assert third not in (first, second)
-    assert len(await store.list_jobs()) == 3
+    assert len(await store.query_jobs(JobQuery())) == 3
 
 
 async def test_unique_key_duplicates_in_one_batch_make_one_job(store: SqlStore) -> None:
@@ -1282,14 +1316,14 @@ async def test_unique_key_duplicates_in_one_batch_make_one_job(store: SqlStore) 
     )
     assert ids[0] == ids[2] and ids[3] == ids[4]
     assert ids[0] < ids[1] < ids[3] < ids[5]  # new jobs still in request order
-    made = {j.id: j.task_name for j in await store.list_jobs()}
+    made = {j.id: j.task_name for j in await store.query_jobs(JobQuery())}
     assert made == {ids[0]: "a", ids[1]: "b", ids[3]: "d", ids[5]: "f"}
     # Keys held from before and new jobs mixed in one call.
     again = await store.enqueue(
         [job("x"), job("y", unique_key="k"), job("z", unique_key="n")], at(1)
     )
     assert again[1] == ids[0] and again[0] not in ids and again[2] not in ids
-    assert len(await store.list_jobs()) == 6
+    assert len(await store.query_jobs(JobQuery())) == 6
 
 
 async def test_concurrent_enqueues_of_one_key_create_one_job(store: SqlStore, db_url: str) -> None:
@@ -1308,16 +1342,16 @@ async def test_concurrent_enqueues_of_one_key_create_one_job(store: SqlStore, db
     finally:
         for s in others:
             await s.close()
-    keyed = await store.list_jobs(task_name="c")
+    keyed = await store.query_jobs(JobQuery(task_name="c"))
     assert sorted(str(j.unique_key) for j in keyed) == [f"k{i}" for i in range(5)]
-    assert len(await store.list_jobs(task_name="plain")) == 5 * 4 * 3
+    assert len(await store.query_jobs(JobQuery(task_name="plain"))) == 5 * 4 * 3
 
 
 async def test_deadline_watchdog_is_created_and_cancelled_on_success(store: SqlStore) -> None:
     alarm = job("alarm", at(30), max_attempts=2, priority=5, kwargs={"ignored": 1})
     ids = await store.enqueue([job("x", deadline_job=alarm), job("plain")], at(0))
     assert len(ids) == 2
-    [w] = await store.list_jobs(task_name="alarm")
+    [w] = await store.query_jobs(JobQuery(task_name="alarm"))
     assert w.id not in ids and w.state is JobState.SCHEDULED and w.scheduled_at == at(30)
     assert w.kwargs == {"ignored": 1, "job_id": ids[0], "task": "x"} and w.args == []
     assert (w.max_attempts, w.priority, w.created_at) == (2, 5, at(0))
@@ -1329,7 +1363,9 @@ async def test_deadline_watchdog_is_created_and_cancelled_on_success(store: SqlS
     assert w.last_error == f"watched job {ids[0]} succeeded in time"
     assert (await get_job(store, ids[1])).state is JobState.AVAILABLE
     assert await store.claim("w", 10, at(31), LEASE, horizon=at(31)) != []  # only "plain"
-    assert [j.task_name for j in await store.list_jobs(states=[JobState.RUNNING])] == ["plain"]
+    assert [j.task_name for j in await store.query_jobs(JobQuery(states=[JobState.RUNNING]))] == [
+        "plain"
+    ]
 
 
 async def test_deadline_watchdog_stays_unless_the_job_succeeds(store: SqlStore) -> None:
@@ -1360,14 +1396,16 @@ async def test_deadline_watchdog_stays_unless_the_job_succeeds(store: SqlStore) 
         ]
     )
     assert (await store.cancel_job(c, at(3), "not wanted")) is not None
-    watchdogs = {j.kwargs["job_id"]: j for j in await store.list_jobs(task_name="alarm")}
+    watchdogs = {j.kwargs["job_id"]: j for j in await store.query_jobs(JobQuery(task_name="alarm"))}
     assert sorted(watchdogs) == sorted([f, t, r, s, c])
     assert all(w.state is JobState.SCHEDULED for w in watchdogs.values())
     # The retry succeeds: only its own watchdog is cancelled.
     retried = await claim_one(store, "w", at(4))
     assert retried.id == r
     await store.complete([completion(retried, Outcome.success(), JobState.SUCCEEDED, at(5))])
-    states = {j.kwargs["job_id"]: j.state for j in await store.list_jobs(task_name="alarm")}
+    states = {
+        j.kwargs["job_id"]: j.state for j in await store.query_jobs(JobQuery(task_name="alarm"))
+    }
     assert states == {
         f: JobState.SCHEDULED,
         t: JobState.SCHEDULED,
@@ -1392,7 +1430,7 @@ async def test_deadline_watchdog_only_for_jobs_created(store: SqlStore) -> None:
     )
     assert ids[0] == ids[1]
     assert await store.enqueue([job("x", unique_key="k", deadline_job=alarm)], at(1)) == [ids[0]]
-    [w] = await store.list_jobs(task_name="alarm")
+    [w] = await store.query_jobs(JobQuery(task_name="alarm"))
     assert w.kwargs == {"job_id": ids[0], "task": "x"}
 
 
@@ -1426,7 +1464,7 @@ async def test_reset_stuck_takes_back_jobs_running_too_long(store: SqlStore) -> 
         assert j.worker_id is None and j.lease_expires_at is None and j.finished_at is None
     assert ra.last_error == rb.last_error == reason
     for j, worker, started in ((a, "w1", at(1)), (b, "w2", at(2))):
-        [run] = await store.list_runs(job_id=j.id)
+        [run] = await store.query_runs(RunQuery(job_id=j.id, sort="id"))
         assert run.status is RunStatus.INTERRUPTED and run.error_message == reason
         assert (run.attempt, run.worker_id, run.started_at, run.finished_at) == (
             1,
@@ -1440,7 +1478,7 @@ async def test_reset_stuck_takes_back_jobs_running_too_long(store: SqlStore) -> 
     # The old worker's late result is recorded but leaves the job alone.
     await store.complete([completion(a, Outcome.success(), JobState.SUCCEEDED, at(63))])
     assert (await get_job(store, a.id)).state is JobState.AVAILABLE
-    assert len(await store.list_runs(job_id=a.id)) == 2
+    assert len(await store.query_runs(RunQuery(job_id=a.id, sort="id"))) == 2
     again = await claim_one(store, "w3", at(64))
     assert again.id == a.id and again.attempt == 2
 

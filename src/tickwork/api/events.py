@@ -33,11 +33,12 @@ from typing import Any
 from tickwork.api.schemas import run_out
 from tickwork.domain.access import AuditEntry, AuditQuery, Principal, Scope
 from tickwork.domain.jobs import Job, JobState, Run
+from tickwork.domain.queries import JobQuery, ProcessorInfo, RunQuery
 from tickwork.errors import ConfigError, StoreError
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.service import LOST_AFTER_HEARTBEATS, processor_state
-from tickwork.store.base import JobQuery, ProcessorInfo, RunQuery, Store
+from tickwork.store.base import Store
 
 log = logging.getLogger("tickwork.api.events")
 

@@ -12,9 +12,10 @@ import secrets
 import socket
 from collections.abc import Callable
 
+from tickwork.domain.queries import ControlState, ProcessorInfo
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.store.base import ControlState, ProcessorInfo, Store
+from tickwork.store.base import RuntimeStore
 from tickwork.version import __version__
 
 log = logging.getLogger("tickwork.heartbeat")
@@ -30,7 +31,7 @@ def new_processor_id() -> str:
 class Heartbeat:
     def __init__(
         self,
-        store: Store,
+        store: RuntimeStore,
         processor_id: str,
         role: str,
         *,

@@ -21,7 +21,7 @@ from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS, Heartbeat, new
 from tickwork.runtime.reaper import Reaper
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
 from tickwork.runtime.worker import Worker, WorkerSettings
-from tickwork.store.base import Closeable, Store
+from tickwork.store.base import Closeable, RuntimeStore
 
 log = logging.getLogger("tickwork")
 
@@ -75,7 +75,7 @@ class Processor:
 
     def __init__(
         self,
-        store: Store,
+        store: RuntimeStore,
         settings: ProcessorSettings,
         *,
         resolve: Callable[[str], Callable[..., Any]] = resolve_callable,

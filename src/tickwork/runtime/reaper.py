@@ -10,7 +10,7 @@ from tickwork.domain.jobs import JobState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.store.base import Store
+from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.reaper")
 
@@ -20,7 +20,7 @@ LEASE_EXPIRED_REASON = "lease expired: the worker running this job stopped heart
 class Reaper:
     def __init__(
         self,
-        store: Store,
+        store: RuntimeStore,
         interval_seconds: float,
         *,
         clock: Clock | None = None,

@@ -17,11 +17,12 @@ from typing import Any
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy
+from tickwork.domain.queries import DueSchedule, Fire
 from tickwork.domain.schedules import Schedule, parse_schedule
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.store.base import DueSchedule, Fire, Store
+from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.scheduler")
 
@@ -186,7 +187,7 @@ class Scheduler:
 
     def __init__(
         self,
-        store: Store,
+        store: RuntimeStore,
         settings: SchedulerSettings,
         *,
         clock: Clock | None = None,

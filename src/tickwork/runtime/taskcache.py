@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 
 from tickwork.domain.tasks import TaskDefinition
-from tickwork.store.base import Store
+from tickwork.store.base import RuntimeStore
 
 DEFAULT_TASK_CACHE_SECONDS = 5.0
 
@@ -20,7 +20,9 @@ class TaskCache:
     process's start-up sync (or a producer) creates is found at the next look.
     """
 
-    def __init__(self, store: Store, ttl_seconds: float = DEFAULT_TASK_CACHE_SECONDS) -> None:
+    def __init__(
+        self, store: RuntimeStore, ttl_seconds: float = DEFAULT_TASK_CACHE_SECONDS
+    ) -> None:
         self._store = store
         self._ttl = ttl_seconds
         self._tasks: dict[str, tuple[float, TaskDefinition]] = {}

@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
 from tickwork.domain.policies import next_state_after
+from tickwork.domain.queries import ControlState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, RetryPolicy, TaskDefinition
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.guards import Decision, Defer, Skip, consult
 from tickwork.runtime.taskcache import TaskCache
-from tickwork.store.base import ControlState, Store
+from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.worker")
 
@@ -102,7 +103,7 @@ class Worker:
 
     def __init__(
         self,
-        store: Store,
+        store: RuntimeStore,
         dispatcher: Dispatcher,
         settings: WorkerSettings,
         *,

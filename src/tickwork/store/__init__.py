@@ -1,6 +1,6 @@
-"""Persistence: the Store protocol and its SQL implementation for SQLite and PostgreSQL.
+"""Persistence: the store's role protocols and their SQL implementation for SQLite and PostgreSQL.
 
-Names are imported on first use: ``tickwork.store.base`` (the protocol, used by every layer)
+Names are imported on first use: ``tickwork.store.base`` (the protocols, used by every layer)
 must not load SQLAlchemy for commands that never open a store.
 """
 
@@ -10,20 +10,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tickwork.store.base import Fire, ProcessorInfo, Store, SyncReport
+    from tickwork.store.base import RuntimeStore, Store
     from tickwork.store.open import create_store
     from tickwork.store.sqlstore import SqlStore
 
 _EXPORTS = {
-    "Fire": "tickwork.store.base",
-    "ProcessorInfo": "tickwork.store.base",
+    "RuntimeStore": "tickwork.store.base",
     "Store": "tickwork.store.base",
-    "SyncReport": "tickwork.store.base",
     "SqlStore": "tickwork.store.sqlstore",
     "create_store": "tickwork.store.open",
 }
 
-__all__ = ["Fire", "ProcessorInfo", "SqlStore", "Store", "SyncReport", "create_store"]
+__all__ = ["RuntimeStore", "SqlStore", "Store", "create_store"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,11 +1,16 @@
-"""The Store protocol: the one seam between engine and database. Docstrings are the contract."""
+"""The store's seam: role protocols, one per kind of caller, and ``Store``, all of them.
+
+The runtime (worker, scheduler, reaper, heartbeat) needs ``RuntimeStore``; the use cases need
+the rest. Docstrings are the contract (``tests/store/test_store_contract.py`` holds every
+backend to it). Every method is a coroutine; every datetime in and out is aware UTC. Every
+method is atomic: it commits all its changes or none. Stores speak domain types, never rows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from tickwork.domain.access import (
     ApiToken,
@@ -17,164 +22,40 @@ from tickwork.domain.access import (
     User,
 )
 from tickwork.domain.admission import ClaimRules, Hold
-from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus, TriggeredBy
-from tickwork.domain.limits import Policies
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.queries import (
+    ControlState,
+    FirePlanner,
+    JobQuery,
+    ProcessorInfo,
+    QueueStats,
+    RunQuery,
+    RunStats,
+    SyncReport,
+)
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
 
 
-@dataclass(frozen=True)
-class SyncReport:
-    """What ``Store.sync_tasks`` changed, by task name."""
-
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    # The updated and removed tasks as they were stored before the sync (for the audit log).
-    previous: dict[str, Task] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Fire:
-    """One schedule fire to record.
-
-    ``previous_next_fire_at`` is the task's ``next_fire_at`` the scheduler read; the store applies
-    the fire only if it is still the same, so two schedulers never both advance one schedule.
-    ``job`` is None when the fire is skipped (e.g. a misfire); the schedule still advances.
-    """
-
-    task_name: str
-    previous_next_fire_at: datetime
-    next_fire_at: datetime | None
-    job: NewJob | None
-    # overlap=replace: cancel the task's pending jobs and ask its running ones to stop.
-    cancel_active: bool = False
-    extra_jobs: tuple[NewJob, ...] = ()  # more jobs of the same fire round (misfire catch-up)
-
-
-@dataclass(frozen=True)
-class DueSchedule:
-    """What the scheduler needs of a task whose schedule has come due."""
-
-    task_name: str
-    schedule: str
-    timezone: str
-    next_fire_at: datetime
-    args: list[Any]
-    kwargs: dict[str, Any]
-    priority: int
-    max_attempts: int
-    policies: Policies = field(default_factory=Policies)
-    active_jobs: int = 0  # the task's jobs pending or running now (for the overlap policy)
-
-
-# Decides, for one due schedule, the job to create (if any) and the next fire time.
-FirePlanner = Callable[[DueSchedule], Fire]
-
-
-@dataclass(frozen=True)
-class ProcessorInfo:
-    id: str
-    role: str
-    host: str
-    pid: int
-    version: str
-    started_at: datetime
-    heartbeat_at: datetime
-    stopped_at: datetime | None
-
-
-@dataclass(frozen=True)
-class JobQuery:
-    """A page of jobs. Newest first (by id) unless ``oldest_first``; cursors are job IDs."""
-
-    task_name: str | None = None
-    states: Sequence[JobState] | None = None  # None or empty: any state
-    key: str | None = None
-    before_id: int | None = None  # only ids < before_id (the next page, newest first)
-    after_id: int | None = None  # only ids > after_id (followers, e.g. "created since")
-    oldest_first: bool = False
-    limit: int = 100
-
-
-@dataclass(frozen=True)
-class RunQuery:
-    """A page of runs, filtered. Sorted by ``sort`` (``started_at``, ``finished_at``,
-    ``duration``, ``id``: the order runs were recorded in) then id, descending unless
-    ``ascending``; ``before_id``/``after_id`` are id cursors that apply with the default sort
-    (newest first / oldest first)."""
-
-    task_name: str | None = None
-    job_id: int | None = None
-    statuses: Sequence[RunStatus] | None = None
-    triggered_by: Sequence[TriggeredBy] | None = None
-    started_from: datetime | None = None  # started_at >= started_from
-    started_to: datetime | None = None  # started_at < started_to
-    before_id: int | None = None
-    after_id: int | None = None
-    sort: str = "started_at"
-    ascending: bool = False
-    offset: int = 0
-    limit: int = 50
-
-
-RUN_SORTS = ("started_at", "finished_at", "duration", "id")
-
-
-@dataclass(frozen=True)
-class RunStats:
-    """Runs of one task that started in a time range."""
-
-    task_name: str
-    runs: int
-    succeeded: int
-    failed: int  # failed, timeout and cancelled
-    avg_duration_seconds: float | None
-    p95_duration_seconds: float | None
-    max_duration_seconds: float | None
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """The queue at one instant (for health and the processor API)."""
-
-    by_state: dict[JobState, int]
-    due_now: int  # pending with scheduled_at <= now
-    oldest_due_at: datetime | None  # the earliest scheduled_at of those
-    expired_leases: int  # running whose lease_expires_at <= now (a worker likely died)
-
-
-@dataclass(frozen=True)
-class ControlState:
-    """Cluster-wide run-time control that every worker follows (``PUT /api/cron/config``,
-    ``POST /api/cron/stop``); None fields mean "the process's own setting"."""
-
-    paused: bool = False
-    batch_size: int | None = None
-    max_concurrent_jobs: int | None = None
-    default_timeout_seconds: float | None = None  # for tasks without their own timeout
-    updated_at: datetime | None = None
-    updated_by: str | None = None
-
-
 class Closeable(Protocol):
+    """What ``watch`` returns: closing it stops the calls."""
+
     def close(self) -> None: ...
 
 
-class Store(Protocol):
-    """Persistence for tasks, jobs, runs and processors.
+class Lifecycle(Protocol):
+    """Connecting and being told of changes (every role)."""
 
-    Every method is a coroutine; every datetime in and out is aware UTC. Every method is atomic:
-    it commits all its changes or none. Stores speak domain types, never rows.
-    """
-
-    dialect: str
+    dialect: str  # "sqlite" or "postgresql"
 
     async def open(self) -> None:
         """Connect. Does not create or migrate the schema (see ``tickwork.store.migrate``)."""
 
     async def close(self) -> None:
         """Release connections and threads; safe to call twice."""
+
+    async def ping(self) -> None:
+        """One round trip to the database; raises ``StoreError`` when it is unreachable."""
+        ...
 
     def watch(self, on_change: Callable[[], None]) -> Closeable:
         """Call ``on_change`` (possibly from another thread) soon after the store changes, or
@@ -184,7 +65,163 @@ class Store(Protocol):
         fire, retry, release, recovery): those send ``NOTIFY`` in the same transaction."""
         ...
 
-    # --- tasks -----------------------------------------------------------------------------
+
+class JobQueue(Protocol):
+    """The worker's side of the queue: jobs in, claimed, their attempts recorded, and the jobs
+    of a stopping or dead worker taken back."""
+
+    async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        """Create jobs in one transaction; returns their IDs in order (one per given job).
+
+        A job is ``available`` when ``scheduled_at <= now``, else ``scheduled``.
+
+        Unique keys: a job whose ``unique_key`` is held by an active job (scheduled, available,
+        retrying or running) is not created; its position gets the existing job's ID. With
+        ``unique_for_seconds`` N, the same holds for a job of that key that finished at or after
+        ``now - N`` (the latest one, if no active job holds the key). Two jobs of one call with
+        the same key make one job, whose ID both positions get. This holds under concurrent
+        calls from any number of processes: a key never has two active jobs.
+
+        Deadlines: a job that is created with a ``deadline_job`` also creates, in the same
+        transaction, that watchdog (``NewJob.watchdog``: ``watch_job_id`` = the job's ID,
+        ``kwargs`` ``job_id`` and ``task``). A job not created (its key was held) creates no
+        watchdog. Watchdog IDs are not returned.
+        """
+        ...
+
+    async def claim(
+        self,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+        *,
+        horizon: datetime | None = None,
+        rules: ClaimRules | None = None,
+    ) -> list[Job]:
+        """Move up to ``limit`` pending jobs due by ``horizon`` (default ``now``) to ``running``
+        for ``worker_id``, atomically. (A worker claims slightly ahead and starts each job at its
+        ``scheduled_at``, so that precise fires are not late by the claim's own duration.)
+
+        Jobs that a policy holds back are passed over (``domain.admission``: per-key and
+        per-task concurrency, rate limits, cooldowns, with ``rules`` the process-wide limits);
+        the limits hold across every worker of the store, and the limiter states change in the
+        same transaction.
+
+        Order: highest priority first, then earliest ``scheduled_at``, then lowest id. Each
+        claimed job's ``attempt`` is incremented, ``started_at`` set to ``now`` and its lease
+        runs until ``now + lease_seconds``. No job is ever returned to two callers.
+        """
+        ...
+
+    async def complete(self, completions: Sequence[Completion]) -> list[int]:
+        """Write finished attempts in one transaction: a run record each, and the job's new
+        state (``retry_at`` becomes its ``scheduled_at`` when retrying). A completion for a job
+        that is no longer running that attempt for that worker (it was released, reaped or
+        cancelled meanwhile) still records its run but leaves the job alone.
+
+        A job that becomes ``succeeded`` here cancels, in the same transaction, its pending
+        watchdogs (jobs whose ``watch_job_id`` is its ID), with ``last_error`` "watched job N
+        succeeded in time". Any other outcome leaves them to fire at the deadline.
+
+        Returns the IDs of the run records written, in the order of ``completions``.
+        """
+        ...
+
+    async def extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
+        """Push the leases of the worker's running jobs to ``until``."""
+        ...
+
+    async def cancel_requests(self, worker_id: str) -> list[int]:
+        """The worker's running jobs that someone asked to stop (cancel, overlap=replace)."""
+        ...
+
+    async def release(
+        self,
+        worker_id: str,
+        job_ids: Sequence[int],
+        now: datetime,
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
+    ) -> int:
+        """The worker's running jobs among ``job_ids`` were interrupted by its stop: each is
+        taken back as ``recover_expired`` describes. Returns how many."""
+        ...
+
+    async def recover_expired(
+        self, now: datetime, reason: str, *, max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
+    ) -> list[Job]:
+        """Jobs ``running`` with ``lease_expires_at <= now`` (their worker died) were
+        interrupted. Each gets an ``interrupted`` run with ``reason`` and goes back to
+        ``available`` (due now) with ``max_attempts`` one higher: a crash is not the job's
+        failure and spends no retry, while attempt numbers keep counting claims (so a late
+        result of the interrupted attempt is never taken for the next one's). A job
+        interrupted more often than its task's
+        ``max_interruptions`` (``max_interruptions`` here when the task sets none), counting
+        its earlier ``interrupted`` runs and this one, goes to ``failed`` instead, its
+        ``last_error`` saying so (``domain.policies.interrupted_state``). Returns the jobs as
+        they are afterwards."""
+        ...
+
+    async def next_due_time(self) -> datetime | None:
+        """The earliest ``scheduled_at`` of pending jobs."""
+        ...
+
+
+class Schedules(Protocol):
+    """The scheduler's side: firing due schedules."""
+
+    async def fire_due(
+        self, now: datetime, limit: int, plan: FirePlanner, *, horizon: datetime | None = None
+    ) -> tuple[int, list[int]]:
+        """Fire up to ``limit`` schedules due by ``horizon`` (default ``now``), earliest first,
+        in one transaction. Jobs for fires still ahead of ``now`` are created ``scheduled``.
+
+        The due schedules are locked while ``plan`` (pure, called on the store's thread) decides
+        each fire, so concurrent schedulers share the due schedules between them instead of
+        firing one twice; the jobs are created and the schedules advanced before commit.
+        Returns how many schedules were handled and the IDs of the jobs created.
+        """
+        ...
+
+    async def next_fire_time(self) -> datetime | None:
+        """The earliest ``next_fire_at`` of enabled, not removed tasks."""
+        ...
+
+
+class TaskReads(Protocol):
+    """Stored task definitions, read."""
+
+    async def get_task(self, name: str) -> Task | None: ...
+
+    async def get_tasks(self, names: Sequence[str]) -> list[Task]:
+        """The tasks of these names that exist, in one query (any order)."""
+        ...
+
+    async def list_tasks(self, *, include_removed: bool = True) -> list[Task]: ...
+
+
+class Processors(Protocol):
+    """The processes of a deployment: their registrations and heartbeats."""
+
+    async def heartbeat(self, info: ProcessorInfo) -> None:
+        """Insert or update a processor's row (its heartbeat, or its stop time)."""
+        ...
+
+    async def list_processors(self) -> list[ProcessorInfo]: ...
+
+
+class ControlReads(Protocol):
+    """The cluster-wide run-time control, read (every worker follows it)."""
+
+    async def get_control(self) -> ControlState: ...
+
+
+class Definitions(TaskReads, Protocol):
+    """Changing task definitions: a process's sync, a producer's registration, the API's
+    single changes."""
+
     async def sync_tasks(
         self,
         definitions: Sequence[TaskDefinition],
@@ -220,215 +257,6 @@ class Store(Protocol):
         """
         ...
 
-    async def get_task(self, name: str) -> Task | None: ...
-
-    async def get_tasks(self, names: Sequence[str]) -> list[Task]:
-        """The tasks of these names that exist, in one query (any order)."""
-        ...
-
-    async def list_tasks(self, *, include_removed: bool = True) -> list[Task]: ...
-
-    async def set_task_enabled(
-        self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
-    ) -> Task | None:
-        """Enable or disable a task, setting its next fire time; None if there is no such task."""
-        ...
-
-    # --- scheduling -----------------------------------------------------------------------
-    async def due_tasks(self, now: datetime, limit: int) -> list[Task]:
-        """Enabled, not removed tasks whose ``next_fire_at <= now``, earliest first (then by
-        name)."""
-        ...
-
-    async def next_fire_time(self) -> datetime | None:
-        """The earliest ``next_fire_at`` of enabled, not removed tasks."""
-        ...
-
-    async def fire_due(
-        self, now: datetime, limit: int, plan: FirePlanner, *, horizon: datetime | None = None
-    ) -> tuple[int, list[int]]:
-        """Fire up to ``limit`` schedules due by ``horizon`` (default ``now``), earliest first,
-        in one transaction. Jobs for fires still ahead of ``now`` are created ``scheduled``.
-
-        The due schedules are locked while ``plan`` (pure, called on the store's thread) decides
-        each fire, so concurrent schedulers share the due schedules between them instead of
-        firing one twice; the jobs are created and the schedules advanced before commit.
-        Returns how many schedules were handled and the IDs of the jobs created.
-        """
-        ...
-
-    async def record_fires(self, fires: Sequence[Fire], now: datetime) -> list[int]:
-        """Apply fires in one transaction: create their jobs and advance each schedule.
-
-        A fire whose task's ``next_fire_at`` no longer equals ``previous_next_fire_at`` is
-        ignored. A job for a (task, fire_at) pair that already exists is not created twice.
-        Returns the IDs of the jobs created.
-        """
-        ...
-
-    # --- jobs --------------------------------------------------------------------------------
-    async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> list[int]:
-        """Create jobs in one transaction; returns their IDs in order (one per given job).
-
-        A job is ``available`` when ``scheduled_at <= now``, else ``scheduled``.
-
-        Unique keys: a job whose ``unique_key`` is held by an active job (scheduled, available,
-        retrying or running) is not created; its position gets the existing job's ID. With
-        ``unique_for_seconds`` N, the same holds for a job of that key that finished at or after
-        ``now - N`` (the latest one, if no active job holds the key). Two jobs of one call with
-        the same key make one job, whose ID both positions get. This holds under concurrent
-        calls from any number of processes: a key never has two active jobs.
-
-        Deadlines: a job that is created with a ``deadline_job`` also creates, in the same
-        transaction, that watchdog (``NewJob.watchdog``: ``watch_job_id`` = the job's ID,
-        ``kwargs`` ``job_id`` and ``task``). A job not created (its key was held) creates no
-        watchdog. Watchdog IDs are not returned.
-        """
-        ...
-
-    async def get_job(self, job_id: int) -> Job | None: ...
-
-    async def list_jobs(
-        self,
-        *,
-        task_name: str | None = None,
-        states: Sequence[JobState] | None = None,
-        limit: int = 100,
-    ) -> list[Job]:
-        """Newest first; ``states`` None or empty means any state."""
-        ...
-
-    async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
-        """Cancel a pending job, or ask the worker of a running one to stop it (the worker
-        records the run as cancelled); returns the job, or None if it does not exist.
-
-        Raises ``InvalidStateError`` if the job has finished. Its watchdogs stay: a cancelled
-        job did not complete in time.
-        """
-        ...
-
-    async def claim(
-        self,
-        worker_id: str,
-        limit: int,
-        now: datetime,
-        lease_seconds: float,
-        *,
-        horizon: datetime | None = None,
-        rules: ClaimRules | None = None,
-    ) -> list[Job]:
-        """Move up to ``limit`` pending jobs due by ``horizon`` (default ``now``) to ``running``
-        for ``worker_id``, atomically. (A worker claims slightly ahead and starts each job at its
-        ``scheduled_at``, so that precise fires are not late by the claim's own duration.)
-
-        Jobs that a policy holds back are passed over (``domain.admission``: per-key and
-        per-task concurrency, rate limits, cooldowns, with ``rules`` the process-wide limits);
-        the limits hold across every worker of the store, and the limiter states change in the
-        same transaction.
-
-        Order: highest priority first, then earliest ``scheduled_at``, then lowest id. Each
-        claimed job's ``attempt`` is incremented, ``started_at`` set to ``now`` and its lease
-        runs until ``now + lease_seconds``. No job is ever returned to two callers.
-        """
-        ...
-
-    async def explain_hold(
-        self, job_id: int, now: datetime, rules: ClaimRules | None = None
-    ) -> Hold | None:
-        """Why a pending job is not running now: not due yet (until when), or the policy that
-        holds it back (``domain.admission``); None when nothing holds it or it is not pending."""
-        ...
-
-    async def cancel_requests(self, worker_id: str) -> list[int]:
-        """The worker's running jobs that someone asked to stop (cancel, overlap=replace)."""
-        ...
-
-    async def extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
-        """Push the leases of the worker's running jobs to ``until``."""
-        ...
-
-    async def complete(self, completions: Sequence[Completion]) -> list[int]:
-        """Write finished attempts in one transaction: a run record each, and the job's new
-        state (``retry_at`` becomes its ``scheduled_at`` when retrying). A completion for a job
-        that is no longer running that attempt for that worker (it was released, reaped or
-        cancelled meanwhile) still records its run but leaves the job alone.
-
-        A job that becomes ``succeeded`` here cancels, in the same transaction, its pending
-        watchdogs (jobs whose ``watch_job_id`` is its ID), with ``last_error`` "watched job N
-        succeeded in time". Any other outcome leaves them to fire at the deadline.
-
-        Returns the IDs of the run records written, in the order of ``completions``.
-        """
-        ...
-
-    async def release(
-        self,
-        worker_id: str,
-        job_ids: Sequence[int],
-        now: datetime,
-        reason: str,
-        *,
-        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
-    ) -> int:
-        """The worker's running jobs among ``job_ids`` were interrupted by its stop: each is
-        taken back as ``recover_expired`` describes. Returns how many."""
-        ...
-
-    async def recover_expired(
-        self, now: datetime, reason: str, *, max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
-    ) -> list[Job]:
-        """Jobs ``running`` with ``lease_expires_at <= now`` (their worker died) were
-        interrupted. Each gets an ``interrupted`` run with ``reason`` and goes back to
-        ``available`` (due now) with ``max_attempts`` one higher: a crash is not the job's
-        failure and spends no retry, while attempt numbers keep counting claims (so a late
-        result of the interrupted attempt is never taken for the next one's). A job
-        interrupted more often than its task's
-        ``max_interruptions`` (``max_interruptions`` here when the task sets none), counting
-        its earlier ``interrupted`` runs and this one, goes to ``failed`` instead, its
-        ``last_error`` saying so (``domain.policies.interrupted_state``). Returns the jobs as
-        they are afterwards."""
-        ...
-
-    async def reset_stuck(
-        self,
-        older_than_seconds: float,
-        now: datetime,
-        reason: str,
-        *,
-        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
-    ) -> list[Job]:
-        """Jobs ``running`` since ``now - older_than_seconds`` or earlier (``started_at``),
-        whatever their lease, were interrupted: each is taken back as in ``recover_expired``.
-        A worker still running one is not stopped; its late result is recorded as a run and
-        leaves the job alone (see ``complete``). Returns the jobs as they are afterwards."""
-        ...
-
-    async def next_due_time(self) -> datetime | None:
-        """The earliest ``scheduled_at`` of pending jobs."""
-        ...
-
-    async def count_jobs_by_state(self) -> dict[JobState, int]: ...
-
-    async def running_counts_by_worker(self) -> dict[str, int]:
-        """How many jobs each worker (by ``worker_id``, i.e. processor ID) is running now;
-        workers running none are absent."""
-        ...
-
-    # --- runs --------------------------------------------------------------------------------
-    async def list_runs(
-        self, *, task_name: str | None = None, job_id: int | None = None, limit: int = 50
-    ) -> list[Run]:
-        """Newest first."""
-        ...
-
-    # --- processors ------------------------------------------------------------------------
-    async def heartbeat(self, info: ProcessorInfo) -> None:
-        """Insert or update a processor's row (its heartbeat, or its stop time)."""
-        ...
-
-    async def list_processors(self) -> list[ProcessorInfo]: ...
-
-    # --- single task changes (definitions made over the API) --------------------------------
     async def create_task(
         self,
         definition: TaskDefinition,
@@ -451,16 +279,23 @@ class Store(Protocol):
         jobs; None if there is no such task."""
         ...
 
-    # --- queries ------------------------------------------------------------------------------
-    async def query_jobs(self, query: JobQuery) -> list[Job]: ...
+    async def set_task_enabled(
+        self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
+    ) -> Task | None:
+        """Enable or disable a task, setting its next fire time; None if there is no such task."""
+        ...
 
-    async def query_runs(self, query: RunQuery) -> list[Run]: ...
 
-    async def get_run(self, run_id: int) -> Run | None: ...
+class JobOperations(Protocol):
+    """An operator's actions on jobs."""
 
-    async def last_run_statuses(self) -> dict[str, RunStatus]:
-        """Each task's most recent run's status (the latest recorded); tasks without runs are
-        absent."""
+    async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
+        """Cancel a pending job, or ask the worker of a running one to stop it (the worker
+        records the run as cancelled); returns the job, or None if it does not exist.
+
+        Raises ``InvalidStateError`` if the job has finished. Its watchdogs stay: a cancelled
+        job did not complete in time.
+        """
         ...
 
     async def reschedule_job(
@@ -469,6 +304,68 @@ class Store(Protocol):
         """Move a pending job to ``scheduled_at`` (``scheduled`` if in the future, else
         ``available``); None if no such job, ``InvalidStateError`` if it is not pending."""
         ...
+
+    async def reset_stuck(
+        self,
+        older_than_seconds: float,
+        now: datetime,
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
+    ) -> list[Job]:
+        """Jobs ``running`` since ``now - older_than_seconds`` or earlier (``started_at``),
+        whatever their lease, were interrupted: each is taken back as in ``recover_expired``.
+        A worker still running one is not stopped; its late result is recorded as a run and
+        leaves the job alone (see ``complete``). Returns the jobs as they are afterwards."""
+        ...
+
+    async def explain_hold(
+        self, job_id: int, now: datetime, rules: ClaimRules | None = None
+    ) -> Hold | None:
+        """Why a pending job is not running now: not due yet (until when), or the policy that
+        holds it back (``domain.admission``); None when nothing holds it or it is not pending."""
+        ...
+
+    async def notify_workers(self) -> None:
+        """Wake the idle workers of every process soon (``POST /api/cron/trigger``): on
+        PostgreSQL a ``NOTIFY``; SQLite workers see commits and poll, so nothing is sent."""
+        ...
+
+
+class Queries(Protocol):
+    """Jobs and runs, read by ID or page by page."""
+
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def query_jobs(self, query: JobQuery) -> list[Job]:
+        """A page of jobs as ``query`` says (``JobQuery``: newest first unless ``oldest_first``;
+        ``states`` None or empty means any state)."""
+        ...
+
+    async def get_run(self, run_id: int) -> Run | None: ...
+
+    async def query_runs(self, query: RunQuery) -> list[Run]:
+        """A page of runs as ``query`` says (``RunQuery``: by ``sort``, then id, descending unless
+        ``ascending``; ``sort="id"`` is the order they were recorded in)."""
+        ...
+
+    async def last_run_statuses(self) -> dict[str, RunStatus]:
+        """Each task's most recent run's status (the latest recorded); tasks without runs are
+        absent."""
+        ...
+
+
+class Stats(Protocol):
+    """Figures over the queue and the run history."""
+
+    async def count_jobs_by_state(self) -> dict[JobState, int]: ...
+
+    async def running_counts_by_worker(self) -> dict[str, int]:
+        """How many jobs each worker (by ``worker_id``, i.e. processor ID) is running now;
+        workers running none are absent."""
+        ...
+
+    async def queue_stats(self, now: datetime) -> QueueStats: ...
 
     async def run_stats(
         self, start: datetime, end: datetime, task_name: str | None = None
@@ -481,25 +378,18 @@ class Store(Protocol):
         """Runs started in the range by UTC hour of day (0-23); hours without runs absent."""
         ...
 
-    async def queue_stats(self, now: datetime) -> QueueStats: ...
 
-    async def notify_workers(self) -> None:
-        """Wake the idle workers of every process soon (``POST /api/cron/trigger``): on
-        PostgreSQL a ``NOTIFY``; SQLite workers see commits and poll, so nothing is sent."""
-        ...
-
-    async def ping(self) -> None:
-        """One round trip to the database; raises ``StoreError`` when it is unreachable."""
-        ...
-
-    # --- run-time control ----------------------------------------------------------------
-    async def get_control(self) -> ControlState: ...
+class Control(ControlReads, Protocol):
+    """The run-time control, read and changed."""
 
     async def set_control(self, state: ControlState) -> ControlState:
         """Replace the control state (``updated_at``/``updated_by`` as given)."""
         ...
 
-    # --- accounts ------------------------------------------------------------------------------
+
+class Accounts(Protocol):
+    """Users and API tokens."""
+
     async def create_user(
         self, name: str, password_hash: str | None, role: Role, now: datetime
     ) -> User:
@@ -558,7 +448,10 @@ class Store(Protocol):
         """Record that a token was used now."""
         ...
 
-    # --- audit -----------------------------------------------------------------------------------
+
+class AuditLog(Protocol):
+    """The audit log."""
+
     async def add_audit(self, entry: NewAuditEntry) -> int: ...
 
     async def add_audits(self, entries: Sequence[NewAuditEntry]) -> None:
@@ -568,3 +461,13 @@ class Store(Protocol):
     async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
         """Newest first, or oldest first when ``after_id`` is given."""
         ...
+
+
+class RuntimeStore(Lifecycle, JobQueue, Schedules, TaskReads, Processors, ControlReads, Protocol):
+    """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats."""
+
+
+class Store(
+    RuntimeStore, Definitions, JobOperations, Queries, Stats, Control, Accounts, AuditLog, Protocol
+):
+    """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""

@@ -1,18 +1,13 @@
-"""Engine set-up per backend: SQLite (WAL, one writer) and PostgreSQL (psycopg 3)."""
+"""Database URLs, and the engine of a URL: the dialect's own set-up (``sqlite.engine``,
+``postgres.engine``) picked by the URL's backend."""
 
 from __future__ import annotations
 
-import select
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from tickwork.errors import ConfigError
-
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-POSTGRES_POOL_SIZE = 8
+from tickwork.store.postgres.engine import create_postgres_engine
+from tickwork.store.sqlite.engine import create_sqlite_engine
 
 
 def display_url(url: str) -> str:
@@ -38,52 +33,6 @@ def normalize_url(url: str) -> str:
         f"unsupported database {backend!r}: use sqlite:///path.db or postgresql://...",
         field="database_url",
     )
-
-
-def create_sqlite_engine(url: str) -> Engine:
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # We issue BEGIN ourselves (see below), so the driver must not.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives process crashes; only an OS crash may lose the last commits.
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Writers take the lock up front: a deferred transaction that upgrades to a write
-        # fails with SQLITE_BUSY at once instead of waiting for busy_timeout.
-        read_only = conn.get_execution_options().get("tickwork_read", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-    return engine
-
-
-def create_postgres_engine(url: str) -> Engine:
-    engine = sa.create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0)
-
-    @event.listens_for(engine, "checkout")
-    def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-        # Instead of a ping (two round trips on every checkout, ~80 µs): an idle pooled
-        # connection has nothing to read, so a readable socket means the server sent something
-        # unasked (a termination notice, or EOF) and the connection is replaced.
-        if dbapi_conn.closed or dbapi_conn.broken or _readable(dbapi_conn.fileno()):
-            raise sa.exc.DisconnectionError("connection closed by the server")
-
-    return engine
-
-
-def _readable(fd: int) -> bool:
-    try:
-        ready, _, _ = select.select([fd], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(ready)
 
 
 def create_engine(url: str) -> Engine:

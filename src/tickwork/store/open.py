@@ -12,11 +12,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from tickwork.errors import SchemaError, StoreError, TickworkError
 from tickwork.store import migrate
-from tickwork.store.engines import POSTGRES_POOL_SIZE, create_engine, display_url, normalize_url
+from tickwork.store.database import Database
+from tickwork.store.engines import create_engine, display_url, normalize_url
 from tickwork.store.sqlstore import SqlStore
 
 _UPGRADE = 'run "tickwork db upgrade"'
@@ -25,10 +26,24 @@ _UPGRADE = 'run "tickwork db upgrade"'
 def create_store(url: str) -> SqlStore:
     """The store for a database URL; the one place where a backend is picked. Checks nothing
     (a SQLite file appears on its first connection)."""
-    engine = create_engine(url)
+    return store_on(create_engine(url))
+
+
+def store_on(engine: Engine, *, threads: int | None = None) -> SqlStore:
+    """The store on an engine, with its dialect's backend; ``threads`` for its blocking work
+    (default: one on SQLite, whose one writer gains nothing from more; one per pooled
+    connection on PostgreSQL)."""
     if engine.dialect.name == "sqlite":
-        return SqlStore(engine, threads=1, skip_locked=False)
-    return SqlStore(engine, threads=POSTGRES_POOL_SIZE, skip_locked=True)
+        from tickwork.store.sqlite.backend import SqliteBackend
+
+        db = Database(engine, threads=threads or 1, errors=SqliteBackend.errors)
+        return SqlStore(db, SqliteBackend(db))
+    # psycopg takes ~0.1 s to import: only PostgreSQL stores load it, not every SQLite command.
+    from tickwork.store.postgres.backend import PostgresBackend
+    from tickwork.store.postgres.engine import POSTGRES_POOL_SIZE
+
+    db = Database(engine, threads=threads or POSTGRES_POOL_SIZE, errors=PostgresBackend.errors)
+    return SqlStore(db, PostgresBackend(db))
 
 
 def prepare_store(url: str) -> SqlStore:

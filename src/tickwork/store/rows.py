@@ -1,16 +1,39 @@
-"""Mapping between table rows and domain types, in one place for both dialects."""
+"""Rows and domain types, both ways, for every dialect: one column list and one mapper per table.
+
+Each list is derived from the table (``schema``) and the domain type it maps to, and every
+statement that reads whole rows, Core or raw, selects exactly that list; the mapper then
+converts each value by its column's type (``Codec``: what the driver hands back for times and
+JSON) and its domain type (enums). ``tests/store/test_rows.py`` holds every dialect's raw
+statements to the lists. Values going in are built here once too: a new job's row, a
+completion's run row and job update, an interrupted run.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
 
 from tickwork.domain.access import ApiToken, AuditEntry, NewAuditEntry, Role, Scope, User
 from tickwork.domain.admission import restricts_claims
-from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Run, RunStatus, TriggeredBy
+from tickwork.domain.jobs import (
+    TERMINAL_STATES,
+    Completion,
+    ErrorClass,
+    Job,
+    JobState,
+    NewJob,
+    Run,
+    RunStatus,
+    TriggeredBy,
+    new_job_state,
+)
 from tickwork.domain.limits import policies_from_dict, policies_to_dict
+from tickwork.domain.queries import ControlState, DueSchedule, ProcessorInfo
 from tickwork.domain.tasks import (
     RetryPolicy,
     Task,
@@ -19,7 +42,255 @@ from tickwork.domain.tasks import (
     target_from_dict,
     target_to_dict,
 )
-from tickwork.store.base import ControlState, ProcessorInfo
+from tickwork.store.schema import UTCDateTime, audit, jobs, processors, runs, tokens, users
+
+T = TypeVar("T")
+Convert = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Codec:
+    """How a driver hands back (``time``, ``json``) and takes (``encode_time``,
+    ``encode_json``) the values of time and JSON columns. The raw drivers' codecs live with
+    their dialects; ``CORE`` is SQLAlchemy's, whose column types already convert."""
+
+    time: Convert = _same
+    json: Convert = _same
+    encode_time: Convert = _same
+    encode_json: Convert = _same
+
+
+CORE = Codec()
+
+
+class TableMap(Generic[T]):
+    """The columns of ``table`` that are fields of ``cls`` (in table order), and mappers from
+    tuples of exactly those columns (plus ``extra`` trailing ones) to ``cls``."""
+
+    def __init__(
+        self,
+        table: sa.Table,
+        cls: type[T],
+        convert: Mapping[str, Convert] | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        self.table = table
+        self.columns = tuple(c.name for c in table.c if c.name in names)
+        self.extra = extra
+        self.select_list = ", ".join(self.columns)
+        missing = set(names) - set(self.columns) - set(extra) - _defaulted(cls)
+        assert not missing, f"{cls.__name__} fields without a column: {missing}"
+        self._cls = cls
+        self._convert = dict(convert or {})
+        self._mappers: dict[Codec, Callable[[Sequence[Any]], T]] = {}
+
+    def mapper(self, codec: Codec = CORE) -> Callable[[Sequence[Any]], T]:
+        """Tuple of ``columns`` + ``extra`` → ``cls``; None stays None, other values pass
+        through the codec (by column type) and then the domain conversion (by name)."""
+        found = self._mappers.get(codec)
+        if found is not None:
+            return found
+        position = {name: i for i, name in enumerate(self.columns + self.extra)}
+        order: list[int] = []
+        steps: list[tuple[int, Convert]] = []
+        for f in dataclasses.fields(self._cls):  # type: ignore[arg-type]
+            if f.name not in position:
+                continue  # a field with a default that no column holds
+            i = position[f.name]
+            order.append(i)
+            convert = self._step(f.name, codec)
+            if convert is not None:
+                steps.append((len(order) - 1, convert))
+        cls = self._cls
+
+        def build(row: Sequence[Any]) -> T:
+            values = [row[i] for i in order]
+            for i, convert in steps:
+                v = values[i]
+                if v is not None:
+                    values[i] = convert(v)
+            return cls(*values)
+
+        self._mappers[codec] = build
+        return build
+
+    def _step(self, name: str, codec: Codec) -> Convert | None:
+        column = self.table.c.get(name)
+        by_type: Convert | None = None
+        if column is not None and isinstance(column.type, UTCDateTime):
+            by_type = None if codec.time is _same else codec.time
+        elif column is not None and isinstance(column.type, sa.JSON):
+            by_type = None if codec.json is _same else codec.json
+        domain = self._convert.get(name)
+        if by_type is None or domain is None:
+            return by_type or domain
+        first, then = by_type, domain
+        return lambda v: then(first(v))
+
+
+def _defaulted(cls: type[Any]) -> set[str]:
+    return {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+
+
+def _scopes(values: list[str]) -> frozenset[Scope]:
+    return frozenset(Scope(s) for s in values)
+
+
+JOBS = TableMap(jobs, Job, {"state": JobState, "triggered_by": TriggeredBy})
+RUNS = TableMap(
+    runs, Run, {"status": RunStatus, "triggered_by": TriggeredBy, "error_class": ErrorClass}
+)
+PROCESSORS = TableMap(processors, ProcessorInfo)
+USERS = TableMap(users, User, {"role": Role})
+# A token with its user's name (a join).
+TOKENS = TableMap(tokens, ApiToken, {"scopes": _scopes}, extra=("user_name",))
+AUDIT = TableMap(audit, AuditEntry)
+
+job_from_row = JOBS.mapper()
+run_from_row = RUNS.mapper()
+
+
+def columns(table_map: TableMap[Any]) -> list[sa.ColumnElement[Any]]:
+    """The Core columns of a map's list, to select (``select(*columns(JOBS))``)."""
+    return [table_map.table.c[name] for name in table_map.columns]
+
+
+# What the scheduler reads of a due task, in this order; the statement adds the count of the
+# task's active jobs (``schema.ACTIVE_FOR_OVERLAP``) as the last column.
+DUE_COLUMNS = (
+    "name",
+    "schedule",
+    "timezone",
+    "next_fire_at",
+    "args",
+    "kwargs",
+    "priority",
+    "max_retries",
+    "policies",
+)
+
+
+def due_schedule(row: Sequence[Any], codec: Codec = CORE) -> DueSchedule:
+    """A ``DueSchedule`` of a row of ``DUE_COLUMNS`` and the active count."""
+    return DueSchedule(
+        task_name=row[0],
+        schedule=row[1],
+        timezone=row[2],
+        next_fire_at=codec.time(row[3]),
+        args=codec.json(row[4]),
+        kwargs=codec.json(row[5]),
+        priority=row[6],
+        max_attempts=row[7] + 1,
+        policies=policies_from_dict(codec.json(row[8])),
+        active_jobs=row[9],
+    )
+
+
+# --- values going in ---------------------------------------------------------------------------
+# The columns a new job's row fills, in this order; the statements add ``created_at`` (now),
+# ``attempt`` (0) and, where the store picks IDs itself (SQLite), ``id``.
+NEW_JOB_COLUMNS = (
+    "task_name",
+    "state",
+    "args",
+    "kwargs",
+    "priority",
+    "key",
+    "unique_key",
+    "scheduled_at",
+    "max_attempts",
+    "triggered_by",
+    "fire_at",
+    "finished_at",
+    "last_error",
+    "watch_job_id",
+)
+
+
+def new_job_row(j: NewJob, now: datetime, codec: Codec = CORE) -> tuple[Any, ...]:
+    """A new job's values for ``NEW_JOB_COLUMNS``; a skipped fire is created finished."""
+    time = codec.encode_time
+    dumps = codec.encode_json
+    return (
+        j.task_name,
+        new_job_state(j, now).value,
+        dumps(list(j.args)),
+        dumps(dict(j.kwargs)),
+        j.priority,
+        j.key,
+        j.unique_key,
+        time(j.scheduled_at),
+        j.max_attempts,
+        j.triggered_by.value,
+        None if j.fire_at is None else time(j.fire_at),
+        time(now) if j.skip_reason else None,
+        j.skip_reason,
+        j.watch_job_id,
+    )
+
+
+def new_job_values(j: NewJob, now: datetime) -> dict[str, Any]:
+    """A new job's row for a Core insert."""
+    return {
+        **dict(zip(NEW_JOB_COLUMNS, new_job_row(j, now), strict=True)),
+        "attempt": 0,
+        "created_at": now,
+    }
+
+
+# The columns of a run written by ``complete``: every column but the ID, in this order.
+RUN_INSERT_COLUMNS = tuple(c.name for c in runs.c if c.name != "id")
+
+
+def completion_run_row(c: Completion, codec: Codec = CORE) -> tuple[Any, ...]:
+    """A completion's run record for ``RUN_INSERT_COLUMNS``."""
+    o = c.outcome
+    dumps = codec.encode_json
+    return (
+        c.job_id,
+        c.task_name,
+        c.attempt,
+        o.status.value,
+        c.triggered_by.value,
+        codec.encode_time(c.started_at),
+        codec.encode_time(c.finished_at),
+        max((c.finished_at - c.started_at).total_seconds(), 0.0),
+        c.worker_id,
+        o.error_type,
+        o.error_class.value if o.error_class else None,
+        o.error_message,
+        o.traceback,
+        o.exit_code,
+        o.output,
+        dumps(o.result),
+        dumps(o.metrics),
+    )
+
+
+# What a completion changes in its job (where that attempt of that worker still runs).
+COMPLETION_UPDATE = ("state", "finished_at", "retry_at", "last_error", "refund")
+
+
+def completion_update(c: Completion, codec: Codec = CORE) -> tuple[Any, ...]:
+    """A completion's job change for ``COMPLETION_UPDATE``: the new state, ``finished_at`` if
+    terminal, the retry time (becomes ``scheduled_at``), the error, and 1 to take back the
+    attempt (a deferral)."""
+    return (
+        c.next_state.value,
+        codec.encode_time(c.finished_at) if c.next_state in TERMINAL_STATES else None,
+        None if c.retry_at is None else codec.encode_time(c.retry_at),
+        c.outcome.error_message,
+        1 if c.refund_attempt else 0,
+    )
 
 
 def task_values(defn: TaskDefinition) -> dict[str, Any]:
@@ -55,7 +326,7 @@ def task_values(defn: TaskDefinition) -> dict[str, Any]:
     }
 
 
-def task_from_row(row: Mapping[str, Any]) -> Task:
+def task_from_row(row: Mapping[Any, Any]) -> Task:
     b = row["backoff"]
     defn = TaskDefinition(
         name=row["name"],
@@ -99,75 +370,6 @@ def max_interruptions_of(backoff: Mapping[str, Any]) -> int | None:
     return None if value is None else int(value)
 
 
-def job_from_row(row: Mapping[str, Any]) -> Job:
-    return Job(
-        id=row["id"],
-        task_name=row["task_name"],
-        state=JobState(row["state"]),
-        args=row["args"],
-        kwargs=row["kwargs"],
-        priority=row["priority"],
-        key=row["key"],
-        unique_key=row["unique_key"],
-        scheduled_at=row["scheduled_at"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        triggered_by=TriggeredBy(row["triggered_by"]),
-        fire_at=row["fire_at"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        worker_id=row["worker_id"],
-        lease_expires_at=row["lease_expires_at"],
-        last_error=row["last_error"],
-    )
-
-
-def run_from_row(row: Mapping[str, Any]) -> Run:
-    return Run(
-        id=row["id"],
-        job_id=row["job_id"],
-        task_name=row["task_name"],
-        attempt=row["attempt"],
-        status=RunStatus(row["status"]),
-        triggered_by=TriggeredBy(row["triggered_by"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        worker_id=row["worker_id"],
-        error_type=row["error_type"],
-        error_class=ErrorClass(row["error_class"]) if row["error_class"] else None,
-        error_message=row["error_message"],
-        traceback=row["traceback"],
-        exit_code=row["exit_code"],
-        output=row["output"],
-        result=row["result"],
-        metrics=row["metrics"],
-    )
-
-
-def run_values(c: Completion) -> dict[str, Any]:
-    o = c.outcome
-    return {
-        "job_id": c.job_id,
-        "task_name": c.task_name,
-        "attempt": c.attempt,
-        "status": o.status.value,
-        "triggered_by": c.triggered_by.value,
-        "started_at": c.started_at,
-        "finished_at": c.finished_at,
-        "duration_seconds": max((c.finished_at - c.started_at).total_seconds(), 0.0),
-        "worker_id": c.worker_id,
-        "error_type": o.error_type,
-        "error_class": o.error_class.value if o.error_class else None,
-        "error_message": o.error_message,
-        "traceback": o.traceback,
-        "exit_code": o.exit_code,
-        "output": o.output,
-        "result": o.result,
-        "metrics": o.metrics,
-    }
-
-
 def interrupted_run_values(job: Job, now: datetime, reason: str) -> dict[str, Any]:
     started = job.started_at or now
     return {
@@ -191,42 +393,7 @@ def interrupted_run_values(job: Job, now: datetime, reason: str) -> dict[str, An
     }
 
 
-def processor_from_row(row: Mapping[str, Any]) -> ProcessorInfo:
-    return ProcessorInfo(
-        id=row["id"],
-        role=row["role"],
-        host=row["host"],
-        pid=row["pid"],
-        version=row["version"],
-        started_at=row["started_at"],
-        heartbeat_at=row["heartbeat_at"],
-        stopped_at=row["stopped_at"],
-    )
-
-
 # --- accounts, audit, control ------------------------------------------------------------------
-def user_from_row(row: Mapping[str, Any]) -> User:
-    return User(
-        id=row["id"],
-        name=row["name"],
-        role=Role(row["role"]),
-        created_at=row["created_at"],
-        disabled_at=row["disabled_at"],
-    )
-
-
-def token_from_row(row: Mapping[str, Any], user_name: str) -> ApiToken:
-    return ApiToken(
-        id=row["id"],
-        user_id=row["user_id"],
-        user_name=user_name,
-        name=row["name"],
-        scopes=frozenset(Scope(s) for s in row["scopes"]),
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        revoked_at=row["revoked_at"],
-        last_used_at=row["last_used_at"],
-    )
 
 
 def json_safe(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -251,29 +418,15 @@ def audit_values(entry: NewAuditEntry) -> dict[str, Any]:
     }
 
 
-def audit_from_row(row: Mapping[str, Any]) -> AuditEntry:
-    return AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        actor=row["actor"],
-        action=row["action"],
-        target_type=row["target_type"],
-        target=row["target"],
-        before=row["before"],
-        after=row["after"],
-        request_id=row["request_id"],
-    )
-
-
 # The fields of ControlState kept as rows of tickwork_control (one row per field).
 CONTROL_FIELDS = ("paused", "batch_size", "max_concurrent_jobs", "default_timeout_seconds")
 
 
-def control_from_rows(found: Sequence[Mapping[str, Any]]) -> ControlState:
+def control_from_rows(found: Sequence[Mapping[Any, Any]]) -> ControlState:
     """The control state of its rows; absent rows keep the defaults. The newest row's time and
     author stand for the whole state."""
     values: dict[str, Any] = {}
-    latest: Mapping[str, Any] | None = None
+    latest: Mapping[Any, Any] | None = None
     for row in found:
         if row["name"] in CONTROL_FIELDS:
             values[row["name"]] = row["value"]

@@ -1,197 +1,75 @@
-"""The SQL store: one implementation of the Store protocol for SQLite and PostgreSQL."""
+"""The SQL store: the one ``Store`` for SQLite and PostgreSQL, composed of the shared SQL modules
+and its dialect's ``Backend``.
+
+Each method runs one function of an entity module (``tasks``, ``jobs``, ``runs``,
+``processors``, ``accounts``, ``audit``, ``control``) in a transaction on the store's threads
+(``Database``), or hands a hot path to the backend, which runs it on its raw driver.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
-from tickwork.domain.admission import ClaimRules, Hold
-from tickwork.domain.jobs import (
-    Completion,
-    Job,
-    JobState,
-    NewJob,
-    check_transition,
+from tickwork.domain.access import (
+    ApiToken,
+    AuditEntry,
+    AuditQuery,
+    NewAuditEntry,
+    Role,
+    Scope,
+    User,
 )
-from tickwork.store import claims, rows, sqlite_fast
-from tickwork.store.sql import PENDING_SQL, jobs
-from tickwork.store.sqlaccounts import SqlAccounts
-from tickwork.store.sqlbase import new_job_values
-from tickwork.store.sqlops import SqlOps
-from tickwork.store.sqlqueries import SqlQueries
+from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.queries import (
+    ControlState,
+    FirePlanner,
+    JobQuery,
+    ProcessorInfo,
+    QueueStats,
+    RunQuery,
+    RunStats,
+    SyncReport,
+)
+from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
+from tickwork.store import accounts, audit, control, jobs, processors, runs, tasks
+from tickwork.store.backend import Backend
+from tickwork.store.base import Closeable
+from tickwork.store.database import Database
 
-_ORDER = (jobs.c.priority.desc(), jobs.c.scheduled_at, jobs.c.id)
 
+class SqlStore:
+    """The ``Store`` on a SQLAlchemy engine; ``open.create_store`` builds it for a URL."""
 
-class SqlStore(SqlQueries, SqlAccounts, SqlOps):
-    """The one implementation of the Store protocol, for SQLite and PostgreSQL."""
+    def __init__(self, db: Database, backend: Backend) -> None:
+        self._db = db
+        self._backend = backend
+        self.engine: Engine = db.engine
+        self.dialect = self._backend.name
 
-    # --- jobs --------------------------------------------------------------------------------
+    # --- life cycle ----------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._db.open()
+
+    async def close(self) -> None:
+        await self._backend.close()
+        await self._db.close()
+
+    async def ping(self) -> None:
+        await self._db.read(_ping)
+
+    def watch(self, on_change: Callable[[], None]) -> Closeable:
+        return self._backend.watch(on_change)
+
+    # --- the queue (hot paths on the backend) --------------------------------------------------
     async def enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
         if not new_jobs:
             return []
-        if _plain(new_jobs) and self.dialect == "postgresql":
-            from tickwork.store import pg_fast  # loaded with PostgreSQL stores only (SqlBase)
-
-            ids = await self._on_loop(lambda conn: pg_fast.enqueue_async(conn, new_jobs, now))
-            if ids is not None:
-                return ids
-        return await self._call(self._enqueue, new_jobs, now)
-
-    def _enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
-        if self.dialect == "sqlite":
-            with self._write() as conn:
-                return sqlite_fast.enqueue(conn.connection.driver_connection, new_jobs, now)
-        if _plain(new_jobs):
-            from tickwork.store import pg_fast
-
-            with pg_fast.connection(self.engine) as raw:
-                return pg_fast.enqueue(raw, new_jobs, now)
-        with self._write() as conn:
-            return self._enqueue_checked(conn, new_jobs, now)
-
-    @staticmethod
-    def _insert_jobs(conn: Any, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
-        if not new_jobs:
-            return []
-        result = conn.execute(
-            jobs.insert().returning(jobs.c.id, sort_by_parameter_order=True),
-            [new_job_values(j, now) for j in new_jobs],
-        )
-        return [r[0] for r in result]
-
-    def _enqueue_checked(self, conn: Any, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
-        """Enqueue with unique keys and deadlines (PostgreSQL), IDs in order: runs of plain jobs
-        in one statement each, keyed jobs one by one, then the watchdogs of the jobs created."""
-        ids: list[int] = []
-        created: list[tuple[NewJob, int]] = []
-        plain: list[NewJob] = []
-
-        def flush() -> None:
-            plain_ids = self._insert_jobs(conn, plain, now)
-            ids.extend(plain_ids)
-            created.extend(zip(plain, plain_ids, strict=True))
-            plain.clear()
-
-        for j in new_jobs:
-            if j.unique_key is None or j.skip_reason is not None:
-                plain.append(j)
-                continue
-            flush()
-            job_id, is_new = self._insert_unique(conn, j, now)
-            ids.append(job_id)
-            if is_new:
-                created.append((j, job_id))
-        flush()
-        watchdogs = [w for j, job_id in created if (w := j.watchdog(job_id)) is not None]
-        if watchdogs:
-            conn.execute(jobs.insert(), [new_job_values(w, now) for w in watchdogs])
-        if created:
-            self._notify(conn)
-        return ids
-
-    def _insert_unique(self, conn: Any, job: NewJob, now: datetime) -> tuple[int, bool]:
-        """The job holding ``job.unique_key`` (and False), or ``job`` inserted (and True).
-
-        The partial unique index decides races: a concurrent insert of the same key waits for
-        the other transaction, then does nothing, and the job it committed is found.
-        """
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        key = job.unique_key
-        active = sa.select(jobs.c.id).where(
-            jobs.c.unique_key == key, jobs.c.state.in_((*PENDING_SQL, "running"))
-        )
-        insert = (
-            pg_insert(jobs)
-            .values(**new_job_values(job, now))
-            .on_conflict_do_nothing(
-                index_elements=["unique_key"],
-                # The predicate of uq_tickwork_jobs_unique_active, so PostgreSQL infers it.
-                index_where=sa.text(
-                    "unique_key IS NOT NULL"
-                    " AND state IN ('scheduled', 'available', 'retrying', 'running')"
-                ),
-            )
-            .returning(jobs.c.id)
-        )
-        while True:
-            existing = conn.execute(active).scalar()
-            if existing is None and job.unique_for_seconds is not None:
-                since = now - timedelta(seconds=job.unique_for_seconds)
-                existing = conn.execute(
-                    sa.select(jobs.c.id)
-                    .where(jobs.c.unique_key == key, jobs.c.finished_at >= since)
-                    .order_by(jobs.c.finished_at.desc(), jobs.c.id.desc())
-                    .limit(1)
-                ).scalar()
-            if existing is not None:
-                return int(existing), False
-            inserted = conn.execute(insert).scalar()
-            if inserted is not None:
-                return int(inserted), True
-            # Lost a race to a job that committed meanwhile: look again (it may even have
-            # finished by now, then the window decides).
-
-    async def get_job(self, job_id: int) -> Job | None:
-        return await self._call_read(self._get_job, job_id)
-
-    def _get_job(self, job_id: int) -> Job | None:
-        with self._read() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
-        return rows.job_from_row(row) if row else None
-
-    async def list_jobs(
-        self,
-        *,
-        task_name: str | None = None,
-        states: Sequence[JobState] | None = None,
-        limit: int = 100,
-    ) -> list[Job]:
-        return await self._call_read(self._list_jobs, task_name, states, limit)
-
-    def _list_jobs(
-        self, task_name: str | None, states: Sequence[JobState] | None, limit: int
-    ) -> list[Job]:
-        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
-        if task_name is not None:
-            query = query.where(jobs.c.task_name == task_name)
-        if states:
-            query = query.where(jobs.c.state.in_([s.value for s in states]))
-        with self._read() as conn:
-            return [rows.job_from_row(r) for r in conn.execute(query).mappings()]
-
-    async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
-        return await self._call(self._cancel_job, job_id, now, reason)
-
-    def _cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
-        with self._write() as conn:
-            query = sa.select(jobs).where(jobs.c.id == job_id)
-            if self._skip_locked:
-                query = query.with_for_update()
-            row = conn.execute(query).mappings().first()
-            if row is None:
-                return None
-            check_transition(JobState(row["state"]), JobState.CANCELLED)
-            if row["state"] == JobState.RUNNING:
-                # Its worker stops it (it polls for requests) and records the run as cancelled.
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.cancel_requested_at.is_(None))
-                    .values(cancel_requested_at=now)
-                )
-                row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().one()
-                return rows.job_from_row(row)
-            conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id)
-                .values(state=JobState.CANCELLED.value, finished_at=now, last_error=reason)
-            )
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().one()
-        return rows.job_from_row(row)
+        return await self._backend.enqueue(new_jobs, now)
 
     async def claim(
         self,
@@ -203,113 +81,257 @@ class SqlStore(SqlQueries, SqlAccounts, SqlOps):
         horizon: datetime | None = None,
         rules: ClaimRules | None = None,
     ) -> list[Job]:
-        if (rules is None or rules.empty) and self.dialect == "postgresql":
-            from tickwork.store import pg_fast
-
-            lease_until = now + timedelta(seconds=lease_seconds)
-            claimed = await self._on_loop(
-                lambda conn: pg_fast.claim_first_async(
-                    conn, worker_id, limit, now, horizon or now, lease_until
-                )
-            )
-            if claimed is not None:
-                return _in_claim_order(claimed)
-        return await self._call(
-            self._claim,
-            worker_id,
-            limit,
-            now,
-            lease_seconds,
-            horizon or now,
-            rules or ClaimRules(),
+        lease_until = now + timedelta(seconds=lease_seconds)
+        claimed = await self._backend.claim(
+            worker_id, limit, now, lease_until, horizon or now, rules or ClaimRules()
         )
+        claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
+        return claimed
 
-    def _claim(
+    async def complete(self, completions: Sequence[Completion]) -> list[int]:
+        if not completions:
+            return []
+        return await self._backend.complete(completions)
+
+    async def extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
+        if job_ids:
+            await self._db.write(jobs.extend_leases, worker_id, job_ids, until)
+
+    async def cancel_requests(self, worker_id: str) -> list[int]:
+        return await self._db.read(jobs.cancel_requests, worker_id)
+
+    async def release(
         self,
         worker_id: str,
-        limit: int,
+        job_ids: Sequence[int],
         now: datetime,
-        lease_seconds: float,
-        horizon: datetime,
-        rules: ClaimRules,
-    ) -> list[Job]:
-        lease_until = now + timedelta(seconds=lease_seconds)
-        if self.dialect == "sqlite":
-            with self._write() as conn:
-                claimed, _ = sqlite_fast.claim(
-                    conn.connection.driver_connection,
-                    worker_id,
-                    limit,
-                    now,
-                    horizon,
-                    lease_until,
-                    rules,
-                )
-        else:
-            from tickwork.store import pg_fast
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
+    ) -> int:
+        if not job_ids:
+            return 0
+        return await self._db.write(
+            jobs.release, self._backend, worker_id, job_ids, now, reason, max_interruptions
+        )
 
-            with pg_fast.connection(self.engine) as raw:
-                claimed = pg_fast.claim(raw, worker_id, limit, now, horizon, lease_until, rules)
-        return _in_claim_order(claimed)
+    async def recover_expired(
+        self, now: datetime, reason: str, *, max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
+    ) -> list[Job]:
+        return await self._db.write(
+            jobs.recover_expired, self._backend, now, reason, max_interruptions
+        )
+
+    async def next_due_time(self) -> datetime | None:
+        return await self._db.read(jobs.next_due_time)
+
+    # --- schedules ----------------------------------------------------------------------------
+    async def fire_due(
+        self, now: datetime, limit: int, plan: FirePlanner, *, horizon: datetime | None = None
+    ) -> tuple[int, list[int]]:
+        return await self._backend.fire_due(now, horizon or now, limit, plan)
+
+    async def next_fire_time(self) -> datetime | None:
+        return await self._db.read(tasks.next_fire_time)
+
+    # --- task definitions ---------------------------------------------------------------------
+    async def get_task(self, name: str) -> Task | None:
+        return await self._db.read(tasks.get, name)
+
+    async def get_tasks(self, names: Sequence[str]) -> list[Task]:
+        return await self._db.read(tasks.get_many, names)
+
+    async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
+        return await self._db.read(tasks.list_all, include_removed)
+
+    async def sync_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        sources: Sequence[TaskSource],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> SyncReport:
+        return await self._db.write(
+            tasks.sync, self._backend, definitions, sources, next_fires, now
+        )
+
+    async def add_missing_tasks(
+        self,
+        definitions: Sequence[TaskDefinition],
+        next_fires: dict[str, datetime | None],
+        now: datetime,
+    ) -> list[str]:
+        if not definitions:
+            return []
+        return await self._db.write(tasks.add_missing, self._backend, definitions, next_fires, now)
+
+    async def create_task(
+        self,
+        definition: TaskDefinition,
+        source: TaskSource,
+        next_fire_at: datetime | None,
+        now: datetime,
+    ) -> Task:
+        return await self._db.write(tasks.create, definition, source, next_fire_at, now)
+
+    async def update_task(
+        self, definition: TaskDefinition, next_fire_at: datetime | None, now: datetime
+    ) -> Task | None:
+        return await self._db.write(tasks.update, definition, next_fire_at, now)
+
+    async def remove_task(self, name: str, now: datetime) -> Task | None:
+        return await self._db.write(tasks.remove, self._backend, name, now)
+
+    async def set_task_enabled(
+        self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
+    ) -> Task | None:
+        return await self._db.write(tasks.set_enabled, name, enabled, next_fire_at, now)
+
+    # --- an operator's actions on jobs ------------------------------------------------------------
+    async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
+        return await self._db.write(jobs.cancel, self._backend, job_id, now, reason)
+
+    async def reschedule_job(
+        self, job_id: int, scheduled_at: datetime, now: datetime
+    ) -> Job | None:
+        return await self._db.write(jobs.reschedule, self._backend, job_id, scheduled_at, now)
+
+    async def reset_stuck(
+        self,
+        older_than_seconds: float,
+        now: datetime,
+        reason: str,
+        *,
+        max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS,
+    ) -> list[Job]:
+        cutoff = now - timedelta(seconds=older_than_seconds)
+        return await self._db.write(
+            jobs.reset_stuck, self._backend, cutoff, now, reason, max_interruptions
+        )
 
     async def explain_hold(
         self, job_id: int, now: datetime, rules: ClaimRules | None = None
     ) -> Hold | None:
-        return await self._call_read(self._explain_hold, job_id, now, rules or ClaimRules())
+        return await self._backend.explain_hold(job_id, now, rules or ClaimRules())
 
-    def _explain_hold(self, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
-        with self._read() as conn:
-            return claims.explain(conn, job_id, now, rules)
+    async def notify_workers(self) -> None:
+        await self._backend.notify_workers()
 
-    async def cancel_requests(self, worker_id: str) -> list[int]:
-        return await self._call_read(self._cancel_requests, worker_id)
+    # --- queries ------------------------------------------------------------------------------
+    async def get_job(self, job_id: int) -> Job | None:
+        return await self._db.read(jobs.get, job_id)
 
-    def _cancel_requests(self, worker_id: str) -> list[int]:
-        query = sa.select(jobs.c.id).where(
-            jobs.c.worker_id == worker_id,
-            jobs.c.state == JobState.RUNNING.value,
-            jobs.c.cancel_requested_at.isnot(None),
+    async def query_jobs(self, query: JobQuery) -> list[Job]:
+        return await self._db.read(jobs.query, query)
+
+    async def get_run(self, run_id: int) -> Run | None:
+        return await self._db.read(runs.get, run_id)
+
+    async def query_runs(self, query: RunQuery) -> list[Run]:
+        return await self._db.read(runs.query, query)
+
+    async def last_run_statuses(self) -> dict[str, RunStatus]:
+        return await self._db.read(runs.last_statuses)
+
+    # --- figures ------------------------------------------------------------------------------
+    async def count_jobs_by_state(self) -> dict[JobState, int]:
+        return await self._db.read(jobs.count_by_state)
+
+    async def running_counts_by_worker(self) -> dict[str, int]:
+        return await self._db.read(jobs.running_by_worker)
+
+    async def queue_stats(self, now: datetime) -> QueueStats:
+        return await self._db.read(jobs.queue_stats, now)
+
+    async def run_stats(
+        self, start: datetime, end: datetime, task_name: str | None = None
+    ) -> list[RunStats]:
+        return await self._db.read(self._backend.run_stats, start, end, task_name)
+
+    async def runs_by_hour(self, start: datetime, end: datetime) -> dict[int, int]:
+        return await self._db.read(runs.by_hour, self._backend, start, end)
+
+    # --- processors -----------------------------------------------------------------------------
+    async def heartbeat(self, info: ProcessorInfo) -> None:
+        await self._db.write(processors.heartbeat, info)
+
+    async def list_processors(self) -> list[ProcessorInfo]:
+        return await self._db.read(processors.list_all)
+
+    # --- run-time control -----------------------------------------------------------------------
+    async def get_control(self) -> ControlState:
+        return await self._db.read(control.get)
+
+    async def set_control(self, state: ControlState) -> ControlState:
+        return await self._db.write(control.put, self._backend, state)
+
+    # --- accounts -------------------------------------------------------------------------------
+    async def create_user(
+        self, name: str, password_hash: str | None, role: Role, now: datetime
+    ) -> User:
+        return await self._db.write(accounts.create_user, name, password_hash, role, now)
+
+    async def get_user(self, name: str) -> User | None:
+        return await self._db.read(accounts.get_user, name)
+
+    async def get_password_hash(self, name: str) -> str | None:
+        return await self._db.read(accounts.get_password_hash, name)
+
+    async def set_password_hash(self, name: str, password_hash: str) -> None:
+        await self._db.write(accounts.set_password_hash, name, password_hash)
+
+    async def list_users(self) -> list[User]:
+        return await self._db.read(accounts.list_users)
+
+    async def count_users(self) -> int:
+        return await self._db.read(accounts.count_users)
+
+    async def update_user(
+        self,
+        name: str,
+        *,
+        role: Role | None = None,
+        disabled_at: datetime | None = None,
+        enable: bool = False,
+    ) -> User | None:
+        return await self._db.write(accounts.update_user, name, role, disabled_at, enable)
+
+    async def create_token(
+        self,
+        user_id: int,
+        name: str,
+        scopes: frozenset[Scope],
+        secret_hash: str,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> ApiToken:
+        return await self._db.write(
+            accounts.create_token, user_id, name, scopes, secret_hash, expires_at, now
         )
-        with self._read() as conn:
-            return [r[0] for r in conn.execute(query)]
 
-    async def extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
-        await self._call(self._extend_leases, worker_id, job_ids, until)
+    async def get_token(self, token_id: int) -> tuple[ApiToken, str, User] | None:
+        return await self._db.read(accounts.get_token, token_id)
 
-    def _extend_leases(self, worker_id: str, job_ids: Sequence[int], until: datetime) -> None:
-        if not job_ids:
-            return
-        with self._write() as conn:
-            conn.execute(
-                jobs.update()
-                .where(
-                    jobs.c.id.in_(list(job_ids)),
-                    jobs.c.worker_id == worker_id,
-                    jobs.c.state == JobState.RUNNING.value,
-                )
-                .values(lease_expires_at=until)
-            )
+    async def list_tokens(self, user_name: str | None = None) -> list[ApiToken]:
+        return await self._db.read(accounts.list_tokens, user_name)
 
-    async def complete(self, completions: Sequence[Completion]) -> list[int]:
-        return await self._call(self._complete, completions)
+    async def revoke_token(self, token_id: int, now: datetime) -> ApiToken | None:
+        return await self._db.write(accounts.revoke_token, token_id, now)
 
-    def _complete(self, completions: Sequence[Completion]) -> list[int]:
-        if not completions:
-            return []
-        if self.dialect == "sqlite":
-            with self._write() as conn:
-                return sqlite_fast.complete(conn.connection.driver_connection, completions)
-        from tickwork.store import pg_fast
+    async def touch_token(self, token_id: int, now: datetime) -> None:
+        await self._db.write(accounts.touch_token, token_id, now)
 
-        with pg_fast.connection(self.engine) as raw:
-            return pg_fast.complete(raw, completions)
+    # --- audit ------------------------------------------------------------------------------------
+    async def add_audit(self, entry: NewAuditEntry) -> int:
+        return await self._db.write(audit.add, entry)
+
+    async def add_audits(self, entries: Sequence[NewAuditEntry]) -> None:
+        if entries:
+            await self._db.write(audit.add_many, entries)
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        return await self._db.read(audit.query, query)
 
 
-def _plain(new_jobs: Sequence[NewJob]) -> bool:
-    """Jobs without unique keys or deadlines: one statement inserts them (pg_fast.enqueue)."""
-    return not any(j.unique_key is not None or j.deadline_job is not None for j in new_jobs)
-
-
-def _in_claim_order(claimed: list[Job]) -> list[Job]:
-    claimed.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
-    return claimed
+def _ping(conn: Connection) -> None:
+    conn.execute(sa.select(1)).scalar()

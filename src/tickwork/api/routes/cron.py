@@ -27,9 +27,9 @@ from tickwork.api.routes.health import ProcessorOut, status_out
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.jobs import Job, TriggeredBy
+from tickwork.domain.queries import ControlState, QueueStats, RunStats
 from tickwork.errors import ConfigError, ForbiddenError
 from tickwork.service import EnqueueRequest
-from tickwork.store.base import ControlState, QueueStats, RunStats
 
 router = APIRouter(prefix="/api/cron", tags=["processor"])
 

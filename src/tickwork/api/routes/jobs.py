@@ -26,9 +26,9 @@ from tickwork.api.schemas import (
 from tickwork.definitions import TaskFilter
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
+from tickwork.domain.queries import RunQuery
 from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
 from tickwork.service import Service
-from tickwork.store.base import RunQuery
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from tickwork.store.migrate import VERSION_TABLE
-from tickwork.store.sql import metadata
+from tickwork.store.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from tickwork.store.sql import UTCDateTime
+from tickwork.store.schema import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from tickwork.store.sql import UTCDateTime
+from tickwork.store.schema import UTCDateTime
 
 revision = "0003"
 down_revision = "0002"

@@ -1,4 +1,5 @@
-"""The SQL schema shared by the SQLite and PostgreSQL stores (SQLAlchemy Core tables)."""
+"""The schema both dialects share (SQLAlchemy Core tables), and the job-state sets and the overlap
+rule that their statements spell the same way."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 PENDING_SQL = ("scheduled", "available", "retrying")
+ACTIVE_SQL = (*PENDING_SQL, "running")
+PROBLEM_SQL = ("failed", "timeout", "cancelled")
+
 # A task's jobs that count as "a previous run is still active" for its overlap policy: running,
 # due, retrying, or a fire of its schedule waiting for its time (e.g. a calendar's opening).
-# A one-off job waiting for a later time (an enqueue with a delay) is not active yet; its
-# time is compared with the horizon of the fires being made. sqlite_fast.ACTIVE_FOR_OVERLAP is
-# the same rule for the raw SQLite path.
-PROBLEM_SQL = ("failed", "timeout", "cancelled")
+# A one-off job waiting for a later time (an enqueue with a delay) is not active yet; its time
+# is compared with ``:horizon``, that of the fires being made. One text for every dialect
+# (sqlite3 and SQLAlchemy's ``text`` both take ``:name`` parameters), over jobs aliased ``j``.
+ACTIVE_FOR_OVERLAP = (
+    "(j.state IN ('available', 'retrying', 'running')"
+    " OR (j.state = 'scheduled' AND (j.fire_at IS NOT NULL OR j.scheduled_at <= :horizon)))"
+)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -140,7 +147,7 @@ sa.Index(
     sqlite_where=jobs.c.state == "running",
 )
 sa.Index("ix_tickwork_jobs_task", jobs.c.task_name, jobs.c.id)
-_active = jobs.c.state.in_((*PENDING_SQL, "running"))
+_active = jobs.c.state.in_(ACTIVE_SQL)
 # At most one active job per unique key; the database enforces it against racing enqueues.
 sa.Index(
     "uq_tickwork_jobs_unique_active",
@@ -149,17 +156,6 @@ sa.Index(
     postgresql_where=sa.and_(jobs.c.unique_key.isnot(None), _active),
     sqlite_where=sa.and_(jobs.c.unique_key.isnot(None), _active),
 )
-
-
-def active_for_overlap(horizon: datetime) -> sa.ColumnElement[bool]:
-    """Jobs that hold a fire back under its task's overlap policy (see above)."""
-    return sa.or_(
-        jobs.c.state.in_(("available", "retrying", "running")),
-        sa.and_(
-            jobs.c.state == "scheduled",
-            sa.or_(jobs.c.fire_at.isnot(None), jobs.c.scheduled_at <= horizon),
-        ),
-    )
 
 
 # Active jobs per task, for the overlap policy: small, as finished jobs leave it.

@@ -1,4 +1,4 @@
-"""The raw-driver hot paths (``pg_fast`` on PostgreSQL, ``sqlite_fast``) keep the Store contract:
+"""The raw-driver hot paths (``postgres.queue``, ``sqlite.queue``) keep the Store contract:
 bulk enqueue with mixed jobs, batched completions, and claims under binding limits with the
 SQL pre-filter. Runs on both backends through the ``store`` fixture."""
 
@@ -13,6 +13,7 @@ from typing import Any
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Outcome, RunStatus, TriggeredBy
 from tickwork.domain.limits import OverlapPolicy, Policies
+from tickwork.domain.queries import JobQuery, RunQuery
 from tickwork.domain.tasks import PythonTarget, TaskDefinition
 from tickwork.store import SqlStore, create_store
 
@@ -90,7 +91,9 @@ async def test_bulk_enqueue_with_mixed_unique_keys_and_deadlines(store: SqlStore
     ids = await store.enqueue(jobs, T0)
     assert ids[1] == held and ids[2] == ids[4]
     assert len({ids[0], ids[2], ids[3], ids[5], held}) == 5
-    watchdogs = [j for j in await store.list_jobs(task_name="alarm") if j.task_name == "alarm"]
+    watchdogs = [
+        j for j in await store.query_jobs(JobQuery(task_name="alarm")) if j.task_name == "alarm"
+    ]
     assert len(watchdogs) == 1
     assert watchdogs[0].kwargs["job_id"] == ids[3]
     assert watchdogs[0].scheduled_at == at(100)
@@ -112,11 +115,11 @@ async def test_batched_completions_write_runs_states_and_cancel_watchdogs(store:
     r = after[ids[2]]
     assert r is not None and r.state is JobState.RETRYING and r.scheduled_at == at(30)
     assert r.finished_at is None
-    alarms = {j.kwargs["job_id"]: j for j in await store.list_jobs(task_name="alarm")}
+    alarms = {j.kwargs["job_id"]: j for j in await store.query_jobs(JobQuery(task_name="alarm"))}
     assert alarms[ids[0]].state is JobState.CANCELLED
     assert alarms[ids[0]].last_error == f"watched job {ids[0]} succeeded in time"
     assert alarms[ids[1]].state is JobState.SCHEDULED  # failed: the watchdog still fires
-    runs = await store.list_runs(limit=10)
+    runs = await store.query_runs(RunQuery(limit=10, sort="id"))
     assert Counter(r.job_id for r in runs) == Counter({ids[0]: 2, ids[1]: 1, ids[2]: 1})
     first = next(r for r in runs if r.job_id == ids[0] and r.attempt == 1)
     assert first.result == {"n": ids[0]} and first.started_at == at(1)
@@ -139,7 +142,8 @@ async def test_binding_key_limit_across_claimers_never_exceeded_and_drains(
                 )
             )
             running = Counter(
-                j.key for j in await store.list_jobs(states=[JobState.RUNNING], limit=1000)
+                j.key
+                for j in await store.query_jobs(JobQuery(states=[JobState.RUNNING], limit=1000))
             )
             assert running and max(running.values()) <= 2, round_
             claimed = [j for batch in batches for j in batch]

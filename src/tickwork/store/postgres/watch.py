@@ -1,13 +1,9 @@
-"""Change notification: threads that wake workers when another process makes jobs due.
+"""Change notification on PostgreSQL: LISTEN for the NOTIFY of transactions that made jobs due.
 
-SQLite has no LISTEN/NOTIFY. ``PRAGMA data_version`` changes whenever another connection
-commits, and reading it costs microseconds, so a short poll on a dedicated connection wakes
-workers within a few milliseconds of a commit from any process, without querying the jobs table.
-
-PostgreSQL has LISTEN/NOTIFY: every transaction that makes jobs due or pending sends one
-notification on ``NOTIFY_CHANNEL`` (delivered at commit), and ``PgNotifyWatcher`` listens on
-its own autocommit connection, from a thread; ``PgLoopWatcher`` does the same as a task on the
-caller's event loop (no thread hop between the notification and the worker waking).
+Every transaction that makes jobs due or pending sends one notification on ``NOTIFY_CHANNEL``
+(delivered at commit), and ``PgNotifyWatcher`` listens on its own autocommit connection, from
+a thread; ``PgLoopWatcher`` does the same as a task on the caller's event loop (no thread hop
+between the notification and the worker waking).
 """
 
 from __future__ import annotations
@@ -15,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("tickwork.watch")
 
-DEFAULT_WATCH_INTERVAL_SECONDS = 0.002
 NOTIFY_CHANNEL = "tickwork_jobs"
 # How long one wait for notifications lasts: the longest close() waits for the thread.
 PG_WAIT_SECONDS = 0.25
@@ -46,44 +40,6 @@ def _lost_warning(exc: BaseException) -> None:
         type(exc).__name__,
         (str(exc).strip().splitlines() or [""])[0],
     )
-
-
-class SqliteChangeWatcher:
-    def __init__(
-        self,
-        database: str,
-        on_change: Callable[[], None],
-        *,
-        interval_seconds: float = DEFAULT_WATCH_INTERVAL_SECONDS,
-    ) -> None:
-        self._database = database
-        self._on_change = on_change
-        self._interval = interval_seconds
-        self._stop = threading.Event()
-        # The starting point is read before returning, so no commit after watch() is missed.
-        self._conn = sqlite3.connect(database, check_same_thread=False)
-        self._last = self._conn.execute("PRAGMA data_version").fetchone()[0]
-        self._thread = threading.Thread(target=self._run, name="tickwork-sqlite-watch", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=1)
-
-    def _run(self) -> None:
-        conn, last = self._conn, self._last
-        try:
-            while not self._stop.wait(self._interval):
-                try:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                except sqlite3.Error:
-                    continue
-                if version != last:
-                    self._on_change()
-                last = version
-        finally:
-            conn.close()
 
 
 class PgNotifyWatcher:
@@ -266,10 +222,3 @@ class PgLoopWatcher:
             self._on_change()
         except Exception:  # the callback's failure is not the connection's
             log.exception("change callback failed")
-
-
-class NoWatcher:
-    """For stores that cannot tell: workers fall back to polling."""
-
-    def close(self) -> None:
-        return None

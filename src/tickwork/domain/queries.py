@@ -1,0 +1,150 @@
+"""Queries and reports that cross the store seam: what the use cases and the runtime ask of a
+store, and what it answers besides domain objects (pure data, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tickwork.domain.jobs import JobState, NewJob, RunStatus, TriggeredBy
+from tickwork.domain.limits import Policies
+from tickwork.domain.tasks import Task
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What ``Store.sync_tasks`` changed, by task name."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    # The updated and removed tasks as they were stored before the sync (for the audit log).
+    previous: dict[str, Task] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One schedule fire to record.
+
+    ``previous_next_fire_at`` is the task's ``next_fire_at`` the scheduler read; the store applies
+    the fire only if it is still the same, so two schedulers never both advance one schedule.
+    ``job`` is None when the fire is skipped (e.g. a misfire); the schedule still advances.
+    """
+
+    task_name: str
+    previous_next_fire_at: datetime
+    next_fire_at: datetime | None
+    job: NewJob | None
+    # overlap=replace: cancel the task's pending jobs and ask its running ones to stop.
+    cancel_active: bool = False
+    extra_jobs: tuple[NewJob, ...] = ()  # more jobs of the same fire round (misfire catch-up)
+
+
+@dataclass(frozen=True)
+class DueSchedule:
+    """What the scheduler needs of a task whose schedule has come due."""
+
+    task_name: str
+    schedule: str
+    timezone: str
+    next_fire_at: datetime
+    args: list[Any]
+    kwargs: dict[str, Any]
+    priority: int
+    max_attempts: int
+    policies: Policies = field(default_factory=Policies)
+    active_jobs: int = 0  # the task's jobs pending or running now (for the overlap policy)
+
+
+# Decides, for one due schedule, the job to create (if any) and the next fire time.
+FirePlanner = Callable[[DueSchedule], Fire]
+
+
+@dataclass(frozen=True)
+class ProcessorInfo:
+    """A tickwork process as registered in the store: its role, where it runs, its heartbeat."""
+
+    id: str
+    role: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """A page of jobs. Newest first (by id) unless ``oldest_first``; cursors are job IDs."""
+
+    task_name: str | None = None
+    states: Sequence[JobState] | None = None  # None or empty: any state
+    key: str | None = None
+    before_id: int | None = None  # only ids < before_id (the next page, newest first)
+    after_id: int | None = None  # only ids > after_id (followers, e.g. "created since")
+    oldest_first: bool = False
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """A page of runs, filtered. Sorted by ``sort`` (``started_at``, ``finished_at``,
+    ``duration``, ``id``: the order runs were recorded in) then id, descending unless
+    ``ascending``; ``before_id``/``after_id`` are id cursors that apply with the default sort
+    (newest first / oldest first)."""
+
+    task_name: str | None = None
+    job_id: int | None = None
+    statuses: Sequence[RunStatus] | None = None
+    triggered_by: Sequence[TriggeredBy] | None = None
+    started_from: datetime | None = None  # started_at >= started_from
+    started_to: datetime | None = None  # started_at < started_to
+    before_id: int | None = None
+    after_id: int | None = None
+    sort: str = "started_at"
+    ascending: bool = False
+    offset: int = 0
+    limit: int = 50
+
+
+RUN_SORTS = ("started_at", "finished_at", "duration", "id")
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Runs of one task that started in a time range."""
+
+    task_name: str
+    runs: int
+    succeeded: int
+    failed: int  # failed, timeout and cancelled
+    avg_duration_seconds: float | None
+    p95_duration_seconds: float | None
+    max_duration_seconds: float | None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The queue at one instant (for health and the processor API)."""
+
+    by_state: dict[JobState, int]
+    due_now: int  # pending with scheduled_at <= now
+    oldest_due_at: datetime | None  # the earliest scheduled_at of those
+    expired_leases: int  # running whose lease_expires_at <= now (a worker likely died)
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """Cluster-wide run-time control that every worker follows (``PUT /api/cron/config``,
+    ``POST /api/cron/stop``); None fields mean "the process's own setting"."""
+
+    paused: bool = False
+    batch_size: int | None = None
+    max_concurrent_jobs: int | None = None
+    default_timeout_seconds: float | None = None  # for tasks without their own timeout
+    updated_at: datetime | None = None
+    updated_by: str | None = None

@@ -1,0 +1,59 @@
+"""Firing due schedules: one path for every dialect, over the statements of each (``FireSql``).
+
+In one transaction the due schedules are read and locked (each dialect its own way), the
+planner (pure) decides each fire, the schedules advance, overlap=replace cancels what the fire
+replaces, and the fired jobs are created once per (task, fire time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from tickwork.domain.jobs import NewJob
+from tickwork.domain.queries import DueSchedule, Fire, FirePlanner
+
+REPLACED = "replaced by a newer fire (overlap=replace)"
+
+
+class FireSql(Protocol):
+    """A dialect's statements for firing, inside its transaction."""
+
+    def due(self, horizon: datetime, limit: int) -> list[DueSchedule]:
+        """Up to ``limit`` schedules due by ``horizon``, earliest first (then by name), locked
+        for this transaction: another scheduler does not get them. Each with its task's active
+        jobs counted (``schema.ACTIVE_FOR_OVERLAP``)."""
+        ...
+
+    def advance(self, fires: Sequence[Fire]) -> None:
+        """Each fire's schedule to its ``next_fire_at``; ``last_fire_at`` the fire's time."""
+
+    def replace_active(self, task_name: str, now: datetime, horizon: datetime, reason: str) -> None:
+        """Cancel the task's pending active jobs (``reason``) and ask its running ones to stop."""
+
+    def insert_once(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
+        """Create the jobs, each (task, fire_at) pair once; the IDs of those created, ascending."""
+        ...
+
+    def notify(self) -> None:
+        """Tell other processes' workers that jobs were made (at commit)."""
+
+
+def fire_due(
+    sql: FireSql, now: datetime, horizon: datetime, limit: int, plan: FirePlanner
+) -> tuple[int, list[int]]:
+    """``Store.fire_due`` inside the caller's transaction."""
+    due = sql.due(horizon, limit)
+    if not due:
+        return 0, []
+    fires = [plan(d) for d in due]
+    sql.advance(fires)
+    for f in fires:
+        if f.cancel_active:
+            sql.replace_active(f.task_name, now, horizon, REPLACED)
+    new_jobs = [j for f in fires for j in (f.job, *f.extra_jobs) if j is not None]
+    created = sql.insert_once(new_jobs, now) if new_jobs else []
+    if created:
+        sql.notify()
+    return len(due), created

@@ -1,0 +1,94 @@
+"""Runs in SQL (Core, both dialects), apart from the hot path that records them: read, paged with
+keyset cursors, last status per task, counts by hour; what run statistics count."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tickwork.domain.jobs import Run, RunStatus
+from tickwork.domain.queries import RUN_SORTS, RunQuery
+from tickwork.store.backend import Backend
+from tickwork.store.rows import RUNS, columns, run_from_row
+from tickwork.store.schema import PROBLEM_SQL, runs
+
+P95 = 0.95
+# Runs that were an attempt of the task's own work; skipped, deferred and interrupted runs
+# count in ``RunStats.runs`` only, so their durations do not distort the figures.
+TIMED_SQL = (RunStatus.SUCCEEDED.value, *PROBLEM_SQL)
+
+_RUN = sa.select(*columns(RUNS))
+_SORT_COLUMNS = {
+    "started_at": runs.c.started_at,
+    "finished_at": runs.c.finished_at,
+    "duration": runs.c.duration_seconds,
+    "id": runs.c.id,  # recording order (the live-event poller follows it)
+}
+assert set(_SORT_COLUMNS) == set(RUN_SORTS)
+
+
+def get(conn: Connection, run_id: int) -> Run | None:
+    row = conn.execute(_RUN.where(runs.c.id == run_id)).first()
+    return run_from_row(row) if row else None
+
+
+def query(conn: Connection, q: RunQuery) -> list[Run]:
+    """``Store.query_runs``."""
+    column = _SORT_COLUMNS[q.sort]
+    stmt = _RUN
+    if q.task_name is not None:
+        stmt = stmt.where(runs.c.task_name == q.task_name)
+    if q.job_id is not None:
+        stmt = stmt.where(runs.c.job_id == q.job_id)
+    if q.statuses:
+        stmt = stmt.where(runs.c.status.in_([s.value for s in q.statuses]))
+    if q.triggered_by:
+        stmt = stmt.where(runs.c.triggered_by.in_([t.value for t in q.triggered_by]))
+    if q.started_from is not None:
+        stmt = stmt.where(runs.c.started_at >= q.started_from)
+    if q.started_to is not None:
+        stmt = stmt.where(runs.c.started_at < q.started_to)
+    # Cursors are keyset positions in (sort key, id) order, so pages never overlap or skip,
+    # whatever ties the sort key has. ``before_id``: what comes before that run in ascending
+    # order (the next page when descending); ``after_id``: what follows.
+    for cursor, before in ((q.before_id, True), (q.after_id, False)):
+        if cursor is None:
+            continue
+        key = conn.execute(sa.select(column).where(runs.c.id == cursor)).first()
+        if key is None:
+            return []  # an unknown cursor has no position
+        stmt = stmt.where(_keyset(column, key[0], cursor, before=before))
+    if q.ascending:
+        stmt = stmt.order_by(column.asc(), runs.c.id.asc())
+    else:
+        stmt = stmt.order_by(column.desc(), runs.c.id.desc())
+    stmt = stmt.offset(q.offset).limit(q.limit)
+    return [run_from_row(r) for r in conn.execute(stmt)]
+
+
+def last_statuses(conn: Connection) -> dict[str, RunStatus]:
+    latest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.task_name)
+    query = sa.select(runs.c.task_name, runs.c.status).where(runs.c.id.in_(latest))
+    return {name: RunStatus(status) for name, status in conn.execute(query)}
+
+
+def by_hour(conn: Connection, backend: Backend, start: datetime, end: datetime) -> dict[int, int]:
+    """``Store.runs_by_hour``."""
+    hour = sa.cast(backend.hour_of_day(runs.c.started_at), sa.Integer).label("hour")
+    stmt = (
+        sa.select(hour, sa.func.count())
+        .where(runs.c.started_at >= start, runs.c.started_at < end)
+        .group_by(hour)
+    )
+    return {int(h): int(n) for h, n in conn.execute(stmt)}
+
+
+def _keyset(column: Any, key: Any, cursor: int, *, before: bool) -> Any:
+    """Rows strictly before (or after) the position (``key``, ``cursor``) in (column, id)
+    order. The plain bound on the column comes first so that an index on it is a range."""
+    if before:
+        return sa.and_(column <= key, sa.or_(column < key, runs.c.id < cursor))
+    return sa.and_(column >= key, sa.or_(column > key, runs.c.id > cursor))

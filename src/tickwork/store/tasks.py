@@ -1,0 +1,220 @@
+"""Tasks and their schedules in SQL (Core, both dialects): definitions synced, registered and
+changed one by one, read, enabled; the next fire time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tickwork.domain.jobs import JobState
+from tickwork.domain.queries import SyncReport
+from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.errors import ConflictError
+from tickwork.store.backend import Backend
+from tickwork.store.rows import task_from_row, task_values
+from tickwork.store.schema import PENDING_SQL, jobs, tasks
+
+DELETED_REASON = "job definition deleted"
+# SQLite allows a limited number of bound parameters per statement.
+NAMES_PER_QUERY = 500
+
+
+def sync(
+    conn: Connection,
+    backend: Backend,
+    definitions: Sequence[TaskDefinition],
+    sources: Sequence[TaskSource],
+    next_fires: dict[str, datetime | None],
+    now: datetime,
+) -> SyncReport:
+    """``Store.sync_tasks``."""
+    report = SyncReport()
+    previous = report.previous
+    backend.lock_definitions(conn, shared=False)
+    existing = {r["name"]: r for r in conn.execute(sa.select(tasks)).mappings().all()}
+    wanted = {d.name for d in definitions}
+    for defn in definitions:
+        values = task_values(defn)
+        old = existing.get(defn.name)
+        if old is None:
+            conn.execute(
+                tasks.insert().values(
+                    **values, next_fire_at=next_fires.get(defn.name), created_at=now, updated_at=now
+                )
+            )
+            report.created.append(defn.name)
+            continue
+        # `enabled` is the operator's switch once a task exists (like a paused DAG in
+        # Airflow): a restart must not undo `tickwork jobs disable`.
+        values.pop("enabled")
+        same = all(old[k] == v for k, v in values.items())
+        if same and old["removed_at"] is None:
+            report.unchanged.append(defn.name)
+            continue
+        changes: dict[str, Any] = {**values, "updated_at": now, "removed_at": None}
+        schedule_changed = (
+            old["schedule"] != defn.schedule
+            or old["timezone"] != defn.timezone
+            or old["removed_at"] is not None
+        )
+        if schedule_changed:
+            changes["next_fire_at"] = next_fires.get(defn.name)
+        conn.execute(tasks.update().where(tasks.c.name == defn.name).values(**changes))
+        report.updated.append(defn.name)
+        previous[defn.name] = task_from_row(old)
+    source_values = {s.value for s in sources}
+    for name, old in existing.items():
+        if name in wanted or old["source"] not in source_values:
+            continue
+        if old["removed_at"] is None:
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.name == name)
+                .values(removed_at=now, next_fire_at=None, updated_at=now)
+            )
+            report.removed.append(name)
+            previous[name] = task_from_row(old)
+    return report
+
+
+def add_missing(
+    conn: Connection,
+    backend: Backend,
+    definitions: Sequence[TaskDefinition],
+    next_fires: dict[str, datetime | None],
+    now: datetime,
+) -> list[str]:
+    """``Store.add_missing_tasks``."""
+    created: list[str] = []
+    backend.lock_definitions(conn, shared=True)
+    # In name order: two producers inserting the same new names wait for each other in the
+    # same order instead of deadlocking.
+    for defn in sorted(definitions, key=lambda d: d.name):
+        stmt = (
+            backend.insert(tasks)
+            .values(
+                **task_values(defn),
+                next_fire_at=next_fires.get(defn.name),
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(tasks.c.name)
+        )
+        if conn.execute(stmt).scalar() is not None:
+            created.append(defn.name)
+    return created
+
+
+def get(conn: Connection, name: str) -> Task | None:
+    row = _row(conn, name)
+    return task_from_row(row) if row else None
+
+
+def get_many(conn: Connection, names: Sequence[str]) -> list[Task]:
+    found: list[Task] = []
+    unique = sorted(set(names))
+    for i in range(0, len(unique), NAMES_PER_QUERY):
+        query = sa.select(tasks).where(tasks.c.name.in_(unique[i : i + NAMES_PER_QUERY]))
+        found += [task_from_row(r) for r in conn.execute(query).mappings()]
+    return found
+
+
+def list_all(conn: Connection, include_removed: bool) -> list[Task]:
+    query = sa.select(tasks).order_by(tasks.c.name)
+    if not include_removed:
+        query = query.where(tasks.c.removed_at.is_(None))
+    return [task_from_row(r) for r in conn.execute(query).mappings()]
+
+
+def set_enabled(
+    conn: Connection, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
+) -> Task | None:
+    conn.execute(
+        tasks.update()
+        .where(tasks.c.name == name)
+        .values(enabled=enabled, next_fire_at=next_fire_at, updated_at=now)
+    )
+    return get(conn, name)
+
+
+def create(
+    conn: Connection,
+    definition: TaskDefinition,
+    source: TaskSource,
+    next_fire_at: datetime | None,
+    now: datetime,
+) -> Task:
+    """``Store.create_task``."""
+    conflict = ConflictError(f"a job named {definition.name!r} already exists")
+    exists = conn.execute(sa.select(tasks.c.name).where(tasks.c.name == definition.name)).first()
+    if exists is not None:
+        raise conflict
+    values = {**task_values(definition), "source": source.value}
+    try:
+        conn.execute(
+            tasks.insert().values(
+                **values, next_fire_at=next_fire_at, created_at=now, updated_at=now
+            )
+        )
+    except sa.exc.IntegrityError:
+        # Another transaction inserted the name between our check and our insert.
+        raise conflict from None
+    task = get(conn, definition.name)
+    assert task is not None
+    return task
+
+
+def update(
+    conn: Connection, definition: TaskDefinition, next_fire_at: datetime | None, now: datetime
+) -> Task | None:
+    """``Store.update_task``."""
+    values = task_values(definition)
+    values.pop("source")  # where a task is defined does not change with its definition
+    conn.execute(
+        tasks.update()
+        .where(tasks.c.name == definition.name)
+        .values(**values, next_fire_at=next_fire_at, updated_at=now)
+    )
+    return get(conn, definition.name)
+
+
+def remove(conn: Connection, backend: Backend, name: str, now: datetime) -> Task | None:
+    """``Store.remove_task``."""
+    row = _row(conn, name, lock=backend.lock_rows)
+    if row is None:
+        return None
+    conn.execute(
+        tasks.update()
+        .where(tasks.c.name == name)
+        # Removing twice keeps the first removal time.
+        .values(removed_at=row["removed_at"] or now, next_fire_at=None, updated_at=now)
+    )
+    # Running jobs finish: stopping work midway is what cancel is for.
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.task_name == name, jobs.c.state.in_(PENDING_SQL))
+        .values(state=JobState.CANCELLED.value, finished_at=now, last_error=DELETED_REASON)
+    )
+    return get(conn, name)
+
+
+def next_fire_time(conn: Connection) -> datetime | None:
+    query = sa.select(sa.func.min(tasks.c.next_fire_at)).where(
+        tasks.c.enabled.is_(True),
+        tasks.c.removed_at.is_(None),
+        tasks.c.next_fire_at.isnot(None),
+    )
+    value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
+def _row(conn: Connection, name: str, *, lock: bool = False) -> Any:
+    query = sa.select(tasks).where(tasks.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
