@@ -61,7 +61,7 @@ def enqueue(
     raw: sqlite3.Connection, new_jobs: Sequence[NewJob], now: datetime, *, once: bool = False
 ) -> list[int]:
     """``Store.enqueue``; ``once``: a job whose (task, fire_at) pair exists is not inserted
-    (its ID is still returned: see ``insert_fired``)."""
+    (its ID is still returned: see ``FireStatements.insert_once``)."""
     # Explicit IDs let executemany insert in one call and still return them in order.
     (last,) = raw.execute(LAST_JOB_ID_SQL).fetchone()
     next_id = last + 1
