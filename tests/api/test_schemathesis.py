@@ -79,7 +79,7 @@ def api_schema(sqlite_url: str) -> Iterator[Any]:
     ctx = _context(sqlite_url)
     HEADERS["Authorization"] = f"Bearer {asyncio.run(_seed(ctx))}"
     yield schemathesis.openapi.from_asgi(OPENAPI_URL, create_app(ctx))
-    ctx.store.engine.dispose()  # type: ignore[attr-defined]
+    ctx.service.store.engine.dispose()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("label", OPERATIONS)
