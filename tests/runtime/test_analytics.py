@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tickwork.analytics import DEGRADED, HEALTHY, UNHEALTHY, Analytics
+from tickwork.clock import FakeClock
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, RunStatus, TriggeredBy
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
-from tickwork.runtime.clock import FakeClock
+from tickwork.service.analytics import DEGRADED, HEALTHY, UNHEALTHY, Analytics
+from tickwork.service.context import Context
+from tickwork.service.queries import ControlState
 from tickwork.store import ProcessorInfo, SqlStore, create_store
-from tickwork.store.base import ControlState
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HEARTBEAT = 5.0  # seconds; a processor is lost after 3 missed heartbeats
@@ -31,7 +32,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def analytics(store: SqlStore, clock: FakeClock) -> Analytics:
-    return Analytics(store, clock=clock)
+    return Analytics(Context(store, clock=clock))
 
 
 async def define(store: SqlStore, name: str, timeout: float | None = None) -> int:
@@ -245,7 +246,7 @@ async def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 async def test_health_unhealthy_when_the_store_is_unreachable(
     unreachable: SqlStore, clock: FakeClock
 ) -> None:
-    health = await Analytics(unreachable, clock=clock).health(heartbeat_interval_seconds=5)
+    health = await Analytics(Context(unreachable, clock=clock)).health(heartbeat_interval_seconds=5)
     assert health.status == UNHEALTHY
     assert health.queue is None and health.processors == {}
     [reason] = health.reasons

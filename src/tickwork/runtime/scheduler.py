@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tickwork.clock import Clock, SystemClock
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy
 from tickwork.domain.schedules import Schedule, parse_schedule
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import DueSchedule, Fire, Store
 
 log = logging.getLogger("tickwork.scheduler")

@@ -17,8 +17,18 @@ from tickwork.domain.access import (
     User,
 )
 from tickwork.domain.admission import ClaimRules, Hold
-from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus, TriggeredBy
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
 from tickwork.domain.limits import Policies
+
+# The query and report types are domain types; re-exported here (``as``: explicitly) for the
+# store modules that still import them from the protocol's module.
+from tickwork.domain.queries import RUN_SORTS as RUN_SORTS
+from tickwork.domain.queries import ControlState as ControlState
+from tickwork.domain.queries import JobQuery as JobQuery
+from tickwork.domain.queries import ProcessorInfo as ProcessorInfo
+from tickwork.domain.queries import QueueStats as QueueStats
+from tickwork.domain.queries import RunQuery as RunQuery
+from tickwork.domain.queries import RunStats as RunStats
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
 
 
@@ -70,91 +80,6 @@ class DueSchedule:
 
 # Decides, for one due schedule, the job to create (if any) and the next fire time.
 FirePlanner = Callable[[DueSchedule], Fire]
-
-
-@dataclass(frozen=True)
-class ProcessorInfo:
-    id: str
-    role: str
-    host: str
-    pid: int
-    version: str
-    started_at: datetime
-    heartbeat_at: datetime
-    stopped_at: datetime | None
-
-
-@dataclass(frozen=True)
-class JobQuery:
-    """A page of jobs. Newest first (by id) unless ``oldest_first``; cursors are job IDs."""
-
-    task_name: str | None = None
-    states: Sequence[JobState] | None = None  # None or empty: any state
-    key: str | None = None
-    before_id: int | None = None  # only ids < before_id (the next page, newest first)
-    after_id: int | None = None  # only ids > after_id (followers, e.g. "created since")
-    oldest_first: bool = False
-    limit: int = 100
-
-
-@dataclass(frozen=True)
-class RunQuery:
-    """A page of runs, filtered. Sorted by ``sort`` (``started_at``, ``finished_at``,
-    ``duration``, ``id``: the order runs were recorded in) then id, descending unless
-    ``ascending``; ``before_id``/``after_id`` are id cursors that apply with the default sort
-    (newest first / oldest first)."""
-
-    task_name: str | None = None
-    job_id: int | None = None
-    statuses: Sequence[RunStatus] | None = None
-    triggered_by: Sequence[TriggeredBy] | None = None
-    started_from: datetime | None = None  # started_at >= started_from
-    started_to: datetime | None = None  # started_at < started_to
-    before_id: int | None = None
-    after_id: int | None = None
-    sort: str = "started_at"
-    ascending: bool = False
-    offset: int = 0
-    limit: int = 50
-
-
-RUN_SORTS = ("started_at", "finished_at", "duration", "id")
-
-
-@dataclass(frozen=True)
-class RunStats:
-    """Runs of one task that started in a time range."""
-
-    task_name: str
-    runs: int
-    succeeded: int
-    failed: int  # failed, timeout and cancelled
-    avg_duration_seconds: float | None
-    p95_duration_seconds: float | None
-    max_duration_seconds: float | None
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """The queue at one instant (for health and the processor API)."""
-
-    by_state: dict[JobState, int]
-    due_now: int  # pending with scheduled_at <= now
-    oldest_due_at: datetime | None  # the earliest scheduled_at of those
-    expired_leases: int  # running whose lease_expires_at <= now (a worker likely died)
-
-
-@dataclass(frozen=True)
-class ControlState:
-    """Cluster-wide run-time control that every worker follows (``PUT /api/cron/config``,
-    ``POST /api/cron/stop``); None fields mean "the process's own setting"."""
-
-    paused: bool = False
-    batch_size: int | None = None
-    max_concurrent_jobs: int | None = None
-    default_timeout_seconds: float | None = None  # for tasks without their own timeout
-    updated_at: datetime | None = None
-    updated_by: str | None = None
 
 
 class Closeable(Protocol):

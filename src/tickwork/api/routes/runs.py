@@ -22,7 +22,7 @@ from tickwork.api.schemas import (
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.jobs import RunStatus, TriggeredBy
 from tickwork.errors import ConfigError
-from tickwork.store.base import RunQuery
+from tickwork.service.queries import RunQuery
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
