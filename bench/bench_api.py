@@ -37,10 +37,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from tickwork.accounts import Accounts
 from tickwork.domain.access import LOCAL, Role, Scope
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
-from tickwork.service import Service
+from tickwork.service.accounts import Accounts
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
 from tickwork.store import create_store
 from tickwork.store import migrate as migrations
 from tickwork.store.schema import jobs, runs
@@ -143,7 +144,7 @@ async def load(url: str, n: int) -> tuple[str, float]:
         )
         for i in range(TASKS)
     ]
-    await Service(store, resolve=None).sync_definitions(definitions, [TaskSource.CONFIG])
+    await Service(Context(store, resolve=None)).sync_definitions(definitions, [TaskSource.CONFIG])
     job_rows, run_rows = rows(n, datetime.now(UTC) - timedelta(seconds=n * 3 + 60))
     t0 = time.perf_counter()
     with store.engine.begin() as conn:
@@ -158,7 +159,7 @@ async def load(url: str, n: int) -> tuple[str, float]:
         else:
             conn.exec_driver_sql("ANALYZE")
     inserted = time.perf_counter() - t0
-    accounts = Accounts(store)
+    accounts = Accounts(Context(store))
     await accounts.create_user("bench", Role.ADMIN, None, actor=LOCAL)
     _, secret = await accounts.create_token(
         "bench", "bench", frozenset({Scope.ADMIN}), None, actor=LOCAL

@@ -101,13 +101,15 @@ def setup(workdir: Path) -> dict[str, str]:
     sync = (
         "import asyncio\n"
         "from tickwork.config import load_config\n"
-        "from tickwork.service import Service\n"
+        "from tickwork.service.context import Context\n"
+        "from tickwork.service.facade import Service\n"
         "from tickwork.store.open import prepare_store\n"
         "from tickwork.domain.tasks import TaskSource\n"
         "async def main():\n"
         f"    cfg = load_config({str(config)!r})\n"
         "    store = prepare_store(cfg.settings.database_url)\n"
-        "    await Service(store, resolve=None).sync_definitions(cfg.tasks, [TaskSource.CONFIG])\n"
+        "    service = Service(Context(store, resolve=None))\n"
+        "    await service.sync_definitions(cfg.tasks, [TaskSource.CONFIG])\n"
         "    await store.close()\n"
         "asyncio.run(main())\n"
     )

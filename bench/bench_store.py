@@ -31,7 +31,9 @@ sys.path.insert(0, str(HERE))
 
 from tickwork.domain.queries import RunQuery  # noqa: E402
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource  # noqa: E402
-from tickwork.service import EnqueueRequest, Service  # noqa: E402
+from tickwork.service.context import Context  # noqa: E402
+from tickwork.service.facade import Service  # noqa: E402
+from tickwork.service.jobs import EnqueueRequest  # noqa: E402
 from tickwork.store import SqlStore, create_store  # noqa: E402
 from tickwork.store import migrate as migrations  # noqa: E402
 
@@ -84,7 +86,7 @@ class Bench:
     ) -> tuple[SqlStore, Service]:
         store = create_store(url)
         migrations.upgrade(store.engine)
-        service = Service(store, resolve=None)
+        service = Service(Context(store, resolve=None))
         await service.sync_definitions(tasks, [TaskSource.CODE])
         return store, service
 

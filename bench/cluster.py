@@ -26,7 +26,9 @@ import sqlalchemy as sa
 from cluster_tasks import read_log
 
 from tickwork.domain.tasks import TaskDefinition, TaskSource
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import create_store
 
 HERE = Path(__file__).resolve().parent
@@ -195,7 +197,7 @@ async def _setup(
     store = create_store(url)
     await store.open()
     try:
-        service = Service(store, resolve=None)
+        service = Service(Context(store, resolve=None))
         if definitions:
             await service.sync_definitions(list(definitions), [TaskSource.CODE])
         ids: list[int] = []

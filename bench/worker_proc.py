@@ -22,13 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.limits import RateLimit
-from tickwork.runtime.heartbeat import new_processor_id
-from tickwork.runtime.processor import (
-    ROLE_SCHEDULER,
-    ROLE_WORKER,
-    Processor,
-    ProcessorSettings,
-)
+from tickwork.domain.processors import ROLE_SCHEDULER, ROLE_WORKER, new_processor_id
+from tickwork.runtime.processor import Processor, ProcessorSettings
 from tickwork.store import create_store
 
 ROLES = {ROLE_WORKER, ROLE_SCHEDULER}

@@ -51,7 +51,9 @@ from cluster import (  # noqa: E402
 
 from tickwork.domain.tasks import PythonTarget, RetryPolicy, TaskDefinition  # noqa: E402
 from tickwork.errors import TickworkError  # noqa: E402
-from tickwork.service import EnqueueRequest, Service  # noqa: E402
+from tickwork.service.context import Context  # noqa: E402
+from tickwork.service.facade import Service  # noqa: E402
+from tickwork.service.jobs import EnqueueRequest  # noqa: E402
 from tickwork.store import create_store  # noqa: E402
 from tickwork.store import migrate as migrations  # noqa: E402
 
@@ -110,7 +112,7 @@ class Enqueuer(threading.Thread):
     async def _run(self) -> None:
         store = create_store(self.url)
         await store.open()
-        service = Service(store, resolve=None)
+        service = Service(Context(store, resolve=None))
         per_tick = self.rate / 10
         owed = 0.0
         next_at = time.monotonic()

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
+from tickwork.callables import resolve_callable
 from tickwork.config import Settings, load_config
 from tickwork.config.api import ApiSettings
 from tickwork.config.policies import policies_from_options
@@ -26,8 +27,8 @@ from tickwork.domain.tasks import (
     TaskSource,
 )
 from tickwork.errors import ConfigError
-from tickwork.runtime.executors.python import resolve_callable
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -333,7 +334,10 @@ class Tickwork:
                 raise exc.for_job(task_name) from None
             if task_name in self._definitions:
                 raise ConfigError("defined twice", job=task_name, field="name")
-            from tickwork.definitions import check_definition_arguments, validate_definitions
+            from tickwork.service.definition_rules import (
+                check_definition_arguments,
+                validate_definitions,
+            )
 
             validate_definitions([defn], resolve=None)
             check_definition_arguments(defn, func)
@@ -410,10 +414,10 @@ class Tickwork:
         processes that run them (``Service.register_missing``)."""
         loop = asyncio.get_running_loop()
         if self._service is None or self._service_loop is not loop:
-            from tickwork.store.open import prepare_store
+            from tickwork.launcher import producer_context
 
-            store = await asyncio.to_thread(prepare_store, self.settings.database_url)
-            self._service = Service(store, resolve=self.resolve, actor=_producer())
+            ctx = await producer_context(self.settings, self.resolve, _producer())
+            self._service = Service(ctx)
             self._service_loop = loop
             self._registered = -1
         service = self._service
@@ -480,7 +484,7 @@ def error_names(items: Sequence[str | type[BaseException]]) -> tuple[str, ...]:
 def _producer() -> Principal:
     """Who this process's changes are by when it only feeds the store (e.g. the definitions
     it registers): ``app:<host-pid-random>``."""
-    from tickwork.runtime.heartbeat import new_processor_id
+    from tickwork.domain.processors import new_processor_id
 
     return Principal(name=f"app:{new_processor_id()}", scopes=frozenset())
 

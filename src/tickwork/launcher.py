@@ -1,34 +1,40 @@
-"""Running a whole tickwork process: prepare the store, sync definitions, serve until a signal.
+"""The composition root: the one module that knows every part. It opens the store (through
+``store.open``), composes the use cases' ``Context`` for each kind of edge — a process, a
+command, a producer — builds the runtime ``Processor`` and the process's event feed, and
+serves roles until a signal.
 
-The REST API is imported only by a process that serves it (``serve(api=...)``), so that the
-Python API and the CLI never load FastAPI or uvicorn to enqueue or to read.
+It imports the runtime and the REST API only when a process runs them (``serve``), so that a
+producer (``Tickwork(...).enqueue``) and the CLI's reading commands load neither FastAPI,
+uvicorn nor the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tickwork.callables import Resolver, resolve_callable
 from tickwork.config import Settings
 from tickwork.config.api import ApiSettings
-from tickwork.definitions import validate_definitions
-from tickwork.domain.access import processor_principal
+from tickwork.domain.access import Principal, processor_principal
+from tickwork.domain.processors import new_processor_id
 from tickwork.domain.tasks import TaskDefinition, TaskSource
-from tickwork.errors import ConfigError
-from tickwork.runtime.executors.python import resolve_callable
-from tickwork.runtime.heartbeat import new_processor_id
-from tickwork.runtime.processor import Processor, ProcessorSettings
-from tickwork.service import Service
-from tickwork.store.base import Store
-from tickwork.store.open import prepare_store
+from tickwork.errors import ConfigError, StoreError
+from tickwork.service.context import Context
+from tickwork.service.definition_rules import validate_definitions
+from tickwork.service.facade import Service
+from tickwork.store.open import open_existing_store, prepare_store
 
 if TYPE_CHECKING:
-    # The REST API (FastAPI, uvicorn) is imported when a process serves it, not before.
+    # The runtime and the REST API (FastAPI, uvicorn) are imported by a process that runs
+    # them, not before.
     from tickwork.api.deps import ApiContext
     from tickwork.api.server import ApiServer
+    from tickwork.runtime.processor import Processor, ProcessorSettings
 
 log = logging.getLogger("tickwork")
 
@@ -36,6 +42,8 @@ log = logging.getLogger("tickwork")
 def processor_settings(
     settings: Settings, roles: frozenset[str] | None = None, processor_id: str | None = None
 ) -> ProcessorSettings:
+    from tickwork.runtime.processor import ProcessorSettings
+
     extra: dict[str, Any] = {}
     if roles is not None:
         extra["roles"] = roles
@@ -55,12 +63,68 @@ def processor_settings(
     )
 
 
+# --- the edges that only use the use cases -------------------------------------------------
+@contextlib.asynccontextmanager
+async def command_context(settings: Settings, actor: Principal) -> AsyncIterator[Context]:
+    """The use cases' context for one command (``cli:<user>``) over the existing, current
+    database of ``settings``; never creates or migrates one (``store.open``). Closes it after."""
+    store = await asyncio.to_thread(open_existing_store, settings.database_url)
+    try:
+        yield Context(
+            store,
+            rules=settings.claim_rules,
+            actor=actor,
+            max_interruptions=settings.max_interruptions,
+        )
+    finally:
+        await store.close()
+
+
+async def producer_context(settings: Settings, resolve: Resolver, actor: Principal) -> Context:
+    """The use cases' context of a producer (the Python API outside ``serve``): its store is
+    prepared (an embedded SQLite file is created or migrated) and stays open for the process."""
+    store = await asyncio.to_thread(prepare_store, settings.database_url)
+    return Context(store, resolve=resolve, actor=actor)
+
+
+def upgrade_schema(settings: Settings) -> str | None:
+    """Create or migrate the schema of the database of ``settings``; its revision after."""
+    from tickwork.store import migrate
+    from tickwork.store.open import create_store
+
+    store = create_store(settings.database_url)
+    try:
+        migrate.upgrade(store.engine)
+        return migrate.current_revision(store.engine)
+    except Exception as exc:
+        raise StoreError(f"migration failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        store.engine.dispose()
+
+
+def schema_revisions(settings: Settings) -> tuple[str | None, str | None]:
+    """The schema revision of the database of ``settings`` (creates nothing) and the newest."""
+    from tickwork.store.migrate import HEAD_REVISION
+    from tickwork.store.open import existing_revision
+
+    return existing_revision(settings.database_url), HEAD_REVISION
+
+
+def shown_store_url(url: str) -> str:
+    """The store URL as logs show it (no password); ``ConfigError`` for one no backend takes."""
+    from tickwork.store.engines import display_url, normalize_url
+
+    normalize_url(url)
+    return display_url(url)
+
+
+# --- a process ---------------------------------------------------------------------------
 async def serve(
     settings: Settings,
     definitions: Sequence[TaskDefinition],
     sources: Sequence[TaskSource],
     *,
-    resolve: Callable[[str], Callable[..., Any]] = resolve_callable,
+    resolve: Resolver = resolve_callable,
     stop: asyncio.Event | None = None,
     on_started: Callable[[Processor, Service], None] | None = None,
     roles: frozenset[str] | None = None,
@@ -74,13 +138,15 @@ async def serve(
     SIGINT/SIGTERM arrives. Everything is validated before anything is written. Every role
     syncs: the sync is idempotent and one transaction, so processes of any roles may start in
     any order."""
+    from tickwork.runtime.processor import Processor, ProcessorSettings
+
     validate_definitions(definitions, resolve)
     # No roles (``tickwork api``): no processor; processor settings refuse an empty set.
     pset = processor_settings(settings, roles, processor_id) if roles != frozenset() else None
     store = await asyncio.to_thread(prepare_store, settings.database_url)
     processor = None if pset is None else Processor(store, pset, resolve=resolve)
     own_id = pset.processor_id if pset is not None else processor_id or new_processor_id()
-    service = Service(
+    ctx = Context(
         store,
         resolve=resolve,
         actor=processor_principal(own_id),  # for the audit entries of the sync
@@ -88,9 +154,11 @@ async def serve(
         on_schedules_changed=None if processor is None else processor.notify_schedules,
         rules=settings.claim_rules,
         api_job_kinds=api.job_kinds if api is not None else frozenset(),
-        calendars=calendars,  # [calendars.NAME] of the config, for definitions made over the API
+        calendars=calendars or {},  # [calendars.NAME], for definitions made over the API
         max_interruptions=settings.max_interruptions,
+        heartbeat_interval_seconds=(pset or ProcessorSettings()).heartbeat_interval_seconds,
     )
+    service = Service(ctx)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = _install_signals(loop, stop)
@@ -101,7 +169,7 @@ async def serve(
             await store.open()
         if api is not None:
             # Checked before anything runs: an open API must not face the network.
-            await check_api_exposure(store, api)
+            await check_api_exposure(ctx, api)
         report = await service.sync_definitions(definitions, sources)
         log.info(
             "definitions synced: %d created, %d updated, %d removed, %d unchanged",
@@ -118,14 +186,10 @@ async def serve(
             from tickwork.api.app import create_app
             from tickwork.api.deps import ApiContext
             from tickwork.api.server import ApiServer
+            from tickwork.service.events import EventFeed
 
-            api_context = ApiContext.build(
-                store,
-                api,
-                service=service,
-                notify=None if processor is None else processor.notify_work,
-                heartbeat_interval_seconds=(pset or ProcessorSettings()).heartbeat_interval_seconds,
-            )
+            # The process's one event feed; the API's streams subscribe to it.
+            api_context = ApiContext.build(ctx, api, events=EventFeed(ctx))
             api_server = ApiServer(
                 create_app(api_context),
                 api.host,
@@ -149,12 +213,12 @@ async def serve(
             loop.remove_signal_handler(sig)
 
 
-async def check_api_exposure(store: Store, api: ApiSettings) -> None:
+async def check_api_exposure(ctx: Context, api: ApiSettings) -> None:
     """Without users the API lets every request in (as ``local``): allowed on a loopback
     address only. ``ConfigError`` (exit status 2) for any other address."""
-    from tickwork.accounts import Accounts  # argon2, for the API only
+    from tickwork.service.accounts import Accounts  # argon2, for the API only
 
-    if await Accounts(store).has_users():
+    if await Accounts(ctx).has_users():
         return
     if not api.loopback_only:
         raise ConfigError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,10 +16,11 @@ import pytest
 from tickwork.api.app import create_app
 from tickwork.api.deps import ApiContext
 from tickwork.api.server import ApiServer
+from tickwork.clock import FakeClock
 from tickwork.config.api import ApiSettings
 from tickwork.domain.access import LOCAL, ROLE_SCOPES, Role, Scope
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, RunStatus, TriggeredBy
-from tickwork.runtime.clock import FakeClock
+from tickwork.service.context import Context
 from tickwork.store import SqlStore, create_store
 
 # Tests that do not test the rate limit must not trip it.
@@ -37,7 +38,7 @@ class Api:
 
     @property
     def store(self) -> SqlStore:
-        store = self.ctx.store
+        store = self.ctx.service.store
         assert isinstance(store, SqlStore)
         return store
 
@@ -76,13 +77,14 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def running_api(
-    url: str, settings: ApiSettings = TEST_SETTINGS, **context: Any
+    url: str, settings: ApiSettings = TEST_SETTINGS, *, notify: Callable[[], None] | None = None
 ) -> AsyncIterator[Api]:
     """An API on a free port of 127.0.0.1 over the migrated database at ``url``."""
     store = create_store(url)
     await store.open()
     clock = FakeClock(datetime.now(UTC))
-    ctx = ApiContext.build(store, settings, clock=clock, **context)
+    core = Context(store, clock=clock, api_job_kinds=settings.job_kinds, on_enqueue=notify)
+    ctx = ApiContext.build(core, settings)
     server = ApiServer(create_app(ctx), settings.host, settings.port)
     await server.start()
     client = httpx.AsyncClient(base_url=server.url, timeout=10)

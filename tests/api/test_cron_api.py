@@ -9,7 +9,7 @@ from tests.api.conftest import TEST_SETTINGS, Api, error_of, running_api
 from tickwork.domain.access import AuditQuery, Role
 from tickwork.domain.jobs import Completion, JobState, Outcome, RunStatus, TriggeredBy
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
-from tickwork.service import EnqueueRequest
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import create_store
 
 PING = TaskDefinition(name="ping", target=HttpTarget(url="http://127.0.0.1:9/"))

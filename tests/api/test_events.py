@@ -13,8 +13,9 @@ from tests.api.conftest import Api, error_of
 from tests.api.sse import Frame, SseReader
 from tickwork.domain.access import LOCAL, Role, Scope
 from tickwork.domain.jobs import TERMINAL_STATES
+from tickwork.domain.processors import ROLE_WORKER
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource
-from tickwork.runtime.processor import ROLE_WORKER, Processor, ProcessorSettings
+from tickwork.runtime.processor import Processor, ProcessorSettings
 from tickwork.store import create_store
 
 SLEEPY = TaskDefinition(
@@ -28,7 +29,7 @@ def quick(api: Api) -> None:
     """Poll often and send heartbeats often, so the tests wait fractions of a second."""
     assert api.ctx.events is not None
     api.ctx.events.poll_seconds = 0.05
-    api.ctx.events.heartbeat_seconds = 0.2
+    api.ctx.event_heartbeat_seconds = 0.2
 
 
 def database_url(api: Api) -> str:

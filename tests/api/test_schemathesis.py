@@ -23,7 +23,8 @@ from tickwork.api.deps import ApiContext
 from tickwork.config.api import ApiSettings
 from tickwork.domain.access import LOCAL, Role, Scope
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
-from tickwork.service import EnqueueRequest
+from tickwork.service.context import Context
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import create_store
 
 SETTINGS = ApiSettings(rate_limit=None, webhook_secret="webhook-secret-0123456789")
@@ -50,7 +51,7 @@ async def _seed(ctx: ApiContext) -> str:
 
 
 def _context(url: str) -> ApiContext:
-    return ApiContext.build(create_store(url), SETTINGS)
+    return ApiContext.build(Context(create_store(url), api_job_kinds=SETTINGS.job_kinds), SETTINGS)
 
 
 def _operations() -> tuple[list[str], list[str]]:
@@ -78,7 +79,7 @@ def api_schema(sqlite_url: str) -> Iterator[Any]:
     ctx = _context(sqlite_url)
     HEADERS["Authorization"] = f"Bearer {asyncio.run(_seed(ctx))}"
     yield schemathesis.openapi.from_asgi(OPENAPI_URL, create_app(ctx))
-    ctx.store.engine.dispose()  # type: ignore[attr-defined]
+    ctx.service.store.engine.dispose()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("label", OPERATIONS)

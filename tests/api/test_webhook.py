@@ -10,7 +10,7 @@ from tests.api.conftest import TEST_SETTINGS, Api, error_of, running_api
 from tickwork.domain.access import AuditQuery, Role
 from tickwork.domain.jobs import JobState, TriggeredBy
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
-from tickwork.service import EnqueueRequest
+from tickwork.service.jobs import EnqueueRequest
 
 SECRET = "webhook-secret-0123456789"
 HOOK = "/api/cron/webhook"

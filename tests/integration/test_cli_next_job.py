@@ -8,7 +8,8 @@ from pathlib import Path
 from tests.integration.support import cli
 from tickwork.domain.limits import Policies
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
-from tickwork.service import Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
 from tickwork.store import create_store
 
 AFTER = "2026-03-05T12:00:00+01:00"  # a Thursday, Berlin time
@@ -18,7 +19,7 @@ async def define(url: str) -> None:
     store = create_store(url)
     await store.open()
     try:
-        await Service(store, resolve=None).sync_definitions(
+        await Service(Context(store, resolve=None)).sync_definitions(
             [
                 TaskDefinition(
                     name="report",

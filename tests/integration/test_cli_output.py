@@ -17,13 +17,14 @@ import pytest
 import typer
 
 from tests.integration.support import TICKWORK, cli, cli_json
-from tickwork.accounts import Accounts
 from tickwork.cli.main import app
 from tickwork.domain.access import LOCAL, Role, Scope
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, RunStatus, TriggeredBy
 from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
-from tickwork.service import Service
+from tickwork.service.accounts import Accounts
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
 from tickwork.store import create_store
 
 # --- help --------------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ async def filled(sqlite_url: str, tmp_path: Path) -> dict[str, Any]:
     store = create_store(sqlite_url)
     await store.open()
     try:
-        service = Service(store, resolve=None)
+        service = Service(Context(store, resolve=None))
         await service.sync_definitions(DEFINITIONS, [TaskSource.CONFIG])
         ok = await record_run(
             store, NAMES[0], Outcome.success(metrics=REPORTED), JobState.SUCCEEDED
@@ -133,7 +134,7 @@ async def filled(sqlite_url: str, tmp_path: Path) -> dict[str, Any]:
             JobState.FAILED,
         )
         await store.enqueue([NewJob(NAMES[1], NOW + timedelta(hours=1), TriggeredBy.API)], NOW)
-        accounts = Accounts(store)
+        accounts = Accounts(Context(store))
         await accounts.create_user("operations-oncall", Role.OPERATOR, None, actor=LOCAL)
         await accounts.create_token(
             "operations-oncall",

@@ -20,7 +20,7 @@ from tickwork.domain.limits import OverlapPolicy, Policies
 from tickwork.domain.tasks import PythonTarget, RetryPolicy, TaskDefinition
 from tickwork.runtime.reaper import LEASE_EXPIRED_REASON
 from tickwork.runtime.worker import SHUTDOWN_REASON
-from tickwork.service import EnqueueRequest
+from tickwork.service.jobs import EnqueueRequest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH) not in sys.path:

@@ -106,7 +106,7 @@ def project(tmp_path: Path, server: RecordingServer, monkeypatch: pytest.MonkeyP
 def history(project: Path, name: str) -> list[dict[str, object]]:
     done = cli(["jobs", "history", name, "--limit", "50", "--json"], project)
     if done.returncode != 0:  # `tickwork run` has not made the database or synced it yet
-        starting = ("no tickwork database", "no tickwork tables", "no job named")
+        starting = ("tickwork db upgrade", "no job named")  # no database, tables, or sync yet
         assert any(s in done.stderr for s in starting), done.stderr
         return []
     runs: list[dict[str, object]] = json.loads(done.stdout)

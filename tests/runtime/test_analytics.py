@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tickwork.analytics import DEGRADED, HEALTHY, UNHEALTHY, Analytics
+from tickwork.clock import FakeClock
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, RunStatus, TriggeredBy
-from tickwork.domain.queries import ControlState, ProcessorInfo
+from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
-from tickwork.runtime.clock import FakeClock
+from tickwork.service.analytics import DEGRADED, HEALTHY, UNHEALTHY, Analytics
+from tickwork.service.context import Context
+from tickwork.service.queries import ControlState
 from tickwork.store import SqlStore, create_store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -31,7 +33,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def analytics(store: SqlStore, clock: FakeClock) -> Analytics:
-    return Analytics(store, clock=clock)
+    return Analytics(Context(store, clock=clock))
 
 
 async def define(store: SqlStore, name: str, timeout: float | None = None) -> int:
@@ -245,7 +247,7 @@ async def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 async def test_health_unhealthy_when_the_store_is_unreachable(
     unreachable: SqlStore, clock: FakeClock
 ) -> None:
-    health = await Analytics(unreachable, clock=clock).health(heartbeat_interval_seconds=5)
+    health = await Analytics(Context(unreachable, clock=clock)).health(heartbeat_interval_seconds=5)
     assert health.status == UNHEALTHY
     assert health.queue is None and health.processors == {}
     [reason] = health.reasons

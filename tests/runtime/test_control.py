@@ -11,17 +11,20 @@ from datetime import datetime
 
 import pytest
 
-from tickwork.control import Control
 from tickwork.domain.access import LOCAL, AuditQuery, Principal, Scope
 from tickwork.domain.jobs import JobState, RunStatus
-from tickwork.domain.queries import ControlState
+from tickwork.domain.processors import ROLE_WORKER
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.python import PythonExecutor
-from tickwork.runtime.processor import HEALTHY, ROLE_WORKER, Processor, ProcessorSettings
+from tickwork.runtime.processor import HEALTHY, Processor, ProcessorSettings
 from tickwork.runtime.worker import Worker, WorkerSettings
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.control import Control
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
+from tickwork.service.queries import ControlState
 from tickwork.store import SqlStore
 
 MOD = "tests.runtime.jobs_for_tests"
@@ -41,7 +44,7 @@ DEFS = [
 
 @pytest.fixture
 async def service(store: SqlStore) -> Service:
-    svc = Service(store)
+    svc = Service(Context(store))
     await svc.sync_definitions(DEFS, [TaskSource.CODE])
     return svc
 
@@ -79,7 +82,7 @@ async def wait_states(service: Service, ids: list[int], state: JobState) -> None
 
 # --- the use case ------------------------------------------------------------------------------
 async def test_pause_resume_are_recorded_and_audited(store: SqlStore) -> None:
-    control = Control(store)
+    control = Control(Context(store))
     assert await control.get() == ControlState()
     paused = await control.pause(actor=ALICE)
     assert paused.paused and paused.updated_by == "alice" and paused.updated_at is not None
@@ -94,7 +97,7 @@ async def test_pause_resume_are_recorded_and_audited(store: SqlStore) -> None:
 
 
 async def test_configure_sets_clears_and_audits(store: SqlStore) -> None:
-    control = Control(store)
+    control = Control(Context(store))
     state = await control.configure(
         batch_size=5, max_concurrent_jobs=3, default_timeout_seconds=2.5, actor=ALICE
     )
@@ -138,7 +141,7 @@ async def test_configure_rejects_bad_values_naming_the_field(
     store: SqlStore, kwargs: dict[str, object], field: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        await Control(store).configure(actor=ALICE, **kwargs)  # type: ignore[arg-type]
+        await Control(Context(store)).configure(actor=ALICE, **kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
     assert await store.get_control() == ControlState()  # nothing written
     assert await store.query_audit(AuditQuery()) == []
@@ -149,7 +152,7 @@ async def test_paused_worker_claims_nothing_until_resumed(
     store: SqlStore, service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="tickwork")
-    control = Control(store)
+    control = Control(Context(store))
     await control.pause(actor=ALICE)
     processor = Processor(
         store,

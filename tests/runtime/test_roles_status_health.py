@@ -11,20 +11,16 @@ from typing import Any
 
 import pytest
 
+from tickwork.clock import FakeClock
 from tickwork.domain.jobs import JobState, RunStatus
+from tickwork.domain.processors import ROLE_SCHEDULER, ROLE_WORKER
 from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, StoreError
-from tickwork.runtime.clock import FakeClock
-from tickwork.runtime.processor import (
-    DEGRADED,
-    HEALTHY,
-    ROLE_SCHEDULER,
-    ROLE_WORKER,
-    Processor,
-    ProcessorSettings,
-)
-from tickwork.service import EnqueueRequest, Service
+from tickwork.runtime.processor import DEGRADED, HEALTHY, Processor, ProcessorSettings
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -116,7 +112,7 @@ def beat(pid: str, heartbeat: datetime, stopped: datetime | None = None) -> Proc
 
 
 async def test_status_shows_processor_states_and_running_jobs(store: SqlStore) -> None:
-    service = Service(store, clock=FakeClock(NOW))
+    service = Service(Context(store, clock=FakeClock(NOW)))
     defn = TaskDefinition(name="t", target=ShellTarget("true"), source=TaskSource.CODE)
     await service.sync_definitions([defn], [TaskSource.CODE])
     await service.enqueue_many([EnqueueRequest("t")] * 3)
@@ -132,7 +128,7 @@ async def test_status_shows_processor_states_and_running_jobs(store: SqlStore) -
 
 async def test_reset_stuck_records_the_operators_reason(store: SqlStore) -> None:
     clock = FakeClock(NOW)
-    service = Service(store, clock=clock)
+    service = Service(Context(store, clock=clock))
     defn = TaskDefinition(name="t", target=ShellTarget("true"), source=TaskSource.CODE)
     await service.sync_definitions([defn], [TaskSource.CODE])
     job_id = await service.enqueue(EnqueueRequest("t"))
@@ -147,7 +143,7 @@ async def test_reset_stuck_records_the_operators_reason(store: SqlStore) -> None
     assert run.status is RunStatus.INTERRUPTED
     assert run.error_message == "reset by an operator: running longer than 5m"
     # The service's max_interruptions applies (here 0: the first reset fails the job).
-    strict = Service(store, clock=clock, max_interruptions=0)
+    strict = Service(Context(store, clock=clock, max_interruptions=0))
     await store.claim("w", 1, clock.now(), 3600)
     clock.advance(300)
     [failed] = await strict.reset_stuck(300)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tickwork.clock import FakeClock
 from tickwork.domain.queries import JobQuery
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
-from tickwork.runtime.clock import FakeClock
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
-from tickwork.service import Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
 from tickwork.store import SqlStore, create_store
 
 START = datetime(2026, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)
@@ -22,7 +23,7 @@ def every_second(name: str = "tick") -> TaskDefinition:
 
 async def setup(store: SqlStore, *defs: TaskDefinition) -> tuple[FakeClock, Scheduler]:
     clock = FakeClock(START)
-    await Service(store, clock=clock).sync_definitions(list(defs), [TaskSource.CONFIG])
+    await Service(Context(store, clock=clock)).sync_definitions(list(defs), [TaskSource.CONFIG])
     scheduler = Scheduler(
         store, SchedulerSettings(misfire_grace_seconds=5, lookahead_seconds=0), clock=clock
     )
@@ -77,17 +78,19 @@ async def test_two_schedulers_create_one_job_per_fire(db_url: str) -> None:
 
 async def test_disabled_task_does_not_fire(store: SqlStore) -> None:
     clock, scheduler = await setup(store, every_second())
-    await Service(store, clock=clock).set_enabled("tick", False)
+    await Service(Context(store, clock=clock)).set_enabled("tick", False)
     clock.advance(10)
     assert await scheduler.run_once() == 0
-    service = Service(store, clock=clock)
+    service = Service(Context(store, clock=clock))
     task = await service.set_enabled("tick", True)
     assert task.next_fire_at == clock.now().replace(microsecond=0) + timedelta(seconds=1)
 
 
 async def test_lookahead_creates_jobs_ahead_as_scheduled(store: SqlStore) -> None:
     clock = FakeClock(START)  # 12:00:00.5; the next fire is 12:00:01
-    await Service(store, clock=clock).sync_definitions([every_second()], [TaskSource.CONFIG])
+    await Service(Context(store, clock=clock)).sync_definitions(
+        [every_second()], [TaskSource.CONFIG]
+    )
     scheduler = Scheduler(store, SchedulerSettings(lookahead_seconds=0.6), clock=clock)
     assert await scheduler.run_once() == 1
     (job,) = await store.query_jobs(JobQuery(task_name="tick"))

@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from tickwork.clock import FakeClock
 from tickwork.domain.jobs import Job, JobState
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy, Policies
 from tickwork.domain.queries import JobQuery
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
-from tickwork.runtime.clock import FakeClock
 from tickwork.runtime.scheduler import SKIPPED_OVERLAP, Scheduler, SchedulerSettings
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore
 
 START = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)  # a Monday; first fire 12:01
@@ -38,7 +40,9 @@ async def setup(
     store: SqlStore, defn: TaskDefinition, start: datetime = START
 ) -> tuple[FakeClock, Scheduler]:
     clock = FakeClock(start)
-    await Service(store, clock=clock, resolve=None).sync_definitions([defn], [TaskSource.CONFIG])
+    await Service(Context(store, clock=clock, resolve=None)).sync_definitions(
+        [defn], [TaskSource.CONFIG]
+    )
     scheduler = Scheduler(
         store, SchedulerSettings(misfire_grace_seconds=5, lookahead_seconds=0), clock=clock
     )
@@ -191,7 +195,7 @@ async def test_overlap_replace_cancels_pending_and_asks_running_to_stop(store: S
 
 async def test_overlap_skip_ignores_a_one_off_waiting_for_a_later_time(store: SqlStore) -> None:
     clock, scheduler = await setup(store, every_minute(Policies(overlap=OverlapPolicy.SKIP)))
-    service = Service(store, clock=clock, resolve=None)
+    service = Service(Context(store, clock=clock, resolve=None))
     later = await service.enqueue(EnqueueRequest("tick", delay_seconds=300))  # due 12:05:30
     for minute in range(1, 6):  # 12:01 .. 12:05: nothing runs or is due: no fire is skipped
         clock.advance(30 if minute == 1 else 60)
@@ -210,7 +214,7 @@ async def test_overlap_replace_leaves_a_one_off_waiting_for_a_later_time(
     store: SqlStore,
 ) -> None:
     clock, scheduler = await setup(store, every_minute(Policies(overlap=OverlapPolicy.REPLACE)))
-    later = await Service(store, clock=clock, resolve=None).enqueue(
+    later = await Service(Context(store, clock=clock, resolve=None)).enqueue(
         EnqueueRequest("tick", delay_seconds=300)
     )
     clock.advance(30)  # 12:01: job A
@@ -311,7 +315,7 @@ async def test_enqueue_waits_for_the_calendar_but_trigger_runs_now(store: SqlSto
     defn = every_minute(Policies(calendar={"timezone": "Europe/Berlin"}), schedule="0 10 * * *")
     saturday = datetime(2026, 3, 7, 12, 0, tzinfo=BERLIN)
     clock = FakeClock(saturday.astimezone(UTC))
-    service = Service(store, clock=clock, resolve=None)
+    service = Service(Context(store, clock=clock, resolve=None))
     await service.sync_definitions([defn], [TaskSource.CONFIG])
     queued = await service.get_job(await service.enqueue(EnqueueRequest("tick")))
     assert queued.scheduled_at == datetime(2026, 3, 9, 9, 0, tzinfo=BERLIN)

@@ -6,11 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tickwork.clock import FakeClock
 from tickwork.domain.jobs import JobState, NewJob, TriggeredBy
 from tickwork.domain.tasks import PythonTarget, ShellTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, InvalidStateError, NotFoundError
-from tickwork.runtime.clock import FakeClock
-from tickwork.service import TRIGGER_PRIORITY_BOOST, EnqueueRequest, Service, preview
+from tickwork.service.context import Context
+from tickwork.service.definitions import preview
+from tickwork.service.facade import Service
+from tickwork.service.jobs import TRIGGER_PRIORITY_BOOST, EnqueueRequest
 from tickwork.store import SqlStore
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -24,7 +27,7 @@ def shell(name: str, schedule: str | None = "*/5 * * * *", **kw: object) -> Task
 
 @pytest.fixture
 def service(store: SqlStore) -> Service:
-    return Service(store, clock=FakeClock(NOW))
+    return Service(Context(store, clock=FakeClock(NOW)))
 
 
 async def test_sync_creates_updates_and_marks_removed(service: Service, store: SqlStore) -> None:

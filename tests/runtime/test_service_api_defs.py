@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from tickwork.clock import FakeClock
 from tickwork.domain.access import AuditEntry, AuditQuery, Principal, Scope
 from tickwork.domain.jobs import Completion, JobState, Outcome, RunStatus
-from tickwork.domain.queries import JobQuery, RunQuery
 from tickwork.domain.tasks import HttpTarget, ShellTarget, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError, InvalidStateError, NotFoundError
-from tickwork.runtime.clock import FakeClock
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
+from tickwork.service.queries import JobQuery, RunQuery
 from tickwork.store import SqlStore
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -40,7 +42,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def service(store: SqlStore, clock: FakeClock) -> Service:
-    return Service(store, clock=clock).as_actor(ALICE, request_id="req-1")
+    return Service(Context(store, clock=clock)).as_actor(ALICE, request_id="req-1")
 
 
 async def audit(service: Service, target: str) -> list[AuditEntry]:
@@ -56,7 +58,7 @@ async def test_create_from_a_job_table(service: Service, store: SqlStore) -> Non
         nonlocal changes
         changes += 1
 
-    service._on_schedules_changed = changed
+    service.ctx.on_schedules_changed = changed
     task = await service.create_task(ping(timeout="30s", tags=["net"], overlap="queue"))
     assert task.definition.source is TaskSource.API
     assert isinstance(task.definition.target, HttpTarget)
@@ -109,7 +111,9 @@ async def test_create_refuses_bad_tables_naming_the_field(
 
 
 async def test_shell_allowed_when_configured(store: SqlStore, clock: FakeClock) -> None:
-    service = Service(store, clock=clock, api_job_kinds=frozenset({TaskKind.HTTP, TaskKind.SHELL}))
+    service = Service(
+        Context(store, clock=clock, api_job_kinds=frozenset({TaskKind.HTTP, TaskKind.SHELL}))
+    )
     task = await service.create_task({"name": "sh", "command": "true", "env": {"PW": "x"}})
     assert isinstance(task.definition.target, ShellTarget)
     [entry] = await audit(service, "sh")
@@ -119,7 +123,7 @@ async def test_shell_allowed_when_configured(store: SqlStore, clock: FakeClock) 
 
 async def test_named_calendars_of_the_service(store: SqlStore, clock: FakeClock) -> None:
     office = {"timezone": "UTC", "days": ["mon"], "hours": "09:00-17:00"}
-    service = Service(store, clock=clock, calendars={"office": office})
+    service = Service(Context(store, clock=clock, calendars={"office": office}))
     task = await service.create_task(ping(calendar="office"))
     assert task.definition.policies.calendar == office
     with pytest.raises(ConfigError, match="unknown calendar 'home'") as info:

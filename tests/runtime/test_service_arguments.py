@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tickwork.clock import FakeClock
 from tickwork.domain.limits import Policies
 from tickwork.domain.tasks import PythonTarget, ShellTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, NotFoundError
-from tickwork.runtime.clock import FakeClock
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore, create_store
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -27,7 +29,7 @@ def py(name: str, func: str, schedule: str | None = None, **kw: object) -> TaskD
 
 @pytest.fixture
 def service(store: SqlStore) -> Service:
-    return Service(store, clock=FakeClock(NOW))
+    return Service(Context(store, clock=FakeClock(NOW)))
 
 
 async def made(service: Service, req: EnqueueRequest) -> tuple[list[object], dict[str, object]]:
@@ -117,7 +119,7 @@ async def test_a_deadline_task_must_take_job_id_and_task(service: Service) -> No
 async def test_a_task_that_cannot_be_imported_here_goes_unchecked(store: SqlStore) -> None:
     # A producer on a host without the task's code (e.g. the CLI): arguments are not checked
     # and, without a signature, the definition's kwargs are kept (the run checks them).
-    producer = Service(store, clock=FakeClock(NOW))
+    producer = Service(Context(store, clock=FakeClock(NOW)))
     remote = TaskDefinition(
         name="remote", target=PythonTarget("elsewhere.tasks:hello"), kwargs={"name": "a"}
     )
@@ -148,7 +150,7 @@ async def test_producers_register_what_the_store_lacks_and_change_nothing(
     service: Service, store: SqlStore
 ) -> None:
     await service.sync_definitions([py("hello", "greet", kwargs={"name": "a"})], CODE)
-    producer = Service(store, clock=FakeClock(NOW + timedelta(hours=1)), resolve=None)
+    producer = Service(Context(store, clock=FakeClock(NOW + timedelta(hours=1)), resolve=None))
     stale = py("hello", "greet", kwargs={"name": "old"}, description="a producer's old copy")
     tick = py("tick", "greet", schedule="0 * * * *", kwargs={"name": "t"})
     assert await producer.register_missing([stale, tick]) == ["tick"]
@@ -175,7 +177,9 @@ async def test_a_task_synced_by_another_process_is_found_at_once(
         await service.enqueue(EnqueueRequest("late", kwargs={"name": "x"}))
     other = create_store(db_url)
     try:
-        await Service(other, clock=FakeClock(NOW)).sync_definitions([py("late", "greet")], CODE)
+        await Service(Context(other, clock=FakeClock(NOW))).sync_definitions(
+            [py("late", "greet")], CODE
+        )
     finally:
         await other.close()
     assert await made(service, EnqueueRequest("late", kwargs={"name": "x"})) == ([], {"name": "x"})

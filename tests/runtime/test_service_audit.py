@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tickwork.clock import FakeClock
 from tickwork.domain.access import AuditQuery, Principal, Scope, processor_principal
 from tickwork.domain.jobs import JobState
 from tickwork.domain.tasks import HttpTarget, ShellTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
-from tickwork.runtime.clock import FakeClock
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore
 
 T0 = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
@@ -22,7 +24,7 @@ CONFIG = [TaskSource.CONFIG]
 
 @pytest.fixture
 async def service(store: SqlStore) -> Service:
-    svc = Service(store, clock=FakeClock(T0), resolve=None)
+    svc = Service(Context(store, clock=FakeClock(T0), resolve=None))
     await svc.sync_definitions(
         [
             TaskDefinition(
@@ -135,11 +137,11 @@ async def test_sync_changes_are_audited_as_the_processor(store: SqlStore) -> Non
     # What tickwork.toml or code changes at a start is in the audit log and each job's history,
     # by the process that synced, with before/after like API changes, secrets redacted.
     clock = FakeClock(T0)
-    node = Service(store, clock=clock, resolve=None, actor=processor_principal("node-1"))
+    node = Service(Context(store, clock=clock, resolve=None, actor=processor_principal("node-1")))
     await node.sync_definitions([_http("ping", "@hourly"), _http("gone", "@daily")], CONFIG)
     await node.set_enabled("ping", False)  # the operator's switch survives syncs
     clock.advance(60)
-    after = Service(store, clock=clock, resolve=None, actor=processor_principal("node-2"))
+    after = Service(Context(store, clock=clock, resolve=None, actor=processor_principal("node-2")))
     report = await after.sync_definitions([_http("ping", "*/5 * * * *", "n3w")], CONFIG)
     assert report.updated == ["ping"] and report.removed == ["gone"]
     await after.sync_definitions([_http("ping", "*/5 * * * *", "n3w")], CONFIG)  # unchanged
@@ -171,7 +173,7 @@ async def test_sync_changes_are_audited_as_the_processor(store: SqlStore) -> Non
 
 
 async def test_definitions_a_producer_registers_are_audited(store: SqlStore) -> None:
-    producer = Service(store, clock=FakeClock(T0), resolve=None, actor=BOB)
+    producer = Service(Context(store, clock=FakeClock(T0), resolve=None, actor=BOB))
     assert await producer.register_missing([_http("ping", "@hourly")]) == ["ping"]
     assert await producer.register_missing([_http("ping", "@daily")]) == []
     (entry,) = await producer.audit_log(AuditQuery(target="ping"))

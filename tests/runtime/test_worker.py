@@ -23,7 +23,9 @@ from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.http import HttpExecutor
 from tickwork.runtime.executors.python import PythonExecutor
 from tickwork.runtime.worker import SHUTDOWN_REASON, Worker, WorkerSettings
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore
 
 MOD = "tests.runtime.jobs_for_tests"
@@ -83,7 +85,7 @@ DEFS = [
 
 @pytest.fixture
 async def service(store: SqlStore) -> Service:
-    svc = Service(store)
+    svc = Service(Context(store))
     await svc.sync_definitions(DEFS, [TaskSource.CODE])
     return svc
 

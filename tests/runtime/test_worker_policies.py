@@ -18,7 +18,9 @@ from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.python import PythonExecutor
 from tickwork.runtime.worker import CANCELLED_REASON, Worker, WorkerSettings
-from tickwork.service import EnqueueRequest, Service
+from tickwork.service.context import Context
+from tickwork.service.facade import Service
+from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore
 
 MOD = "tests.runtime.jobs_for_tests"
@@ -41,7 +43,7 @@ DEFS = [
 
 @pytest.fixture
 async def service(store: SqlStore) -> Service:
-    svc = Service(store)
+    svc = Service(Context(store))
     await svc.sync_definitions(DEFS, [TaskSource.CODE])
     return svc
 
@@ -148,7 +150,7 @@ async def test_a_sync_task_past_its_timeout_keeps_its_slot(store: SqlStore) -> N
         ),
         TaskDefinition(name="quick", target=PythonTarget(f"{MOD}:sleepy"), source=TaskSource.CODE),
     ]
-    service = Service(store)
+    service = Service(Context(store))
     await service.sync_definitions(defs, [TaskSource.CODE])
     worker = Worker(
         store,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from tickwork.accounts import TOKEN_PREFIX, Accounts, secret_hash
+from tickwork.clock import FakeClock
 from tickwork.domain.access import (
     LOCAL,
     ROLE_SCOPES,
@@ -19,7 +19,8 @@ from tickwork.domain.access import (
     Scope,
 )
 from tickwork.errors import AuthError, ConfigError, ConflictError, InvalidStateError, NotFoundError
-from tickwork.runtime.clock import FakeClock
+from tickwork.service.accounts import TOKEN_PREFIX, Accounts, secret_hash
+from tickwork.service.context import Context
 from tickwork.store import SqlStore
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -39,7 +40,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def accounts(store: SqlStore, clock: FakeClock) -> Accounts:
-    return Accounts(store, clock=clock, hasher=cheap_hasher())
+    return Accounts(Context(store, clock=clock), hasher=cheap_hasher())
 
 
 # --- users and passwords ------------------------------------------------------------------------
@@ -92,22 +93,22 @@ async def test_user_input_is_checked(accounts: Accounts) -> None:
 
 
 async def test_a_stale_hash_is_upgraded_at_login(store: SqlStore, clock: FakeClock) -> None:
-    old = Accounts(store, clock=clock, hasher=cheap_hasher(time_cost=1))
+    old = Accounts(Context(store, clock=clock), hasher=cheap_hasher(time_cost=1))
     await old.create_user("alice", Role.ADMIN, PASSWORD, actor=ADMIN)
     stale = await store.get_password_hash("alice")
     assert stale is not None
     new_hasher = cheap_hasher(time_cost=2)
     assert new_hasher.check_needs_rehash(stale)
-    await Accounts(store, clock=clock, hasher=new_hasher).check_password("alice", PASSWORD)
+    await Accounts(Context(store, clock=clock), hasher=new_hasher).check_password("alice", PASSWORD)
     fresh = await store.get_password_hash("alice")
     assert fresh is not None and fresh != stale and fresh.startswith("$argon2id$")
     assert not new_hasher.check_needs_rehash(fresh)
     # And the new hash still checks out.
-    await Accounts(store, clock=clock, hasher=new_hasher).check_password("alice", PASSWORD)
+    await Accounts(Context(store, clock=clock), hasher=new_hasher).check_password("alice", PASSWORD)
 
 
 async def test_default_hasher_is_argon2id(store: SqlStore) -> None:
-    await Accounts(store).create_user("alice", Role.ADMIN, PASSWORD, actor=ADMIN)
+    await Accounts(Context(store)).create_user("alice", Role.ADMIN, PASSWORD, actor=ADMIN)
     stored = await store.get_password_hash("alice")
     assert stored is not None and stored.startswith("$argon2id$")
 

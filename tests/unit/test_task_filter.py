@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tickwork.definitions import NEVER_RAN, TaskFilter, select_tasks
 from tickwork.domain.jobs import RunStatus
 from tickwork.domain.tasks import HttpTarget, ShellTarget, Task, TaskDefinition
 from tickwork.errors import ConfigError
+from tickwork.service.definition_rules import NEVER_RAN, TaskFilter, select_tasks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,18 +12,18 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from tickwork.accounts import Accounts
-from tickwork.analytics import Analytics
 from tickwork.api.errors import BEARER_CHALLENGE, ApiError
-from tickwork.api.events import EventHub
+from tickwork.clock import Clock, SystemClock
 from tickwork.config.api import ApiSettings
-from tickwork.control import Control
 from tickwork.domain.access import LOCAL, Principal, Scope
+from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.errors import AuthError, ForbiddenError
-from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS
-from tickwork.service import Service
-from tickwork.store.base import Store
+from tickwork.service.accounts import Accounts
+from tickwork.service.analytics import Analytics
+from tickwork.service.context import Context
+from tickwork.service.control import Control
+from tickwork.service.events import EventFeed
+from tickwork.service.facade import Service
 
 # Principals of the shared secrets: they may only trigger.
 WEBHOOK = Principal(name="webhook", scopes=frozenset({Scope.JOBS_TRIGGER}))
@@ -34,9 +34,10 @@ TRIGGER_SECRET = Principal(name="trigger-secret", scopes=frozenset({Scope.JOBS_T
 class ApiContext:
     """Everything the routes of one API process share (``app.state.ctx``).
 
-    ``events`` is the live-event hub (``tickwork.api.events``; ``build`` makes one, which
-    polls the store only while a client listens). ``notify`` wakes this process's worker, when it
-    runs one, after work was queued by hand (``POST /api/cron/trigger``).
+    ``events`` is the process's event feed (``tickwork.service.events``), which polls the store
+    only while a client listens; each event stream is one of its subscribers. ``notify`` wakes
+    this process's worker, when it runs one, after work was queued by hand
+    (``POST /api/cron/trigger``).
     """
 
     service: Service
@@ -44,46 +45,34 @@ class ApiContext:
     control: Control
     analytics: Analytics
     settings: ApiSettings
-    events: EventHub | None = None
+    events: EventFeed | None = None
     notify: Callable[[], None] | None = None
     clock: Clock = field(default_factory=SystemClock)
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     # Without users every request is LOCAL; only ever true when bound to a loopback address,
     # so disabling the last user of a public server cannot open it to everyone.
     allow_local: bool = True
-
-    @property
-    def store(self) -> Store:
-        return self.service.store
+    # How long an event stream may stay silent before it sends a heartbeat comment (and
+    # re-checks the caller's credentials).
+    event_heartbeat_seconds: float = 15.0
 
     @classmethod
     def build(
-        cls,
-        store: Store,
-        settings: ApiSettings,
-        *,
-        service: Service | None = None,
-        clock: Clock | None = None,
-        notify: Callable[[], None] | None = None,
-        events: EventHub | None = None,
-        heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        cls, core: Context, settings: ApiSettings, *, events: EventFeed | None = None
     ) -> ApiContext:
-        """A context over ``store`` with each use case made here (``service`` may be given to
-        share its hooks and caches, e.g. the one of ``tickwork run``)."""
-        clock = clock or SystemClock()
-        service = service or Service(store, clock=clock, on_enqueue=notify)
-        service.api_job_kinds = settings.job_kinds
+        """The API's use cases over the use-case context ``core`` (composed by the launcher,
+        with ``api_job_kinds`` from ``settings``), and the process's event feed (one is made
+        when none is given)."""
         return cls(
-            service=service,
-            accounts=Accounts(store, clock=clock),
-            control=Control(store, clock=clock),
-            analytics=Analytics(store, clock=clock),
+            service=Service(core),
+            accounts=Accounts(core),
+            control=Control(core),
+            analytics=Analytics(core),
             settings=settings,
-            events=events
-            or EventHub(store, clock=clock, processor_heartbeat_seconds=heartbeat_interval_seconds),
-            notify=notify,
-            clock=clock,
-            heartbeat_interval_seconds=heartbeat_interval_seconds,
+            events=events or EventFeed(core),
+            notify=core.on_enqueue,
+            clock=core.clock,
+            heartbeat_interval_seconds=core.heartbeat_interval_seconds,
             allow_local=settings.loopback_only,
         )
 

@@ -20,8 +20,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickwork.api.errors import error_body
-from tickwork.audit import current_request_id
 from tickwork.domain.limits import RateLimit
+from tickwork.service.audit import current_request_id
 
 log = logging.getLogger("tickwork.api")
 access_log = logging.getLogger("tickwork.api.access")

@@ -32,7 +32,7 @@ from tickwork.domain.access import parse_scopes as parse_scope_list
 from tickwork.domain.durations import parse_duration
 
 if TYPE_CHECKING:
-    from tickwork.accounts import Accounts
+    from tickwork.service.accounts import Accounts
 
 users_app = command_group("API users and their roles.")
 tokens_app = command_group("API tokens of users.")
@@ -49,9 +49,9 @@ def _accounts_call(
     database_url: str | None,
     use: Callable[[Accounts], Coroutine[Any, Any, T]],
 ) -> T:
-    from tickwork.accounts import Accounts  # argon2
+    from tickwork.service.accounts import Accounts  # argon2
 
-    return with_service(config, database_url, lambda s: use(Accounts(s.store, clock=s.clock)))
+    return with_service(config, database_url, lambda s: use(Accounts(s.ctx)))
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from tickwork.errors import ConfigError, SchemaError, StoreError, TickworkError
 if TYPE_CHECKING:
     from tickwork.config import Config
     from tickwork.domain.access import Principal
-    from tickwork.service import Service
+    from tickwork.service.facade import Service
 
 T = TypeVar("T")
 
@@ -139,24 +139,16 @@ def with_service(
     list) before any process has started and synced."""
     import asyncio
 
-    from tickwork.service import Service
-    from tickwork.store.open import open_existing_store
+    from tickwork.launcher import command_context
+    from tickwork.service.facade import Service
 
     async def main() -> T:
         cfg = config_of(config, database_url)
-        store = await asyncio.to_thread(open_existing_store, cfg.settings.database_url)
-        try:
-            service = Service(
-                store,
-                rules=cfg.settings.claim_rules,
-                actor=cli_actor(),
-                max_interruptions=cfg.settings.max_interruptions,
-            )
+        async with command_context(cfg.settings, cli_actor()) as ctx:
+            service = Service(ctx)
             if register:
                 await service.register_missing(cfg.tasks)
             return await use_case(service)
-        finally:
-            await store.close()
 
     return guard(lambda: asyncio.run(main()))
 

@@ -33,7 +33,8 @@ from tickwork.cli.common import (
 from tickwork.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tickwork.service import EnqueueRequest, Service
+    from tickwork.service.facade import Service
+    from tickwork.service.jobs import EnqueueRequest
 
 
 # --- next --------------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def enqueue(
     """Queue a one-off or delayed run of a job; prints the job ID."""
     from tickwork.domain.durations import parse_duration
     from tickwork.domain.jobs import TriggeredBy
-    from tickwork.service import EnqueueRequest
+    from tickwork.service.jobs import EnqueueRequest
 
     def build() -> EnqueueRequest:
         if at is not None and delay is not None:

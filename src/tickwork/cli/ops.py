@@ -18,7 +18,6 @@ from tickwork.cli.common import (
     guard,
     with_service,
 )
-from tickwork.errors import StoreError
 
 
 @app.command()
@@ -77,30 +76,16 @@ def reset_stuck(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     """Create or migrate the schema to the newest version."""
-    from tickwork.store import create_store
-    from tickwork.store import migrate as migrations
+    from tickwork.launcher import upgrade_schema
 
-    def do() -> str | None:
-        cfg = config_of(config, database_url)
-        store = create_store(cfg.settings.database_url)
-        try:
-            migrations.upgrade(store.engine)
-            return migrations.current_revision(store.engine)
-        except Exception as exc:
-            raise StoreError(f"migration failed: {type(exc).__name__}: {exc}") from exc
-        finally:
-            store.engine.dispose()
-
-    typer.echo(f"schema at revision {guard(do)}")
+    revision = guard(lambda: upgrade_schema(config_of(config, database_url).settings))
+    typer.echo(f"schema at revision {revision}")
 
 
 @db_app.command("current")
 def db_current(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     """Print the schema revision of the database and the newest one (creates nothing)."""
-    from tickwork.store.migrate import HEAD_REVISION
-    from tickwork.store.open import existing_revision
+    from tickwork.launcher import schema_revisions
 
-    current = guard(
-        lambda: existing_revision(config_of(config, database_url).settings.database_url)
-    )
-    typer.echo(f"current: {current or 'none'}; newest: {HEAD_REVISION}")
+    current, newest = guard(lambda: schema_revisions(config_of(config, database_url).settings))
+    typer.echo(f"current: {current or 'none'}; newest: {newest}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tickwork.domain.jobs import Job, Run
     from tickwork.domain.tasks import Task
-    from tickwork.service import ProcessorStatus
+    from tickwork.service.status import ProcessorStatus
 
 # The narrowest a free-text column gets before whole columns are left out.
 FLEX_MIN_WIDTH = 10

@@ -50,12 +50,11 @@ def serve_roles(
     import logging
 
     from tickwork.app import Tickwork
-    from tickwork.definitions import validate_definitions
+    from tickwork.callables import import_object
+    from tickwork.domain.processors import validate_processor_id
     from tickwork.domain.tasks import TaskSource
-    from tickwork.launcher import serve
-    from tickwork.runtime.executors.python import import_object
-    from tickwork.runtime.processor import validate_processor_id
-    from tickwork.store.engines import display_url, normalize_url
+    from tickwork.launcher import serve, shown_store_url
+    from tickwork.service.definition_rules import validate_definitions
 
     if processor_id is not None:
         guard(lambda: validate_processor_id(processor_id))
@@ -76,17 +75,17 @@ def serve_roles(
     api_settings = guard(lambda: api_overrides(cfg.api, host, port)) if api else None
 
     # Everything that can be wrong with the input is reported before anything is logged.
-    def check() -> None:
+    def check() -> str:
         validate_definitions(cfg.tasks)
-        normalize_url(cfg.settings.database_url)
+        return shown_store_url(cfg.settings.database_url)
 
-    guard(check)
+    shown_url = guard(check)
     collect_garbage_again()
     setup_logging(cfg.settings.log_level)
     sources = [TaskSource.CONFIG] if cfg.path is not None else []
     logging.getLogger("tickwork").info(
         "store %s; %d job definition(s) from %s",
-        display_url(cfg.settings.database_url),
+        shown_url,
         len(cfg.tasks),
         cfg.path or "no config file",
     )
@@ -126,7 +125,7 @@ def run(
     no_api: NoApiOpt = False,
 ) -> None:
     """Run the scheduler, a worker and the REST API in this process until Ctrl-C or SIGTERM."""
-    from tickwork.runtime.processor import ROLE_SCHEDULER, ROLE_WORKER
+    from tickwork.domain.processors import ROLE_SCHEDULER, ROLE_WORKER
 
     serve_roles(
         frozenset({ROLE_SCHEDULER, ROLE_WORKER}),
@@ -148,7 +147,7 @@ def worker(
     processor_id: ProcessorIdOpt = None,
 ) -> None:
     """Run only a worker (claims and runs jobs; recovers jobs of dead workers)."""
-    from tickwork.runtime.processor import ROLE_WORKER
+    from tickwork.domain.processors import ROLE_WORKER
 
     serve_roles(frozenset({ROLE_WORKER}), config, database_url, app_path, processor_id)
 
@@ -161,7 +160,7 @@ def scheduler(
     processor_id: ProcessorIdOpt = None,
 ) -> None:
     """Run only a scheduler (turns due schedules into jobs; any number may run)."""
-    from tickwork.runtime.processor import ROLE_SCHEDULER
+    from tickwork.domain.processors import ROLE_SCHEDULER
 
     serve_roles(frozenset({ROLE_SCHEDULER}), config, database_url, app_path, processor_id)
 

@@ -1,5 +1,9 @@
 """Queries and reports that cross the store seam: what the use cases and the runtime ask of a
-store, and what it answers besides domain objects (pure data, no I/O)."""
+store, and what it answers besides domain objects.
+
+Pure types, shared by the store (which answers them), the runtime and the use cases (which check
+and pass them on); adapters take them from ``tickwork.service``.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +31,11 @@ class SyncReport:
 
 @dataclass(frozen=True)
 class Fire:
-    """One schedule fire to record.
+    """One schedule fire, as a ``FirePlanner`` decides it for a due schedule.
 
-    ``previous_next_fire_at`` is the task's ``next_fire_at`` the scheduler read; the store applies
-    the fire only if it is still the same, so two schedulers never both advance one schedule.
-    ``job`` is None when the fire is skipped (e.g. a misfire); the schedule still advances.
+    ``previous_next_fire_at`` is the due schedule's ``next_fire_at`` (the time of this fire; it
+    becomes the task's ``last_fire_at``), ``next_fire_at`` the schedule's next one (None: no
+    more). ``job`` is None when the fire is skipped (e.g. a misfire); the schedule still advances.
     """
 
     task_name: str

@@ -8,24 +8,17 @@ import contextlib
 import dataclasses
 import logging
 import os
-import secrets
 import socket
 from collections.abc import Callable
 
+from tickwork.clock import Clock, SystemClock
+from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import ControlState, ProcessorInfo
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import RuntimeStore
 from tickwork.version import __version__
 
 log = logging.getLogger("tickwork.heartbeat")
-
-DEFAULT_HEARTBEAT_SECONDS = 10.0
-
-
-def new_processor_id() -> str:
-    """``host-pid-random``: unique across hosts and restarts."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class Heartbeat:

@@ -10,25 +10,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tickwork.callables import resolve_callable
+from tickwork.clock import Clock, SystemClock
 from tickwork.domain.admission import ClaimRules
+from tickwork.domain.processors import (
+    DEFAULT_HEARTBEAT_SECONDS,
+    ROLE_SCHEDULER,
+    ROLE_WORKER,
+    ROLES,
+    new_processor_id,
+    validate_processor_id,
+)
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
-from tickwork.runtime.executors.python import PythonExecutor, resolve_callable
-from tickwork.runtime.heartbeat import DEFAULT_HEARTBEAT_SECONDS, Heartbeat, new_processor_id
+from tickwork.runtime.executors.python import PythonExecutor
+from tickwork.runtime.heartbeat import Heartbeat
 from tickwork.runtime.reaper import Reaper
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
 from tickwork.runtime.worker import Worker, WorkerSettings
 from tickwork.store.base import Closeable, RuntimeStore
 
 log = logging.getLogger("tickwork")
-
-ROLE_SCHEDULER = "scheduler"
-ROLE_WORKER = "worker"
-ROLES = frozenset({ROLE_SCHEDULER, ROLE_WORKER})
-MAX_PROCESSOR_ID_LENGTH = 200  # tickwork_processors.id
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
@@ -58,16 +62,6 @@ class ProcessorSettings:
     @property
     def role(self) -> str:
         return "+".join(sorted(self.roles))
-
-
-def validate_processor_id(processor_id: str) -> str:
-    """A processor ID as given (``--processor-id``): 1 to 200 characters, not only blanks."""
-    if not processor_id.strip() or len(processor_id) > MAX_PROCESSOR_ID_LENGTH:
-        raise ConfigError(
-            f"must be 1 to {MAX_PROCESSOR_ID_LENGTH} characters, got {processor_id!r}",
-            field="processor_id",
-        )
-    return processor_id
 
 
 class Processor:

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 
+from tickwork.clock import Clock, SystemClock
 from tickwork.domain.jobs import JobState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.reaper")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tickwork.clock import Clock, SystemClock
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy
@@ -21,7 +22,6 @@ from tickwork.domain.queries import DueSchedule, Fire
 from tickwork.domain.schedules import Schedule, parse_schedule
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.scheduler")

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tickwork.clock import Clock, SystemClock
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
 from tickwork.domain.policies import next_state_after
 from tickwork.domain.queries import ControlState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, RetryPolicy, TaskDefinition
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.clock import Clock, SystemClock
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.guards import Decision, Defer, Skip, consult
 from tickwork.runtime.taskcache import TaskCache

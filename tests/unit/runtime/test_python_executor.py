@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from tickwork.callables import resolve_callable
 from tickwork.domain.jobs import ErrorClass, RunStatus
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError
-from tickwork.runtime.executors.python import PythonExecutor, resolve_callable
+from tickwork.runtime.executors.python import PythonExecutor
 
 # The helpers are imported by path like real tasks; make that independent of pytest's import mode.
 _HERE = str(Path(__file__).parent)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tickwork.analytics import Health, Insights
 from tickwork.api.deps import (
     TRIGGER_SECRET,
     WEBHOOK,
@@ -27,9 +26,10 @@ from tickwork.api.routes.health import ProcessorOut, status_out
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.jobs import Job, TriggeredBy
-from tickwork.domain.queries import ControlState, QueueStats, RunStats
 from tickwork.errors import ConfigError, ForbiddenError
-from tickwork.service import EnqueueRequest
+from tickwork.service.analytics import Health, Insights
+from tickwork.service.jobs import EnqueueRequest
+from tickwork.service.queries import ControlState, QueueStats, RunStats
 
 router = APIRouter(prefix="/api/cron", tags=["processor"])
 

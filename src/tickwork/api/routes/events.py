@@ -1,4 +1,5 @@
-"""``GET /api/events``: live events as Server-Sent Events (see ``tickwork.api.events``)."""
+"""``GET /api/events``: the core event feed as Server-Sent Events, one subscriber per stream
+(see ``tickwork.service.events`` and ``tickwork.api.events``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from starlette.types import Receive, Scope, Send
 
 from tickwork.api.deps import ApiContext, authenticate, bearer_of, get_context
 from tickwork.api.errors import ApiError
-from tickwork.api.events import EventHub, Subscription
+from tickwork.api.events import sse, visible_to
 from tickwork.domain.access import LOCAL, Principal
 from tickwork.errors import AuthError, StoreError
+from tickwork.service.events import Cursor, EventFeed, Subscription
 
 router = APIRouter(tags=["events"])
 
@@ -65,30 +67,30 @@ async def still_allowed(request: Request, ctx: ApiContext, principal: Principal)
     except AuthError:
         return False
     except StoreError:
-        return True  # an outage is not a revocation; the hub keeps retrying
+        return True  # an outage is not a revocation; the feed keeps retrying
     return True
 
 
 async def stream(
-    request: Request, ctx: ApiContext, hub: EventHub, sub: Subscription
+    request: Request, ctx: ApiContext, feed: EventFeed, sub: Subscription, principal: Principal
 ) -> AsyncIterator[str]:
     try:
-        yield f"retry: {RETRY_MS}\n\n: connected {hub.cursor.encode()}\n\n"
+        yield f"retry: {RETRY_MS}\n\n: connected {feed.cursor.encode()}\n\n"
         while True:
             try:
-                event = await asyncio.wait_for(sub.queue.get(), hub.heartbeat_seconds)
+                event = await asyncio.wait_for(anext(sub), ctx.event_heartbeat_seconds)
             except TimeoutError:
-                if not await still_allowed(request, ctx, sub.principal):
+                if not await still_allowed(request, ctx, principal):
                     yield "event: error\ndata: credentials no longer valid\n\n"
                     return
                 # Nothing is waiting for this client: it has everything up to the cursor.
-                yield f": heartbeat {hub.cursor.encode()}\n\n"
+                yield f": heartbeat {feed.cursor.encode()}\n\n"
                 continue
-            if event is None:
+            except StopAsyncIteration:
                 return  # dropped for falling behind; the client resumes with Last-Event-ID
-            yield event.sse()
+            yield sse(event)
     finally:
-        hub.unsubscribe(sub)
+        sub.close()
 
 
 @router.get("/api/events", status_code=200, response_class=EventStream, responses=EVENT_STREAM_DOC)
@@ -104,8 +106,9 @@ async def events(
     they cover every process of the store."""
     principal = await authenticate(request)
     ctx = get_context(request)
-    hub = ctx.events
-    if hub is None:
+    feed = ctx.events
+    if feed is None:
         raise ApiError(503, "unavailable", "live events are off in this process")
-    sub = await hub.subscribe(principal, last_event_id)
-    return EventStream(stream(request, ctx, hub, sub), lambda: hub.unsubscribe(sub))
+    since = None if last_event_id is None else Cursor.decode(last_event_id, field="Last-Event-ID")
+    sub = await feed.subscribe(visible_to(principal), since=since)
+    return EventStream(stream(request, ctx, feed, sub, principal), sub.close)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from tickwork.api.deps import get_context, require
 from tickwork.domain.access import Principal, Scope
-from tickwork.service import ProcessorStatus, Status
+from tickwork.service.status import ProcessorStatus, Status
 from tickwork.version import __version__
 
 router = APIRouter(tags=["health"])

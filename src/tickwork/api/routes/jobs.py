@@ -23,12 +23,12 @@ from tickwork.api.schemas import (
     reject_nul,
     run_out,
 )
-from tickwork.definitions import TaskFilter
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
-from tickwork.domain.queries import RunQuery
 from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
-from tickwork.service import Service
+from tickwork.service.definition_rules import TaskFilter
+from tickwork.service.facade import Service
+from tickwork.service.queries import RunQuery
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 

@@ -24,9 +24,9 @@ from tickwork.api.schemas import (
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.jobs import JobState
-from tickwork.domain.queries import JobQuery
 from tickwork.errors import ConfigError
-from tickwork.service import EnqueueRequest
+from tickwork.service.jobs import EnqueueRequest
+from tickwork.service.queries import JobQuery
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
 

@@ -21,8 +21,8 @@ from tickwork.api.schemas import (
 )
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.jobs import RunStatus, TriggeredBy
-from tickwork.domain.queries import RunQuery
 from tickwork.errors import ConfigError
+from tickwork.service.queries import RunQuery
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 

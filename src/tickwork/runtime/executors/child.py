@@ -28,14 +28,10 @@ import sys
 import threading
 from typing import IO, Any, NoReturn
 
+from tickwork.callables import resolve_callable
 from tickwork.domain.jobs import ErrorClass
 from tickwork.errors import ConfigError, Fail, Retry
-from tickwork.runtime.executors.python import (
-    _is_async,
-    _storable,
-    outcome_for_exception,
-    resolve_callable,
-)
+from tickwork.runtime.executors.python import _is_async, _storable, outcome_for_exception
 from tickwork.runtime.report import RunReport, reporting
 
 METRICS_INTERVAL_SECONDS = 0.1

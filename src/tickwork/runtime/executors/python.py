@@ -26,7 +26,6 @@ import concurrent.futures
 import concurrent.futures.thread
 import contextvars
 import errno
-import importlib
 import inspect
 import json
 import os
@@ -41,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
+from tickwork.callables import resolve_callable
 from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError, Fail, Retry
@@ -83,44 +83,6 @@ _NETWORK_ERRNOS = frozenset(
     )
     if hasattr(errno, name)
 )
-
-
-def import_object(path: str, *, what: str = "task", field: str = "task") -> Any:
-    """The object named by ``package.module:attr`` (``attr`` may be dotted, ``Class.method``)."""
-    module_name, _, attr_path = path.partition(":")
-    if not module_name or not attr_path:
-        raise ConfigError(
-            f"cannot import {what} {path!r}: expected 'package.module:name'", field=field
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        # Also errors raised while the module runs: either way the object cannot be used.
-        raise ConfigError(
-            f"cannot import {what} {path!r}: {type(exc).__name__}: {exc}", field=field
-        ) from exc
-    owner = module_name
-    for name in attr_path.split("."):
-        try:
-            obj = getattr(obj, name)
-        except AttributeError as exc:
-            raise ConfigError(
-                f"cannot import {what} {path!r}: {owner!r} has no attribute {name!r}",
-                field=field,
-            ) from exc
-        owner = f"{owner}.{name}"
-    return obj
-
-
-def resolve_callable(path: str) -> Callable[..., Any]:
-    """The callable named by ``package.module:attr`` (``attr`` may be dotted, ``Class.method``)."""
-    obj = import_object(path)
-    if not callable(obj):
-        raise ConfigError(
-            f"cannot import task {path!r}: {type(obj).__name__} object is not callable",
-            field="task",
-        )
-    return obj  # type: ignore[no-any-return]
 
 
 class PythonExecutor:

@@ -1,24 +1,26 @@
-"""Rules for job definitions: what is checked before any is written, when one fires first,
-which kinds the API may define and which stored ones it may change, how a definition appears
-in the audit log, and how lists of definitions are filtered."""
+"""Rules for job definitions: what is checked before any is written, when one fires first and
+by which calendar, which kinds the API may define and which stored ones it may change, how a
+definition appears in the audit log, and how lists of definitions are filtered."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tickwork.audit import Change
+from tickwork.callables import Resolver, resolve_callable
 from tickwork.config.jobs import definition_table
 from tickwork.domain.arguments import check_call, check_json, signature_of
+from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import RunStatus
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.schedules import parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
 from tickwork.errors import ConfigError, ConflictError
-from tickwork.runtime.executors.python import resolve_callable
+from tickwork.service.audit import Change
 
 TARGET_KEYS = {TaskKind.PYTHON: "task", TaskKind.SHELL: "command", TaskKind.HTTP: "http"}
 SOURCE_PLACES = {
@@ -33,7 +35,7 @@ REDACTED = "<redacted>"
 
 def validate_definitions(
     definitions: Sequence[TaskDefinition],
-    resolve: Callable[[str], Callable[..., Any]] | None = resolve_callable,
+    resolve: Resolver | None = resolve_callable,
 ) -> None:
     """Everything that can be checked before writing: unique names, schedules, arguments
     (JSON; with ``resolve``, against the task's signature), importability."""
@@ -82,6 +84,18 @@ def first_fire(defn: TaskDefinition, now: datetime) -> datetime | None:
     if defn.schedule is None or not defn.enabled:
         return None
     return parse_schedule(defn.schedule, defn.timezone).next_after(now)
+
+
+_CALENDARS: dict[str, Calendar] = {}
+
+
+def calendar_of(spec: dict[str, Any]) -> Calendar:
+    """The calendar of a task's spec, parsed once per distinct spec."""
+    key = json.dumps(spec, sort_keys=True, default=str)
+    calendar = _CALENDARS.get(key)
+    if calendar is None:
+        calendar = _CALENDARS[key] = calendar_from_spec(spec)
+    return calendar
 
 
 def check_api_definable(defn: TaskDefinition, kinds: frozenset[TaskKind]) -> None:

@@ -7,12 +7,11 @@ import dataclasses
 import math
 from typing import Any
 
-from tickwork import audit
 from tickwork.domain.access import Principal
-from tickwork.domain.queries import ControlState
 from tickwork.errors import ConfigError
-from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.store.base import Store
+from tickwork.service import audit
+from tickwork.service.context import Context
+from tickwork.service.queries import ControlState
 
 MAX_BATCH_SIZE = 1000
 MAX_CONCURRENT_JOBS = 10000
@@ -21,9 +20,9 @@ SETTINGS = ("batch_size", "max_concurrent_jobs", "default_timeout_seconds")
 
 
 class Control:
-    def __init__(self, store: Store, *, clock: Clock | None = None) -> None:
-        self.store = store
-        self.clock = clock or SystemClock()
+    def __init__(self, ctx: Context) -> None:
+        self.store = ctx.store
+        self.clock = ctx.clock
 
     async def get(self) -> ControlState:
         return await self.store.get_control()

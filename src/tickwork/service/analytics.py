@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tickwork.domain.durations import format_duration
-from tickwork.domain.queries import QueueStats, RunStats
+from tickwork.domain.processors import lost_after_seconds, processor_state
 from tickwork.errors import ConfigError, StoreError
-from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.service import LOST_AFTER_HEARTBEATS, processor_state
-from tickwork.store.base import Store
+from tickwork.service.context import Context
+from tickwork.service.queries import QueueStats, RunStats
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
@@ -39,9 +38,9 @@ class Health:
 
 
 class Analytics:
-    def __init__(self, store: Store, *, clock: Clock | None = None) -> None:
-        self.store = store
-        self.clock = clock or SystemClock()
+    def __init__(self, ctx: Context) -> None:
+        self.store = ctx.store
+        self.clock = ctx.clock
 
     async def metrics(
         self, start: datetime, end: datetime, task_name: str | None = None
@@ -106,7 +105,7 @@ class Analytics:
             return Health(
                 UNHEALTHY, [f"store unreachable: {' '.join(str(exc).split())}"], now, None
             )
-        lost_after = LOST_AFTER_HEARTBEATS * heartbeat_interval_seconds
+        lost_after = lost_after_seconds(heartbeat_interval_seconds)
         states = [(info, processor_state(info, now, lost_after)) for info in infos]
         counts: dict[str, int] = {}
         for _, state in states:

@@ -1,4 +1,4 @@
-"""Writing the audit log (D3): one way for every use case to record who did what."""
+"""The audit log (D3): one way for every use case to record who did what, and reading it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tickwork.domain.access import NewAuditEntry, Principal
-from tickwork.runtime.clock import Clock
+from tickwork.clock import Clock
+from tickwork.domain.access import AuditEntry, AuditQuery, NewAuditEntry, Principal
+from tickwork.service.queries import check_aware, check_limit
 from tickwork.store.base import Store
 
 # The ID of the request being handled, set by the API's middleware; entries recorded while it
@@ -69,3 +70,12 @@ def _entry(clock: Clock, actor: Principal, change: Change, request_id: str | Non
         after=change.after,
         request_id=request_id or current_request_id.get(),
     )
+
+
+async def audit_log(store: Store, query: AuditQuery) -> list[AuditEntry]:
+    """A page of the audit log (``ConfigError`` for a limit outside 1..1000 or a time
+    without a UTC offset)."""
+    check_limit(query.limit)
+    check_aware(query.since, "since")
+    check_aware(query.until, "until")
+    return await store.query_audit(query)

@@ -18,7 +18,6 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from tickwork import audit
 from tickwork.domain.access import (
     ROLE_SCOPES,
     ApiToken,
@@ -36,8 +35,8 @@ from tickwork.errors import (
     NotFoundError,
     StoreError,
 )
-from tickwork.runtime.clock import Clock, SystemClock
-from tickwork.store.base import Store
+from tickwork.service import audit
+from tickwork.service.context import Context
 
 log = logging.getLogger("tickwork.accounts")
 
@@ -67,15 +66,9 @@ def principal_of(user: User) -> Principal:
 class Accounts:
     """Use cases over users and tokens; ``actor`` is who acts (for the audit log)."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        clock: Clock | None = None,
-        hasher: PasswordHasher | None = None,
-    ) -> None:
-        self.store = store
-        self.clock = clock or SystemClock()
+    def __init__(self, ctx: Context, *, hasher: PasswordHasher | None = None) -> None:
+        self.store = ctx.store
+        self.clock = ctx.clock
         # argon2id with the library's recommended parameters unless given (tests pass cheap ones).
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None

@@ -1,0 +1,236 @@
+"""The use cases of job definitions: sync a process's definitions, register a producer's
+missing ones, read and search them, enable or disable them, preview their fires, and create,
+change or delete those made over the API (source ``api``) as ``[[jobs]]`` tables. The rules
+they apply are in ``definition_rules``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tickwork.config.jobs import definition_table, parse_job_table
+from tickwork.domain.jobs import RunStatus
+from tickwork.domain.queries import SyncReport
+from tickwork.domain.schedules import next_fires, parse_schedule
+from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.errors import ConfigError, ConflictError, NotFoundError
+from tickwork.service.audit import Change
+from tickwork.service.context import Context
+from tickwork.service.definition_rules import (
+    TaskFilter,
+    audit_table,
+    calendar_of,
+    check_api_changeable,
+    check_api_definable,
+    first_fire,
+    select_tasks,
+    sync_changes,
+    taken_message,
+    validate_definitions,
+)
+
+
+async def task_named(ctx: Context, name: str) -> Task:
+    """The stored task ``name`` (removed ones too); ``NotFoundError`` if there is none."""
+    task = await ctx.store.get_task(name)
+    if task is None:
+        raise NotFoundError(f"no job named {name!r}")
+    return task
+
+
+class Definitions:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def sync(
+        self, definitions: Sequence[TaskDefinition], sources: Sequence[TaskSource]
+    ) -> SyncReport:
+        """Validate all definitions, then make the store match them in one transaction. Each
+        change is audited as made by the context's actor (a processor: ``processor:<id>``)."""
+        ctx = self.ctx
+        validate_definitions(definitions, ctx.resolve)
+        now = ctx.clock.now()
+        fires = {d.name: first_fire(d, now) for d in definitions}
+        report = await ctx.store.sync_tasks(definitions, sources, fires, now)
+        ctx.schedules_changed()
+        await ctx.audit_all(sync_changes(definitions, report))
+        return report
+
+    async def register_missing(self, definitions: Sequence[TaskDefinition]) -> list[str]:
+        """Create the ``definitions`` the store lacks, so that a producer (the Python app, a
+        CLI command with a config) can enqueue, trigger and list the jobs it knows before any
+        process has synced them; returns the names created (audited as ``job.create``).
+
+        Never changes or removes a stored task: what a definition is, once stored, is decided
+        by the start-up sync of the processes that run it. Safe to race with those syncs and
+        with other producers. The task functions are not imported here (a producer need not
+        be able to)."""
+        if not definitions:
+            return []
+        ctx = self.ctx
+        known = {t.name for t in await ctx.store.get_tasks([d.name for d in definitions])}
+        missing = [d for d in definitions if d.name not in known]
+        if not missing:
+            return []
+        validate_definitions(missing, resolve=None)
+        now = ctx.clock.now()
+        fires = {d.name: first_fire(d, now) for d in missing}
+        created = set(await ctx.store.add_missing_tasks(missing, fires, now))
+        if created:
+            ctx.schedules_changed()
+        await ctx.audit_all(
+            [
+                Change("job.create", "job", d.name, after=audit_table(d))
+                for d in missing
+                if d.name in created
+            ]
+        )
+        return [d.name for d in missing if d.name in created]
+
+    async def get(self, name: str) -> Task:
+        return await task_named(self.ctx, name)
+
+    async def tasks(self, *, include_removed: bool = True) -> list[Task]:
+        return await self.ctx.store.list_tasks(include_removed=include_removed)
+
+    async def search(self, query: TaskFilter) -> tuple[list[Task], dict[str, RunStatus]]:
+        """The definitions matching ``query``, sorted, and each task's latest run status."""
+        last = await self.ctx.store.last_run_statuses()
+        return select_tasks(await self.tasks(), last, query), last
+
+    async def set_enabled(self, name: str, enabled: bool) -> Task:
+        ctx = self.ctx
+        task = await self.get(name)
+        now = ctx.clock.now()
+        defn = dataclasses.replace(task.definition, enabled=enabled)
+        next_fire = None if task.removed else first_fire(defn, now)
+        if task.definition.enabled and enabled and task.next_fire_at is not None:
+            next_fire = task.next_fire_at  # already enabled: keep its rhythm
+        updated = await ctx.store.set_task_enabled(name, enabled, next_fire, now)
+        ctx.schedules_changed()
+        assert updated is not None
+        await ctx.audit(
+            "job.enable" if enabled else "job.disable",
+            "job",
+            name,
+            before={"enabled": task.definition.enabled},
+            after={"enabled": enabled},
+        )
+        return updated
+
+    async def preview(
+        self, name: str, after: datetime, count: int
+    ) -> list[tuple[datetime, datetime]]:
+        """The next ``count`` fires of a defined job after ``after``, each with when its job
+        would run: the fire time, or the next opening of the job's calendar."""
+        if count < 1:
+            raise ConfigError(f"must be >= 1, got {count}", field="count")
+        defn = (await self.get(name)).definition
+        if defn.schedule is None:
+            raise ConfigError("has no schedule", job=name, field="schedule")
+        spec = defn.policies.calendar
+        calendar = None if spec is None else calendar_of(spec)
+        fires = next_fires(parse_schedule(defn.schedule, defn.timezone), after, count)
+        return [(f, f if calendar is None else calendar.next_open(f)) for f in fires]
+
+    # --- definitions made over the API ----------------------------------------------------
+    async def create(self, table: dict[str, Any]) -> Task:
+        """Create a job definition from a ``[[jobs]]``-shaped table (same keys, same checks,
+        same messages as tickwork.toml); source ``api``. ``ConflictError`` if the name exists;
+        ``ConfigError`` if its kind is not in ``api_job_kinds``. Audited with the table."""
+        ctx = self.ctx
+        defn = self._api_definition(table)
+        existing = await ctx.store.get_task(defn.name)
+        if existing is not None:
+            raise ConflictError(taken_message(existing))
+        now = ctx.clock.now()
+        task = await ctx.store.create_task(defn, TaskSource.API, first_fire(defn, now), now)
+        ctx.tasks.put(task.definition)
+        ctx.schedules_changed()
+        await ctx.audit("job.create", "job", defn.name, after=audit_table(defn))
+        return task
+
+    async def update(self, name: str, changes: dict[str, Any]) -> Task:
+        """Apply ``changes`` (``[[jobs]]`` keys; a None value removes the key) to a definition
+        made over the API; ``ConflictError`` for definitions from code or tickwork.toml (they
+        would be overwritten at the next sync: change them where they are defined). A changed
+        schedule or timezone starts a new rhythm. Audited with before/after.
+
+        Keys merge at the top level: a new ``http`` table replaces the old one whole."""
+        ctx = self.ctx
+        task = await self._api_task(name, "changed")
+        old = task.definition
+        if "name" in changes and changes["name"] != name:
+            raise ConfigError(
+                "a job cannot be renamed; create one with the new name and delete this one",
+                job=name,
+                field="name",
+            )
+        table = definition_table(old)
+        for key, value in changes.items():
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        table["name"] = name
+        defn = self._api_definition(table)
+        now = ctx.clock.now()
+        next_fire = task.next_fire_at
+        rhythm = (defn.schedule, defn.timezone, defn.enabled)
+        if rhythm != (old.schedule, old.timezone, old.enabled) or next_fire is None:
+            next_fire = first_fire(defn, now)
+        updated = await ctx.store.update_task(defn, next_fire, now)
+        if updated is None:  # deleted meanwhile
+            raise NotFoundError(f"no job named {name!r}")
+        ctx.tasks.put(updated.definition)
+        ctx.schedules_changed()
+        await ctx.audit("job.update", "job", name, before=audit_table(old), after=audit_table(defn))
+        return updated
+
+    async def delete(self, name: str) -> Task:
+        """Remove a definition made over the API (history kept, pending jobs cancelled);
+        ``ConflictError`` for others. Audited."""
+        ctx = self.ctx
+        task = await self._api_task(name, "deleted")
+        removed = await ctx.store.remove_task(name, ctx.clock.now())
+        if removed is None:
+            raise NotFoundError(f"no job named {name!r}")
+        ctx.schedules_changed()
+        await ctx.audit("job.delete", "job", name, before=audit_table(task.definition))
+        return removed
+
+    def _api_definition(self, table: dict[str, Any]) -> TaskDefinition:
+        """A definition from API input, checked like tickwork.toml, then against what the API
+        may define (``definition_rules.check_api_definable``)."""
+        defn = parse_job_table(table, self.ctx.calendars, TaskSource.API)
+        check_api_definable(defn, self.ctx.api_job_kinds)
+        validate_definitions([defn], self.ctx.resolve)
+        return defn
+
+    async def _api_task(self, name: str, verb: str) -> Task:
+        """A live task that was defined over the API (the only ones the API may change)."""
+        task = await self.get(name)
+        if task.removed:
+            raise NotFoundError(f"no job named {name!r} (it was deleted)")
+        check_api_changeable(task, verb)
+        return task
+
+
+def task_table(task: Task) -> dict[str, Any]:
+    """A stored definition as a ``[[jobs]]``-shaped table (what ``Definitions.create`` takes)."""
+    return definition_table(task.definition)
+
+
+def preview(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times of a schedule expression (for ``tickwork next``)."""
+    if count < 1:
+        raise ConfigError(f"must be >= 1, got {count}", field="count")
+    schedule = parse_schedule(expression, timezone)
+    out: list[datetime] = []
+    for fire in schedule.iter_after(after):
+        out.append(fire)
+        if len(out) >= count:
+            break
+    return out

@@ -1,0 +1,157 @@
+"""``Service``: the one object an adapter calls for definitions, jobs, runs, status and the
+audit log. It holds no rule of its own: each method hands over to one use case."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tickwork.clock import Clock
+from tickwork.domain.access import AuditEntry, AuditQuery, Principal
+from tickwork.domain.admission import Hold
+from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
+from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
+from tickwork.domain.queries import SyncReport
+from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.service import audit
+from tickwork.service.context import Context
+from tickwork.service.definition_rules import TaskFilter
+from tickwork.service.definitions import Definitions, task_table
+from tickwork.service.jobs import EnqueueRequest, Jobs
+from tickwork.service.queries import JobQuery, QueueStats, RunQuery
+from tickwork.service.runs import Runs
+from tickwork.service.status import Status, cluster_status
+from tickwork.store.base import Store
+
+
+class Service:
+    """The use cases over one context. Adapters parse input, call one method, render the result."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.definitions = Definitions(ctx)
+        self.jobs = Jobs(ctx)
+        self.runs = Runs(ctx)
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.ctx.clock
+
+    @property
+    def audit_enqueues(self) -> bool:
+        return self.ctx.audit_enqueues
+
+    def as_actor(self, actor: Principal, request_id: str | None = None) -> Service:
+        """This service acting for ``actor`` (one per API request); shares store and caches."""
+        return Service(self.ctx.acting_for(actor, request_id))
+
+    # --- definitions -----------------------------------------------------------------------
+    async def sync_definitions(
+        self, definitions: Sequence[TaskDefinition], sources: Sequence[TaskSource]
+    ) -> SyncReport:
+        return await self.definitions.sync(definitions, sources)
+
+    async def register_missing(self, definitions: Sequence[TaskDefinition]) -> list[str]:
+        return await self.definitions.register_missing(definitions)
+
+    async def get_task(self, name: str) -> Task:
+        return await self.definitions.get(name)
+
+    async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
+        return await self.definitions.tasks(include_removed=include_removed)
+
+    async def search_tasks(self, query: TaskFilter) -> tuple[list[Task], dict[str, RunStatus]]:
+        return await self.definitions.search(query)
+
+    async def set_enabled(self, name: str, enabled: bool) -> Task:
+        return await self.definitions.set_enabled(name, enabled)
+
+    async def preview_job(
+        self, name: str, after: datetime, count: int
+    ) -> list[tuple[datetime, datetime]]:
+        return await self.definitions.preview(name, after, count)
+
+    async def create_task(self, table: dict[str, Any]) -> Task:
+        return await self.definitions.create(table)
+
+    async def update_task(self, name: str, changes: dict[str, Any]) -> Task:
+        return await self.definitions.update(name, changes)
+
+    async def delete_task(self, name: str) -> Task:
+        return await self.definitions.delete(name)
+
+    def task_table(self, task: Task) -> dict[str, Any]:
+        return task_table(task)
+
+    # --- jobs ------------------------------------------------------------------------------
+    async def enqueue(
+        self, req: EnqueueRequest, *, triggered_by: TriggeredBy = TriggeredBy.API
+    ) -> int:
+        return await self.jobs.enqueue(req, triggered_by=triggered_by)
+
+    async def enqueue_many(
+        self, reqs: Sequence[EnqueueRequest], *, triggered_by: TriggeredBy = TriggeredBy.API
+    ) -> list[int]:
+        return await self.jobs.enqueue_many(reqs, triggered_by=triggered_by)
+
+    async def trigger(self, name: str, *, triggered_by: TriggeredBy = TriggeredBy.MANUAL) -> int:
+        return await self.jobs.trigger(name, triggered_by=triggered_by)
+
+    async def get_job(self, job_id: int) -> Job:
+        return await self.jobs.get(job_id)
+
+    async def list_jobs(
+        self,
+        *,
+        task_name: str | None = None,
+        states: Sequence[JobState] | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        return await self.jobs.list_jobs(task_name=task_name, states=states, limit=limit)
+
+    async def query_jobs(self, query: JobQuery) -> list[Job]:
+        return await self.jobs.query(query)
+
+    async def reschedule(self, job_id: int, at: datetime) -> Job:
+        return await self.jobs.reschedule(job_id, at)
+
+    async def explain(self, job_id: int) -> Hold | None:
+        return await self.jobs.explain(job_id)
+
+    async def reset_stuck(self, older_than_seconds: float) -> list[Job]:
+        return await self.jobs.reset_stuck(older_than_seconds)
+
+    async def cancel(self, job_id: int, reason: str = "cancelled by request") -> Job:
+        return await self.jobs.cancel(job_id, reason)
+
+    async def queue_stats(self) -> QueueStats:
+        return await self.jobs.queue_stats()
+
+    async def process_now(self) -> int:
+        return await self.jobs.process_now()
+
+    # --- runs, status, audit ---------------------------------------------------------------
+    async def history(self, name: str, *, limit: int = 20) -> list[Run]:
+        return await self.runs.history(name, limit=limit)
+
+    async def query_runs(self, query: RunQuery) -> list[Run]:
+        return await self.runs.query(query)
+
+    async def get_run(self, run_id: int) -> Run:
+        return await self.runs.get(run_id)
+
+    async def runs_of_job(self, job_id: int) -> list[Run]:
+        return await self.runs.of_job(job_id)
+
+    async def status(
+        self, *, heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    ) -> Status:
+        return await cluster_status(self.ctx, heartbeat_interval_seconds)
+
+    async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
+        return await audit.audit_log(self.ctx.store, query)
