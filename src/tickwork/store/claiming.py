@@ -44,7 +44,7 @@ def first_page(limit: int) -> int:
 @dataclass(frozen=True)
 class Exclusions:
     """What the running jobs and the task-wide limiter states alone hold back (the admitter
-    would hold every such job too): a dialect may leave these candidates out in SQL, so a claim
+    would hold every such job too): the dialects leave these candidates out in SQL, so a claim
     under binding limits does not page through held jobs."""
 
     held_tasks: list[str]  # overlap=queue behind a running job, or out of rate

@@ -137,6 +137,44 @@ WHERE {where}
 ORDER BY j.priority DESC, j.scheduled_at, j.id
 LIMIT ?
 """
+# The exclusions go in as bound lists; past this many values a page is read unfiltered (the
+# admitter holds those jobs back all the same), well below SQLite's limit of bound parameters.
+MAX_EXCLUDED = 500
+
+
+def _excluded(ex: Exclusions) -> tuple[str, list[Any]]:
+    """The SQL pre-filter of ``claiming.Exclusions`` (``postgres.queue.CANDIDATES_SQL``'s, with
+    lists of placeholders) and its parameters."""
+    size = len(ex.held_tasks) + len(ex.full_keys) + len(ex.own_limit) + 2 * len(ex.pairs)
+    if size == 0 or size > MAX_EXCLUDED:
+        return "", []
+    where: list[str] = []
+    params: list[Any] = []
+    if ex.held_tasks:
+        where.append(f" AND j.task_name NOT IN ({_marks(len(ex.held_tasks))})")
+        params += ex.held_tasks
+    held_keys: list[str] = []
+    if ex.full_keys:
+        full = f"j.key IN ({_marks(len(ex.full_keys))})"
+        params += ex.full_keys
+        if ex.own_limit:
+            full += f" AND j.task_name NOT IN ({_marks(len(ex.own_limit))})"
+            params += ex.own_limit
+        held_keys.append(f"({full})")
+    if ex.pairs:
+        held_keys.append(
+            f"(j.task_name, j.key) IN (VALUES {', '.join(['(?, ?)'] * len(ex.pairs))})"
+        )
+        params += [v for pair in ex.pairs for v in pair]
+    if held_keys:
+        where.append(f" AND (j.key IS NULL OR NOT ({' OR '.join(held_keys)}))")
+    return "".join(where), params
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
 RUNNING_SQL = """
 SELECT task_name, key, count(*) FROM tickwork_jobs INDEXED BY ix_tickwork_jobs_running
 WHERE state = 'running' GROUP BY task_name, key
@@ -174,9 +212,8 @@ def claim(
 
 
 class ClaimStatements:
-    """``claiming.ClaimSql`` on SQLite. The caller's write lock serialises claims, and the
-    candidates are read in index order without the SQL pre-filter: a page costs little in
-    process, and the admitter holds those jobs back all the same."""
+    """``claiming.ClaimSql`` on SQLite: the caller's write lock serialises claims; the
+    candidates' SQL leaves out what the snapshot alone holds back, as on PostgreSQL."""
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self._raw = raw
@@ -206,12 +243,14 @@ class ClaimStatements:
         after: tuple[Any, ...] | None,
         exclusions: Exclusions,
     ) -> list[Any]:
-        if after is None:
-            sql = CANDIDATES_SQL.format(where=_PENDING_WHERE)
-            return self._raw.execute(sql, (_epoch(horizon), size)).fetchall()
-        p, at, i = after
-        sql = CANDIDATES_SQL.format(where=_PENDING_WHERE + _AFTER)
-        return self._raw.execute(sql, (_epoch(horizon), p, p, at, at, i, size)).fetchall()
+        where, params = _excluded(exclusions)
+        where = _PENDING_WHERE + where
+        if after is not None:
+            p, at, i = after
+            where += _AFTER
+            params += [p, p, at, at, i]
+        sql = CANDIDATES_SQL.format(where=where)
+        return self._raw.execute(sql, (_epoch(horizon), *params, size)).fetchall()
 
     def save_tats(self, tats: dict[str, datetime]) -> None:
         self._raw.executemany(
