@@ -14,19 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from tickwork.cli import render
-from tickwork.cli.common import (
-    ConfigOpt,
-    DbOpt,
-    JsonOpt,
-    WideOpt,
-    app,
-    cli_actor,
-    command_group,
-    fail,
-    guard,
-    with_service,
-)
+from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, command_group
 from tickwork.cli.render import Column
+from tickwork.cli.running import cli_actor, fail, guard, with_service
 from tickwork.domain.access import ApiToken, AuditEntry, AuditQuery, Role, User, parse_role
 from tickwork.domain.access import parse_scopes as parse_scope_list
 from tickwork.domain.durations import parse_duration

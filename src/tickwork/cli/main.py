@@ -17,19 +17,9 @@ from tickwork.cli import (
     render,
     serve,  # noqa: F401  (registers its commands)
 )
-from tickwork.cli.common import (
-    ConfigOpt,
-    DbOpt,
-    JsonOpt,
-    WideOpt,
-    app,
-    fail,
-    guard,
-    jobs_app,
-    parse_json,
-    parse_time,
-    with_service,
-)
+from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, jobs_app
+from tickwork.cli.running import fail, guard, with_service
+from tickwork.cli.values import parse_json, parse_time
 from tickwork.errors import ConfigError
 
 if TYPE_CHECKING:
