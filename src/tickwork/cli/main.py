@@ -1,7 +1,8 @@
 """The ``tickwork`` command line: parse, call the service, render; no rules of its own.
 
 Commands live by theme: ``serve`` (run, worker, scheduler, api), this module (next, enqueue,
-jobs), ``ops`` (status, reset-stuck, db); ``common`` holds what they share.
+jobs), ``ops`` (status, reset-stuck, db), ``accounts`` (users, tokens, audit); ``commands``,
+``running``, ``values`` and ``render`` hold what they share.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from tickwork.api.deps import get_context, require
-from tickwork.api.schemas import (
-    Id,
-    StrictIn,
+from tickwork.api.schemas import Id, StrictIn
+from tickwork.domain.access import Principal, Role, Scope
+from tickwork.wire import (
     TokenCreatedOut,
     TokenOut,
     UserOut,
@@ -19,7 +19,6 @@ from tickwork.api.schemas import (
     token_out,
     user_out,
 )
-from tickwork.domain.access import Principal, Role, Scope
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from tickwork.api.deps import require, service_for
-from tickwork.api.schemas import AuditOut, CursorPage, CursorParam, LimitParam, audit_out
+from tickwork.api.schemas import CursorPage, CursorParam, LimitParam
 from tickwork.domain.access import AuditQuery, Principal, Scope
+from tickwork.wire import AuditOut, audit_out
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 

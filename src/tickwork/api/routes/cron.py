@@ -22,7 +22,7 @@ from tickwork.api.deps import (
     service_for,
 )
 from tickwork.api.errors import ApiError
-from tickwork.api.routes.health import ProcessorOut, status_out
+from tickwork.api.routes.health import status_out
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.jobs import Job, TriggeredBy
@@ -30,6 +30,7 @@ from tickwork.errors import ConfigError, ForbiddenError
 from tickwork.service.analytics import Health, Insights
 from tickwork.service.jobs import EnqueueRequest
 from tickwork.service.queries import ControlState, QueueStats, RunStats
+from tickwork.wire import ProcessorOut
 
 router = APIRouter(prefix="/api/cron", tags=["processor"])
 

@@ -12,8 +12,9 @@ from pydantic import BaseModel
 
 from tickwork.api.deps import get_context, require
 from tickwork.domain.access import Principal, Scope
-from tickwork.service.status import ProcessorStatus, Status
+from tickwork.service.status import Status
 from tickwork.version import __version__
+from tickwork.wire import ProcessorOut, processor_out
 
 router = APIRouter(tags=["health"])
 
@@ -25,38 +26,10 @@ class HealthOut(BaseModel):
     timestamp: datetime
 
 
-class ProcessorOut(BaseModel):
-    id: str
-    role: str
-    host: str
-    pid: int
-    version: str
-    state: str  # running, lost (missed heartbeats), stopped
-    running_jobs: int
-    started_at: datetime
-    heartbeat_at: datetime
-    stopped_at: datetime | None
-
-
 class StatusOut(BaseModel):
     version: str
     jobs_by_state: dict[str, int]
     processors: list[ProcessorOut]
-
-
-def processor_out(p: ProcessorStatus) -> ProcessorOut:
-    return ProcessorOut(
-        id=p.info.id,
-        role=p.info.role,
-        host=p.info.host,
-        pid=p.info.pid,
-        version=p.info.version,
-        state=p.state,
-        running_jobs=p.running_jobs,
-        started_at=p.info.started_at,
-        heartbeat_at=p.info.heartbeat_at,
-        stopped_at=p.info.stopped_at,
-    )
 
 
 def status_out(status: Status) -> StatusOut:

@@ -8,20 +8,15 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from tickwork.api.deps import TRIGGER_SECRET, get_context, require, service_for
 from tickwork.api.schemas import (
-    AuditOut,
     CursorPage,
     CursorParam,
     FireOut,
     JobOut,
     JobPage,
     LimitParam,
-    RunOut,
     TriggeredOut,
-    audit_out,
     job_out,
-    queue_job_out,
     reject_nul,
-    run_out,
 )
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
@@ -29,6 +24,7 @@ from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
 from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.facade import Service
 from tickwork.service.queries import RunQuery
+from tickwork.wire import AuditOut, RunOut, audit_out, queue_job_out, run_out
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 

@@ -15,11 +15,8 @@ from tickwork.api.schemas import (
     Id,
     LimitParam,
     QueueJobDetailOut,
-    QueueJobOut,
     StrictIn,
     hold_out,
-    queue_job_out,
-    run_out,
 )
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.durations import parse_duration
@@ -27,6 +24,7 @@ from tickwork.domain.jobs import JobState
 from tickwork.errors import ConfigError
 from tickwork.service.jobs import EnqueueRequest
 from tickwork.service.queries import JobQuery
+from tickwork.wire import QueueJobOut, queue_job_out, run_out
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
 

@@ -14,15 +14,12 @@ from tickwork.api.schemas import (
     CursorParam,
     Id,
     LimitParam,
-    RunDetailOut,
-    RunOut,
-    run_detail_out,
-    run_out,
 )
 from tickwork.domain.access import Principal, Scope
 from tickwork.domain.jobs import RunStatus, TriggeredBy
 from tickwork.errors import ConfigError
 from tickwork.service.queries import RunQuery
+from tickwork.wire import RunDetailOut, RunOut, run_detail_out, run_out
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
