@@ -40,7 +40,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-# The CLI's view of a definition, not the API's (``api.schemas.JobOut``): its
+# The CLI's view of a definition, not the API's (``api.schemas.definitions.JobOut``): its
 # settings spelled out for people reading ``jobs show``, rather than a [[jobs]] table.
 def task_dict(task: Task) -> dict[str, Any]:
     from tickwork.domain.tasks import target_to_dict

@@ -1,43 +1,17 @@
-"""``GET /health`` (the load balancer's probe: a store ping, nothing else) and
-``GET /api/status`` (job counts and processors, for people and dashboards)."""
+"""``GET /health`` (the load balancer's probe) and ``GET /api/status`` (the cluster at a glance).
+
+The probe is a store ping, nothing else; the status is job counts and processors, for people
+and dashboards."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-from tickwork.api.deps import get_context, require
-from tickwork.domain.access import Principal, Scope
-from tickwork.service.status import Status
-from tickwork.version import __version__
-from tickwork.wire import ProcessorOut, processor_out
+from tickwork.api.deps import Reader, get_context
+from tickwork.api.schemas.status import HealthOut, StatusOut, status_out
 
 router = APIRouter(tags=["health"])
-
-Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
-
-
-class HealthOut(BaseModel):
-    status: str  # "ok" or "unavailable"
-    timestamp: datetime
-
-
-class StatusOut(BaseModel):
-    version: str
-    jobs_by_state: dict[str, int]
-    processors: list[ProcessorOut]
-
-
-def status_out(status: Status) -> StatusOut:
-    return StatusOut(
-        version=__version__,
-        jobs_by_state={state.value: n for state, n in sorted(status.jobs_by_state.items())},
-        processors=[processor_out(p) for p in status.processors],
-    )
 
 
 @router.get(

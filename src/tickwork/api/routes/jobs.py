@@ -6,18 +6,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from tickwork.api.deps import TRIGGER_SECRET, get_context, require, service_for
-from tickwork.api.schemas import (
-    CursorPage,
-    CursorParam,
-    FireOut,
-    JobOut,
-    JobPage,
-    LimitParam,
-    TriggeredOut,
-    job_out,
-    reject_nul,
+from tickwork.api.deps import (
+    TRIGGER_SECRET,
+    Auditor,
+    Reader,
+    Triggerer,
+    Writer,
+    get_context,
+    require,
+    service_for,
 )
+from tickwork.api.schemas.common import CursorPage, CursorParam, LimitParam, reject_nul
+from tickwork.api.schemas.definitions import FireOut, JobOut, JobPage, TriggeredOut, job_out
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
 from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
@@ -28,9 +28,6 @@ from tickwork.wire import AuditOut, RunOut, audit_out, queue_job_out, run_out
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
-Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
-Triggerer = Annotated[Principal, Depends(require(Scope.JOBS_TRIGGER))]
-Writer = Annotated[Principal, Depends(require(Scope.JOBS_WRITE))]
 JobName = Annotated[str, Path(pattern=NAME_PATTERN, description="A job definition's name.")]
 Table = Annotated[
     dict[str, Any],
@@ -177,7 +174,7 @@ async def job_runs(
 @router.get("/{name}/changes", summary="Who changed a job definition, and how")
 async def job_changes(
     request: Request,
-    principal: Annotated[Principal, Depends(require(Scope.AUDIT_READ))],
+    principal: Auditor,
     name: JobName,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
