@@ -14,7 +14,18 @@ from tickwork.api.deps import ApiContext, known_query_only
 from tickwork.api.docs import DOCS_CSS, render_docs
 from tickwork.api.errors import error_body, install_error_handlers
 from tickwork.api.middleware import ApiMiddleware, RateLimiter, install_request_id_logging
-from tickwork.api.routes import accounts, audit, cron, events, health, jobs, queue, runs
+from tickwork.api.routes import (
+    accounts,
+    analytics,
+    audit,
+    events,
+    health,
+    jobs,
+    processors,
+    queue,
+    runs,
+    webhook,
+)
 from tickwork.version import __version__
 
 log = logging.getLogger("tickwork.api")
@@ -71,7 +82,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (jobs, queue, runs, audit, accounts, cron, events, health):
+    routers = (jobs, queue, runs, audit, accounts, processors, analytics, webhook, events, health)
+    for module in routers:
         app.include_router(module.router)
 
     @app.get(OPENAPI_URL, include_in_schema=False)

@@ -1,14 +1,16 @@
 """What every route needs: the shared context, who the caller is, the use cases acting for
 them, and the check that the query holds only parameters the route takes. Routes declare one
-scope with ``Depends(require(Scope.X))``; nothing else checks permissions."""
+scope with ``Depends(require(Scope.X))`` (``Reader``, ``Writer``... below); nothing else checks
+permissions."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
@@ -144,6 +146,15 @@ def require(
         return principal
 
     return dependency
+
+
+# The caller of a route that needs one scope, named for what the scope lets them do.
+Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
+Triggerer = Annotated[Principal, Depends(require(Scope.JOBS_TRIGGER))]
+Writer = Annotated[Principal, Depends(require(Scope.JOBS_WRITE))]
+Controller = Annotated[Principal, Depends(require(Scope.PROCESSOR))]
+Auditor = Annotated[Principal, Depends(require(Scope.AUDIT_READ))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
 def service_for(request: Request, principal: Principal) -> Service:

@@ -11,7 +11,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tickwork.api.schemas import run_out
 from tickwork.domain.access import AuditEntry, Principal, Scope
 from tickwork.domain.jobs import Job, Run
 from tickwork.service.events import (
@@ -26,6 +25,7 @@ from tickwork.service.events import (
     ProcessorChange,
     RunStart,
 )
+from tickwork.wire import run_out
 
 # The events a stream sends, and the scope a caller needs to see each.
 EVENT_SCOPES: dict[str, Scope] = {

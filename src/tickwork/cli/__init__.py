@@ -22,7 +22,7 @@ def main() -> None:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     import_module("tickwork.cli.main")  # defines the commands
-    from tickwork.cli.common import app
+    from tickwork.cli.commands import app
 
     try:
         app()

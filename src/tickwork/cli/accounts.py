@@ -14,20 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from tickwork.cli import render
-from tickwork.cli.common import (
-    ConfigOpt,
-    DbOpt,
-    JsonOpt,
-    WideOpt,
-    app,
-    cli_actor,
-    command_group,
-    fail,
-    guard,
-    with_service,
-)
+from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, command_group
 from tickwork.cli.render import Column
-from tickwork.domain.access import ApiToken, AuditEntry, AuditQuery, Role, User, parse_role
+from tickwork.cli.running import cli_actor, fail, guard, with_service
+from tickwork.domain.access import ApiToken, AuditQuery, Role, User, parse_role
 from tickwork.domain.access import parse_scopes as parse_scope_list
 from tickwork.domain.durations import parse_duration
 
@@ -55,43 +45,6 @@ def _accounts_call(
 
 
 # --- rendering ---------------------------------------------------------------------------------
-def user_dict(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "name": user.name,
-        "role": user.role.value,
-        "created_at": render.iso(user.created_at),
-        "disabled_at": render.iso(user.disabled_at),
-    }
-
-
-def token_dict(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "user": token.user_name,
-        "name": token.name,
-        "scopes": sorted(s.value for s in token.scopes),
-        "created_at": render.iso(token.created_at),
-        "expires_at": render.iso(token.expires_at),
-        "revoked_at": render.iso(token.revoked_at),
-        "last_used_at": render.iso(token.last_used_at),
-    }
-
-
-def audit_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": render.iso(entry.at),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target_type": entry.target_type,
-        "target": entry.target,
-        "before": entry.before,
-        "after": entry.after,
-        "request_id": entry.request_id,
-    }
-
-
 def _compact(value: dict[str, Any] | None) -> str:
     return "" if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
@@ -138,7 +91,7 @@ def users_create(
         lambda a: a.create_user(name, parsed_role, password, actor=cli_actor()),
     )
     if as_json:
-        render.print_json(user_dict(user))
+        render.print_json(render.user_dict(user))
     else:
         typer.echo(f"created user {user.name} ({user.role.value})")
 
@@ -153,7 +106,7 @@ def users_list(
     """List users with their role and whether they are disabled."""
     users: list[User] = _accounts_call(config, database_url, lambda a: a.list_users())
     if as_json:
-        render.print_json([user_dict(u) for u in users])
+        render.print_json([render.user_dict(u) for u in users])
         return
     columns = [
         Column("name"),
@@ -185,7 +138,7 @@ def _update_user(
         lambda a: a.update_user(name, role=role, disabled=disabled, actor=cli_actor()),
     )
     if as_json:
-        render.print_json(user_dict(user))
+        render.print_json(render.user_dict(user))
     else:
         state = "disabled" if user.disabled_at is not None else "enabled"
         typer.echo(f"user {user.name}: {user.role.value}, {state}")
@@ -251,12 +204,12 @@ def tokens_create(
 
     token, secret = _accounts_call(config, database_url, create)
     if as_json:
-        render.print_json({**token_dict(token), "token": secret})
+        render.print_json(render.token_dict(token, secret))
         return
     typer.echo(secret)
     expiry = f"expires {render.iso(token.expires_at)}" if token.expires_at else "never expires"
     typer.echo(
-        f"token {token.id} for {token.user_name} ({', '.join(token_dict(token)['scopes'])}; "
+        f"token {token.id} for {token.user_name} ({', '.join(render.token_dict(token)['scopes'])}; "
         f"{expiry}): store it now, it is not shown again",
         err=True,
     )
@@ -273,7 +226,7 @@ def tokens_list(
     """List tokens (never their secrets)."""
     tokens: list[ApiToken] = _accounts_call(config, database_url, lambda a: a.list_tokens(user))
     if as_json:
-        render.print_json([token_dict(t) for t in tokens])
+        render.print_json([render.token_dict(t) for t in tokens])
         return
     columns = [
         Column("id"),
@@ -313,7 +266,7 @@ def tokens_revoke(
         config, database_url, lambda a: a.revoke_token(token_id, actor=cli_actor())
     )
     if as_json:
-        render.print_json(token_dict(token))
+        render.print_json(render.token_dict(token))
     else:
         typer.echo(f"token {token.id} ({token.user_name}, {token.name}): revoked")
 
@@ -343,7 +296,7 @@ def audit_log(
     )
     entries = with_service(config, database_url, lambda s: s.audit_log(query))
     if as_json:
-        render.print_json([audit_dict(e) for e in entries])
+        render.print_json([render.audit_dict(e) for e in entries])
         return
     columns = [
         Column("id"),

@@ -1,7 +1,8 @@
 """The ``tickwork`` command line: parse, call the service, render; no rules of its own.
 
 Commands live by theme: ``serve`` (run, worker, scheduler, api), this module (next, enqueue,
-jobs), ``ops`` (status, reset-stuck, db); ``common`` holds what they share.
+jobs), ``ops`` (status, reset-stuck, db), ``accounts`` (users, tokens, audit); ``commands``,
+``running``, ``values`` and ``render`` hold what they share.
 """
 
 from __future__ import annotations
@@ -17,19 +18,9 @@ from tickwork.cli import (
     render,
     serve,  # noqa: F401  (registers its commands)
 )
-from tickwork.cli.common import (
-    ConfigOpt,
-    DbOpt,
-    JsonOpt,
-    WideOpt,
-    app,
-    fail,
-    guard,
-    jobs_app,
-    parse_json,
-    parse_time,
-    with_service,
-)
+from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, jobs_app
+from tickwork.cli.running import fail, guard, with_service
+from tickwork.cli.values import parse_json, parse_time
 from tickwork.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -7,17 +7,8 @@ from typing import Annotated
 import typer
 
 from tickwork.cli import render
-from tickwork.cli.common import (
-    ConfigOpt,
-    DbOpt,
-    JsonOpt,
-    WideOpt,
-    app,
-    config_of,
-    db_app,
-    guard,
-    with_service,
-)
+from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, db_app
+from tickwork.cli.running import config_of, guard, with_service
 
 
 @app.command()

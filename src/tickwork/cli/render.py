@@ -1,5 +1,9 @@
 """Rendering domain objects for the terminal: JSON-able dicts, and tables that fit the terminal.
 
+A job, a run, a processor, a user, a token and an audit entry have the shapes the REST API
+shows too (``tickwork.wire``, imported only when one becomes a dict); a definition has the
+CLI's own (``task_dict``).
+
 A table never wraps a cell: when the terminal is too narrow, free-text columns (descriptions,
 errors, reported metrics) are cut with an ellipsis first, then whole columns are left out,
 least important first; ``--wide`` shows every column in full, however wide. rich is imported
@@ -16,6 +20,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from tickwork.domain.access import ApiToken, AuditEntry, User
     from tickwork.domain.jobs import Job, Run
     from tickwork.domain.tasks import Task
     from tickwork.service.status import ProcessorStatus
@@ -33,6 +40,8 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# The CLI's view of a definition, not the API's (``api.schemas.definitions.JobOut``): its
+# settings spelled out for people reading ``jobs show``, rather than a [[jobs]] table.
 def task_dict(task: Task) -> dict[str, Any]:
     from tickwork.domain.tasks import target_to_dict
 
@@ -67,65 +76,50 @@ def task_dict(task: Task) -> dict[str, Any]:
     }
 
 
-def job_dict(job: Job) -> dict[str, Any]:
+def shown(model: BaseModel) -> dict[str, Any]:
+    """A shape shared with the REST API (``tickwork.wire``) as the CLI shows it: its fields,
+    times in ISO 8601 as ``iso`` writes them (the shared shapes have times at the top only)."""
     return {
-        "id": job.id,
-        "task": job.task_name,
-        "state": job.state.value,
-        "args": job.args,
-        "kwargs": job.kwargs,
-        "priority": job.priority,
-        "key": job.key,
-        "scheduled_at": iso(job.scheduled_at),
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "triggered_by": job.triggered_by.value,
-        "fire_at": iso(job.fire_at),
-        "created_at": iso(job.created_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
-        "worker_id": job.worker_id,
-        "last_error": job.last_error,
+        name: iso(value) if isinstance(value, datetime) else value
+        for name, value in model.model_dump().items()
     }
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    from tickwork.wire import queue_job_out
+
+    return shown(queue_job_out(job))
 
 
 def run_dict(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "job_id": run.job_id,
-        "task": run.task_name,
-        "attempt": run.attempt,
-        "status": run.status.value,
-        "triggered_by": run.triggered_by.value,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "duration_seconds": round(run.duration_seconds, 6),
-        "worker_id": run.worker_id,
-        "error_type": run.error_type,
-        "error_class": run.error_class.value if run.error_class else None,
-        "error_message": run.error_message,
-        "traceback": run.traceback,
-        "exit_code": run.exit_code,
-        "output": run.output,
-        "result": run.result,
-        "metrics": run.metrics,
-    }
+    from tickwork.wire import run_detail_out
+
+    return shown(run_detail_out(run))
 
 
 def processor_dict(status: ProcessorStatus) -> dict[str, Any]:
-    p = status.info
-    return {
-        "id": p.id,
-        "role": p.role,
-        "state": status.state,
-        "running_jobs": status.running_jobs,
-        "host": p.host,
-        "pid": p.pid,
-        "version": p.version,
-        "started_at": iso(p.started_at),
-        "heartbeat_at": iso(p.heartbeat_at),
-        "stopped_at": iso(p.stopped_at),
-    }
+    from tickwork.wire import processor_out
+
+    return shown(processor_out(status))
+
+
+def user_dict(user: User) -> dict[str, Any]:
+    from tickwork.wire import user_out
+
+    return shown(user_out(user))
+
+
+def token_dict(token: ApiToken, secret: str | None = None) -> dict[str, Any]:
+    """A token; with ``secret``, as just created (the only time its secret is shown)."""
+    from tickwork.wire import token_created_out, token_out
+
+    return shown(token_out(token) if secret is None else token_created_out(token, secret))
+
+
+def audit_dict(entry: AuditEntry) -> dict[str, Any]:
+    from tickwork.wire import audit_out
+
+    return shown(audit_out(entry))
 
 
 def print_json(data: Any) -> None:

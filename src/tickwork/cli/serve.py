@@ -8,17 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tickwork.cli import collect_garbage_again
-from tickwork.cli.common import (
-    AppOpt,
-    ConfigOpt,
-    DbOpt,
-    ProcessorIdOpt,
-    app,
-    config_of,
-    fail,
-    guard,
-    setup_logging,
-)
+from tickwork.cli.commands import AppOpt, ConfigOpt, DbOpt, ProcessorIdOpt, app
+from tickwork.cli.running import config_of, fail, guard
 
 if TYPE_CHECKING:
     from tickwork.config.api import ApiSettings
@@ -177,4 +168,15 @@ def api(
     """Serve only the REST API (no scheduler or worker) until Ctrl-C or SIGTERM."""
     serve_roles(
         frozenset(), config, database_url, app_path, processor_id, api=True, host=host, port=port
+    )
+
+
+def setup_logging(level: str) -> None:
+    import logging
+    import sys
+
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )

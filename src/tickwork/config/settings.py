@@ -12,17 +12,19 @@ from tickwork.config.tables import describe, show, substitute_env, unknown_key_m
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.limits import RateLimit
+from tickwork.domain.processors import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_CONCURRENT_JOBS,
+    DEFAULT_MISFIRE_GRACE_SECONDS,
+    DEFAULT_OUTPUT_LIMIT_BYTES,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+)
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///tickwork.db"
-DEFAULT_BATCH_SIZE = 50
-DEFAULT_MAX_CONCURRENT_JOBS = 20
-DEFAULT_POLL_INTERVAL_SECONDS = 1.0
-DEFAULT_LEASE_SECONDS = 60.0
-DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 30.0
-DEFAULT_OUTPUT_LIMIT_BYTES = 65536
-DEFAULT_MISFIRE_GRACE_SECONDS = 60.0
 DEFAULT_LOG_LEVEL = "INFO"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 

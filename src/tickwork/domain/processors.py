@@ -21,6 +21,15 @@ ROLES = frozenset({ROLE_SCHEDULER, ROLE_WORKER})
 MAX_PROCESSOR_ID_LENGTH = 200  # tickwork_processors.id
 
 DEFAULT_HEARTBEAT_SECONDS = 10.0
+# What a processor does unless told otherwise ([tickwork], TICKWORK_*, flags): defined here,
+# once, for the settings (config) and the runtime components alike.
+DEFAULT_BATCH_SIZE = 50
+DEFAULT_MAX_CONCURRENT_JOBS = 20
+DEFAULT_POLL_INTERVAL_SECONDS = 1.0
+DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 30.0
+DEFAULT_OUTPUT_LIMIT_BYTES = 65536
+DEFAULT_MISFIRE_GRACE_SECONDS = 60.0
 # A processor whose last heartbeat is older than this many heartbeat intervals is "lost".
 LOST_AFTER_HEARTBEATS = 3
 

@@ -4,7 +4,6 @@ each beat also reads the cluster's run-time control (pause, overrides) for the w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -15,6 +14,7 @@ from tickwork.clock import Clock, SystemClock
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import ControlState, ProcessorInfo
 from tickwork.runtime.backoff import StoreRetry
+from tickwork.runtime.loop import BackgroundLoop
 from tickwork.store.base import RuntimeStore
 from tickwork.version import __version__
 
@@ -48,22 +48,18 @@ class Heartbeat:
             heartbeat_at=now,
             stopped_at=None,
         )
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("tickwork-heartbeat", self._run)
         self.retry = StoreRetry(log)
 
     async def start(self) -> None:
-        if self._loop is None:
+        if not self._loop.running:
             await self.store.heartbeat(self.info)
             await self._read_control()  # before the worker starts: a paused cluster stays so
-            self._loop = asyncio.create_task(self._run(), name="tickwork-heartbeat")
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._loop is None:
+        if not await self._loop.stop():
             return
-        self._loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._loop
-        self._loop = None
         now = self.clock.now()
         self.info = dataclasses.replace(self.info, heartbeat_at=now, stopped_at=now)
         try:

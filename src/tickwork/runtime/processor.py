@@ -14,7 +14,14 @@ from tickwork.callables import resolve_callable
 from tickwork.clock import Clock, SystemClock
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.processors import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_HEARTBEAT_SECONDS,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_CONCURRENT_JOBS,
+    DEFAULT_MISFIRE_GRACE_SECONDS,
+    DEFAULT_OUTPUT_LIMIT_BYTES,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
     ROLE_SCHEDULER,
     ROLE_WORKER,
     ROLES,
@@ -42,13 +49,13 @@ DEGRADED = "degraded"
 class ProcessorSettings:
     roles: frozenset[str] = frozenset({ROLE_SCHEDULER, ROLE_WORKER})
     processor_id: str = field(default_factory=new_processor_id)
-    batch_size: int = 50
-    max_concurrent_jobs: int = 20
-    poll_interval_seconds: float = 1.0
-    lease_seconds: float = 60.0
-    shutdown_timeout_seconds: float = 30.0
-    misfire_grace_seconds: float = 60.0
-    output_limit_bytes: int = 65536
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_concurrent_jobs: int = DEFAULT_MAX_CONCURRENT_JOBS
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
+    misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE_SECONDS
+    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_BYTES
     max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     rules: ClaimRules = field(default_factory=ClaimRules)

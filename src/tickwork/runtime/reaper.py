@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from tickwork.clock import Clock, SystemClock
 from tickwork.domain.jobs import JobState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.runtime.backoff import StoreRetry
+from tickwork.runtime.loop import BackgroundLoop
 from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.reaper")
@@ -30,7 +30,7 @@ class Reaper:
         self.max_interruptions = max_interruptions
         self.interval_seconds = interval_seconds
         self.clock = clock or SystemClock()
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("tickwork-reaper", self._run)
         self.retry = StoreRetry(log)
 
     async def run_once(self) -> int:
@@ -48,15 +48,10 @@ class Reaper:
         return len(recovered)
 
     async def start(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name="tickwork-reaper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         while True:

@@ -18,10 +18,12 @@ from tickwork.clock import Clock, SystemClock
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy
+from tickwork.domain.processors import DEFAULT_MISFIRE_GRACE_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS
 from tickwork.domain.queries import DueSchedule, Fire
 from tickwork.domain.schedules import Schedule, parse_schedule
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
+from tickwork.runtime.loop import BackgroundLoop
 from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.scheduler")
@@ -36,8 +38,8 @@ DEFAULT_LOOKAHEAD_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class SchedulerSettings:
-    poll_interval_seconds: float = 1.0
-    misfire_grace_seconds: float = 60.0
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
+    misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE_SECONDS
     lookahead_seconds: float = DEFAULT_LOOKAHEAD_SECONDS
 
 
@@ -201,7 +203,7 @@ class Scheduler:
         self._calendars: dict[str, Calendar | None] = {}
         self._round: dict[tuple[tuple[str, str], datetime], datetime] = {}
         self._wake = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("tickwork-scheduler", self._run)
         self.retry = StoreRetry(log)
 
     def wake(self) -> None:
@@ -274,15 +276,10 @@ class Scheduler:
                 return created
 
     async def start(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name="tickwork-scheduler")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         while True:

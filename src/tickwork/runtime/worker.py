@@ -15,6 +15,13 @@ from tickwork.clock import Clock, SystemClock
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
 from tickwork.domain.policies import next_state_after
+from tickwork.domain.processors import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_CONCURRENT_JOBS,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+)
 from tickwork.domain.queries import ControlState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, RetryPolicy, TaskDefinition
 from tickwork.runtime.backoff import StoreRetry
@@ -40,11 +47,11 @@ MAX_IDLE_SECONDS = 5.0
 @dataclass(frozen=True)
 class WorkerSettings:
     worker_id: str
-    batch_size: int = 50
-    max_concurrent_jobs: int = 20
-    poll_interval_seconds: float = 1.0
-    lease_seconds: float = 60.0
-    shutdown_timeout_seconds: float = 30.0
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_concurrent_jobs: int = DEFAULT_MAX_CONCURRENT_JOBS
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
     # Jobs due this soon are claimed now and started at their time (see Store.claim).
     prefetch_seconds: float = DEFAULT_PREFETCH_SECONDS
     max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Query, Request
 
-from tickwork.api.deps import get_context, require
-from tickwork.api.schemas import (
-    Id,
-    StrictIn,
+from tickwork.api.deps import Admin, get_context
+from tickwork.api.schemas.accounts import TokenIn, UserChangeIn, UserIn
+from tickwork.api.schemas.common import Id
+from tickwork.wire import (
     TokenCreatedOut,
     TokenOut,
     UserOut,
@@ -19,31 +17,8 @@ from tickwork.api.schemas import (
     token_out,
     user_out,
 )
-from tickwork.domain.access import Principal, Role, Scope
 
 router = APIRouter(prefix="/api", tags=["accounts"])
-
-Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
-
-
-class UserIn(StrictIn):
-    name: str = Field(min_length=1, max_length=200)
-    role: Role
-    password: str | None = Field(
-        None, max_length=1000, description="Optional (tokens are how the API authenticates)."
-    )
-
-
-class UserChangeIn(StrictIn):
-    role: Role | None = None
-    disabled: bool | None = Field(None, description="Disabling revokes the user's tokens.")
-
-
-class TokenIn(StrictIn):
-    user: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(min_length=1, description="Never more than the user's role.")
-    expires_at: datetime | None = None
 
 
 @router.get("/users", summary="Users")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from tickwork.api.deps import require, service_for
-from tickwork.api.schemas import AuditOut, CursorPage, CursorParam, LimitParam, audit_out
-from tickwork.domain.access import AuditQuery, Principal, Scope
+from tickwork.api.deps import Auditor, service_for
+from tickwork.api.schemas.common import CursorPage, CursorParam, LimitParam
+from tickwork.domain.access import AuditQuery
+from tickwork.wire import AuditOut, audit_out
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -19,7 +20,7 @@ Text = Annotated[str | None, Query(max_length=200)]
 @router.get("", summary="Audit entries, newest first")
 async def audit_log(
     request: Request,
-    principal: Annotated[Principal, Depends(require(Scope.AUDIT_READ))],
+    principal: Auditor,
     actor: Text = None,
     action: Annotated[
         str | None, Query(max_length=200, description="Exact, or a prefix ending in '.'")

@@ -1,70 +1,17 @@
-"""``GET /health`` (the load balancer's probe: a store ping, nothing else) and
-``GET /api/status`` (job counts and processors, for people and dashboards)."""
+"""``GET /health`` (the load balancer's probe) and ``GET /api/status`` (the cluster at a glance).
+
+The probe is a store ping, nothing else; the status is job counts and processors, for people
+and dashboards."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-from tickwork.api.deps import get_context, require
-from tickwork.domain.access import Principal, Scope
-from tickwork.service.status import ProcessorStatus, Status
-from tickwork.version import __version__
+from tickwork.api.deps import Reader, get_context
+from tickwork.api.schemas.status import HealthOut, StatusOut, status_out
 
 router = APIRouter(tags=["health"])
-
-Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
-
-
-class HealthOut(BaseModel):
-    status: str  # "ok" or "unavailable"
-    timestamp: datetime
-
-
-class ProcessorOut(BaseModel):
-    id: str
-    role: str
-    host: str
-    pid: int
-    version: str
-    state: str  # running, lost (missed heartbeats), stopped
-    running_jobs: int
-    started_at: datetime
-    heartbeat_at: datetime
-    stopped_at: datetime | None
-
-
-class StatusOut(BaseModel):
-    version: str
-    jobs_by_state: dict[str, int]
-    processors: list[ProcessorOut]
-
-
-def processor_out(p: ProcessorStatus) -> ProcessorOut:
-    return ProcessorOut(
-        id=p.info.id,
-        role=p.info.role,
-        host=p.info.host,
-        pid=p.info.pid,
-        version=p.info.version,
-        state=p.state,
-        running_jobs=p.running_jobs,
-        started_at=p.info.started_at,
-        heartbeat_at=p.info.heartbeat_at,
-        stopped_at=p.info.stopped_at,
-    )
-
-
-def status_out(status: Status) -> StatusOut:
-    return StatusOut(
-        version=__version__,
-        jobs_by_state={state.value: n for state, n in sorted(status.jobs_by_state.items())},
-        processors=[processor_out(p) for p in status.processors],
-    )
 
 
 @router.get(

@@ -6,35 +6,28 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from tickwork.api.deps import TRIGGER_SECRET, get_context, require, service_for
-from tickwork.api.schemas import (
-    AuditOut,
-    CursorPage,
-    CursorParam,
-    FireOut,
-    JobOut,
-    JobPage,
-    LimitParam,
-    RunOut,
-    TriggeredOut,
-    audit_out,
-    job_out,
-    queue_job_out,
-    reject_nul,
-    run_out,
+from tickwork.api.deps import (
+    TRIGGER_SECRET,
+    Auditor,
+    Reader,
+    Triggerer,
+    Writer,
+    get_context,
+    require,
+    service_for,
 )
+from tickwork.api.schemas.common import CursorPage, CursorParam, LimitParam, reject_nul
+from tickwork.api.schemas.definitions import FireOut, JobOut, JobPage, TriggeredOut, job_out
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
 from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
 from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.facade import Service
 from tickwork.service.queries import RunQuery
+from tickwork.wire import AuditOut, RunOut, audit_out, queue_job_out, run_out
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
-Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
-Triggerer = Annotated[Principal, Depends(require(Scope.JOBS_TRIGGER))]
-Writer = Annotated[Principal, Depends(require(Scope.JOBS_WRITE))]
 JobName = Annotated[str, Path(pattern=NAME_PATTERN, description="A job definition's name.")]
 Table = Annotated[
     dict[str, Any],
@@ -181,7 +174,7 @@ async def job_runs(
 @router.get("/{name}/changes", summary="Who changed a job definition, and how")
 async def job_changes(
     request: Request,
-    principal: Annotated[Principal, Depends(require(Scope.AUDIT_READ))],
+    principal: Auditor,
     name: JobName,
     cursor: CursorParam = None,
     limit: LimitParam = 50,

@@ -3,60 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Query, Request
 
-from tickwork.api.deps import require, service_for
-from tickwork.api.schemas import (
-    CursorPage,
-    CursorParam,
-    Id,
-    LimitParam,
+from tickwork.api.deps import Reader, Triggerer, service_for
+from tickwork.api.schemas.common import CursorPage, CursorParam, Id, LimitParam
+from tickwork.api.schemas.queue import (
+    CancelIn,
+    Duration,
+    EnqueueIn,
     QueueJobDetailOut,
-    QueueJobOut,
-    StrictIn,
+    RescheduleIn,
     hold_out,
-    queue_job_out,
-    run_out,
 )
-from tickwork.domain.access import Principal, Scope
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.jobs import JobState
 from tickwork.errors import ConfigError
 from tickwork.service.jobs import EnqueueRequest
 from tickwork.service.queries import JobQuery
+from tickwork.wire import QueueJobOut, queue_job_out, run_out
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
-
-Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
-Triggerer = Annotated[Principal, Depends(require(Scope.JOBS_TRIGGER))]
-Duration = float | str
-
-
-class EnqueueIn(StrictIn):
-    task: str = Field(description="A defined job's name.", min_length=1, max_length=200)
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    at: datetime | None = Field(None, description="When to run (with a UTC offset).")
-    delay: Duration | None = Field(None, description="Seconds or e.g. '5m' from now.")
-    key: str | None = Field(None, max_length=200)
-    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
-    unique_key: str | None = Field(None, max_length=200)
-    unique_for: Duration | None = Field(None, description="Also dedupe against finished jobs.")
-    deadline: Duration | None = Field(
-        None, description="A duration after the job's time (e.g. '30m'), or a time."
-    )
-    on_deadline: str | None = Field(None, description="The job to run if the deadline passes.")
-
-
-class RescheduleIn(StrictIn):
-    at: datetime = Field(description="The new time, with a UTC offset.")
-
-
-class CancelIn(StrictIn):
-    reason: str | None = Field(None, max_length=500)
 
 
 def _seconds(value: Duration | None, field: str) -> float | None:

@@ -5,28 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from tickwork.api.deps import require, service_for
-from tickwork.api.schemas import (
-    MAX_ID,
-    CursorPage,
-    CursorParam,
-    Id,
-    LimitParam,
-    RunDetailOut,
-    RunOut,
-    run_detail_out,
-    run_out,
-)
-from tickwork.domain.access import Principal, Scope
+from tickwork.api.deps import Reader, service_for
+from tickwork.api.schemas.common import MAX_ID, CursorPage, CursorParam, Id, LimitParam
 from tickwork.domain.jobs import RunStatus, TriggeredBy
 from tickwork.errors import ConfigError
 from tickwork.service.queries import RunQuery
+from tickwork.wire import RunDetailOut, RunOut, run_detail_out, run_out
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
-
-Reader = Annotated[Principal, Depends(require(Scope.JOBS_READ))]
 
 
 @router.get("", summary="Runs, newest first unless sorted otherwise")

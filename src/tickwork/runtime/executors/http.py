@@ -11,8 +11,9 @@ import httpx
 
 from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.policies import parse_retry_after
+from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import HttpTarget
-from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail
+from tickwork.runtime.executors.output import OutputTail
 
 HTTP_MAX_CONNECTIONS = 100
 HTTP_MAX_KEEPALIVE_CONNECTIONS = 20

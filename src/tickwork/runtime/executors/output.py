@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-DEFAULT_OUTPUT_LIMIT_BYTES = 65536
+from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 
 
 def _render(tail: bytes, dropped: int) -> str:

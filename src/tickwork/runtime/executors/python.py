@@ -42,13 +42,15 @@ from typing import Any
 
 from tickwork.callables import resolve_callable
 from tickwork.domain.jobs import ErrorClass, Outcome
+from tickwork.domain.processors import DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError, Fail, Retry
-from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail, cap_output
+from tickwork.runtime.executors.output import OutputTail, cap_output
 from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
 from tickwork.runtime.report import CURRENT_REPORT, RunReport
 
-DEFAULT_MAX_THREADS = 20
+# As many threads as a worker runs jobs at most, unless told otherwise.
+DEFAULT_MAX_THREADS = DEFAULT_MAX_CONCURRENT_JOBS
 TRACEBACK_LIMIT_BYTES = 16384
 RESULT_REPR_LIMIT_CHARS = 16384
 CHILD_MODULE = "tickwork.runtime.executors.child"

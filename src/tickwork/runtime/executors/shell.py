@@ -8,8 +8,9 @@ import signal
 import subprocess
 
 from tickwork.domain.jobs import ErrorClass, Outcome
+from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import ShellTarget
-from tickwork.runtime.executors.output import DEFAULT_OUTPUT_LIMIT_BYTES, OutputTail
+from tickwork.runtime.executors.output import OutputTail
 from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
 
 SHELL = "/bin/sh"

@@ -1,0 +1,74 @@
+"""Definitions over the API: one with its state and ``[[jobs]]`` table, pages, fire times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tickwork.domain.jobs import RunStatus
+from tickwork.domain.tasks import Task
+from tickwork.wire import QueueJobOut
+
+
+# The API's view of a definition, not the CLI's (``cli.render.task_dict``): what POST takes,
+# as a [[jobs]] table, rather than the settings spelled out (docs/decisions.md).
+class JobOut(BaseModel):
+    name: str
+    kind: str
+    schedule: str | None
+    timezone: str
+    description: str
+    tags: list[str]
+    enabled: bool
+    removed: bool
+    source: str
+    next_fire_at: datetime | None
+    last_fire_at: datetime | None
+    last_run_status: str | None = Field(
+        None, description="The status of its most recent run; null if it never ran."
+    )
+    created_at: datetime
+    updated_at: datetime
+    definition: dict[str, Any] = Field(
+        description="The definition as a [[jobs]] table of tickwork.toml (what POST takes)."
+    )
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    page: int
+    limit: int
+    total: int
+
+
+def job_out(task: Task, table: dict[str, Any], last_run_status: RunStatus | None = None) -> JobOut:
+    d = task.definition
+    return JobOut(
+        name=d.name,
+        kind=d.kind.value,
+        schedule=d.schedule,
+        timezone=d.timezone,
+        description=d.description,
+        tags=list(d.tags),
+        enabled=d.enabled,
+        removed=task.removed,
+        source=d.source.value,
+        next_fire_at=task.next_fire_at,
+        last_fire_at=task.last_fire_at,
+        last_run_status=None if last_run_status is None else last_run_status.value,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        definition=table,
+    )
+
+
+class FireOut(BaseModel):
+    fire_at: datetime
+    runs_at: datetime = Field(description="The fire time, or the next opening of its calendar.")
+
+
+class TriggeredOut(BaseModel):
+    job_id: int
+    job: QueueJobOut
