@@ -7,8 +7,9 @@ accounts (argon2) or the event feed.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tickwork.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tickwork.service.accounts import Accounts
@@ -32,10 +33,4 @@ _EXPORTS = {
 __all__ = ["Accounts", "Analytics", "Context", "Control", "EnqueueRequest", "EventFeed", "Service"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tickwork.service' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -6,8 +6,9 @@ must not load SQLAlchemy for commands that never open a store.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tickwork.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tickwork.store.base import RuntimeStore, Store
@@ -24,10 +25,4 @@ _EXPORTS = {
 __all__ = ["RuntimeStore", "SqlStore", "Store", "create_store"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tickwork.store' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
