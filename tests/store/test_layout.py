@@ -66,9 +66,7 @@ def test_the_store_imports_only_domain_errors_and_itself() -> None:
     allowed = ("tickwork.store", "tickwork.domain", "tickwork.errors", "tickwork.lazy")
     for name, path in MODULES.items():
         for m in imports_of(path, module_level=False):
-            assert m.startswith(allowed), (
-                f"{name} imports {m}"
-            )
+            assert m.startswith(allowed), f"{name} imports {m}"
             assert not m.startswith(LAYERS_ABOVE)
 
 
