@@ -273,6 +273,11 @@ def completion_run_row(c: Completion, codec: Codec = CORE) -> tuple[Any, ...]:
         o.output,
         dumps(o.result),
         dumps(o.metrics),
+        None,  # peak_memory_mb
+        None,  # cpu_seconds
+        None,  # cpu_percent
+        None,  # resource_scope
+        None,  # requested_by
     )
 
 
@@ -390,6 +395,11 @@ def interrupted_run_values(job: Job, now: datetime, reason: str) -> dict[str, An
         "output": None,
         "result": None,
         "metrics": None,
+        "peak_memory_mb": None,
+        "cpu_seconds": None,
+        "cpu_percent": None,
+        "resource_scope": None,
+        "requested_by": None,
     }
 
 

@@ -127,6 +127,8 @@ jobs = sa.Table(
     sa.Column("watch_job_id", sa.BigInteger),
     # Set when the job should stop (cancel of a running job, overlap=replace); its worker acts.
     sa.Column("cancel_requested_at", UTCDateTime),
+    # Who asked for the job when a person or token did (a user or token name), else None.
+    sa.Column("requested_by", sa.String(200)),
     # One job per schedule fire, however many schedulers race for it.
     sa.UniqueConstraint("task_name", "fire_at", name="uq_tickwork_jobs_fire"),
 )
@@ -147,6 +149,13 @@ sa.Index(
     sqlite_where=jobs.c.state == "running",
 )
 sa.Index("ix_tickwork_jobs_task", jobs.c.task_name, jobs.c.id)
+# Retention walks finished jobs by age; pending and running jobs (no finished_at) stay out.
+sa.Index(
+    "ix_tickwork_jobs_finished",
+    jobs.c.finished_at,
+    postgresql_where=jobs.c.finished_at.isnot(None),
+    sqlite_where=jobs.c.finished_at.isnot(None),
+)
 _active = jobs.c.state.in_(ACTIVE_SQL)
 # At most one active job per unique key; the database enforces it against racing enqueues.
 sa.Index(
@@ -210,6 +219,15 @@ runs = sa.Table(
     sa.Column("result", sa.JSON),
     # Partial results a task reported: counters (processed, failed) and metrics.
     sa.Column("metrics", sa.JSON),
+    # Resource use of the attempt. ``resource_scope`` says whose figures they are: "process"
+    # (the job's own process tree: shell, isolated Python), "thread" (the thread that ran a
+    # sync task in the worker) or "worker" (an async task's share of the worker's process).
+    sa.Column("peak_memory_mb", sa.Float),
+    sa.Column("cpu_seconds", sa.Float),
+    sa.Column("cpu_percent", sa.Float),
+    sa.Column("resource_scope", sa.String(16)),
+    # Who asked for the job when a person or token did (a user or token name), else None.
+    sa.Column("requested_by", sa.String(200)),
 )
 sa.Index("ix_tickwork_runs_task_started", runs.c.task_name, runs.c.started_at)
 sa.Index("ix_tickwork_runs_job", runs.c.job_id)
@@ -280,6 +298,7 @@ audit = sa.Table(
 )
 sa.Index("ix_tickwork_audit_target", audit.c.target_type, audit.c.target, audit.c.id)
 sa.Index("ix_tickwork_audit_actor", audit.c.actor, audit.c.id)
+sa.Index("ix_tickwork_audit_at", audit.c.at)
 
 # One row per control setting (paused, batch_size, ...), each a JSON value.
 control = sa.Table(
@@ -290,3 +309,87 @@ control = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(200)),
 )
+
+
+# --- activity: what runs emit, and fires that did not become runs ---------------------------
+# Progress and events a task emits while it runs (bounded per run by the worker).
+run_events = sa.Table(
+    "tickwork_run_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("job_id", sa.BigInteger, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("task_name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "progress" | "event"
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("message", sa.Text),
+    sa.Column("done", sa.Float),
+    sa.Column("total", sa.Float),
+    sa.Column("data", sa.JSON),
+)
+sa.Index("ix_tickwork_run_events_job", run_events.c.job_id, run_events.c.attempt, run_events.c.id)
+sa.Index("ix_tickwork_run_events_at", run_events.c.at)
+
+# A schedule's fire that did not become a run, and why: overlap, misfire, calendar, disabled,
+# paused, or no scheduler was up at the time. ``job_id``: the skipped job, if one was written.
+missed_fires = sa.Table(
+    "tickwork_missed_fires",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("task_name", sa.String(200), nullable=False),
+    sa.Column("fire_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("job_id", sa.BigInteger),
+)
+sa.Index("ix_tickwork_missed_fires_task", missed_fires.c.task_name, missed_fires.c.fire_at)
+sa.Index("ix_tickwork_missed_fires_recorded", missed_fires.c.recorded_at)
+
+# --- rollups: analytics kept current as runs finish, never scans of the runs table ----------
+# Per task and period (60: a minute, 3600: an hour, 0: since the beginning) and bucket start
+# (the period's start; the epoch for period 0), ``measure`` "duration" rows count runs by
+# status in each histogram bucket (``domain.histogram``) with their summed seconds; "wait"
+# rows (status "") count due-to-start waits the same way. Writers add to ``count`` and
+# ``total``, so concurrent workers never lose an update.
+rollups = sa.Table(
+    "tickwork_rollups",
+    metadata,
+    sa.Column("task_name", sa.String(200), primary_key=True),
+    sa.Column("period_seconds", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("bucket_start", UTCDateTime, primary_key=True),
+    sa.Column("measure", sa.String(8), primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("bucket", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+)
+sa.Index("ix_tickwork_rollups_period", rollups.c.period_seconds, rollups.c.bucket_start)
+
+# Runs by concurrency key, per task and hour, by status.
+key_rollups = sa.Table(
+    "tickwork_key_rollups",
+    metadata,
+    sa.Column("task_name", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("bucket_start", UTCDateTime, primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+sa.Index("ix_tickwork_key_rollups_start", key_rollups.c.bucket_start)
+
+# Failures per task and hour by fingerprint: the error's class and message with numbers and IDs
+# normalised, plus the top stack frame; one sample message and frame kept for display.
+error_rollups = sa.Table(
+    "tickwork_error_rollups",
+    metadata,
+    sa.Column("task_name", sa.String(200), primary_key=True),
+    sa.Column("bucket_start", UTCDateTime, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("error_type", sa.String(200)),
+    sa.Column("error_class", sa.String(16)),
+    sa.Column("message", sa.Text),
+    sa.Column("frame", sa.Text),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+sa.Index("ix_tickwork_error_rollups_start", error_rollups.c.bucket_start)

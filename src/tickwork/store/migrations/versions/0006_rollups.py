@@ -6,6 +6,11 @@ Revises: 0005
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
+from tickwork.store.schema import UTCDateTime
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -13,8 +18,44 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "tickwork_rollups",
+        sa.Column("task_name", sa.String(200), primary_key=True),
+        sa.Column("period_seconds", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("bucket_start", UTCDateTime, primary_key=True),
+        sa.Column("measure", sa.String(8), primary_key=True),
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("bucket", sa.SmallInteger, primary_key=True, autoincrement=False),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("total", sa.Float, nullable=False),
+    )
+    op.create_index(
+        "ix_tickwork_rollups_period", "tickwork_rollups", ["period_seconds", "bucket_start"]
+    )
+    op.create_table(
+        "tickwork_key_rollups",
+        sa.Column("task_name", sa.String(200), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("bucket_start", UTCDateTime, primary_key=True),
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_tickwork_key_rollups_start", "tickwork_key_rollups", ["bucket_start"])
+    op.create_table(
+        "tickwork_error_rollups",
+        sa.Column("task_name", sa.String(200), primary_key=True),
+        sa.Column("bucket_start", UTCDateTime, primary_key=True),
+        sa.Column("fingerprint", sa.String(64), primary_key=True),
+        sa.Column("error_type", sa.String(200)),
+        sa.Column("error_class", sa.String(16)),
+        sa.Column("message", sa.Text),
+        sa.Column("frame", sa.Text),
+        sa.Column("count", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_tickwork_error_rollups_start", "tickwork_error_rollups", ["bucket_start"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("tickwork_error_rollups")
+    op.drop_table("tickwork_key_rollups")
+    op.drop_table("tickwork_rollups")
