@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         StoreError,
         TickworkError,
     )
+    from tickwork.runtime.activity import event, progress
     from tickwork.runtime.guards import Defer, JobContext, Skip
     from tickwork.runtime.report import report
 
@@ -39,6 +40,8 @@ _EXPORTS = {
     "StoreError": "tickwork.errors",
     "TickworkError": "tickwork.errors",
     "report": "tickwork.runtime.report",
+    "progress": "tickwork.runtime.activity",
+    "event": "tickwork.runtime.activity",
     "Skip": "tickwork.runtime.guards",
     "Defer": "tickwork.runtime.guards",
     "JobContext": "tickwork.runtime.guards",
@@ -63,6 +66,8 @@ __all__ = [
     "TickworkError",
     "TriggeredBy",
     "__version__",
+    "event",
+    "progress",
     "report",
 ]
 

@@ -1,4 +1,5 @@
-"""How both adapters show a queued job, a run, a processor, a user, a token and an audit entry.
+"""How both adapters show a queued job, a run, a run's events, a missed fire, a processor, a
+user, a token and an audit entry.
 
 One pydantic model per domain object, built from it by one function: the REST API returns the
 model (its OpenAPI document describes it), the CLI's ``--json`` prints its fields
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tickwork.domain.access import ApiToken, AuditEntry, User
+from tickwork.domain.activity import MissedCount, MissedFire, RunEvent
 from tickwork.domain.jobs import Job, Run
 
 if TYPE_CHECKING:
@@ -133,6 +135,79 @@ def run_detail_out(run: Run) -> RunDetailOut:
         result=run.result,
         metrics=run.metrics,
     )
+
+
+# --- what runs tell, what did not run -----------------------------------------------------------
+class RunEventOut(Shape):
+    id: int
+    job_id: int
+    attempt: int
+    task: str
+    kind: str  # progress | event
+    at: datetime
+    message: str | None
+    done: float | None
+    total: float | None
+    data: dict[str, Any] | None
+
+
+def run_event_out(e: RunEvent) -> RunEventOut:
+    return RunEventOut(
+        id=e.id,
+        job_id=e.job_id,
+        attempt=e.attempt,
+        task=e.task_name,
+        kind=e.kind.value,
+        at=e.at,
+        message=e.message,
+        done=e.done,
+        total=e.total,
+        data=e.data,
+    )
+
+
+class MissedFireOut(Shape):
+    id: int
+    task: str
+    fire_at: datetime
+    reason: str  # overlap, misfire, no_scheduler, calendar, disabled, paused
+    detail: str | None
+    recorded_at: datetime
+    job_id: int | None
+
+
+def missed_fire_out(m: MissedFire) -> MissedFireOut:
+    return MissedFireOut(
+        id=m.id,
+        task=m.task_name,
+        fire_at=m.fire_at,
+        reason=m.reason.value,
+        detail=m.detail,
+        recorded_at=m.recorded_at,
+        job_id=m.job_id,
+    )
+
+
+class MissedCountOut(Shape):
+    task: str
+    total: int
+    by_reason: dict[str, int]
+    last_fire_at: datetime
+
+
+def missed_counts_out(counts: list[MissedCount]) -> list[MissedCountOut]:
+    """Counts by task and reason → one entry per task (sorted by name) with its reasons."""
+    by_task: dict[str, MissedCountOut] = {}
+    for c in counts:
+        entry = by_task.get(c.task_name)
+        if entry is None:
+            entry = by_task[c.task_name] = MissedCountOut(
+                task=c.task_name, total=0, by_reason={}, last_fire_at=c.last_fire_at
+            )
+        entry.total += c.count
+        entry.by_reason[c.reason.value] = c.count
+        entry.last_fire_at = max(entry.last_fire_at, c.last_fire_at)
+    return [by_task[name] for name in sorted(by_task)]
 
 
 # --- processors --------------------------------------------------------------------------------

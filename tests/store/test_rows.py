@@ -23,14 +23,23 @@ from tickwork.domain.jobs import (
     TriggeredBy,
 )
 from tickwork.domain.queries import RunQuery
-from tickwork.store import rows
+from tickwork.store import activity, rows
 from tickwork.store.postgres import queue as pg_queue
-from tickwork.store.schema import jobs, limiters, runs
+from tickwork.store.schema import jobs, limiters, missed_fires, runs
 from tickwork.store.sqlite import queue as sqlite_queue
 from tickwork.store.sqlstore import SqlStore
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-MAPS = [rows.JOBS, rows.RUNS, rows.PROCESSORS, rows.USERS, rows.TOKENS, rows.AUDIT]
+MAPS = [
+    rows.JOBS,
+    rows.RUNS,
+    rows.PROCESSORS,
+    rows.USERS,
+    rows.TOKENS,
+    rows.AUDIT,
+    activity.RUN_EVENTS,
+    activity.MISSED_FIRES,
+]
 
 
 def statements(module: ModuleType) -> dict[str, str]:
@@ -52,7 +61,7 @@ def inserted(sql: str) -> tuple[str, list[str]] | None:
     return None if match is None else (match.group(1), column_list(match.group(2)))
 
 
-TABLES = {t.name: t for t in (jobs, runs, limiters)}
+TABLES = {t.name: t for t in (jobs, runs, limiters, missed_fires)}
 
 
 @pytest.mark.parametrize("table_map", MAPS, ids=lambda m: m.table.name)

@@ -1,8 +1,9 @@
 """Live events on the wire (``GET /api/events``, Server-Sent Events): which events of the
 core feed (``tickwork.service.events``) a caller may see, and how each one is written.
 
-An event's SSE id is the feed's cursor after it (``<runs>-<jobs>-<audit>``); a client that
-reconnects with ``Last-Event-ID`` gets what it missed replayed by the feed.
+An event's SSE id is the feed's cursor after it (``<runs>-<jobs>-<audit>-<run events>-<missed
+fires>``; the three-part ids of earlier versions are accepted); a client that reconnects with
+``Last-Event-ID`` gets what it missed replayed by the feed.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ from typing import Any
 from tickwork.domain.access import AuditEntry, Principal, Scope
 from tickwork.domain.jobs import Job, Run
 from tickwork.service.events import (
+    FIRE_MISSED,
     JOB_CHANGED,
     JOB_CREATED,
     PROCESSOR_DOWN,
     PROCESSOR_UP,
+    RUN_EVENT,
     RUN_FINISHED,
+    RUN_PROGRESS,
     RUN_STARTED,
     Event,
     EventFilter,
     ProcessorChange,
     RunStart,
 )
-from tickwork.wire import run_out
+from tickwork.service.queries import MissedFire, RunEvent
+from tickwork.wire import missed_fire_out, run_event_out, run_out
 
 # The events a stream sends, and the scope a caller needs to see each.
 EVENT_SCOPES: dict[str, Scope] = {
@@ -35,6 +40,9 @@ EVENT_SCOPES: dict[str, Scope] = {
     JOB_CHANGED: Scope.JOBS_READ,
     PROCESSOR_UP: Scope.JOBS_READ,
     PROCESSOR_DOWN: Scope.JOBS_READ,
+    RUN_PROGRESS: Scope.JOBS_READ,
+    RUN_EVENT: Scope.JOBS_READ,
+    FIRE_MISSED: Scope.JOBS_READ,
 }
 
 
@@ -113,6 +121,13 @@ def event_data(event: Event) -> dict[str, Any]:
         return run_finished_data(subject)
     if isinstance(subject, AuditEntry):
         return job_changed_data(subject)
+    if isinstance(subject, RunEvent):
+        # As GET /api/jobs/{id}/events lists it, its ``id`` named ``event_id``.
+        fields = run_event_out(subject).model_dump(mode="json", exclude={"id"})
+        return {"event_id": subject.id, **fields}
+    if isinstance(subject, MissedFire):
+        fields = missed_fire_out(subject).model_dump(mode="json", exclude={"id"})
+        return {"missed_id": subject.id, **fields}
     return processor_data(subject)
 
 

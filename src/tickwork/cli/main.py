@@ -1,7 +1,8 @@
 """The ``tickwork`` command line: parse, call the service, render; no rules of its own.
 
 Commands live by theme: ``serve`` (run, worker, scheduler, api), this module (next, enqueue,
-jobs), ``ops`` (status, reset-stuck, db), ``accounts`` (users, tokens, audit); ``commands``,
+jobs), ``activity`` (jobs events, missed), ``ops`` (status, reset-stuck, db), ``accounts``
+(users, tokens, audit); ``commands``,
 ``running``, ``values`` and ``render`` hold what they share.
 """
 
@@ -312,5 +313,6 @@ def jobs_queue(
 # Registered after the commands above, for the order of `tickwork --help`.
 from tickwork.cli import (  # noqa: E402
     accounts,  # noqa: F401  (users, tokens, audit)
+    activity,  # noqa: F401  (jobs events, missed)
     ops,  # noqa: F401  (registers its commands)
 )

@@ -1,8 +1,8 @@
 """Rendering domain objects for the terminal: JSON-able dicts, and tables that fit the terminal.
 
-A job, a run, a processor, a user, a token and an audit entry have the shapes the REST API
-shows too (``tickwork.wire``, imported only when one becomes a dict); a definition has the
-CLI's own (``task_dict``).
+A job, a run, a run event, a missed fire, a processor, a user, a token and an audit entry have
+the shapes the REST API shows too (``tickwork.wire``, imported only when one becomes a dict); a
+definition has the CLI's own (``task_dict``).
 
 A table never wraps a cell: when the terminal is too narrow, free-text columns (descriptions,
 errors, reported metrics) are cut with an ellipsis first, then whole columns are left out,
@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from tickwork.domain.access import ApiToken, AuditEntry, User
+    from tickwork.domain.activity import MissedFire, RunEvent
     from tickwork.domain.jobs import Job, Run
     from tickwork.domain.tasks import Task
     from tickwork.service.status import ProcessorStatus
+    from tickwork.wire import MissedCountOut
 
 # The narrowest a free-text column gets before whole columns are left out.
 FLEX_MIN_WIDTH = 10
@@ -120,6 +122,18 @@ def audit_dict(entry: AuditEntry) -> dict[str, Any]:
     from tickwork.wire import audit_out
 
     return shown(audit_out(entry))
+
+
+def run_event_dict(event: RunEvent) -> dict[str, Any]:
+    from tickwork.wire import run_event_out
+
+    return shown(run_event_out(event))
+
+
+def missed_fire_dict(missed: MissedFire) -> dict[str, Any]:
+    from tickwork.wire import missed_fire_out
+
+    return shown(missed_fire_out(missed))
 
 
 def print_json(data: Any) -> None:
@@ -313,4 +327,68 @@ def processors_table(processors: list[ProcessorStatus], *, wide: bool = False) -
                 p.version,
             ]
         )
+    print_table(columns, rows, wide=wide)
+
+
+def _figure(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def run_events_table(events: list[RunEvent], *, wide: bool = False) -> None:
+    columns = [
+        Column("id"),
+        Column("at (UTC)"),
+        Column("kind"),
+        Column("what", flex=True),
+        Column("attempt", drop=1),
+    ]
+    rows = []
+    for e in events:
+        if e.kind.value == "progress":
+            what = _figure(e.done) + ("" if e.total is None else f"/{_figure(e.total)}")
+        else:
+            what = " ".join([e.message or "", metrics_text(e.data)]).strip()
+        rows.append([str(e.id), short_time(e.at), e.kind.value, what, str(e.attempt)])
+    print_table(columns, rows, wide=wide)
+
+
+def missed_counts_table(counts: list[MissedCountOut], *, wide: bool = False) -> None:
+    columns = [
+        Column("job"),
+        Column("missed"),
+        Column("by reason", flex=True),
+        Column("last fire (UTC)", drop=1),
+    ]
+    rows = [
+        [
+            c.task,
+            str(c.total),
+            " ".join(f"{reason}={n}" for reason, n in sorted(c.by_reason.items())),
+            short_time(c.last_fire_at),
+        ]
+        for c in counts
+    ]
+    print_table(columns, rows, wide=wide)
+
+
+def missed_fires_table(fires: list[MissedFire], *, wide: bool = False) -> None:
+    columns = [
+        Column("fire (UTC)"),
+        Column("job"),
+        Column("reason"),
+        Column("detail", drop=2, flex=True),
+        Column("skipped job", drop=1),
+    ]
+    rows = [
+        [
+            short_time(m.fire_at),
+            m.task_name,
+            m.reason.value,
+            m.detail or "",
+            "" if m.job_id is None else str(m.job_id),
+        ]
+        for m in fires
+    ]
     print_table(columns, rows, wide=wide)

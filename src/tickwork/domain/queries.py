@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import JobState, NewJob, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
 from tickwork.domain.tasks import Task
@@ -36,6 +37,7 @@ class Fire:
     ``previous_next_fire_at`` is the due schedule's ``next_fire_at`` (the time of this fire; it
     becomes the task's ``last_fire_at``), ``next_fire_at`` the schedule's next one (None: no
     more). ``job`` is None when the fire is skipped (e.g. a misfire); the schedule still advances.
+    ``missed`` records the fires that did not become runs, with their reasons.
     """
 
     task_name: str
@@ -45,6 +47,7 @@ class Fire:
     # overlap=replace: cancel the task's pending jobs and ask its running ones to stop.
     cancel_active: bool = False
     extra_jobs: tuple[NewJob, ...] = ()  # more jobs of the same fire round (misfire catch-up)
+    missed: tuple[NewMissedFire, ...] = ()
 
 
 @dataclass(frozen=True)

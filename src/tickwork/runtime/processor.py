@@ -28,6 +28,7 @@ from tickwork.domain.processors import (
     new_processor_id,
     validate_processor_id,
 )
+from tickwork.domain.queries import ControlState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
@@ -117,6 +118,7 @@ class Processor:
                 SchedulerSettings(
                     poll_interval_seconds=s.poll_interval_seconds,
                     misfire_grace_seconds=s.misfire_grace_seconds,
+                    processor_id=s.processor_id,
                 ),
                 clock=self.clock,
                 on_fired=self.notify_work,
@@ -133,8 +135,15 @@ class Processor:
             s.role,
             interval_seconds=s.heartbeat_interval_seconds,
             clock=self.clock,
-            on_control=self.worker.apply_control if self.worker is not None else None,
+            on_control=self._apply_control,
         )
+
+    def _apply_control(self, state: ControlState) -> None:
+        # The worker follows it; the scheduler names overlap skips while paused "paused".
+        if self.worker is not None:
+            self.worker.apply_control(state)
+        if self.scheduler is not None:
+            self.scheduler.apply_control(state)
 
     def health(self) -> tuple[str, list[str]]:
         """``("healthy", [])``, or ``("degraded", reasons)`` while a loop cannot reach the store

@@ -15,11 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tickwork.clock import Clock, SystemClock
+from tickwork.domain.activity import MissedReason, NewMissedFire, missed_between
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy
-from tickwork.domain.processors import DEFAULT_MISFIRE_GRACE_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS
-from tickwork.domain.queries import DueSchedule, Fire
+from tickwork.domain.processors import (
+    DEFAULT_MISFIRE_GRACE_SECONDS,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    ROLE_SCHEDULER,
+)
+from tickwork.domain.queries import ControlState, DueSchedule, Fire
 from tickwork.domain.schedules import Schedule, parse_schedule
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
@@ -41,9 +46,31 @@ class SchedulerSettings:
     poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
     misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE_SECONDS
     lookahead_seconds: float = DEFAULT_LOOKAHEAD_SECONDS
+    # This process's ID: its own processor row is not "another scheduler" (see Unattended).
+    processor_id: str | None = None
 
 
 SKIPPED_OVERLAP = "skipped: a previous run is still active (overlap=skip)"
+SKIPPED_PAUSED = "skipped: processing is paused and an earlier job still waits (overlap=skip)"
+SKIPPED_CALENDAR = (
+    "skipped: the calendar was closed at the fire time and an earlier fire still waits for its"
+    " opening (overlap=skip)"
+)
+
+
+@dataclass(frozen=True)
+class Unattended:
+    """When no scheduler was up, as far as this one can tell: after the last sign of life of
+    any other scheduler process (``since``; None: none was ever seen) and before this one
+    started (``until``). A misfire in that gap is recorded as ``no_scheduler``."""
+
+    since: datetime | None
+    until: datetime
+
+    def covers(self, fire_at: datetime) -> bool:
+        return fire_at < self.until and (self.since is None or fire_at > self.since)
+
+
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -54,6 +81,8 @@ def plan_fire(
     grace_seconds: float,
     *,
     calendar: Calendar | None = None,
+    paused: bool = False,
+    unattended: Unattended | None = None,
 ) -> Fire:
     """What to do with a schedule whose ``next_fire_at`` has come, under the task's policies.
 
@@ -69,21 +98,47 @@ def plan_fire(
     skipped, ``replace`` has the store cancel the active ones; ``queue`` and ``allow`` create
     them as usual. With a ``calendar``, a job's ``scheduled_at`` is its next opening; its
     ``fire_at`` stays the schedule's time.
+
+    Every fire that does not become a run is in the result's ``missed`` with its reason: the
+    fires a misfire policy drops (``no_scheduler`` when ``unattended`` covers the first of
+    them, else ``misfire``; a long gap in at most ``MAX_MISSED_ROWS_PER_GAP`` rows) and the
+    overlap skips (``paused`` while processing is ``paused``, ``calendar`` when the calendar
+    was closed at the fire time, else ``overlap``).
     """
     fire_at = due.next_fire_at
     if now - fire_at <= timedelta(seconds=grace_seconds):
         return _apply_overlap(
-            due, Fire(due.task_name, fire_at, next_after(fire_at), _job(due, fire_at, calendar))
+            due,
+            Fire(due.task_name, fire_at, next_after(fire_at), _job(due, fire_at, calendar)),
+            calendar,
+            paused,
         )
     fires = _missed_fires(due, next_after, now)
+    late = now - fire_at
+    reason = (
+        MissedReason.NO_SCHEDULER
+        if unattended is not None and unattended.covers(fire_at)
+        else MissedReason.MISFIRE
+    )
+    dropped = missed_between(
+        due.task_name,
+        fire_at,
+        next_after,
+        now,
+        reason,
+        f"{_late_text(late)} late (misfire_grace {grace_seconds:g}s), misfire="
+        f"{due.policies.misfire.value}",
+        kept=frozenset(_utc(f) for f in fires),
+    )
     if not fires:
         log.info(
-            "task %s: skipped the fire of %s (misfire: %s late)",
+            "task %s: skipped the fire of %s (%s: %s late)",
             due.task_name,
             fire_at.isoformat(),
-            now - fire_at,
+            reason.value,
+            late,
         )
-        return Fire(due.task_name, fire_at, next_after(now), None)
+        return Fire(due.task_name, fire_at, next_after(now), None, missed=dropped)
     log.info(
         "task %s: missed fires since %s (%s late): %d job(s) (misfire=%s)",
         due.task_name,
@@ -93,9 +148,14 @@ def plan_fire(
         due.policies.misfire.value,
     )
     first, *rest = (_job(due, f, calendar) for f in fires)
-    return _apply_overlap(
-        due, Fire(due.task_name, fire_at, next_after(now), first, extra_jobs=tuple(rest))
+    fire = Fire(
+        due.task_name, fire_at, next_after(now), first, extra_jobs=tuple(rest), missed=dropped
     )
+    return _apply_overlap(due, fire, calendar, paused)
+
+
+def _late_text(late: timedelta) -> str:
+    return str(timedelta(seconds=round(late.total_seconds())))
 
 
 def _job(due: DueSchedule, fire_at: datetime, calendar: Calendar | None) -> NewJob:
@@ -117,17 +177,36 @@ def _job(due: DueSchedule, fire_at: datetime, calendar: Calendar | None) -> NewJ
     )
 
 
-def _apply_overlap(due: DueSchedule, fire: Fire) -> Fire:
+def _apply_overlap(due: DueSchedule, fire: Fire, calendar: Calendar | None, paused: bool) -> Fire:
     if not due.active_jobs or fire.job is None:
         return fire
     overlap = due.policies.overlap
     if overlap is OverlapPolicy.SKIP:
-        log.info("task %s: %s", due.task_name, SKIPPED_OVERLAP)
+        # The reason is what held the earlier job back, when the scheduler can tell.
+        if paused:
+            reason, why = MissedReason.PAUSED, SKIPPED_PAUSED
+        elif calendar is not None and not calendar.is_open(fire.previous_next_fire_at):
+            reason, why = MissedReason.CALENDAR, SKIPPED_CALENDAR
+        else:
+            reason, why = MissedReason.OVERLAP, SKIPPED_OVERLAP
+        log.info("task %s: %s", due.task_name, why)
+        skipped = tuple(
+            dataclasses.replace(j, skip_reason=why) for j in (fire.job, *fire.extra_jobs)
+        )
         return dataclasses.replace(
             fire,
-            job=dataclasses.replace(fire.job, skip_reason=SKIPPED_OVERLAP),
-            extra_jobs=tuple(
-                dataclasses.replace(j, skip_reason=SKIPPED_OVERLAP) for j in fire.extra_jobs
+            job=skipped[0],
+            extra_jobs=skipped[1:],
+            missed=fire.missed
+            + tuple(
+                NewMissedFire(
+                    due.task_name,
+                    j.fire_at or fire.previous_next_fire_at,
+                    reason,
+                    why,
+                    skipped_job=True,
+                )
+                for j in skipped
             ),
         )
     if overlap is OverlapPolicy.REPLACE:
@@ -205,6 +284,23 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._loop = BackgroundLoop("tickwork-scheduler", self._run)
         self.retry = StoreRetry(log)
+        # Processing paused cluster-wide (``apply_control``, from the heartbeat): overlap skips
+        # are then recorded as ``paused``.
+        self.paused = False
+        self.unattended: Unattended | None = None  # found on the first round
+
+    def apply_control(self, state: ControlState) -> None:
+        self.paused = state.paused
+
+    async def _find_unattended(self) -> Unattended:
+        """Since when no other scheduler was seen alive (its last heartbeat or stop)."""
+        until = self.clock.now()
+        seen = [
+            p.stopped_at or p.heartbeat_at
+            for p in await self.store.list_processors()
+            if p.id != self.settings.processor_id and ROLE_SCHEDULER in p.role.split("+")
+        ]
+        return Unattended(max(seen, default=None), until)
 
     def wake(self) -> None:
         """Schedules changed (sync, enable, edit): look again now."""
@@ -237,7 +333,13 @@ class Scheduler:
         spec = due.policies.calendar
         calendar = None if spec is None else self.calendar_of(spec, due.task_name)
         return plan_fire(
-            due, next_after, now, self.settings.misfire_grace_seconds, calendar=calendar
+            due,
+            next_after,
+            now,
+            self.settings.misfire_grace_seconds,
+            calendar=calendar,
+            paused=self.paused,
+            unattended=self.unattended,
         )
 
     def calendar_of(self, spec: dict[str, Any], task_name: str = "?") -> Calendar | None:
@@ -259,6 +361,8 @@ class Scheduler:
 
     async def run_once(self) -> int:
         """Fire everything due now; returns how many jobs were created."""
+        if self.unattended is None:
+            self.unattended = await self._find_unattended()
         created = 0
         while True:
             self._round.clear()

@@ -24,6 +24,7 @@ from tickwork.domain.processors import (
 )
 from tickwork.domain.queries import ControlState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, RetryPolicy, TaskDefinition
+from tickwork.runtime.activity import CURRENT_RUN, ActivityRecorder
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.guards import Decision, Defer, Skip, consult
@@ -145,6 +146,8 @@ class Worker:
         self.batch_size = settings.batch_size
         self.max_concurrent_jobs = settings.max_concurrent_jobs
         self.default_timeout_seconds: float | None = None
+        # Progress and events of the running jobs (tickwork.progress/event), written apart.
+        self.activity = ActivityRecorder(store, self.clock)
 
     @property
     def running_job_ids(self) -> list[int]:
@@ -187,6 +190,7 @@ class Worker:
     async def start(self) -> None:
         if self._loops:
             return
+        await self.activity.start()
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="tickwork-claim"),
             asyncio.create_task(self._write_loop(), name="tickwork-write"),
@@ -242,6 +246,7 @@ class Worker:
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.activity.stop()
         self._stopped.set()
 
     # --- claiming --------------------------------------------------------------------------
@@ -331,6 +336,8 @@ class Worker:
             await asyncio.sleep(early)
         started = self.clock.now()
         decision: Decision = None
+        # This task's own context: what the run emits goes to its scope (tickwork.progress).
+        CURRENT_RUN.set(self.activity.scope(job.id, job.attempt, job.task_name))
         try:
             if task is None:
                 outcome = Outcome.failure(
@@ -366,6 +373,7 @@ class Worker:
             log.exception("executor failed for job %s", job.id)
             outcome = Outcome.failure(type(exc).__name__, str(exc))
         finished = self.clock.now()
+        self.activity.finish(job.id, job.attempt)
         if isinstance(decision, Skip):
             state, retry_at = JobState.SKIPPED, None
         elif isinstance(decision, Defer):

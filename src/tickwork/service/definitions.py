@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from tickwork.config.jobs import definition_table, parse_job_table
+from tickwork.domain.activity import MissedReason, missed_between
 from tickwork.domain.jobs import RunStatus
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.schedules import next_fires, parse_schedule
@@ -111,6 +112,8 @@ class Definitions:
         updated = await ctx.store.set_task_enabled(name, enabled, next_fire, now)
         ctx.schedules_changed()
         assert updated is not None
+        if enabled and not task.definition.enabled and not task.removed:
+            await self._record_disabled_fires(task, now)
         await ctx.audit(
             "job.enable" if enabled else "job.disable",
             "job",
@@ -119,6 +122,24 @@ class Definitions:
             after={"enabled": enabled},
         )
         return updated
+
+    async def _record_disabled_fires(self, task: Task, now: datetime) -> None:
+        """The fires a disabled task skipped, recorded when it is enabled again: from its last
+        change (the disable, or a later edit: never too many) until now."""
+        defn = task.definition
+        if defn.schedule is None:
+            return
+        schedule = parse_schedule(defn.schedule, defn.timezone)
+        since = task.updated_at
+        missed = missed_between(
+            defn.name,
+            schedule.next_after(since),
+            schedule.next_after,
+            now,
+            MissedReason.DISABLED,
+            f"disabled from {since.isoformat()} until {now.isoformat()}",
+        )
+        await self.ctx.store.add_missed_fires(missed, now)
 
     async def preview(
         self, name: str, after: datetime, count: int

@@ -13,12 +13,15 @@ nothing. What is read, each poll:
 - audit entries after the audit cursor → ``job.changed`` for entries about definitions and
   queued jobs, ``audit.recorded`` for the others (an ``AuditEntry`` either way)
 - processors whose state (running / lost / stopped) changed → ``processor.up`` / ``.down``
+- run events after the events cursor → ``run.progress`` / ``run.event`` (a ``RunEvent``)
+- missed fires after the missed cursor → ``fire.missed`` (a ``MissedFire``)
 
 Each event carries the feed's position after it (a ``Cursor``); a subscriber that resumes from
-a cursor gets the created/finished/changed/recorded events it missed replayed from the store
-(``run.started`` and processor events are live only). Each subscriber has its own filter and
-its own queue: one that falls ``max_backlog`` events behind is dropped (its iteration ends; it
-may resume from its last cursor), so a slow subscriber never holds up the others.
+a cursor gets the created/finished/changed/recorded, run progress/event and missed-fire events
+it missed replayed from the store (``run.started`` and processor events are live only). Each
+subscriber has its own filter and its own queue: one that falls ``max_backlog`` events behind
+is dropped (its iteration ends; it may resume from its last cursor), so a slow subscriber never
+holds up the others.
 """
 
 from __future__ import annotations
@@ -29,10 +32,17 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tickwork.domain.access import AuditEntry, AuditQuery
+from tickwork.domain.activity import (
+    MissedFire,
+    MissedFireQuery,
+    RunEvent,
+    RunEventKind,
+    RunEventQuery,
+)
 from tickwork.domain.jobs import Job, JobState, Run
 from tickwork.domain.processors import RUNNING, lost_after_seconds, processor_state
 from tickwork.errors import ConfigError, StoreError
@@ -48,36 +58,52 @@ JOB_CHANGED = "job.changed"
 AUDIT_RECORDED = "audit.recorded"
 PROCESSOR_UP = "processor.up"
 PROCESSOR_DOWN = "processor.down"
+RUN_PROGRESS = "run.progress"
+RUN_EVENT = "run.event"
+FIRE_MISSED = "fire.missed"
 
 # Audit entries about these targets are ``job.changed`` events (definitions and queued jobs).
 JOB_TARGET_TYPES = frozenset({"job", "queue_job"})
 
-_CURSOR = re.compile(r"(\d{1,18})-(\d{1,18})-(\d{1,18})")
+# <runs>-<jobs>-<audit>-<run events>-<missed fires>; the first three alone are the form of
+# earlier versions, still accepted.
+_CURSOR = re.compile(r"(\d{1,18})-(\d{1,18})-(\d{1,18})(?:-(\d{1,18})-(\d{1,18}))?")
 # Remembered (job, attempt) pairs announced as started, so a run is announced once.
 _MAX_ANNOUNCED = 20_000
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """How far into runs, jobs and audit entries (by id) the feed has gone."""
+    """How far into runs, jobs, audit entries, run events and missed fires (by id) the feed
+    has gone. ``events``/``missed`` None: unknown (a cursor of the earlier three-part form);
+    a resume from it replays none of those."""
 
     runs: int = 0
     jobs: int = 0
     audit: int = 0
+    events: int | None = 0
+    missed: int | None = 0
 
     def encode(self) -> str:
-        return f"{self.runs}-{self.jobs}-{self.audit}"
+        return f"{self.runs}-{self.jobs}-{self.audit}-{self.events or 0}-{self.missed or 0}"
 
     @classmethod
     def decode(cls, text: str, *, field: str = "cursor") -> Cursor:
         match = _CURSOR.fullmatch(text.strip())
         if match is None:
             raise ConfigError(
-                f"expected an event id like '12-34-5' (as sent by this stream), got {text[:40]!r}",
+                "expected an event id like '12-34-5-6-0' (as sent by this stream), got "
+                f"{text[:40]!r}",
                 field=field,
             )
-        runs, jobs, audit = (int(g) for g in match.groups())
-        return cls(runs=runs, jobs=jobs, audit=audit)
+        runs, jobs, audit, events, missed = match.groups()
+        return cls(
+            runs=int(runs),
+            jobs=int(jobs),
+            audit=int(audit),
+            events=None if events is None else int(events),
+            missed=None if missed is None else int(missed),
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +123,7 @@ class ProcessorChange:
 
 
 # What an event is about; adapters render it (the REST API as JSON).
-Subject = Job | RunStart | Run | AuditEntry | ProcessorChange
+Subject = Job | RunStart | Run | AuditEntry | ProcessorChange | RunEvent | MissedFire
 
 
 @dataclass(frozen=True)
@@ -276,10 +302,13 @@ class EventFeed:
         runs = await self.store.query_runs(RunQuery(sort="id", limit=1))
         jobs = await self.store.query_jobs(JobQuery(limit=1))
         audit = await self.store.query_audit(AuditQuery(limit=1))
+        missed = await self.store.query_missed_fires(MissedFireQuery(limit=1))
         self.cursor = Cursor(
             runs=runs[0].id if runs else 0,
             jobs=jobs[0].id if jobs else 0,
             audit=audit[0].id if audit else 0,
+            events=await self.store.latest_run_event_id(),
+            missed=missed[0].id if missed else 0,
         )
         self._announced.clear()
         for job in await self._running():
@@ -311,14 +340,16 @@ class EventFeed:
             JobQuery(after_id=cursor.jobs, oldest_first=True, limit=self.batch)
         )
         for job in created:
-            cursor = Cursor(cursor.runs, job.id, cursor.audit)
+            cursor = replace(cursor, jobs=job.id)
             events.append(Event(JOB_CREATED, job.created_at, job, cursor))
         for job in sorted(await self._running(), key=lambda j: j.id):
             if self._announce(job.id, job.attempt):
                 start = RunStart(job.id, job.task_name, job.attempt, job.worker_id)
                 events.append(Event(RUN_STARTED, job.started_at or self.clock.now(), start, cursor))
+        told, cursor = await self._run_events_after(cursor, None)
+        events.extend(told)
         for run in await self._runs_after(cursor.runs):
-            cursor = Cursor(run.id, cursor.jobs, cursor.audit)
+            cursor = replace(cursor, runs=run.id)
             if self._announce(run.job_id, run.attempt):
                 start = RunStart(run.job_id, run.task_name, run.attempt, run.worker_id)
                 events.append(Event(RUN_STARTED, run.started_at, start, cursor))
@@ -326,6 +357,8 @@ class EventFeed:
             events.append(Event(RUN_FINISHED, run.finished_at, run, cursor))
         changes, cursor = await self._audit_after(cursor, None)
         events.extend(changes)
+        missed, cursor = await self._missed_after(cursor, None)
+        events.extend(missed)
         events.extend(await self._processor_events(cursor))
         self.cursor = cursor
         return events
@@ -343,9 +376,32 @@ class EventFeed:
         for entry in sorted(entries, key=lambda e: e.id):
             if upto is not None and entry.id > upto:
                 break
-            cursor = Cursor(cursor.runs, cursor.jobs, entry.id)
+            cursor = replace(cursor, audit=entry.id)
             kind = JOB_CHANGED if entry.target_type in JOB_TARGET_TYPES else AUDIT_RECORDED
             events.append(Event(kind, entry.at, entry, cursor))
+        return events, cursor
+
+    async def _run_events_after(
+        self, cursor: Cursor, upto: int | None
+    ) -> tuple[list[Event], Cursor]:
+        query = RunEventQuery(after_id=cursor.events or 0, limit=self.batch)
+        events = []
+        for told in await self.store.query_run_events(query):
+            if upto is not None and told.id > upto:
+                break
+            cursor = replace(cursor, events=told.id)
+            kind = RUN_PROGRESS if told.kind is RunEventKind.PROGRESS else RUN_EVENT
+            events.append(Event(kind, told.at, told, cursor))
+        return events, cursor
+
+    async def _missed_after(self, cursor: Cursor, upto: int | None) -> tuple[list[Event], Cursor]:
+        query = MissedFireQuery(after_id=cursor.missed or 0, limit=self.batch)
+        events = []
+        for missed in await self.store.query_missed_fires(query):
+            if upto is not None and missed.id > upto:
+                break
+            cursor = replace(cursor, missed=missed.id)
+            events.append(Event(FIRE_MISSED, missed.recorded_at, missed, cursor))
         return events, cursor
 
     async def _processor_events(self, cursor: Cursor) -> list[Event]:
@@ -375,7 +431,12 @@ class EventFeed:
             if sub.accepts(event):
                 events.append(event)
 
-        cursor = since
+        # A cursor of the earlier form does not know these: nothing of them is replayed.
+        cursor = replace(
+            since,
+            events=upto.events if since.events is None else since.events,
+            missed=upto.missed if since.missed is None else since.missed,
+        )
         while cursor.jobs < upto.jobs and len(events) < cap:
             page = await self.store.query_jobs(
                 JobQuery(after_id=cursor.jobs, oldest_first=True, limit=self.batch)
@@ -384,14 +445,14 @@ class EventFeed:
             if not page:
                 break
             for job in page:
-                cursor = Cursor(cursor.runs, job.id, cursor.audit)
+                cursor = replace(cursor, jobs=job.id)
                 keep(Event(JOB_CREATED, job.created_at, job, cursor))
         while cursor.runs < upto.runs and len(events) < cap:
             runs = [r for r in await self._runs_after(cursor.runs) if r.id <= upto.runs]
             if not runs:
                 break
             for run in runs:
-                cursor = Cursor(run.id, cursor.jobs, cursor.audit)
+                cursor = replace(cursor, runs=run.id)
                 keep(Event(RUN_FINISHED, run.finished_at, run, cursor))
         while cursor.audit < upto.audit and len(events) < cap:
             changes, moved = await self._audit_after(cursor, upto.audit)
@@ -400,4 +461,22 @@ class EventFeed:
             cursor = moved
             for event in changes:
                 keep(event)
+        for after in (self._run_events_after, self._missed_after):
+            while len(events) < cap:
+                found, moved = await after(cursor, None)
+                found = [e for e in found if _within(e, upto)]
+                if not found:
+                    break
+                cursor = found[-1].cursor
+                for event in found:
+                    keep(event)
         return events[:cap]
+
+
+def _within(event: Event, upto: Cursor) -> bool:
+    """Whether a run or missed-fire event is at or before ``upto``."""
+    subject = event.subject
+    if isinstance(subject, RunEvent):
+        return subject.id <= (upto.events or 0)
+    assert isinstance(subject, MissedFire)
+    return subject.id <= (upto.missed or 0)

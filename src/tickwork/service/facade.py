@@ -9,12 +9,14 @@ from typing import Any
 
 from tickwork.clock import Clock
 from tickwork.domain.access import AuditEntry, AuditQuery, Principal
+from tickwork.domain.activity import MissedCount, MissedFire, MissedFireQuery, RunEvent
 from tickwork.domain.admission import Hold
 from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.service import audit
+from tickwork.service.activity import Activity
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.definitions import Definitions, task_table
@@ -33,6 +35,7 @@ class Service:
         self.definitions = Definitions(ctx)
         self.jobs = Jobs(ctx)
         self.runs = Runs(ctx)
+        self.activity = Activity(ctx)
 
     @property
     def store(self) -> Store:
@@ -147,6 +150,24 @@ class Service:
 
     async def runs_of_job(self, job_id: int) -> list[Run]:
         return await self.runs.of_job(job_id)
+
+    async def run_events(
+        self,
+        job_id: int,
+        *,
+        attempt: int | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+    ) -> list[RunEvent]:
+        return await self.activity.run_events(
+            job_id, attempt=attempt, after_id=after_id, limit=limit
+        )
+
+    async def missed_fires(self, query: MissedFireQuery) -> list[MissedFire]:
+        return await self.activity.missed_fires(query)
+
+    async def missed_counts(self, query: MissedFireQuery) -> list[MissedCount]:
+        return await self.activity.missed_counts(query)
 
     async def status(
         self, *, heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS

@@ -6,6 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from tickwork.domain.access import AuditEntry, AuditQuery
+from tickwork.domain.activity import (
+    MissedCount,
+    MissedFire,
+    MissedFireQuery,
+    MissedReason,
+    RunEvent,
+    parse_reasons,
+)
 from tickwork.domain.queries import (
     RUN_SORTS,
     ControlState,
@@ -24,12 +32,18 @@ __all__ = [
     "AuditQuery",
     "ControlState",
     "JobQuery",
+    "MissedCount",
+    "MissedFire",
+    "MissedFireQuery",
+    "MissedReason",
     "ProcessorInfo",
     "QueueStats",
+    "RunEvent",
     "RunQuery",
     "RunStats",
     "check_aware",
     "check_limit",
+    "parse_reasons",
 ]
 
 # The largest page of jobs, runs or audit entries one query returns.

@@ -21,6 +21,15 @@ from tickwork.domain.access import (
     Scope,
     User,
 )
+from tickwork.domain.activity import (
+    MissedCount,
+    MissedFire,
+    MissedFireQuery,
+    NewMissedFire,
+    NewRunEvent,
+    RunEvent,
+    RunEventQuery,
+)
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
 from tickwork.domain.queries import (
@@ -177,6 +186,8 @@ class Schedules(Protocol):
     ) -> tuple[int, list[int]]:
         """Fire up to ``limit`` schedules due by ``horizon`` (default ``now``), earliest first,
         in one transaction. Jobs for fires still ahead of ``now`` are created ``scheduled``.
+        The fires' ``missed`` records are written in the same transaction (``recorded_at``
+        ``now``), each linked to the skipped job of its fire when it has one.
 
         The due schedules are locked while ``plan`` (pure, called on the store's thread) decides
         each fire, so concurrent schedulers share the due schedules between them instead of
@@ -210,6 +221,39 @@ class Processors(Protocol):
         ...
 
     async def list_processors(self) -> list[ProcessorInfo]: ...
+
+
+class RunEventWrites(Protocol):
+    """A worker's side of run events: what running jobs emitted."""
+
+    async def add_run_events(self, events: Sequence[NewRunEvent]) -> None:
+        """Store the events in one transaction, their IDs ascending in the given order."""
+        ...
+
+
+class Activity(Protocol):
+    """Run events and missed fires, read; missed fires the use cases see (a disabled task's)."""
+
+    async def query_run_events(self, query: RunEventQuery) -> list[RunEvent]:
+        """A page of run events, oldest first (``RunEventQuery``)."""
+        ...
+
+    async def latest_run_event_id(self) -> int:
+        """The largest run event ID (0 when there are none)."""
+        ...
+
+    async def add_missed_fires(self, fires: Sequence[NewMissedFire], now: datetime) -> None:
+        """Record missed fires (``recorded_at`` ``now``) in one transaction, IDs in order."""
+        ...
+
+    async def query_missed_fires(self, query: MissedFireQuery) -> list[MissedFire]:
+        """A page of missed fires: newest first by ID, oldest first when ``after_id`` is given."""
+        ...
+
+    async def count_missed_fires(self, query: MissedFireQuery) -> list[MissedCount]:
+        """Missed fires matching the query's filters (paging fields ignored), counted by task
+        and reason with the latest fire time of each, sorted by task name then reason."""
+        ...
 
 
 class ControlReads(Protocol):
@@ -463,11 +507,22 @@ class AuditLog(Protocol):
         ...
 
 
-class RuntimeStore(Lifecycle, JobQueue, Schedules, TaskReads, Processors, ControlReads, Protocol):
+class RuntimeStore(
+    Lifecycle, JobQueue, Schedules, TaskReads, Processors, ControlReads, RunEventWrites, Protocol
+):
     """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats."""
 
 
 class Store(
-    RuntimeStore, Definitions, JobOperations, Queries, Stats, Control, Accounts, AuditLog, Protocol
+    RuntimeStore,
+    Definitions,
+    JobOperations,
+    Queries,
+    Stats,
+    Control,
+    Accounts,
+    AuditLog,
+    Activity,
+    Protocol,
 ):
     """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""

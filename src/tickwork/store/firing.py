@@ -2,7 +2,8 @@
 
 In one transaction the due schedules are read and locked (each dialect its own way), the
 planner (pure) decides each fire, the schedules advance, overlap=replace cancels what the fire
-replaces, and the fired jobs are created once per (task, fire time).
+replaces, the fired jobs are created once per (task, fire time), and the fires that did not
+become runs are recorded (``tickwork_missed_fires``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import NewJob
 from tickwork.domain.queries import DueSchedule, Fire, FirePlanner
 
@@ -36,6 +38,9 @@ class FireSql(Protocol):
         """Create the jobs, each (task, fire_at) pair once; the IDs of those created, ascending."""
         ...
 
+    def record_missed(self, missed: Sequence[NewMissedFire], now: datetime) -> None:
+        """Write the missed fires, after the jobs (a skipped job is linked to its fire's row)."""
+
     def notify(self) -> None:
         """Tell other processes' workers that jobs were made (at commit)."""
 
@@ -54,6 +59,9 @@ def fire_due(
             sql.replace_active(f.task_name, now, horizon, REPLACED)
     new_jobs = [j for f in fires for j in (f.job, *f.extra_jobs) if j is not None]
     created = sql.insert_once(new_jobs, now) if new_jobs else []
+    missed = [m for f in fires for m in f.missed]
+    if missed:
+        sql.record_missed(missed, now)
     if created:
         sql.notify()
     return len(due), created

@@ -2,8 +2,9 @@
 and its dialect's ``Backend``.
 
 Each method runs one function of an entity module (``tasks``, ``jobs``, ``runs``,
-``processors``, ``accounts``, ``audit``, ``control``) in a transaction on the store's threads
-(``Database``), or hands a hot path to the backend, which runs it on its raw driver.
+``processors``, ``accounts``, ``audit``, ``control``, ``activity``) in a transaction on the
+store's threads (``Database``), or hands a hot path to the backend, which runs it on its raw
+driver.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from tickwork.domain.access import (
     Scope,
     User,
 )
+from tickwork.domain.activity import (
+    MissedCount,
+    MissedFire,
+    MissedFireQuery,
+    NewMissedFire,
+    NewRunEvent,
+    RunEvent,
+    RunEventQuery,
+)
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
 from tickwork.domain.queries import (
@@ -36,7 +46,7 @@ from tickwork.domain.queries import (
     SyncReport,
 )
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
-from tickwork.store import accounts, audit, control, jobs, processors, runs, tasks
+from tickwork.store import accounts, activity, audit, control, jobs, processors, runs, tasks
 from tickwork.store.backend import Backend
 from tickwork.store.base import Closeable
 from tickwork.store.database import Database
@@ -331,6 +341,27 @@ class SqlStore:
 
     async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
         return await self._db.read(audit.query, query)
+
+    # --- run events, missed fires -------------------------------------------------------------
+    async def add_run_events(self, events: Sequence[NewRunEvent]) -> None:
+        if events:
+            await self._db.write(activity.add_events, events)
+
+    async def query_run_events(self, query: RunEventQuery) -> list[RunEvent]:
+        return await self._db.read(activity.query_events, query)
+
+    async def latest_run_event_id(self) -> int:
+        return await self._db.read(activity.last_event_id)
+
+    async def add_missed_fires(self, fires: Sequence[NewMissedFire], now: datetime) -> None:
+        if fires:
+            await self._db.write(activity.add_missed, fires, now)
+
+    async def query_missed_fires(self, query: MissedFireQuery) -> list[MissedFire]:
+        return await self._db.read(activity.query_missed, query)
+
+    async def count_missed_fires(self, query: MissedFireQuery) -> list[MissedCount]:
+        return await self._db.read(activity.count_missed, query)
 
 
 def _ping(conn: Connection) -> None:

@@ -22,7 +22,7 @@ from tickwork.domain.jobs import JobState
 from tickwork.errors import ConfigError
 from tickwork.service.jobs import EnqueueRequest
 from tickwork.service.queries import JobQuery
-from tickwork.wire import QueueJobOut, queue_job_out, run_out
+from tickwork.wire import QueueJobOut, RunEventOut, queue_job_out, run_event_out, run_out
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
 
@@ -101,6 +101,25 @@ async def get_queue_job(request: Request, principal: Reader, job_id: Id) -> Queu
     held = await svc.explain(job_id)
     return QueueJobDetailOut(
         job=queue_job_out(job), runs=[run_out(r) for r in runs], held=hold_out(held)
+    )
+
+
+@router.get("/{job_id}/events", summary="A job's progress and events, oldest first")
+async def job_events(
+    request: Request,
+    principal: Reader,
+    job_id: Id,
+    attempt: Annotated[int | None, Query(ge=1, le=1_000_000, description="One attempt.")] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 100,
+) -> CursorPage[RunEventOut]:
+    """What the job's runs reported with `tickwork.progress`/`tickwork.event` (or `::tickwork`
+    lines of a shell job); `cursor` is the `next_cursor` of the previous page."""
+    svc = service_for(request, principal)
+    events = await svc.run_events(job_id, attempt=attempt, after_id=cursor, limit=limit)
+    next_cursor = events[-1].id if len(events) == limit else None
+    return CursorPage[RunEventOut](
+        items=[run_event_out(e) for e in events], next_cursor=next_cursor
     )
 
 

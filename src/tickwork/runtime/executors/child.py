@@ -6,7 +6,10 @@ coroutine function, or a sync function returning an awaitable, runs under ``asyn
 writes JSON lines on its stdout:
 
 - ``{"metrics": {...}}`` whenever the task called ``tickwork.report`` (at most every
-  ``METRICS_INTERVAL_SECONDS``), so a killed child still leaves its partial results;
+  ``METRICS_INTERVAL_SECONDS``), so a killed child still leaves its partial results; with
+  ``"progress": [done, total]`` when it called ``tickwork.progress`` meanwhile (the latest);
+- ``{"event": {"message", "data"}}`` for each ``tickwork.event`` (at most
+  ``MAX_EVENTS_PER_RUN``; the result message counts the rest as ``events_dropped``);
 - last, the result: ``{"ok": true, "result", "metrics"}`` or ``{"ok": false, "kind",
   "error_type", "error_class", "message", "traceback", "metrics", "retry_after"}`` where
   ``kind`` is ``"retry"`` (``tickwork.Retry``), ``"fail"`` (``tickwork.Fail``), ``"config"``
@@ -29,8 +32,10 @@ import threading
 from typing import IO, Any, NoReturn
 
 from tickwork.callables import resolve_callable
+from tickwork.domain.activity import MAX_EVENTS_PER_RUN
 from tickwork.domain.jobs import ErrorClass
 from tickwork.errors import ConfigError, Fail, Retry
+from tickwork.runtime.activity import CURRENT_RUN
 from tickwork.runtime.executors.python import _is_async, _storable, outcome_for_exception
 from tickwork.runtime.report import RunReport, reporting
 
@@ -55,6 +60,40 @@ class _Channel:
             self._stream.flush()
 
 
+class _Emitter:
+    """The run's progress and events, sent to the parent (``runtime.activity.Emitter``)."""
+
+    def __init__(self, channel: _Channel, dirty: threading.Event) -> None:
+        self._channel = channel
+        self._dirty = dirty
+        self._lock = threading.Lock()
+        self._progress: tuple[float, float | None] | None = None
+        self._sent = 0
+        self.dropped = 0
+
+    def progress(self, done: float, total: float | None) -> None:
+        with self._lock:
+            self._progress = (done, total)
+        self._dirty.set()  # sent by the metrics thread: coalesced, the latest wins
+
+    def event(self, message: str, data: dict[str, Any] | None) -> None:
+        with self._lock:
+            if self._sent >= MAX_EVENTS_PER_RUN:
+                self.dropped += 1
+                return
+            self._sent += 1
+            self._channel.send({"event": {"message": message, "data": data}})
+
+    def send_update(self, metrics: dict[str, Any] | None) -> None:
+        """Metrics and the waiting progress, in one line (under the lock: never out of order)."""
+        with self._lock:
+            message: dict[str, Any] = {"metrics": metrics}
+            if self._progress is not None:
+                message["progress"] = list(self._progress)
+                self._progress = None
+            self._channel.send(message)
+
+
 def main() -> None:
     # Keep the real stdout for the protocol; from now on fd 1 is stderr.
     channel = _Channel(os.fdopen(os.dup(1), "wb"))
@@ -74,16 +113,26 @@ def run(path: str, args: list[Any], kwargs: dict[str, Any], channel: _Channel) -
     """Call the task at ``path``; the result message (metrics updates go to ``channel``)."""
     dirty = threading.Event()
     run_report = RunReport(on_change=dirty.set)
+    emitter = _Emitter(channel, dirty)
 
     def stream_metrics() -> None:
         while True:
             dirty.wait()
             dirty.clear()
-            channel.send({"metrics": run_report.snapshot()})
+            emitter.send_update(run_report.snapshot())
             threading.Event().wait(METRICS_INTERVAL_SECONDS)
 
     threading.Thread(target=stream_metrics, name="tickwork-metrics", daemon=True).start()
+    CURRENT_RUN.set(emitter)
+    result = _call(path, args, kwargs, run_report)
+    emitter.send_update(run_report.snapshot())  # the last progress, before the result
+    result["events_dropped"] = emitter.dropped
+    return result
 
+
+def _call(
+    path: str, args: list[Any], kwargs: dict[str, Any], run_report: RunReport
+) -> dict[str, Any]:
     with reporting(run_report):
         try:
             func = resolve_callable(path)

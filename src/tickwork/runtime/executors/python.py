@@ -24,6 +24,7 @@ import asyncio.futures
 import asyncio.runners
 import concurrent.futures
 import concurrent.futures.thread
+import contextlib
 import contextvars
 import errno
 import inspect
@@ -41,10 +42,12 @@ from types import TracebackType
 from typing import Any
 
 from tickwork.callables import resolve_callable
+from tickwork.domain.activity import clean_data, clean_message, clean_progress
 from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.processors import DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError, Fail, Retry
+from tickwork.runtime.activity import CURRENT_RUN, Emitter, RunScope
 from tickwork.runtime.executors.output import OutputTail, cap_output
 from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
 from tickwork.runtime.report import CURRENT_REPORT, RunReport
@@ -224,9 +227,10 @@ class PythonExecutor:
                 error_class=ErrorClass.CONFIG,
             )
         loop = asyncio.get_running_loop()
+        emitter = CURRENT_RUN.get()  # the child's progress and events go to the run's scope
         try:
             transport, proto = await loop.subprocess_exec(
-                lambda: _ChildProtocol(self._output_limit),
+                lambda: _ChildProtocol(self._output_limit, emitter),
                 sys.executable,
                 "-m",
                 CHILD_MODULE,
@@ -388,10 +392,11 @@ def child_environment() -> dict[str, str]:
 
 
 class _ChildProtocol(asyncio.SubprocessProtocol):
-    """Reads an isolated child: JSON lines on stdout (metrics updates, then the result) and the
-    tail of stderr (the task's own output, its prints included)."""
+    """Reads an isolated child: JSON lines on stdout (metrics and progress updates, events, then
+    the result) and the tail of stderr (the task's own output, its prints included)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, emitter: Emitter | None = None) -> None:
+        self.emitter = emitter
         self.stderr = OutputTail(limit)
         self._pending = bytearray()
         self.metrics: dict[str, Any] | None = None
@@ -423,8 +428,28 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
         metrics = message.get("metrics")
         if isinstance(metrics, dict):
             self.metrics = metrics
+        if self.emitter is not None:
+            self._activity(message, self.emitter)
         if "ok" in message:
             self.result = message
+
+    @staticmethod
+    def _activity(message: dict[str, Any], emitter: Emitter) -> None:
+        # Checked again here: the child is the task's code, and may be anything.
+        progress = message.get("progress")
+        if isinstance(progress, list) and len(progress) == 2:
+            with contextlib.suppress(TypeError, ValueError):
+                emitter.progress(*clean_progress(progress[0], progress[1]))
+        event = message.get("event")
+        if isinstance(event, dict):
+            data = event.get("data")
+            emitter.event(
+                clean_message(event.get("message", "")),
+                clean_data(data) if isinstance(data, dict) else None,
+            )
+        dropped = message.get("events_dropped")
+        if isinstance(dropped, int) and dropped > 0 and isinstance(emitter, RunScope):
+            emitter.dropped(dropped)
 
     def process_exited(self) -> None:
         self.exited.set()

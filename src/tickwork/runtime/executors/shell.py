@@ -10,6 +10,7 @@ import subprocess
 from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import ShellTarget
+from tickwork.runtime.activity import CURRENT_RUN, DirectiveScanner
 from tickwork.runtime.executors.output import OutputTail
 from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
 
@@ -28,15 +29,21 @@ class _ShellProtocol(asyncio.SubprocessProtocol):
     grandchild holding stdout would stall it; a raw protocol lets us see the exit on its own.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, directives: DirectiveScanner | None = None) -> None:
         self.stdout = OutputTail(limit)
         self.stderr = OutputTail(limit)
         self.exited = asyncio.Event()
         self.finished = asyncio.Event()  # exited and every pipe closed
+        self.directives = directives  # ``::tickwork`` lines of stdout, within a run
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
         chunk = data.encode() if isinstance(data, str) else data
-        (self.stdout if fd == 1 else self.stderr).feed(chunk)
+        if fd == 1:
+            self.stdout.feed(chunk)
+            if self.directives is not None:
+                self.directives.feed(chunk)
+        else:
+            self.stderr.feed(chunk)
 
     def process_exited(self) -> None:
         self.exited.set()
@@ -44,6 +51,8 @@ class _ShellProtocol(asyncio.SubprocessProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.exited.set()
         self.finished.set()
+        if self.directives is not None:
+            self.directives.close()
 
     def output(self) -> str:
         out = self.stdout.text()
@@ -63,13 +72,17 @@ async def run_shell(
     """Run ``target.command``; stdout and stderr are each capped to their last bytes.
 
     A background child still holding the pipes after the shell exited is left running; its
-    output stops being collected after ``SHELL_PIPE_DRAIN_SECONDS``.
+    output stops being collected after ``SHELL_PIPE_DRAIN_SECONDS``. Within a run, stdout lines
+    starting ``::tickwork`` are the job's progress and events (``runtime.activity``); they stay
+    in the output too.
     """
     loop = asyncio.get_running_loop()
     env = {**os.environ, **target.env} if target.env else None
+    emitter = CURRENT_RUN.get()
+    scanner = None if emitter is None else DirectiveScanner(emitter)
     try:
         transport, proto = await loop.subprocess_exec(
-            lambda: _ShellProtocol(output_limit),
+            lambda: _ShellProtocol(output_limit, scanner),
             SHELL,
             "-c",
             target.command,

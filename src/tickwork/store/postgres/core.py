@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
+from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import NewJob, RunStatus
 from tickwork.domain.queries import DueSchedule, Fire, RunStats
-from tickwork.store import enqueueing
+from tickwork.store import activity, enqueueing
 from tickwork.store.postgres.watch import NOTIFY_CHANNEL
 from tickwork.store.rows import DUE_COLUMNS, due_schedule, new_job_values
 from tickwork.store.runs import P95, TIMED_SQL
@@ -162,6 +163,9 @@ class FireStatements:
             if job_id is not None:
                 created.append(job_id)
         return created
+
+    def record_missed(self, missed: Sequence[NewMissedFire], now: datetime) -> None:
+        activity.add_missed(self._conn, missed, now)
 
     def notify(self) -> None:
         self._conn.execute(NOTIFY)

@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob
 from tickwork.domain.queries import DueSchedule, Fire, FirePlanner
 from tickwork.store import claiming, enqueueing, firing
+from tickwork.store.activity import INSERT_MISSED_SQL, missed_params
 from tickwork.store.claiming import Exclusions
 from tickwork.store.rows import (
     COMPLETION_UPDATE,
@@ -371,6 +373,9 @@ class FireStatements:
         marks = ",".join("?" * len(ids))
         rows = self._raw.execute(f"SELECT id FROM tickwork_jobs WHERE id IN ({marks})", ids)
         return sorted(r[0] for r in rows)
+
+    def record_missed(self, missed: Sequence[NewMissedFire], now: datetime) -> None:
+        self._raw.executemany(INSERT_MISSED_SQL, [missed_params(m, now, CODEC) for m in missed])
 
     def notify(self) -> None:
         return None  # the commit watcher of every process sees the commit
