@@ -133,6 +133,7 @@ class ActivityRecorder:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()
         self.written = 0  # rows written so far (tests, benchmarks)
 
     def scope(self, job_id: int, attempt: int, task_name: str) -> RunScope:
@@ -258,9 +259,11 @@ class ActivityRecorder:
 
     async def flush(self) -> None:
         """Write everything recorded so far now (waiting progress included)."""
-        batch = self._take()
-        if batch:
-            await self._write(batch)
+        # One write at a time, each taking what came before it: IDs follow the order of events.
+        async with self._write_lock:
+            batch = self._take()
+            if batch:
+                await self._write(batch)
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -269,7 +272,9 @@ class ActivityRecorder:
             self._wake.clear()
             # Gather what comes in meanwhile: one write per interval, progress coalesced.
             await asyncio.sleep(self.flush_seconds)
-            await self.flush()
+            # Shielded: a stop must not cancel a write that holds its batch (stop then waits
+            # for it and writes the rest).
+            await asyncio.shield(self.flush())
 
     async def _write(self, batch: list[NewRunEvent]) -> None:
         try:
