@@ -91,12 +91,18 @@ def clean_data(data: dict[str, Any]) -> dict[str, Any] | None:
     note naming its size when it is longer than ``MAX_DATA_BYTES``; None when empty."""
     if not data:
         return None
-    # NUL characters (PostgreSQL cannot store them) become U+FFFD, NaN and Infinity text.
-    text = json.dumps(data, default=str).replace("\\u0000", "\\ufffd")
-    plain: dict[str, Any] = json.loads(text, parse_constant=str)
-    size = len(json.dumps(plain, separators=(",", ":")).encode())
+    try:  # the common case, plain JSON: the C encoder and decoder alone
+        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+        constants = None
+    except (TypeError, ValueError):
+        text = json.dumps(data, default=str, separators=(",", ":"))
+        constants = str  # NaN and Infinity become their text
+    size = len(text.encode())
     if size > MAX_DATA_BYTES:
         return {"truncated": f"data of {size} bytes exceeds the {MAX_DATA_BYTES}-byte limit"}
+    # NUL characters (PostgreSQL cannot store them) become U+FFFD.
+    text = text.replace("\\u0000", "\\ufffd")
+    plain: dict[str, Any] = json.loads(text, parse_constant=constants)
     return plain
 
 
