@@ -46,8 +46,9 @@ def bench_calls() -> None:
 
     def scopes() -> None:
         for i in range(n):
-            CURRENT_RUN.set(recorder.scope(i, 1, "t"))
-            recorder.finish(i, 1)
+            scope = recorder.scope(i, 1, "t")
+            CURRENT_RUN.set(scope)
+            recorder.finish(scope)
 
     per_call("run scope bound and finished (every run)", n, scopes)
     CURRENT_RUN.set(recorder.scope(1, 1, "t"))

@@ -14,6 +14,7 @@ from tickwork.domain.activity import (
     MAX_MESSAGE_BYTES,
     RunEvent,
     RunEventKind,
+    RunEventQuery,
 )
 from tickwork.domain.jobs import JobState
 from tickwork.domain.limits import Policies
@@ -232,3 +233,24 @@ async def test_progress_arrives_on_the_live_feed(
         assert [e.subject.done for e in replayed] == seen  # type: ignore[union-attr]
     finally:
         await feed.close()
+
+
+async def test_what_a_run_emits_after_it_ended_is_ignored(store: SqlStore) -> None:
+    from tickwork.runtime.activity import ActivityRecorder
+
+    recorder = ActivityRecorder(store, max_per_run=2)
+    scope = recorder.scope(7, 1, "t")
+    scope.event("one", None)
+    scope.progress(1, 3)
+    scope.event("over the cap", None)
+    recorder.finish(scope)
+    scope.event("late: a timed-out thread running on", None)
+    scope.progress(3, 3)
+    await recorder.flush()
+    events = await store.query_run_events(RunEventQuery(job_id=7))
+    assert [(e.kind.value, e.message, e.done) for e in events] == [
+        ("event", "one", None),
+        ("progress", None, 1.0),
+        ("event", "1 event(s) dropped: at most 2 are kept per run", None),
+    ]
+    assert events[-1].task_name == "t" and events[-1].data == {"dropped": 1}

@@ -97,13 +97,15 @@ class RunScope:
     """One run's emitter: the recorder and the run's identity (a plain class: one is made per
     run, and a frozen dataclass costs several times as much to build)."""
 
-    __slots__ = ("attempt", "job_id", "recorder", "task_name")
+    __slots__ = ("attempt", "closed", "job_id", "recorder", "task_name")
 
     def __init__(self, recorder: ActivityRecorder, job_id: int, attempt: int, task_name: str):
         self.recorder = recorder
         self.job_id = job_id
         self.attempt = attempt
         self.task_name = task_name
+        # The run ended: what its code still emits (a timed-out thread runs on) is ignored.
+        self.closed = False
 
     def progress(self, done: float, total: float | None) -> None:
         self.recorder.add(self, RunEventKind.PROGRESS, None, done, total, None)
@@ -149,6 +151,8 @@ class ActivityRecorder:
         total: float | None,
         data: dict[str, Any] | None,
     ) -> None:
+        if scope.closed:
+            return
         row = NewRunEvent(
             scope.job_id,
             scope.attempt,
@@ -188,8 +192,10 @@ class ActivityRecorder:
             state = self._runs.setdefault(key, _RunState(scope.task_name))
             state.dropped += count
 
-    def finish(self, job_id: int, attempt: int) -> None:
+    def finish(self, scope: RunScope) -> None:
         """The run ended: its waiting progress is written, and a note of what was dropped."""
+        scope.closed = True
+        job_id, attempt = scope.job_id, scope.attempt
         with self._lock:
             state = self._runs.pop((job_id, attempt), None)
             if state is None:

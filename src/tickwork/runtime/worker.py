@@ -337,7 +337,8 @@ class Worker:
         started = self.clock.now()
         decision: Decision = None
         # This task's own context: what the run emits goes to its scope (tickwork.progress).
-        CURRENT_RUN.set(self.activity.scope(job.id, job.attempt, job.task_name))
+        scope = self.activity.scope(job.id, job.attempt, job.task_name)
+        CURRENT_RUN.set(scope)
         try:
             if task is None:
                 outcome = Outcome.failure(
@@ -373,7 +374,7 @@ class Worker:
             log.exception("executor failed for job %s", job.id)
             outcome = Outcome.failure(type(exc).__name__, str(exc))
         finished = self.clock.now()
-        self.activity.finish(job.id, job.attempt)
+        self.activity.finish(scope)
         if isinstance(decision, Skip):
             state, retry_at = JobState.SKIPPED, None
         elif isinstance(decision, Defer):
