@@ -196,6 +196,8 @@ class ActivityRecorder:
         """The run ended: its waiting progress is written, and a note of what was dropped."""
         scope.closed = True
         job_id, attempt = scope.job_id, scope.attempt
+        if (job_id, attempt) not in self._runs:
+            return  # it emitted nothing (the common case): no lock taken
         with self._lock:
             state = self._runs.pop((job_id, attempt), None)
             if state is None:
