@@ -23,6 +23,7 @@ from tickwork.domain.access import (
 )
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
     ControlState,
     FirePlanner,
@@ -379,6 +380,22 @@ class Stats(Protocol):
         ...
 
 
+class Figures(Protocol):
+    """The cluster's figures for the metrics endpoint, read together."""
+
+    async def cluster_figures(self, now: datetime) -> ClusterFigures:
+        """One ``ClusterFigures`` at ``now``, read in one transaction: lifetime run counts,
+        durations and waits from the rollups (period 0; durations of succeeded, failed,
+        timed-out and cancelled runs only), jobs by active state (every active state present,
+        0 when none), the earliest due time of the pending jobs due by ``now``, each not
+        removed task's latest successful run's ``finished_at`` (the run started last among its
+        successes; absent without one), each firing schedule's ``next_fire_at``, missed fires
+        counted by (task, reason), and every processor row.
+
+        Its cost grows with the defined tasks and the active jobs, not with the history."""
+        ...
+
+
 class Control(ControlReads, Protocol):
     """The run-time control, read and changed."""
 
@@ -468,6 +485,15 @@ class RuntimeStore(Lifecycle, JobQueue, Schedules, TaskReads, Processors, Contro
 
 
 class Store(
-    RuntimeStore, Definitions, JobOperations, Queries, Stats, Control, Accounts, AuditLog, Protocol
+    RuntimeStore,
+    Definitions,
+    JobOperations,
+    Queries,
+    Stats,
+    Figures,
+    Control,
+    Accounts,
+    AuditLog,
+    Protocol,
 ):
     """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""

@@ -2,8 +2,8 @@
 and its dialect's ``Backend``.
 
 Each method runs one function of an entity module (``tasks``, ``jobs``, ``runs``,
-``processors``, ``accounts``, ``audit``, ``control``) in a transaction on the store's threads
-(``Database``), or hands a hot path to the backend, which runs it on its raw driver.
+``processors``, ``accounts``, ``audit``, ``control``, ``metrics``) in a transaction on the
+store's threads (``Database``), or hands a hot path to the backend, which runs it on its raw driver.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tickwork.domain.access import (
 )
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
     ControlState,
     FirePlanner,
@@ -36,7 +37,7 @@ from tickwork.domain.queries import (
     SyncReport,
 )
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
-from tickwork.store import accounts, audit, control, jobs, processors, runs, tasks
+from tickwork.store import accounts, audit, control, jobs, metrics, processors, runs, tasks
 from tickwork.store.backend import Backend
 from tickwork.store.base import Closeable
 from tickwork.store.database import Database
@@ -250,6 +251,9 @@ class SqlStore:
 
     async def runs_by_hour(self, start: datetime, end: datetime) -> dict[int, int]:
         return await self._db.read(runs.by_hour, self._backend, start, end)
+
+    async def cluster_figures(self, now: datetime) -> ClusterFigures:
+        return await self._db.read(metrics.cluster_figures, now)
 
     # --- processors -----------------------------------------------------------------------------
     async def heartbeat(self, info: ProcessorInfo) -> None:
