@@ -15,6 +15,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from tickwork.api.errors import BEARER_CHALLENGE, ApiError
+from tickwork.api.metrics import Exposition
 from tickwork.clock import Clock, SystemClock
 from tickwork.config.api import ApiSettings
 from tickwork.domain.access import LOCAL, Principal, Scope
@@ -60,6 +61,8 @@ class ApiContext:
     # How long an event stream may stay silent before it sends a heartbeat comment (and
     # re-checks the caller's credentials).
     event_heartbeat_seconds: float = 15.0
+    # /metrics as text, the cluster's part kept for as long as its snapshot.
+    exposition: Exposition = field(default_factory=Exposition)
 
     @classmethod
     def build(

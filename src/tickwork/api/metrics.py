@@ -19,12 +19,12 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from tickwork.domain.metrics import Buckets
+from tickwork.domain.metrics import Buckets, ClusterFigures
 from tickwork.service.metrics import MetricsSnapshot
 
 
-class SnapshotCollector(Collector):
-    """Yields the metric families of one snapshot."""
+class ClusterCollector(Collector):
+    """Yields the cluster's metric families of one snapshot."""
 
     def __init__(self, snapshot: MetricsSnapshot) -> None:
         self.snapshot = snapshot
@@ -97,13 +97,21 @@ class SnapshotCollector(Collector):
         for (role, liveness), n in sorted(s.processors.items()):
             processors.add_metric([role, liveness], n)
         yield processors
-        if s.claim_durations is not None:
-            yield _histogram(
-                "tickwork_claim_duration_seconds",
-                "Duration of this process's worker's claims (per process, not cluster-wide).",
-                {"": s.claim_durations},
-                labelled=False,
-            )
+
+
+class ClaimCollector(Collector):
+    """This process's worker's claim durations (the one figure that is not the store's)."""
+
+    def __init__(self, claims: Buckets) -> None:
+        self.claims = claims
+
+    def collect(self) -> Iterator[Metric]:
+        yield _histogram(
+            "tickwork_claim_duration_seconds",
+            "Duration of this process's worker's claims (per process, not cluster-wide).",
+            {"": self.claims},
+            labelled=False,
+        )
 
 
 def _histogram(
@@ -121,10 +129,35 @@ def _histogram(
     return family
 
 
-def exposition(snapshot: MetricsSnapshot, accept: str | None) -> tuple[bytes, str]:
-    """The snapshot in the format the scraper asked for (``Accept``: OpenMetrics or the
-    Prometheus text format, the default), and its content type."""
+class Exposition:
+    """Writes snapshots in the format a scraper asks for (``Accept``: OpenMetrics, else the
+    Prometheus text format). The cluster's part is written once per snapshot and format, as
+    it changes every few seconds at most and costs a few milliseconds per task; the process's
+    claim durations are written on every scrape."""
+
+    def __init__(self) -> None:
+        # content type -> (the figures written, the text)
+        self._cluster: dict[str, tuple[ClusterFigures, bytes]] = {}
+
+    def render(self, snapshot: MetricsSnapshot, accept: str | None) -> tuple[bytes, str]:
+        encoder, content_type = choose_encoder(accept or "")
+        hit = self._cluster.get(content_type)
+        if hit is not None and hit[0] is snapshot.figures:
+            cluster = hit[1]
+        else:
+            cluster = encoder(_registry(ClusterCollector(snapshot)))
+            self._cluster[content_type] = (snapshot.figures, cluster)
+        if snapshot.claim_durations is None:
+            return cluster, content_type
+        local = encoder(_registry(ClaimCollector(snapshot.claim_durations)))
+        # OpenMetrics ends with one "# EOF" line: the cluster's part gives up its own.
+        return cluster.removesuffix(_EOF) + local, content_type
+
+
+_EOF = b"# EOF\n"
+
+
+def _registry(collector: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+    registry.register(collector)
+    return registry

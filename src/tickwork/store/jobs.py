@@ -253,10 +253,17 @@ def running_by_worker(conn: Connection) -> dict[str, int]:
     return {worker: n for worker, n in conn.execute(query)}
 
 
+def in_states(states: Sequence[str]) -> sa.ColumnElement[bool]:
+    """``state IN (...)`` with the states written into the statement: SQLite uses a partial
+    index (pending, active jobs) only when it can see that the query implies its condition,
+    which it cannot through bound parameters; it would scan every job instead."""
+    return jobs.c.state.in_(sa.bindparam(None, list(states), expanding=True, literal_execute=True))
+
+
 def due_jobs(conn: Connection, now: datetime) -> tuple[int, datetime | None]:
     """How many pending jobs are due by ``now``, and the earliest due time among them."""
     due = sa.select(sa.func.count(), sa.func.min(jobs.c.scheduled_at)).where(
-        jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= now
+        in_states(PENDING_SQL), jobs.c.scheduled_at <= now
     )
     count, oldest = conn.execute(due).one()
     return int(count), oldest

@@ -32,7 +32,7 @@ def cluster_figures(conn: Connection, now: datetime) -> ClusterFigures:
     completed, durations, waits = _lifetime(conn)
     queue_query = (
         sa.select(jobs.c.state, sa.func.count())
-        .where(jobs.c.state.in_(ACTIVE_SQL))
+        .where(job_sql.in_states(ACTIVE_SQL))
         .group_by(jobs.c.state)
     )
     counts = {JobState(state): int(n) for state, n in conn.execute(queue_query)}

@@ -3,10 +3,11 @@ scrapers look by default. Needs ``jobs:read``, or nothing with ``[api] metrics_p
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Request, Response
 
 from tickwork.api.deps import get_context, require
-from tickwork.api.metrics import exposition
 from tickwork.domain.access import Scope
 
 router = APIRouter(tags=["health"])
@@ -36,5 +37,8 @@ async def metrics(request: Request) -> Response:
     processors, read from the store at most every 5 s; no job or run IDs as labels."""
     ctx = get_context(request)
     snapshot = await ctx.metrics.snapshot()
-    body, content_type = exposition(snapshot, request.headers.get("accept"))
+    # Off the event loop: writing a large cluster's series takes a while.
+    body, content_type = await asyncio.to_thread(
+        ctx.exposition.render, snapshot, request.headers.get("accept")
+    )
     return Response(body, media_type=content_type)
