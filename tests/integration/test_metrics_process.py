@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.conftest import free_port
@@ -71,6 +74,13 @@ def test_run_serves_live_metrics_and_logs_json(tmp_path: Path) -> None:
         assert abs(next_fire.value - time.time()) < 60  # every second
         states = {s.labels["state"] for s in families["tickwork_queue_depth"]}
         assert states == {"scheduled", "available", "retrying", "running"}
+        # OpenMetrics when asked: the strict parser wants one "# EOF", at the very end.
+        om = httpx.get(
+            f"{url}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        names = {f.name for f in openmetrics_families(om.text)}
+        assert {"tickwork_claim_duration_seconds", "tickwork_processors"} <= names
 
         job_id = int(cli(["enqueue", "broken"], tmp_path).stdout.strip())
         wait_for(lambda: cli_json(["jobs", "get", str(job_id)], tmp_path)["state"] == "failed")
