@@ -62,7 +62,8 @@ def test_run_serves_live_metrics_and_logs_json(tmp_path: Path) -> None:
             count = next(s.value for s in claims if s.name.endswith("_count"))
             return families if count > 0 else None
 
-        families = wait_for(claimed_and_fired)
+        # Generous: a loaded machine may take a while to start a process and migrate a store.
+        families = wait_for(claimed_and_fired, timeout=90)
         processors = {
             (s.labels["role"], s.labels["state"]): s.value for s in families["tickwork_processors"]
         }
@@ -83,7 +84,10 @@ def test_run_serves_live_metrics_and_logs_json(tmp_path: Path) -> None:
         assert {"tickwork_claim_duration_seconds", "tickwork_processors"} <= names
 
         job_id = int(cli(["enqueue", "broken"], tmp_path).stdout.strip())
-        wait_for(lambda: cli_json(["jobs", "get", str(job_id)], tmp_path)["state"] == "failed")
+        wait_for(
+            lambda: cli_json(["jobs", "get", str(job_id)], tmp_path)["state"] == "failed",
+            timeout=60,
+        )
     finally:
         out = stop(proc)
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]

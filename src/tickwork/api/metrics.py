@@ -1,9 +1,10 @@
 """The metrics snapshot (``service.metrics``) as Prometheus metric families, and its exposition.
 
-A collector over one snapshot, in a registry of its own per scrape: no metric object lives in
-the process between scrapes, so nothing here counts on its own; every figure is the store's
-(except the claim durations, which are this process's worker's). Labels are tasks, statuses,
-states, reasons and roles, never a job's or a run's ID: series stay as many as the tasks.
+Collectors over one snapshot, each in a registry of its own while it is written: no metric
+object lives in the process between scrapes, so nothing here counts on its own; every figure is
+the store's (except the claim durations, which are this process's worker's). Labels are tasks,
+statuses, states, reasons and roles, never a job's or a run's ID: series stay as many as the
+tasks.
 """
 
 from __future__ import annotations
