@@ -24,6 +24,7 @@ from tickwork.domain.access import Principal, processor_principal
 from tickwork.domain.processors import new_processor_id
 from tickwork.domain.tasks import TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, StoreError
+from tickwork.logs import bind, unbind
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import validate_definitions
 from tickwork.service.facade import Service
@@ -143,9 +144,15 @@ async def serve(
     validate_definitions(definitions, resolve)
     # No roles (``tickwork api``): no processor; processor settings refuse an empty set.
     pset = processor_settings(settings, roles, processor_id) if roles != frozenset() else None
-    store = await asyncio.to_thread(prepare_store, settings.database_url)
-    processor = None if pset is None else Processor(store, pset, resolve=resolve)
     own_id = pset.processor_id if pset is not None else processor_id or new_processor_id()
+    # Every line this process logs from here on names it (its tasks inherit the context).
+    log_token = bind(processor=own_id)
+    try:
+        store = await asyncio.to_thread(prepare_store, settings.database_url)
+    except BaseException:
+        unbind(log_token)
+        raise
+    processor = None if pset is None else Processor(store, pset, resolve=resolve)
     ctx = Context(
         store,
         resolve=resolve,
@@ -189,7 +196,13 @@ async def serve(
             from tickwork.service.events import EventFeed
 
             # The process's one event feed; the API's streams subscribe to it.
-            api_context = ApiContext.build(ctx, api, events=EventFeed(ctx))
+            worker = None if processor is None else processor.worker
+            api_context = ApiContext.build(
+                ctx,
+                api,
+                events=EventFeed(ctx),
+                claim_durations=None if worker is None else worker.claim_durations,
+            )
             api_server = ApiServer(
                 create_app(api_context),
                 api.host,
@@ -211,6 +224,7 @@ async def serve(
         await store.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
+        unbind(log_token)
 
 
 async def check_api_exposure(ctx: Context, api: ApiSettings) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.api.conftest import HTTP_JOB, TEST_SETTINGS, Api, error_of, running_api
 from tickwork.domain.limits import RateLimit
+from tickwork.logs import TextFormatter
 
 
 async def test_body_that_is_not_json_is_400(admin: httpx.AsyncClient) -> None:
@@ -141,8 +142,9 @@ async def test_request_id_is_in_the_log_and_the_audit(
     caplog.set_level(logging.INFO, logger="tickwork.api")
     response = await admin.post("/api/jobs", json=HTTP_JOB, headers={"X-Request-ID": "req-42"})
     assert response.status_code == 201
+    text = TextFormatter()
     assert any(
-        "POST /api/jobs 201" in r.getMessage() and "req-42" in r.getMessage()
+        "POST /api/jobs 201" in r.getMessage() and "request_id=req-42" in text.format(r)
         for r in caplog.records
     )
     entries = (await admin.get("/api/audit", params={"action": "job.create"})).json()["items"]

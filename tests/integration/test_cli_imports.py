@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.support import cli
 
-API = {"fastapi", "uvicorn", "starlette"}
+API = {"fastapi", "uvicorn", "starlette", "prometheus_client"}
 STORE = {"sqlalchemy", "alembic", "psycopg"}
 
 # A process that runs `code` and prints, at exit, the top-level packages it loaded.

@@ -84,3 +84,11 @@ def send_email(to: str, subject: str, *, cc: str | None = None) -> None:
 
 def alarm(job_id: int, task: str) -> None:
     CALLS.append(("alarm", job_id, task))
+
+
+def log_and_fail() -> None:
+    """Logs from the task's own code (in the worker's thread pool), then fails for good."""
+    import logging
+
+    logging.getLogger("tests.task").warning("working on it")
+    raise ValueError("bad input")

@@ -237,6 +237,7 @@ def test_settings_from_env_names_and_parsing() -> None:
         "TICKWORK_OUTPUT_LIMIT": "4096",
         "TICKWORK_MISFIRE_GRACE": "2m",
         "TICKWORK_LOG_LEVEL": "warning",
+        "TICKWORK_LOG_FORMAT": "JSON",
         "TICKWORK_MAX_INTERRUPTIONS": "0",
         "TICKWORK_UNRELATED": "ignored",
     }
@@ -251,6 +252,7 @@ def test_settings_from_env_names_and_parsing() -> None:
         output_limit_bytes=4096,
         misfire_grace_seconds=120.0,
         log_level="WARNING",
+        log_format="json",
         max_interruptions=0,
     )
     assert settings_from_env({"TICKWORK_BATCH_SIZE": ""}) == {}
@@ -665,3 +667,20 @@ def test_max_interruptions_setting() -> None:
     assert "max_interruptions: must be >= 0" in str(
         config_error("[tickwork]\nmax_interruptions = -2\n")
     )
+
+
+def test_log_format_from_the_file_the_environment_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "tickwork.toml"
+    path.write_text('[tickwork]\nlog_format = "JSON"\n')
+    assert Settings().log_format == "text"
+    assert load_config(path, environ={}).settings.log_format == "json"
+    env = {"TICKWORK_LOG_FORMAT": " text "}
+    assert load_config(path, environ=env).settings.log_format == "text"
+    assert Settings().replace(log_format="json").log_format == "json"
+    for source, field in (
+        (lambda: load_config(None, environ={"TICKWORK_LOG_FORMAT": "xml"}), "TICKWORK_LOG_FORMAT"),
+        (lambda: Settings().replace(log_format=3), "log_format"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            source()
+        assert info.value.field == field and "text, json" in str(info.value)

@@ -112,3 +112,11 @@ def test_bad_port_variable(tmp_path: Path) -> None:
 )
 def test_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_metrics_public_is_a_boolean(tmp_path: Path) -> None:
+    assert ApiSettings().metrics_public is False
+    assert load(tmp_path, "[api]\nmetrics_public = true\n").metrics_public is True
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, '[api]\nmetrics_public = "yes"\n')
+    assert info.value.field == "api.metrics_public" and "true or false" in str(info.value)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from tickwork.api.deps import ApiContext, known_query_only
 from tickwork.api.docs import DOCS_CSS, render_docs
 from tickwork.api.errors import error_body, install_error_handlers
-from tickwork.api.middleware import ApiMiddleware, RateLimiter, install_request_id_logging
+from tickwork.api.middleware import ApiMiddleware, RateLimiter
 from tickwork.api.routes import (
     accounts,
     analytics,
@@ -21,12 +21,14 @@ from tickwork.api.routes import (
     events,
     health,
     jobs,
+    metrics,
     missed,
     processors,
     queue,
     runs,
     webhook,
 )
+from tickwork.logs import capture_context
 from tickwork.version import __version__
 
 log = logging.getLogger("tickwork.api")
@@ -95,6 +97,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         webhook,
         events,
         health,
+        metrics,
     )
     for module in routers:
         app.include_router(module.router)
@@ -122,5 +125,5 @@ def create_app(ctx: ApiContext) -> FastAPI:
         )
     rate = ctx.settings.rate_limit
     app.add_middleware(ApiMiddleware, limiter=None if rate is None else RateLimiter(rate))
-    install_request_id_logging()
+    capture_context()  # a request's lines keep its ID, whichever handler formats them
     return app

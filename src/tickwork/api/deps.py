@@ -15,9 +15,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from tickwork.api.errors import BEARER_CHALLENGE, ApiError
+from tickwork.api.metrics import Exposition
 from tickwork.clock import Clock, SystemClock
 from tickwork.config.api import ApiSettings
 from tickwork.domain.access import LOCAL, Principal, Scope
+from tickwork.domain.metrics import DurationRecorder
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.errors import AuthError, ForbiddenError
 from tickwork.service.accounts import Accounts
@@ -26,6 +28,7 @@ from tickwork.service.context import Context
 from tickwork.service.control import Control
 from tickwork.service.events import EventFeed
 from tickwork.service.facade import Service
+from tickwork.service.metrics import Metrics
 
 # Principals of the shared secrets: they may only trigger.
 WEBHOOK = Principal(name="webhook", scopes=frozenset({Scope.JOBS_TRIGGER}))
@@ -46,6 +49,7 @@ class ApiContext:
     accounts: Accounts
     control: Control
     analytics: Analytics
+    metrics: Metrics
     settings: ApiSettings
     events: EventFeed | None = None
     notify: Callable[[], None] | None = None
@@ -57,19 +61,27 @@ class ApiContext:
     # How long an event stream may stay silent before it sends a heartbeat comment (and
     # re-checks the caller's credentials).
     event_heartbeat_seconds: float = 15.0
+    # /metrics as text, the cluster's part kept for as long as its snapshot.
+    exposition: Exposition = field(default_factory=Exposition)
 
     @classmethod
     def build(
-        cls, core: Context, settings: ApiSettings, *, events: EventFeed | None = None
+        cls,
+        core: Context,
+        settings: ApiSettings,
+        *,
+        events: EventFeed | None = None,
+        claim_durations: DurationRecorder | None = None,
     ) -> ApiContext:
         """The API's use cases over the use-case context ``core`` (composed by the launcher,
         with ``api_job_kinds`` from ``settings``), and the process's event feed (one is made
-        when none is given)."""
+        when none is given). ``claim_durations``: this process's worker's, for ``/metrics``."""
         return cls(
             service=Service(core),
             accounts=Accounts(core),
             control=Control(core),
             analytics=Analytics(core),
+            metrics=Metrics(core, claim_durations),
             settings=settings,
             events=events or EventFeed(core),
             notify=core.on_enqueue,

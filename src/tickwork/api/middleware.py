@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickwork.api.errors import error_body
 from tickwork.domain.limits import RateLimit
+from tickwork.logs import bind, unbind
 from tickwork.service.audit import current_request_id
 
 log = logging.getLogger("tickwork.api")
@@ -37,31 +38,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 # Paths that are never rate limited: the load balancer's health probe.
 UNLIMITED_PATHS = frozenset({"/health"})
-
-
-_factory_installed = False
-
-
-def install_request_id_logging() -> None:
-    """Make every log record created while a request is handled carry its ID: as the
-    ``request_id`` attribute ("-" outside requests) and at the end of the message, whichever
-    logger (API, use cases, store) and handler it goes to."""
-    global _factory_installed
-    if _factory_installed:
-        return
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        request_id = current_request_id.get()
-        record.request_id = request_id or "-"
-        if request_id is not None and isinstance(record.msg, str):
-            # The ID matches _SANE_REQUEST_ID (no '%'), so %-formatting of args still works.
-            record.msg = f"{record.msg} [request {request_id}]"
-        return record
-
-    logging.setLogRecordFactory(factory)
-    _factory_installed = True
 
 
 def sane_request_id(value: str | None) -> str:
@@ -128,7 +104,8 @@ class ApiMiddleware:
                 break
         request_id = sane_request_id(incoming)
         scope.setdefault("state", {})["request_id"] = request_id
-        token = current_request_id.set(request_id)
+        token = current_request_id.set(request_id)  # for the audit entries of the request
+        log_token = bind(request_id=request_id)  # for its log lines, whoever writes them
         started = time.perf_counter()
         status = 0
         extra_headers = [*SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
@@ -180,6 +157,7 @@ class ApiMiddleware:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed_ms)
+            unbind(log_token)
             current_request_id.reset(token)
 
 

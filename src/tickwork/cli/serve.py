@@ -23,6 +23,14 @@ PortOpt = Annotated[
     typer.Option("--port", help="API port (default: [api] port, else 8080; 0: any free port)."),
 ]
 NoApiOpt = Annotated[bool, typer.Option("--no-api", help="Run without the REST API.")]
+LogFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="text or json: one object per line with the job, run and request IDs as fields"
+        " (default: TICKWORK_LOG_FORMAT, else [tickwork] log_format, else text).",
+    ),
+]
 
 
 def serve_roles(
@@ -35,6 +43,7 @@ def serve_roles(
     api: bool = False,
     host: str | None = None,
     port: int | None = None,
+    log_format: str | None = None,
 ) -> None:
     """Validate, sync the definitions and run ``roles`` until SIGINT/SIGTERM."""
     import asyncio
@@ -45,8 +54,12 @@ def serve_roles(
     from tickwork.domain.processors import validate_processor_id
     from tickwork.domain.tasks import TaskSource
     from tickwork.launcher import serve, shown_store_url
+    from tickwork.logs import check_log_format
     from tickwork.service.definition_rules import validate_definitions
 
+    if log_format is not None:
+        given = log_format
+        log_format = guard(lambda: check_log_format(given, field="--log-format"))
     if processor_id is not None:
         guard(lambda: validate_processor_id(processor_id))
     if app_path is not None:
@@ -59,7 +72,7 @@ def serve_roles(
             guard(lambda: obj.use_database(database_url))
         api_settings = guard(lambda: api_overrides(obj.api_settings, host, port)) if api else None
         collect_garbage_again()
-        setup_logging(obj.settings.log_level)
+        setup_logging(obj.settings.log_level, log_format or obj.settings.log_format)
         guard(lambda: obj.run(roles=roles, processor_id=processor_id, api=api_settings))
         return
     cfg = guard(lambda: config_of(config, database_url))
@@ -72,7 +85,7 @@ def serve_roles(
 
     shown_url = guard(check)
     collect_garbage_again()
-    setup_logging(cfg.settings.log_level)
+    setup_logging(cfg.settings.log_level, log_format or cfg.settings.log_format)
     sources = [TaskSource.CONFIG] if cfg.path is not None else []
     logging.getLogger("tickwork").info(
         "store %s; %d job definition(s) from %s",
@@ -114,6 +127,7 @@ def run(
     host: HostOpt = None,
     port: PortOpt = None,
     no_api: NoApiOpt = False,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Run the scheduler, a worker and the REST API in this process until Ctrl-C or SIGTERM."""
     from tickwork.domain.processors import ROLE_SCHEDULER, ROLE_WORKER
@@ -127,6 +141,7 @@ def run(
         api=not no_api,
         host=host,
         port=port,
+        log_format=log_format,
     )
 
 
@@ -136,11 +151,19 @@ def worker(
     database_url: DbOpt = None,
     app_path: AppOpt = None,
     processor_id: ProcessorIdOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Run only a worker (claims and runs jobs; recovers jobs of dead workers)."""
     from tickwork.domain.processors import ROLE_WORKER
 
-    serve_roles(frozenset({ROLE_WORKER}), config, database_url, app_path, processor_id)
+    serve_roles(
+        frozenset({ROLE_WORKER}),
+        config,
+        database_url,
+        app_path,
+        processor_id,
+        log_format=log_format,
+    )
 
 
 @app.command()
@@ -149,11 +172,19 @@ def scheduler(
     database_url: DbOpt = None,
     app_path: AppOpt = None,
     processor_id: ProcessorIdOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Run only a scheduler (turns due schedules into jobs; any number may run)."""
     from tickwork.domain.processors import ROLE_SCHEDULER
 
-    serve_roles(frozenset({ROLE_SCHEDULER}), config, database_url, app_path, processor_id)
+    serve_roles(
+        frozenset({ROLE_SCHEDULER}),
+        config,
+        database_url,
+        app_path,
+        processor_id,
+        log_format=log_format,
+    )
 
 
 @app.command()
@@ -164,19 +195,23 @@ def api(
     processor_id: ProcessorIdOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Serve only the REST API (no scheduler or worker) until Ctrl-C or SIGTERM."""
     serve_roles(
-        frozenset(), config, database_url, app_path, processor_id, api=True, host=host, port=port
+        frozenset(),
+        config,
+        database_url,
+        app_path,
+        processor_id,
+        api=True,
+        host=host,
+        port=port,
+        log_format=log_format,
     )
 
 
-def setup_logging(level: str) -> None:
-    import logging
-    import sys
+def setup_logging(level: str, log_format: str = "text") -> None:
+    from tickwork.logs import configure_logging
 
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(level, log_format)

@@ -26,6 +26,7 @@ API_KEYS = (
     "cors_origins",
     "rate_limit",
     "job_kinds",
+    "metrics_public",
 )
 # ApiSettings field -> environment variable that sets it.
 API_ENV_VARS: Mapping[str, str] = {
@@ -50,6 +51,8 @@ class ApiSettings:
     rate_limit: RateLimit | None = DEFAULT_API_RATE_LIMIT  # per token or client IP; None: off
     # Kinds of job definitions that may be created over the API (shell/python run local code).
     job_kinds: frozenset[TaskKind] = frozenset({TaskKind.HTTP})
+    # GET /metrics without credentials (for scrapers on a trusted network); else jobs:read.
+    metrics_public: bool = False
 
     def __post_init__(self) -> None:
         _check_host(self.host, "api.host")
@@ -61,6 +64,11 @@ class ApiSettings:
             _check_secret(getattr(self, name), f"api.{name}")
         for origin in self.cors_origins:
             _check_origin(origin)
+        if not isinstance(self.metrics_public, bool):
+            raise ConfigError(
+                f"expected true or false, got {describe(self.metrics_public)}",
+                field="api.metrics_public",
+            )
 
     @property
     def loopback_only(self) -> bool:
@@ -116,6 +124,8 @@ def api_settings_from_table(
         changes["rate_limit"] = _rate_limit(data["rate_limit"], "api.rate_limit")
     if "job_kinds" in data:
         changes["job_kinds"] = _job_kinds(t.array("job_kinds") or [])
+    if "metrics_public" in data:
+        changes["metrics_public"] = t.boolean("metrics_public")
     return (base or ApiSettings()).replace(**changes)
 
 

@@ -23,9 +23,11 @@ from tickwork.domain.processors import (
 )
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
+from tickwork.logs import check_log_format
 
 DEFAULT_DATABASE_URL = "sqlite:///tickwork.db"
 DEFAULT_LOG_LEVEL = "INFO"
+DEFAULT_LOG_FORMAT = "text"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # Settings field -> environment variable that sets it.
@@ -39,6 +41,7 @@ ENV_VARS: Mapping[str, str] = {
     "output_limit_bytes": "TICKWORK_OUTPUT_LIMIT",
     "misfire_grace_seconds": "TICKWORK_MISFIRE_GRACE",
     "log_level": "TICKWORK_LOG_LEVEL",
+    "log_format": "TICKWORK_LOG_FORMAT",
     "max_interruptions": "TICKWORK_MAX_INTERRUPTIONS",
 }
 
@@ -90,6 +93,8 @@ class Settings:
     output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_BYTES
     misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE_SECONDS
     log_level: str = DEFAULT_LOG_LEVEL
+    # "text", or "json": one object per line with the job, run and request IDs as fields.
+    log_format: str = DEFAULT_LOG_FORMAT
     # How often a job may lose its worker (crash, stop) before it fails, unless its task says.
     max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     # Running jobs per concurrency key across the cluster, unless a task sets its own; None: any.
@@ -130,7 +135,8 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, object]:
 
     Variables: TICKWORK_DATABASE_URL, TICKWORK_BATCH_SIZE, TICKWORK_MAX_CONCURRENT_JOBS,
     TICKWORK_POLL_INTERVAL, TICKWORK_LEASE, TICKWORK_SHUTDOWN_TIMEOUT, TICKWORK_OUTPUT_LIMIT
-    (bytes), TICKWORK_MISFIRE_GRACE, TICKWORK_LOG_LEVEL, TICKWORK_MAX_INTERRUPTIONS,
+    (bytes), TICKWORK_MISFIRE_GRACE, TICKWORK_LOG_LEVEL, TICKWORK_LOG_FORMAT,
+    TICKWORK_MAX_INTERRUPTIONS,
     TICKWORK_KEY_LIMIT and
     TICKWORK_RATE_LIMIT (``"1000 per 1s"``; see ``ALL_ENV_VARS``). Durations take seconds or
     strings like ``"1s"``. Empty values count as unset, as container tools often export every
@@ -225,6 +231,8 @@ def _validate_setting(name: str, value: object, *, field: str, given: object = N
         if not isinstance(value, str) or value not in LOG_LEVELS:
             raise ConfigError(f"must be one of {', '.join(LOG_LEVELS)}, got {shown}", field=field)
         return value
+    if name == "log_format":
+        return check_log_format(value if given is None else given, field=field)
     # database_url: its scheme is checked by the store, which knows the supported drivers.
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"expected a non-empty string, got {describe(value)}", field=field)

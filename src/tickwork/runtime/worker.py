@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tickwork.clock import Clock, SystemClock
+from tickwork.clock import Clock, SystemClock, monotonic
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, ErrorClass, Job, JobState, Outcome, RunStatus
+from tickwork.domain.metrics import DurationRecorder
 from tickwork.domain.policies import next_state_after
 from tickwork.domain.processors import (
     DEFAULT_BATCH_SIZE,
@@ -24,6 +25,7 @@ from tickwork.domain.processors import (
 )
 from tickwork.domain.queries import ControlState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, RetryPolicy, TaskDefinition
+from tickwork.logs import log_context
 from tickwork.runtime.activity import CURRENT_RUN, ActivityRecorder
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.dispatch import Dispatcher
@@ -95,6 +97,7 @@ def log_failure(c: Completion, run_id: int, now: datetime) -> None:
             "job_id": c.job_id,
             "run_id": run_id,
             "attempt": c.attempt,
+            "processor": c.worker_id,
             "error_class": (o.error_class or ErrorClass.UNKNOWN).value,
         },
     )
@@ -140,6 +143,8 @@ class Worker:
         # Store failures of the claim loop, and of writing results; Processor.health reads them.
         self.claim_retry = StoreRetry(log)
         self.write_retry = StoreRetry(log)
+        # How long each claim took (this process's ``tickwork_claim_duration_seconds``).
+        self.claim_durations = DurationRecorder()
         # The cluster's run-time control (``apply_control``, from the heartbeat) over the
         # process's own settings; the claim path reads these attributes, never the store.
         self.control = ControlState()
@@ -264,6 +269,7 @@ class Worker:
         limit = min(free, self.batch_size)
         now = self.clock.now()
         horizon = now + timedelta(seconds=self.settings.prefetch_seconds)
+        started = monotonic()
         jobs = await self.store.claim(
             self.settings.worker_id,
             limit,
@@ -272,6 +278,7 @@ class Worker:
             horizon=horizon,
             rules=self.settings.rules,
         )
+        self.claim_durations.observe(monotonic() - started)
         if jobs:
             try:
                 await self._tasks.load({j.task_name for j in jobs})
@@ -329,6 +336,13 @@ class Worker:
 
     # --- running ---------------------------------------------------------------------------
     async def _execute(self, job: Job) -> None:
+        # Every line logged for the job while it runs (by tickwork or the task's own code, in
+        # this task or the thread that runs a sync task) names it; its run ID comes when the
+        # result is written (log_failure).
+        with log_context(task=job.task_name, job_id=job.id, attempt=job.attempt):
+            await self._run(job)
+
+    async def _run(self, job: Job) -> None:
         task = await self._tasks.get(job.task_name)
         retry = task.retry if task else RetryPolicy()
         early = (job.scheduled_at - self.clock.now()).total_seconds()

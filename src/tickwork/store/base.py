@@ -32,6 +32,7 @@ from tickwork.domain.activity import (
 )
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
     ControlState,
     FirePlanner,
@@ -423,6 +424,22 @@ class Stats(Protocol):
         ...
 
 
+class Figures(Protocol):
+    """The cluster's figures for the metrics endpoint, read together."""
+
+    async def cluster_figures(self, now: datetime) -> ClusterFigures:
+        """One ``ClusterFigures`` at ``now``, read in one transaction: lifetime run counts,
+        durations and waits from the rollups (period 0; durations of succeeded, failed,
+        timed-out and cancelled runs only), jobs by active state (every active state present,
+        0 when none), the earliest due time of the pending jobs due by ``now``, each not
+        removed task's latest successful run's ``finished_at`` (the run started last among its
+        successes; absent without one), each firing schedule's ``next_fire_at``, missed fires
+        counted by (task, reason), and every processor row.
+
+        Its cost grows with the defined tasks and the active jobs, not with the history."""
+        ...
+
+
 class Control(ControlReads, Protocol):
     """The run-time control, read and changed."""
 
@@ -519,6 +536,7 @@ class Store(
     JobOperations,
     Queries,
     Stats,
+    Figures,
     Control,
     Accounts,
     AuditLog,

@@ -7,6 +7,7 @@ ping-pong inside the process); PostgreSQL gets one thread per pooled connection.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import sys
@@ -105,7 +106,10 @@ class Database:
         retries = 1 if retry_disconnect else 0
         while True:
             try:
-                return await loop.run_in_executor(self._executor, call)
+                # In the caller's context: lines logged on the store's thread (a fire planner's)
+                # carry the caller's IDs (``tickwork.logs``).
+                context = contextvars.copy_context()
+                return await loop.run_in_executor(self._executor, context.run, call)
             except self.errors as exc:
                 orig = getattr(exc, "orig", None) or exc
                 if retries and is_disconnect(exc):

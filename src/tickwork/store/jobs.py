@@ -253,16 +253,29 @@ def running_by_worker(conn: Connection) -> dict[str, int]:
     return {worker: n for worker, n in conn.execute(query)}
 
 
+def in_states(states: Sequence[str]) -> sa.ColumnElement[bool]:
+    """``state IN (...)`` with the states written into the statement: SQLite uses a partial
+    index (pending, active jobs) only when it can see that the query implies its condition,
+    which it cannot through bound parameters; it would scan every job instead."""
+    return jobs.c.state.in_(sa.bindparam(None, list(states), expanding=True, literal_execute=True))
+
+
+def due_jobs(conn: Connection, now: datetime) -> tuple[int, datetime | None]:
+    """How many pending jobs are due by ``now``, and the earliest due time among them."""
+    due = sa.select(sa.func.count(), sa.func.min(jobs.c.scheduled_at)).where(
+        in_states(PENDING_SQL), jobs.c.scheduled_at <= now
+    )
+    count, oldest = conn.execute(due).one()
+    return int(count), oldest
+
+
 def queue_stats(conn: Connection, now: datetime) -> QueueStats:
     """``Store.queue_stats``."""
-    due = sa.select(sa.func.count(), sa.func.min(jobs.c.scheduled_at)).where(
-        jobs.c.state.in_(PENDING_SQL), jobs.c.scheduled_at <= now
-    )
     expired = sa.select(sa.func.count()).where(
         jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at <= now
     )
     by_state = count_by_state(conn)
-    due_now, oldest = conn.execute(due).one()
+    due_now, oldest = due_jobs(conn, now)
     expired_leases = conn.execute(expired).scalar() or 0
     return QueueStats(
         by_state=by_state,

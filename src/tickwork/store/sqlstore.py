@@ -2,9 +2,9 @@
 and its dialect's ``Backend``.
 
 Each method runs one function of an entity module (``tasks``, ``jobs``, ``runs``,
-``processors``, ``accounts``, ``audit``, ``control``, ``activity``) in a transaction on the
-store's threads (``Database``), or hands a hot path to the backend, which runs it on its raw
-driver.
+``processors``, ``accounts``, ``audit``, ``control``, ``activity``, ``metrics``) in a
+transaction on the store's threads (``Database``), or hands a hot path to the backend, which runs
+it on its raw driver.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from tickwork.domain.activity import (
 )
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
     ControlState,
     FirePlanner,
@@ -46,7 +47,17 @@ from tickwork.domain.queries import (
     SyncReport,
 )
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
-from tickwork.store import accounts, activity, audit, control, jobs, processors, runs, tasks
+from tickwork.store import (
+    accounts,
+    activity,
+    audit,
+    control,
+    jobs,
+    metrics,
+    processors,
+    runs,
+    tasks,
+)
 from tickwork.store.backend import Backend
 from tickwork.store.base import Closeable
 from tickwork.store.database import Database
@@ -260,6 +271,9 @@ class SqlStore:
 
     async def runs_by_hour(self, start: datetime, end: datetime) -> dict[int, int]:
         return await self._db.read(runs.by_hour, self._backend, start, end)
+
+    async def cluster_figures(self, now: datetime) -> ClusterFigures:
+        return await self._db.read(metrics.cluster_figures, now)
 
     # --- processors -----------------------------------------------------------------------------
     async def heartbeat(self, info: ProcessorInfo) -> None:

@@ -203,12 +203,17 @@ def remove(conn: Connection, backend: Backend, name: str, now: datetime) -> Task
     return get(conn, name)
 
 
-def next_fire_time(conn: Connection) -> datetime | None:
-    query = sa.select(sa.func.min(tasks.c.next_fire_at)).where(
+def firing() -> sa.ColumnElement[bool]:
+    """The tasks whose schedule fires: enabled, not removed, with a next fire time."""
+    return sa.and_(
         tasks.c.enabled.is_(True),
         tasks.c.removed_at.is_(None),
         tasks.c.next_fire_at.isnot(None),
     )
+
+
+def next_fire_time(conn: Connection) -> datetime | None:
+    query = sa.select(sa.func.min(tasks.c.next_fire_at)).where(firing())
     value: datetime | None = conn.execute(query).scalar()
     return value
 
