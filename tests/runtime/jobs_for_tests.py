@@ -84,3 +84,12 @@ def send_email(to: str, subject: str, *, cc: str | None = None) -> None:
 
 def alarm(job_id: int, task: str) -> None:
     CALLS.append(("alarm", job_id, task))
+
+
+def spin(cpu_seconds: float = 0.0) -> None:
+    """Keep this thread's CPU busy for ``cpu_seconds`` of its own CPU time."""
+    import time
+
+    end = time.thread_time() + cpu_seconds
+    while time.thread_time() < end:
+        pass

@@ -25,6 +25,7 @@ import asyncio.runners
 import concurrent.futures
 import concurrent.futures.thread
 import contextvars
+import dataclasses
 import errno
 import inspect
 import json
@@ -34,19 +35,25 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from tickwork.callables import resolve_callable
-from tickwork.domain.jobs import ErrorClass, Outcome
+from tickwork.domain.jobs import ErrorClass, Outcome, ResourceScope, ResourceUse
 from tickwork.domain.processors import DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError, Fail, Retry
 from tickwork.runtime.executors.output import OutputTail, cap_output
-from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
+from tickwork.runtime.executors.processes import (
+    signal_group,
+    signal_name,
+    spawn_group,
+    wait_event,
+)
 from tickwork.runtime.report import CURRENT_REPORT, RunReport
 
 # As many threads as a worker runs jobs at most, unless told otherwise.
@@ -110,6 +117,7 @@ class PythonExecutor:
         self._output_limit = output_limit  # stderr tail kept of an isolated child
         self._busy_lock = threading.Lock()
         self._busy_after_timeout = 0
+        self._share = WorkerShare()
 
     @property
     def busy_after_timeout(self) -> int:
@@ -150,40 +158,57 @@ class PythonExecutor:
         run_report = RunReport()
         # Set and reset by hand: a context manager would cost as much as a no-op run itself.
         token = CURRENT_REPORT.set(run_report)
+        meter: _ShareMeter | _ThreadMeter = _ShareMeter(self._share) if on_loop else _ThreadMeter()
         try:
-            if timeout_seconds is None:
-                # No timeout context at all: this path carries the no-op benchmark.
-                if on_loop:
-                    value = await func(*args, **kwargs)
+            try:
+                if timeout_seconds is None:
+                    # No timeout context at all: this path carries the no-op benchmark.
+                    if on_loop:
+                        value = await func(*args, **kwargs)
+                    else:
+                        value = await self._call_in_thread(
+                            func, args, kwargs, cast(_ThreadMeter, meter)
+                        )
                 else:
-                    value = await self._call_in_thread(func, args, kwargs)
-            else:
-                deadline = asyncio.timeout(timeout_seconds)
-                try:
-                    async with deadline:
-                        if on_loop:
-                            value = await func(*args, **kwargs)
-                        else:
-                            # On expiry only our wait is cancelled: a thread cannot be killed and
-                            # runs on, occupying a pool slot, until the function returns.
-                            value = await self._call_in_thread(func, args, kwargs)
-                except TimeoutError:
-                    if deadline.expired():
-                        return Outcome.timed_out(timeout_seconds, metrics=run_report.snapshot())
-                    raise  # the task's own TimeoutError: an ordinary failure
-        except (Exception, SystemExit) as exc:
-            # SystemExit too: a task calling sys.exit() must not stop the worker.
-            return outcome_for_exception(exc, run_report.snapshot())
+                    deadline = asyncio.timeout(timeout_seconds)
+                    try:
+                        async with deadline:
+                            if on_loop:
+                                value = await func(*args, **kwargs)
+                            else:
+                                # On expiry only our wait is cancelled: a thread cannot be
+                                # killed and runs on, occupying a pool slot, until it returns.
+                                value = await self._call_in_thread(
+                                    func, args, kwargs, cast(_ThreadMeter, meter)
+                                )
+                    except TimeoutError:
+                        if deadline.expired():
+                            return Outcome.timed_out(
+                                timeout_seconds,
+                                metrics=run_report.snapshot(),
+                                resources=meter.stop(),
+                            )
+                        raise  # the task's own TimeoutError: an ordinary failure
+            except (Exception, SystemExit) as exc:
+                # SystemExit too: a task calling sys.exit() must not stop the worker.
+                return outcome_for_exception(exc, run_report.snapshot(), resources=meter.stop())
+            return Outcome.success(
+                result=_storable(value), metrics=run_report.snapshot(), resources=meter.stop()
+            )
         finally:
+            meter.stop()  # cancelled: the share must still end
             CURRENT_REPORT.reset(token)
-        return Outcome.success(result=_storable(value), metrics=run_report.snapshot())
 
     async def _call_in_thread(
-        self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]
+        self,
+        func: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        meter: _ThreadMeter,
     ) -> Any:
         # The thread runs in a copy of this context, so that report() finds the run's report.
         context = contextvars.copy_context()
-        future = self._pool.submit(context.run, func, *args, **kwargs)
+        future = self._pool.submit(context.run, meter.call, func, args, kwargs)
         try:
             value = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -223,21 +248,15 @@ class PythonExecutor:
                 f"the arguments of an isolated task must be JSON: {exc}",
                 error_class=ErrorClass.CONFIG,
             )
-        loop = asyncio.get_running_loop()
+        proto = _ChildProtocol(self._output_limit)
         try:
-            transport, proto = await loop.subprocess_exec(
-                lambda: _ChildProtocol(self._output_limit),
-                sys.executable,
-                "-m",
-                CHILD_MODULE,
+            transport = await spawn_group(
+                proto,
+                (sys.executable, "-m", CHILD_MODULE),
                 stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
                 # The child resolves module paths like this process: same cwd and sys.path.
                 cwd=os.getcwd(),
                 env=child_environment(),
-                # Its own group, so a timeout or a cancel can kill it and all it started.
-                start_new_session=True,
             )
         except OSError as exc:
             return Outcome.failure(
@@ -261,7 +280,10 @@ class PythonExecutor:
                 await wait_event(proto.exited, CHILD_REAP_SECONDS)
                 await wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
                 return Outcome.timed_out(
-                    timeout_seconds, output=proto.output(), metrics=proto.metrics
+                    timeout_seconds,
+                    output=proto.output(),
+                    metrics=proto.metrics,
+                    resources=transport.resources(),  # killed: it could not tell its peak
                 )
             await wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
         except BaseException:
@@ -270,7 +292,94 @@ class PythonExecutor:
             raise
         finally:
             transport.close()
-        return proto.outcome(transport.get_returncode())
+        return dataclasses.replace(
+            proto.outcome(transport.get_returncode()),
+            resources=transport.resources(proto.peak_bytes()),
+        )
+
+
+class WorkerShare:
+    """The worker process's CPU time split evenly among the async tasks running at each moment.
+
+    ``per_task`` grows, between any two starts or ends, by the process CPU time of that span
+    divided by the tasks running in it; a task's share is how much it grew while the task ran.
+    The process's time includes all else the worker did meanwhile (claims, result writes, the
+    threads of sync tasks), so a share is the task's part of the worker, never its own figure
+    (``ResourceScope.WORKER``). Used on the event loop's thread only: no lock.
+    """
+
+    __slots__ = ("_last", "_per_task", "_running")
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._last = time.process_time()
+        self._per_task = 0.0
+
+    def _advance(self) -> float:
+        now = time.process_time()
+        if self._running:
+            self._per_task += (now - self._last) / self._running
+        self._last = now
+        return self._per_task
+
+    def enter(self) -> float:
+        """A task starts; the mark to hand to ``leave``."""
+        mark = self._advance()
+        self._running += 1
+        return mark
+
+    def leave(self, mark: float) -> float:
+        """The task of ``mark`` ended; its share in CPU seconds."""
+        share = self._advance() - mark
+        self._running -= 1
+        return share
+
+
+class _ShareMeter:
+    """An async task's share of the worker (``WorkerShare``) over its wall time."""
+
+    __slots__ = ("_began", "_mark", "_share", "_used")
+
+    def __init__(self, share: WorkerShare) -> None:
+        self._share = share
+        self._mark = share.enter()
+        self._began = time.perf_counter()
+        self._used: ResourceUse | None = None
+
+    def stop(self) -> ResourceUse:
+        """The figures, measured at the first call (the share ends once)."""
+        if self._used is None:
+            wall = time.perf_counter() - self._began
+            cpu = self._share.leave(self._mark)
+            self._used = ResourceUse.measured(ResourceScope.WORKER, cpu, wall)
+        return self._used
+
+
+class _ThreadMeter:
+    """The CPU time of the pool thread that runs a sync task (``time.thread_time``)."""
+
+    __slots__ = ("cpu", "wall")
+
+    def __init__(self) -> None:
+        self.cpu: float | None = None
+        self.wall = 0.0
+
+    def call(self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call ``func`` in the pool thread, measuring it."""
+        cpu = time.thread_time()
+        began = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            self.wall = time.perf_counter() - began
+            self.cpu = time.thread_time() - cpu  # last: once set, both are
+
+    def stop(self) -> ResourceUse | None:
+        """The figures; None while the thread still runs (a timed-out task)."""
+        cpu = self.cpu
+        if cpu is None:
+            return None
+        return ResourceUse.measured(ResourceScope.THREAD, cpu, self.wall)
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -325,6 +434,7 @@ def outcome_for_exception(
     metrics: dict[str, Any] | None = None,
     *,
     skip_files: Iterable[str] = (),
+    resources: ResourceUse | None = None,
 ) -> Outcome:
     """The failed Outcome of a task that raised ``exc``."""
     tb = _format_traceback(exc, skip_files)
@@ -338,6 +448,7 @@ def outcome_for_exception(
             retry_after_seconds=exc.after,
             force_retry=True,
             error_types=exception_names(exc),
+            resources=resources,
         )
     if isinstance(exc, Fail):
         return Outcome.failure(
@@ -347,6 +458,7 @@ def outcome_for_exception(
             traceback=tb,
             metrics=metrics,
             error_types=exception_names(exc),
+            resources=resources,
         )
     return Outcome.failure(
         type(exc).__name__,
@@ -355,6 +467,7 @@ def outcome_for_exception(
         traceback=tb,
         metrics=metrics,
         error_types=exception_names(exc),
+        resources=resources,
     )
 
 
@@ -387,7 +500,7 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-class _ChildProtocol(asyncio.SubprocessProtocol):
+class _ChildProtocol:
     """Reads an isolated child: JSON lines on stdout (metrics updates, then the result) and the
     tail of stderr (the task's own output, its prints included)."""
 
@@ -399,12 +512,11 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
         self.exited = asyncio.Event()
         self.finished = asyncio.Event()  # exited and every pipe closed
 
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        chunk = data.encode() if isinstance(data, str) else data
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd != 1:
-            self.stderr.feed(chunk)
+            self.stderr.feed(data)
             return
-        self._pending += chunk
+        self._pending += data
         end = self._pending.rfind(b"\n")
         if end < 0:
             return
@@ -435,6 +547,11 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
 
     def output(self) -> str | None:
         return self.stderr.text() if self.stderr.total else None
+
+    def peak_bytes(self) -> int | None:
+        """The child's own peak RSS, as its result said."""
+        peak = (self.result or {}).get("peak_bytes")
+        return peak if isinstance(peak, int) else None
 
     def outcome(self, exit_code: int | None) -> Outcome:
         output = self.output()

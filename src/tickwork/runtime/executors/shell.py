@@ -11,7 +11,12 @@ from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import ShellTarget
 from tickwork.runtime.executors.output import OutputTail
-from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
+from tickwork.runtime.executors.processes import (
+    signal_group,
+    signal_name,
+    spawn_group,
+    wait_event,
+)
 
 SHELL = "/bin/sh"
 SHELL_KILL_GRACE_SECONDS = 2.0
@@ -21,12 +26,9 @@ SHELL_PIPE_DRAIN_SECONDS = 0.5
 STDERR_HEADER = "--- stderr ---\n"
 
 
-class _ShellProtocol(asyncio.SubprocessProtocol):
-    """Keeps the tail of stdout and stderr and signals exit and pipe closure separately.
-
-    ``Process.wait()`` of asyncio's stream API only returns once every pipe is closed, so a
-    grandchild holding stdout would stall it; a raw protocol lets us see the exit on its own.
-    """
+class _ShellProtocol:
+    """Keeps the tail of stdout and stderr and signals exit and pipe closure separately: a
+    grandchild holding stdout must not stall seeing the shell's own exit."""
 
     def __init__(self, limit: int) -> None:
         self.stdout = OutputTail(limit)
@@ -34,9 +36,8 @@ class _ShellProtocol(asyncio.SubprocessProtocol):
         self.exited = asyncio.Event()
         self.finished = asyncio.Event()  # exited and every pipe closed
 
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        chunk = data.encode() if isinstance(data, str) else data
-        (self.stdout if fd == 1 else self.stderr).feed(chunk)
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        (self.stdout if fd == 1 else self.stderr).feed(data)
 
     def process_exited(self) -> None:
         self.exited.set()
@@ -63,23 +64,14 @@ async def run_shell(
     """Run ``target.command``; stdout and stderr are each capped to their last bytes.
 
     A background child still holding the pipes after the shell exited is left running; its
-    output stops being collected after ``SHELL_PIPE_DRAIN_SECONDS``.
+    output stops being collected after ``SHELL_PIPE_DRAIN_SECONDS``. The outcome's resources
+    are the shell's process tree's (``processes.GroupChild.resources``).
     """
-    loop = asyncio.get_running_loop()
     env = {**os.environ, **target.env} if target.env else None
+    proto = _ShellProtocol(output_limit)
     try:
-        transport, proto = await loop.subprocess_exec(
-            lambda: _ShellProtocol(output_limit),
-            SHELL,
-            "-c",
-            target.command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=target.cwd,
-            env=env,
-            # Its own group, so a timeout or cancel can signal the shell and all it started.
-            start_new_session=True,
+        transport = await spawn_group(
+            proto, (SHELL, "-c", target.command), stdin=subprocess.DEVNULL, cwd=target.cwd, env=env
         )
     except OSError as exc:
         # A missing or unreadable cwd is a definition problem; e.g. EAGAIN on fork is not.
@@ -98,7 +90,9 @@ async def run_shell(
         except TimeoutError:
             await _stop_group(pgid, proto)
             assert timeout_seconds is not None  # only a deadline can expire
-            return Outcome.timed_out(timeout_seconds, output=proto.output())
+            return Outcome.timed_out(
+                timeout_seconds, output=proto.output(), resources=transport.resources()
+            )
         await wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
     except BaseException:
         # Cancelled (or failing) mid-run: leave nothing of the command behind.
@@ -110,8 +104,9 @@ async def run_shell(
     code = transport.get_returncode()
     assert code is not None  # set before the protocol's exit event fires
     output = proto.output()
+    used = transport.resources()
     if code == 0:
-        return Outcome.success(output=output, exit_code=0)
+        return Outcome.success(output=output, exit_code=0, resources=used)
     if code < 0:
         return Outcome.failure(
             "Signal",
@@ -119,6 +114,7 @@ async def run_shell(
             error_class=ErrorClass.UNKNOWN,
             exit_code=code,
             output=output,
+            resources=used,
         )
     return Outcome.failure(
         "ExitCode",
@@ -126,6 +122,7 @@ async def run_shell(
         error_class=ErrorClass.UNKNOWN,
         exit_code=code,
         output=output,
+        resources=used,
     )
 
 
