@@ -119,8 +119,8 @@ async def test_an_async_task_records_a_worker_share(executor: PythonExecutor) ->
 
 
 def test_the_worker_share_is_split_among_tasks_running_together() -> None:
-    share = WorkerShare()
     total_before = time.process_time()
+    share = WorkerShare()
     a = share.enter()
     b = share.enter()
     end = time.thread_time() + 0.1

@@ -298,28 +298,41 @@ class PythonExecutor:
         )
 
 
+# Reading a process's or a thread's CPU clock is a system call (a few microseconds, and longer
+# the more threads the process has): the in-process meters read at most once per this much
+# wall time, so what a no-op job costs stays flat. Up to this much CPU time may be counted
+# to a neighbouring run instead.
+CPU_CLOCK_EVERY_SECONDS = 0.001
+
+
 class WorkerShare:
     """The worker process's CPU time split evenly among the async tasks running at each moment.
 
-    ``per_task`` grows, between any two starts or ends, by the process CPU time of that span
-    divided by the tasks running in it; a task's share is how much it grew while the task ran.
-    The process's time includes all else the worker did meanwhile (claims, result writes, the
-    threads of sync tasks), so a share is the task's part of the worker, never its own figure
-    (``ResourceScope.WORKER``). Used on the event loop's thread only: no lock.
+    ``per_task`` grows, between two readings of the process's CPU clock, by the CPU time of
+    that span divided by the tasks running at its end; a task's share is how much it grew
+    while the task ran. The clock is read at a task's start or end, at most every
+    ``CPU_CLOCK_EVERY_SECONDS``. The process's time includes all else the worker did meanwhile
+    (claims, result writes, the threads of sync tasks), so a share is the task's part of the
+    worker, never its own figure (``ResourceScope.WORKER``). Used on the event loop's thread
+    only: no lock.
     """
 
-    __slots__ = ("_last", "_per_task", "_running")
+    __slots__ = ("_last", "_last_wall", "_per_task", "_running")
 
     def __init__(self) -> None:
         self._running = 0
         self._last = time.process_time()
+        self._last_wall = time.perf_counter()
         self._per_task = 0.0
 
     def _advance(self) -> float:
-        now = time.process_time()
-        if self._running:
-            self._per_task += (now - self._last) / self._running
-        self._last = now
+        wall = time.perf_counter()
+        if wall - self._last_wall >= CPU_CLOCK_EVERY_SECONDS:
+            now = time.process_time()
+            if self._running:
+                self._per_task += (now - self._last) / self._running
+            self._last = now
+            self._last_wall = wall
         return self._per_task
 
     def enter(self) -> float:
@@ -355,8 +368,22 @@ class _ShareMeter:
         return self._used
 
 
+class _ThreadClock(threading.local):
+    """A pool thread's last reading of its CPU clock, and when (wall time) it was taken."""
+
+    cpu = 0.0
+    wall = -1.0
+
+
+_THREAD_CLOCK = _ThreadClock()
+
+
 class _ThreadMeter:
-    """The CPU time of the pool thread that runs a sync task (``time.thread_time``)."""
+    """The CPU time of the pool thread that runs a sync task (``time.thread_time``).
+
+    A thread that ended a call less than ``CPU_CLOCK_EVERY_SECONDS`` ago starts the next from
+    that reading: back-to-back calls then read the clock once each, and the pool's own
+    handling in between (microseconds) counts to the call."""
 
     __slots__ = ("cpu", "wall")
 
@@ -366,13 +393,17 @@ class _ThreadMeter:
 
     def call(self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call ``func`` in the pool thread, measuring it."""
-        cpu = time.thread_time()
+        clock = _THREAD_CLOCK
         began = time.perf_counter()
+        cpu = clock.cpu if began - clock.wall < CPU_CLOCK_EVERY_SECONDS else time.thread_time()
         try:
             return func(*args, **kwargs)
         finally:
-            self.wall = time.perf_counter() - began
-            self.cpu = time.thread_time() - cpu  # last: once set, both are
+            ended = time.perf_counter()
+            clock.cpu = time.thread_time()
+            clock.wall = ended
+            self.wall = ended - began
+            self.cpu = clock.cpu - cpu  # last: once set, both are
 
     def stop(self) -> ResourceUse | None:
         """The figures; None while the thread still runs (a timed-out task)."""
