@@ -113,8 +113,10 @@ async def spawn_group(
             assert pipe is not None
             child._pipes[fd], _ = await loop.connect_read_pipe(_pipe_of(child, fd), pipe)
     except BaseException:
+        # Cancelled while connecting: leave nothing of it behind, and reap what was killed.
+        signal_group(child.pid, signal.SIGKILL)
         child.close()
-        child._start_reaper()  # the killed child must still be reaped
+        child._start_reaper()
         raise
     child._start_reaper()
     return child
