@@ -196,6 +196,8 @@ class GroupChild:
             _, status, usage = os.wait4(self.pid, 0)
         except ChildProcessError:  # reaped by someone else: the exit status is lost
             status, usage = None, None
+        if status is not None:  # even if the loop is gone: Popen must not wait or warn itself
+            self._popen.returncode = os.waitstatus_to_exitcode(status)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
             self._loop.call_soon_threadsafe(self._exited, status, usage)
 
