@@ -486,7 +486,7 @@ def _producer() -> Principal:
     it registers): ``app:<host-pid-random>``."""
     from tickwork.domain.processors import new_processor_id
 
-    return Principal(name=f"app:{new_processor_id()}", scopes=frozenset())
+    return Principal(name=f"app:{new_processor_id()}", scopes=frozenset(), automated=True)
 
 
 class _Portal:

@@ -52,6 +52,10 @@ class QueueJobOut(Shape):
     worker_id: str | None
     lease_expires_at: datetime | None
     last_error: str | None
+    requested_by: str | None = Field(
+        description="The user, token or operator that queued or triggered it; null for "
+        "schedule fires and programs"
+    )
 
 
 def queue_job_out(job: Job) -> QueueJobOut:
@@ -75,6 +79,7 @@ def queue_job_out(job: Job) -> QueueJobOut:
         worker_id=job.worker_id,
         lease_expires_at=job.lease_expires_at,
         last_error=job.last_error,
+        requested_by=job.requested_by,
     )
 
 
@@ -94,6 +99,22 @@ class RunOut(Shape):
     error_class: str | None
     error_message: str | None
     exit_code: int | None
+    requested_by: str | None = Field(
+        description="The user, token or operator that asked for the job; null for schedule "
+        "fires and programs"
+    )
+    resource_scope: str | None = Field(
+        description="Whose figures the resources are: `process` (the job's own process "
+        "tree), `thread` (the worker thread that ran a sync task) or `worker` (an async "
+        "task's share of the worker process, not its own figure); null if not measured"
+    )
+    cpu_seconds: float | None = Field(description="CPU time (user + system) in that scope")
+    cpu_percent: float | None = Field(
+        description="cpu_seconds over the measured wall time, x 100 (above 100: several cores)"
+    )
+    peak_memory_mb: float | None = Field(
+        description="Peak resident memory of the process tree (scope `process` only)"
+    )
 
 
 class RunDetailOut(RunOut):
@@ -119,6 +140,11 @@ def _run_fields(run: Run) -> dict[str, Any]:
         "error_class": None if run.error_class is None else run.error_class.value,
         "error_message": run.error_message,
         "exit_code": run.exit_code,
+        "requested_by": run.requested_by,
+        "resource_scope": None if run.resource_scope is None else run.resource_scope.value,
+        "cpu_seconds": run.cpu_seconds,
+        "cpu_percent": run.cpu_percent,
+        "peak_memory_mb": run.peak_memory_mb,
     }
 
 

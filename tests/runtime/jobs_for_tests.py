@@ -92,3 +92,12 @@ def log_and_fail() -> None:
 
     logging.getLogger("tests.task").warning("working on it")
     raise ValueError("bad input")
+
+
+def spin(cpu_seconds: float = 0.0) -> None:
+    """Keep this thread's CPU busy for ``cpu_seconds`` of its own CPU time."""
+    import time
+
+    end = time.thread_time() + cpu_seconds
+    while time.thread_time() < end:
+        pass

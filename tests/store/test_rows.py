@@ -19,6 +19,8 @@ from tickwork.domain.jobs import (
     JobState,
     NewJob,
     Outcome,
+    ResourceScope,
+    ResourceUse,
     RunStatus,
     TriggeredBy,
 )
@@ -131,10 +133,11 @@ def test_mappers_convert_by_column_type_per_codec() -> None:
     epoch = T0.timestamp()
     raw = (
         7, "t", "running", "[1]", '{"a": 2}', 3, "k", None, epoch, 1, 4, "api", None, epoch,
-        epoch, None, "w", epoch + 60, None,
+        epoch, None, "w", epoch + 60, None, "alice",
     )  # fmt: skip
     job = sqlite_queue.job_from_tuple(raw)
     assert job.state is JobState.RUNNING and job.triggered_by is TriggeredBy.API
+    assert job.requested_by == "alice"
     assert job.args == [1] and job.kwargs == {"a": 2}
     assert job.scheduled_at == T0 and job.scheduled_at.tzinfo is UTC
     assert job.lease_expires_at == T0 + timedelta(seconds=60) and job.fire_at is None
@@ -142,7 +145,7 @@ def test_mappers_convert_by_column_type_per_codec() -> None:
     tokyo = T0.astimezone(ZoneInfo("Asia/Tokyo"))
     pg_row = (
         *raw[:3], [1], {"a": 2}, *raw[5:8], tokyo, *raw[9:13], tokyo, tokyo, None, "w",
-        tokyo + timedelta(seconds=60), None,
+        tokyo + timedelta(seconds=60), None, "alice",
     )  # fmt: skip
     from_pg = pg_queue.job_from_tuple(pg_row)
     assert from_pg == job and from_pg.scheduled_at.tzinfo is UTC
@@ -183,12 +186,21 @@ async def test_raw_paths_and_core_queries_read_each_others_rows(store: SqlStore)
         priority=2,
         key="k1",
         fire_at=T0 + timedelta(microseconds=1),
+        requested_by="bob",
     )
     [job_id] = await store.enqueue([new], T0)  # raw
     [claimed] = await store.claim("w", 1, T0, 30)  # raw, mapped by the dialect's codec
     assert claimed == await store.get_job(job_id)  # Core, mapped by the same map
     assert claimed.kwargs == {"k": {"n": None}} and claimed.fire_at == new.fire_at
-    [run_id] = await store.complete([completion(job_id, claimed)])  # raw
+    assert claimed.requested_by == "bob"
+    done_attempt = completion(job_id, claimed)
+    used = ResourceUse.measured(ResourceScope.PROCESS, 0.75, 1.5, 123.5)
+    done_attempt = dataclasses.replace(
+        done_attempt,
+        outcome=dataclasses.replace(done_attempt.outcome, resources=used),
+        requested_by=claimed.requested_by,
+    )
+    [run_id] = await store.complete([done_attempt])  # raw
     [run] = await store.query_runs(RunQuery(job_id=job_id))  # Core
     assert run == await store.get_run(run_id)
     assert (run.id, run.status, run.error_class) == (
@@ -198,5 +210,12 @@ async def test_raw_paths_and_core_queries_read_each_others_rows(store: SqlStore)
     )
     assert (run.result, run.metrics) == ({"r": [1, None]}, {"processed": 2})
     assert run.duration_seconds == 1.5 and run.started_at == claimed.started_at
+    assert (run.resource_scope, run.cpu_seconds, run.cpu_percent, run.peak_memory_mb) == (
+        ResourceScope.PROCESS,
+        0.75,
+        50.0,
+        123.5,
+    )
+    assert run.requested_by == "bob"
     done = await store.get_job(job_id)
     assert done is not None and done.state is JobState.FAILED and done.last_error == "bad"

@@ -97,9 +97,18 @@ class Principal:
     scopes: frozenset[Scope]
     role: Role | None = None
     token_id: int | None = None
+    # tickwork's own processes and producers in code (``processor:<id>``, ``app:<id>``):
+    # audited by name, but the jobs they queue were asked for by nobody in particular.
+    automated: bool = False
 
     def allows(self, scope: Scope) -> bool:
         return Scope.ADMIN in self.scopes or scope in self.scopes
+
+    @property
+    def requester(self) -> str | None:
+        """Who a job this principal queues was requested by (a user, ``cli:<user>``, a shared
+        secret's name, ``local``); None for an automated one."""
+        return None if self.automated else self.name
 
 
 def effective_scopes(role: Role, token_scopes: frozenset[Scope]) -> frozenset[Scope]:
@@ -116,7 +125,7 @@ LOCAL = Principal(name="local", scopes=frozenset(Scope), role=Role.ADMIN)
 def processor_principal(processor_id: str) -> Principal:
     """Who a tickwork process's own changes are by (its start-up sync of the definitions):
     ``processor:<id>``, the ID of ``tickwork status``."""
-    return Principal(name=f"processor:{processor_id}", scopes=frozenset())
+    return Principal(name=f"processor:{processor_id}", scopes=frozenset(), automated=True)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,39 @@ class RunStatus(StrEnum):
     DEFERRED = "deferred"  # a guard postponed it; the attempt was given back
 
 
+class ResourceScope(StrEnum):
+    """Whose figures a run's resource use are (see ``ResourceUse``)."""
+
+    PROCESS = "process"  # the job's own process tree: shell commands, isolated Python
+    THREAD = "thread"  # the worker thread that ran a sync Python task
+    WORKER = "worker"  # an async task's share of the worker process (not the task's own)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceUse:
+    """What one attempt used, as far as its executor can tell; ``scope`` says whose figures
+    they are. ``cpu_seconds`` is user + system time; ``cpu_percent`` is that over the wall
+    time the executor measured (100 = one core busy throughout; a tree may exceed 100).
+    ``peak_memory_mb`` is None where no honest figure exists (in-process tasks share the
+    worker's memory)."""
+
+    scope: ResourceScope
+    cpu_seconds: float | None = None
+    cpu_percent: float | None = None
+    peak_memory_mb: float | None = None
+
+    @classmethod
+    def measured(
+        cls,
+        scope: ResourceScope,
+        cpu_seconds: float,
+        wall_seconds: float,
+        peak_memory_mb: float | None = None,
+    ) -> ResourceUse:
+        percent = cpu_seconds / wall_seconds * 100 if wall_seconds > 0 else None
+        return cls(scope, cpu_seconds, percent, peak_memory_mb)
+
+
 class ErrorClass(StrEnum):
     """Why a run failed, in the terms that decide whether to retry."""
 
@@ -119,6 +152,9 @@ class NewJob:
     # A watchdog to create with this job (only if this job is created): due at the deadline,
     # cancelled when this job succeeds first. See ``watchdog``.
     deadline_job: NewJob | None = None
+    # The person or token that asked for it (``access.requester_of``); None for schedule
+    # fires and programs.
+    requested_by: str | None = None
 
     def watchdog(self, job_id: int) -> NewJob | None:
         """The deadline job to create once this job got ``job_id``: it watches that job and is
@@ -154,6 +190,7 @@ class Job:
     worker_id: str | None
     lease_expires_at: datetime | None
     last_error: str | None
+    requested_by: str | None = None
 
     @property
     def run_triggered_by(self) -> TriggeredBy:
@@ -179,7 +216,7 @@ class Outcome:
     module-qualified), so that a task's ``retry_on`` / ``no_retry_on`` can name a base class;
     it is used for that decision only and not stored. ``metrics`` holds what the task passed
     to ``tickwork.report`` (``processed``, ``failed`` and its own names), on success and on
-    failure or timeout alike.
+    failure or timeout alike. ``resources``: what the attempt used, where measured.
     """
 
     status: RunStatus
@@ -194,6 +231,7 @@ class Outcome:
     retry_after_seconds: float | None = None  # the task or the server asked to wait this long
     force_retry: bool = False  # the task raised tickwork.Retry: retried whatever its class
     error_types: tuple[str, ...] = ()
+    resources: ResourceUse | None = None
 
     @classmethod
     def success(
@@ -203,9 +241,15 @@ class Outcome:
         output: str | None = None,
         exit_code: int | None = None,
         metrics: dict[str, Any] | None = None,
+        resources: ResourceUse | None = None,
     ) -> Outcome:
         return cls(
-            RunStatus.SUCCEEDED, result=result, output=output, exit_code=exit_code, metrics=metrics
+            RunStatus.SUCCEEDED,
+            result=result,
+            output=output,
+            exit_code=exit_code,
+            metrics=metrics,
+            resources=resources,
         )
 
     @classmethod
@@ -222,6 +266,7 @@ class Outcome:
         retry_after_seconds: float | None = None,
         force_retry: bool = False,
         error_types: tuple[str, ...] = (),
+        resources: ResourceUse | None = None,
     ) -> Outcome:
         return cls(
             RunStatus.FAILED,
@@ -235,6 +280,7 @@ class Outcome:
             retry_after_seconds=retry_after_seconds,
             force_retry=force_retry,
             error_types=error_types,
+            resources=resources,
         )
 
     @classmethod
@@ -245,6 +291,7 @@ class Outcome:
         output: str | None = None,
         exit_code: int | None = None,
         metrics: dict[str, Any] | None = None,
+        resources: ResourceUse | None = None,
     ) -> Outcome:
         return cls(
             RunStatus.TIMEOUT,
@@ -254,6 +301,7 @@ class Outcome:
             output=output,
             exit_code=exit_code,
             metrics=metrics,
+            resources=resources,
         )
 
 
@@ -278,6 +326,12 @@ class Run:
     output: str | None
     result: Any
     metrics: dict[str, Any] | None = None
+    # What the attempt used (``ResourceUse``, flattened as stored); None where not measured.
+    peak_memory_mb: float | None = None
+    cpu_seconds: float | None = None
+    cpu_percent: float | None = None
+    resource_scope: ResourceScope | None = None
+    requested_by: str | None = None  # the job's requester, copied to each of its runs
 
     @property
     def duration_seconds(self) -> float:
@@ -300,6 +354,7 @@ class Completion:
     retry_at: datetime | None = None
     refund_attempt: bool = False  # a deferral: the attempt did not happen
     max_attempts: int = 1  # of the job, for what is said about the attempt (logs)
+    requested_by: str | None = None  # the job's, copied into the run record
 
 
 def new_job_state(job: NewJob, now: datetime) -> JobState:

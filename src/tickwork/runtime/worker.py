@@ -411,6 +411,7 @@ class Worker:
                 retry_at=retry_at,
                 refund_attempt=isinstance(decision, Defer),
                 max_attempts=job.max_attempts,
+                requested_by=job.requested_by,
             )
         )
         self._flush.set()

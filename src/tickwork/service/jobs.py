@@ -76,6 +76,7 @@ class Jobs:
     ) -> list[int]:
         ctx = self.ctx
         now = ctx.clock.now()
+        requester = ctx.actor.requester
         new_jobs = []
         for r in reqs:
             defn = await self._definition(r.task_name)
@@ -90,7 +91,7 @@ class Jobs:
                     field="deadline",
                 )
             alarm = None if r.on_deadline is None else await self._definition(r.on_deadline)
-            new_jobs.append(self._new_job(defn, r, now, triggered_by, alarm))
+            new_jobs.append(self._new_job(defn, r, now, triggered_by, requester, alarm))
         ids = await ctx.store.enqueue(new_jobs, now)
         ctx.work_queued()
         return ids
@@ -107,6 +108,7 @@ class Jobs:
         req: EnqueueRequest,
         now: datetime,
         triggered_by: TriggeredBy,
+        requested_by: str | None,
         on_deadline: TaskDefinition | None = None,
     ) -> NewJob:
         if req.at is not None and req.delay_seconds is not None:
@@ -137,6 +139,7 @@ class Jobs:
                 triggered_by=triggered_by,
                 max_attempts=on_deadline.max_attempts,
                 priority=on_deadline.priority,
+                requested_by=requested_by,
             )
         return NewJob(
             task_name=defn.name,
@@ -150,6 +153,7 @@ class Jobs:
             unique_key=req.unique_key,
             unique_for_seconds=req.unique_for_seconds,
             deadline_job=deadline_job,
+            requested_by=requested_by,
         )
 
     async def trigger(self, name: str, *, triggered_by: TriggeredBy = TriggeredBy.MANUAL) -> int:

@@ -27,6 +27,7 @@ from tickwork.domain.jobs import (
     Job,
     JobState,
     NewJob,
+    ResourceScope,
     Run,
     RunStatus,
     TriggeredBy,
@@ -147,7 +148,14 @@ def _scopes(values: list[str]) -> frozenset[Scope]:
 
 JOBS = TableMap(jobs, Job, {"state": JobState, "triggered_by": TriggeredBy})
 RUNS = TableMap(
-    runs, Run, {"status": RunStatus, "triggered_by": TriggeredBy, "error_class": ErrorClass}
+    runs,
+    Run,
+    {
+        "status": RunStatus,
+        "triggered_by": TriggeredBy,
+        "error_class": ErrorClass,
+        "resource_scope": ResourceScope,
+    },
 )
 PROCESSORS = TableMap(processors, ProcessorInfo)
 USERS = TableMap(users, User, {"role": Role})
@@ -213,6 +221,7 @@ NEW_JOB_COLUMNS = (
     "finished_at",
     "last_error",
     "watch_job_id",
+    "requested_by",
 )
 
 
@@ -235,6 +244,7 @@ def new_job_row(j: NewJob, now: datetime, codec: Codec = CORE) -> tuple[Any, ...
         time(now) if j.skip_reason else None,
         j.skip_reason,
         j.watch_job_id,
+        j.requested_by,
     )
 
 
@@ -254,6 +264,7 @@ RUN_INSERT_COLUMNS = tuple(c.name for c in runs.c if c.name != "id")
 def completion_run_row(c: Completion, codec: Codec = CORE) -> tuple[Any, ...]:
     """A completion's run record for ``RUN_INSERT_COLUMNS``."""
     o = c.outcome
+    r = o.resources
     dumps = codec.encode_json
     return (
         c.job_id,
@@ -273,11 +284,11 @@ def completion_run_row(c: Completion, codec: Codec = CORE) -> tuple[Any, ...]:
         o.output,
         dumps(o.result),
         dumps(o.metrics),
-        None,  # peak_memory_mb
-        None,  # cpu_seconds
-        None,  # cpu_percent
-        None,  # resource_scope
-        None,  # requested_by
+        None if r is None else r.peak_memory_mb,
+        None if r is None else r.cpu_seconds,
+        None if r is None else r.cpu_percent,
+        None if r is None else r.scope.value,
+        c.requested_by,
     )
 
 
@@ -395,11 +406,12 @@ def interrupted_run_values(job: Job, now: datetime, reason: str) -> dict[str, An
         "output": None,
         "result": None,
         "metrics": None,
+        # The attempt's process is gone with its worker: nothing was measured.
         "peak_memory_mb": None,
         "cpu_seconds": None,
         "cpu_percent": None,
         "resource_scope": None,
-        "requested_by": None,
+        "requested_by": job.requested_by,
     }
 
 

@@ -79,3 +79,27 @@ class _Doubler:
 
 
 doubler = _Doubler()
+
+
+def allocate(megabytes: int, seconds: float) -> int:
+    """Hold ``megabytes`` of touched memory for ``seconds``; returns the size held."""
+    import time
+
+    block = b"x" * (megabytes * 1024 * 1024)
+    time.sleep(seconds)
+    return len(block) // (1024 * 1024)
+
+
+def spin(cpu_seconds: float) -> int:
+    """Keep this thread's CPU busy for ``cpu_seconds`` of its own CPU time."""
+    import time
+
+    end = time.thread_time() + cpu_seconds
+    loops = 0
+    while time.thread_time() < end:
+        loops += 1
+    return loops
+
+
+async def async_spin(cpu_seconds: float) -> int:
+    return spin(cpu_seconds)

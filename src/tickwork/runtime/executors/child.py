@@ -13,7 +13,8 @@ writes JSON lines on its stdout:
 - last, the result: ``{"ok": true, "result", "metrics"}`` or ``{"ok": false, "kind",
   "error_type", "error_class", "message", "traceback", "metrics", "retry_after"}`` where
   ``kind`` is ``"retry"`` (``tickwork.Retry``), ``"fail"`` (``tickwork.Fail``), ``"config"``
-  (the task cannot be imported) or ``"error"``.
+  (the task cannot be imported) or ``"error"``; both with ``"peak_bytes"``, the child's own
+  peak RSS where it can tell (``processes.own_peak_bytes``).
 
 The task's own output, at the Python level (``print``) and at the file-descriptor level
 (C extensions, subprocesses), goes to stderr so that it cannot corrupt the protocol; the parent
@@ -36,6 +37,7 @@ from tickwork.domain.activity import MAX_EVENTS_PER_RUN
 from tickwork.domain.jobs import ErrorClass
 from tickwork.errors import ConfigError, Fail, Retry
 from tickwork.runtime.activity import CURRENT_RUN
+from tickwork.runtime.executors.processes import own_peak_bytes
 from tickwork.runtime.executors.python import _is_async, _storable, outcome_for_exception
 from tickwork.runtime.report import RunReport, reporting
 
@@ -105,7 +107,9 @@ def main() -> None:
     except (ValueError, KeyError, TypeError) as exc:
         channel.send(_error("config", "ProtocolError", "config", f"bad request: {exc!r}"))
         _exit(2)
-    channel.send(run(path, list(args), dict(kwargs), channel))
+    message = run(path, list(args), dict(kwargs), channel)
+    message["peak_bytes"] = own_peak_bytes()
+    channel.send(message)
     _exit(0)
 
 

@@ -26,6 +26,7 @@ import concurrent.futures
 import concurrent.futures.thread
 import contextlib
 import contextvars
+import dataclasses
 import errno
 import inspect
 import json
@@ -35,21 +36,27 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from tickwork.callables import resolve_callable
 from tickwork.domain.activity import clean_data, clean_message, clean_progress
-from tickwork.domain.jobs import ErrorClass, Outcome
+from tickwork.domain.jobs import ErrorClass, Outcome, ResourceScope, ResourceUse
 from tickwork.domain.processors import DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import PythonTarget
 from tickwork.errors import ConfigError, Fail, Retry
 from tickwork.runtime.activity import CURRENT_RUN, Emitter, RunScope
 from tickwork.runtime.executors.output import OutputTail, cap_output
-from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
+from tickwork.runtime.executors.processes import (
+    signal_group,
+    signal_name,
+    spawn_group,
+    wait_event,
+)
 from tickwork.runtime.report import CURRENT_REPORT, RunReport
 
 # As many threads as a worker runs jobs at most, unless told otherwise.
@@ -113,6 +120,7 @@ class PythonExecutor:
         self._output_limit = output_limit  # stderr tail kept of an isolated child
         self._busy_lock = threading.Lock()
         self._busy_after_timeout = 0
+        self._share = WorkerShare()
 
     @property
     def busy_after_timeout(self) -> int:
@@ -153,40 +161,57 @@ class PythonExecutor:
         run_report = RunReport()
         # Set and reset by hand: a context manager would cost as much as a no-op run itself.
         token = CURRENT_REPORT.set(run_report)
+        meter: _ShareMeter | _ThreadMeter = _ShareMeter(self._share) if on_loop else _ThreadMeter()
         try:
-            if timeout_seconds is None:
-                # No timeout context at all: this path carries the no-op benchmark.
-                if on_loop:
-                    value = await func(*args, **kwargs)
+            try:
+                if timeout_seconds is None:
+                    # No timeout context at all: this path carries the no-op benchmark.
+                    if on_loop:
+                        value = await func(*args, **kwargs)
+                    else:
+                        value = await self._call_in_thread(
+                            func, args, kwargs, cast(_ThreadMeter, meter)
+                        )
                 else:
-                    value = await self._call_in_thread(func, args, kwargs)
-            else:
-                deadline = asyncio.timeout(timeout_seconds)
-                try:
-                    async with deadline:
-                        if on_loop:
-                            value = await func(*args, **kwargs)
-                        else:
-                            # On expiry only our wait is cancelled: a thread cannot be killed and
-                            # runs on, occupying a pool slot, until the function returns.
-                            value = await self._call_in_thread(func, args, kwargs)
-                except TimeoutError:
-                    if deadline.expired():
-                        return Outcome.timed_out(timeout_seconds, metrics=run_report.snapshot())
-                    raise  # the task's own TimeoutError: an ordinary failure
-        except (Exception, SystemExit) as exc:
-            # SystemExit too: a task calling sys.exit() must not stop the worker.
-            return outcome_for_exception(exc, run_report.snapshot())
+                    deadline = asyncio.timeout(timeout_seconds)
+                    try:
+                        async with deadline:
+                            if on_loop:
+                                value = await func(*args, **kwargs)
+                            else:
+                                # On expiry only our wait is cancelled: a thread cannot be
+                                # killed and runs on, occupying a pool slot, until it returns.
+                                value = await self._call_in_thread(
+                                    func, args, kwargs, cast(_ThreadMeter, meter)
+                                )
+                    except TimeoutError:
+                        if deadline.expired():
+                            return Outcome.timed_out(
+                                timeout_seconds,
+                                metrics=run_report.snapshot(),
+                                resources=meter.stop(),
+                            )
+                        raise  # the task's own TimeoutError: an ordinary failure
+            except (Exception, SystemExit) as exc:
+                # SystemExit too: a task calling sys.exit() must not stop the worker.
+                return outcome_for_exception(exc, run_report.snapshot(), resources=meter.stop())
+            return Outcome.success(
+                result=_storable(value), metrics=run_report.snapshot(), resources=meter.stop()
+            )
         finally:
+            meter.stop()  # cancelled: the share must still end
             CURRENT_REPORT.reset(token)
-        return Outcome.success(result=_storable(value), metrics=run_report.snapshot())
 
     async def _call_in_thread(
-        self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]
+        self,
+        func: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        meter: _ThreadMeter,
     ) -> Any:
         # The thread runs in a copy of this context, so that report() finds the run's report.
         context = contextvars.copy_context()
-        future = self._pool.submit(context.run, func, *args, **kwargs)
+        future = self._pool.submit(context.run, meter.call, func, args, kwargs)
         try:
             value = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -226,22 +251,16 @@ class PythonExecutor:
                 f"the arguments of an isolated task must be JSON: {exc}",
                 error_class=ErrorClass.CONFIG,
             )
-        loop = asyncio.get_running_loop()
         emitter = CURRENT_RUN.get()  # the child's progress and events go to the run's scope
+        proto = _ChildProtocol(self._output_limit, emitter)
         try:
-            transport, proto = await loop.subprocess_exec(
-                lambda: _ChildProtocol(self._output_limit, emitter),
-                sys.executable,
-                "-m",
-                CHILD_MODULE,
+            transport = await spawn_group(
+                proto,
+                (sys.executable, "-m", CHILD_MODULE),
                 stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
                 # The child resolves module paths like this process: same cwd and sys.path.
                 cwd=os.getcwd(),
                 env=child_environment(),
-                # Its own group, so a timeout or a cancel can kill it and all it started.
-                start_new_session=True,
             )
         except OSError as exc:
             return Outcome.failure(
@@ -265,7 +284,10 @@ class PythonExecutor:
                 await wait_event(proto.exited, CHILD_REAP_SECONDS)
                 await wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
                 return Outcome.timed_out(
-                    timeout_seconds, output=proto.output(), metrics=proto.metrics
+                    timeout_seconds,
+                    output=proto.output(),
+                    metrics=proto.metrics,
+                    resources=transport.resources(),  # killed: it could not tell its peak
                 )
             await wait_event(proto.finished, CHILD_PIPE_DRAIN_SECONDS)
         except BaseException:
@@ -274,7 +296,125 @@ class PythonExecutor:
             raise
         finally:
             transport.close()
-        return proto.outcome(transport.get_returncode())
+        return dataclasses.replace(
+            proto.outcome(transport.get_returncode()),
+            resources=transport.resources(proto.peak_bytes()),
+        )
+
+
+# Reading a process's or a thread's CPU clock is a system call (a few microseconds, and longer
+# the more threads the process has): the in-process meters read at most once per this much
+# wall time, so what a no-op job costs stays flat. Up to this much CPU time may be counted
+# to a neighbouring run instead.
+CPU_CLOCK_EVERY_SECONDS = 0.001
+
+
+class WorkerShare:
+    """The worker process's CPU time split evenly among the async tasks running at each moment.
+
+    ``per_task`` grows, between two readings of the process's CPU clock, by the CPU time of
+    that span divided by the tasks running at its end; a task's share is how much it grew
+    while the task ran. The clock is read at a task's start or end, at most every
+    ``CPU_CLOCK_EVERY_SECONDS``. The process's time includes all else the worker did meanwhile
+    (claims, result writes, the threads of sync tasks), so a share is the task's part of the
+    worker, never its own figure (``ResourceScope.WORKER``). Used on the event loop's thread
+    only: no lock.
+    """
+
+    __slots__ = ("_last", "_last_wall", "_per_task", "_running")
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._last = time.process_time()
+        self._last_wall = time.perf_counter()
+        self._per_task = 0.0
+
+    def _advance(self) -> float:
+        wall = time.perf_counter()
+        if wall - self._last_wall >= CPU_CLOCK_EVERY_SECONDS:
+            now = time.process_time()
+            if self._running:
+                self._per_task += (now - self._last) / self._running
+            self._last = now
+            self._last_wall = wall
+        return self._per_task
+
+    def enter(self) -> float:
+        """A task starts; the mark to hand to ``leave``."""
+        mark = self._advance()
+        self._running += 1
+        return mark
+
+    def leave(self, mark: float) -> float:
+        """The task of ``mark`` ended; its share in CPU seconds."""
+        share = self._advance() - mark
+        self._running -= 1
+        return share
+
+
+class _ShareMeter:
+    """An async task's share of the worker (``WorkerShare``) over its wall time."""
+
+    __slots__ = ("_began", "_mark", "_share", "_used")
+
+    def __init__(self, share: WorkerShare) -> None:
+        self._share = share
+        self._mark = share.enter()
+        self._began = time.perf_counter()
+        self._used: ResourceUse | None = None
+
+    def stop(self) -> ResourceUse:
+        """The figures, measured at the first call (the share ends once)."""
+        if self._used is None:
+            wall = time.perf_counter() - self._began
+            cpu = self._share.leave(self._mark)
+            self._used = ResourceUse.measured(ResourceScope.WORKER, cpu, wall)
+        return self._used
+
+
+class _ThreadClock(threading.local):
+    """A pool thread's last reading of its CPU clock, and when (wall time) it was taken."""
+
+    cpu = 0.0
+    wall = -1.0
+
+
+_THREAD_CLOCK = _ThreadClock()
+
+
+class _ThreadMeter:
+    """The CPU time of the pool thread that runs a sync task (``time.thread_time``).
+
+    A thread that ended a call less than ``CPU_CLOCK_EVERY_SECONDS`` ago starts the next from
+    that reading: back-to-back calls then read the clock once each, and the pool's own
+    handling in between (microseconds) counts to the call."""
+
+    __slots__ = ("cpu", "wall")
+
+    def __init__(self) -> None:
+        self.cpu: float | None = None
+        self.wall = 0.0
+
+    def call(self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call ``func`` in the pool thread, measuring it."""
+        clock = _THREAD_CLOCK
+        began = time.perf_counter()
+        cpu = clock.cpu if began - clock.wall < CPU_CLOCK_EVERY_SECONDS else time.thread_time()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            ended = time.perf_counter()
+            clock.cpu = time.thread_time()
+            clock.wall = ended
+            self.wall = ended - began
+            self.cpu = clock.cpu - cpu  # last: once set, both are
+
+    def stop(self) -> ResourceUse | None:
+        """The figures; None while the thread still runs (a timed-out task)."""
+        cpu = self.cpu
+        if cpu is None:
+            return None
+        return ResourceUse.measured(ResourceScope.THREAD, cpu, self.wall)
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -329,6 +469,7 @@ def outcome_for_exception(
     metrics: dict[str, Any] | None = None,
     *,
     skip_files: Iterable[str] = (),
+    resources: ResourceUse | None = None,
 ) -> Outcome:
     """The failed Outcome of a task that raised ``exc``."""
     tb = _format_traceback(exc, skip_files)
@@ -342,6 +483,7 @@ def outcome_for_exception(
             retry_after_seconds=exc.after,
             force_retry=True,
             error_types=exception_names(exc),
+            resources=resources,
         )
     if isinstance(exc, Fail):
         return Outcome.failure(
@@ -351,6 +493,7 @@ def outcome_for_exception(
             traceback=tb,
             metrics=metrics,
             error_types=exception_names(exc),
+            resources=resources,
         )
     return Outcome.failure(
         type(exc).__name__,
@@ -359,6 +502,7 @@ def outcome_for_exception(
         traceback=tb,
         metrics=metrics,
         error_types=exception_names(exc),
+        resources=resources,
     )
 
 
@@ -391,7 +535,7 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-class _ChildProtocol(asyncio.SubprocessProtocol):
+class _ChildProtocol:
     """Reads an isolated child: JSON lines on stdout (metrics and progress updates, events, then
     the result) and the tail of stderr (the task's own output, its prints included)."""
 
@@ -404,12 +548,11 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
         self.exited = asyncio.Event()
         self.finished = asyncio.Event()  # exited and every pipe closed
 
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        chunk = data.encode() if isinstance(data, str) else data
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd != 1:
-            self.stderr.feed(chunk)
+            self.stderr.feed(data)
             return
-        self._pending += chunk
+        self._pending += data
         end = self._pending.rfind(b"\n")
         if end < 0:
             return
@@ -460,6 +603,11 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
 
     def output(self) -> str | None:
         return self.stderr.text() if self.stderr.total else None
+
+    def peak_bytes(self) -> int | None:
+        """The child's own peak RSS, as its result said."""
+        peak = (self.result or {}).get("peak_bytes")
+        return peak if isinstance(peak, int) else None
 
     def outcome(self, exit_code: int | None) -> Outcome:
         output = self.output()

@@ -12,7 +12,12 @@ from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import ShellTarget
 from tickwork.runtime.activity import CURRENT_RUN, DirectiveScanner
 from tickwork.runtime.executors.output import OutputTail
-from tickwork.runtime.executors.processes import signal_group, signal_name, wait_event
+from tickwork.runtime.executors.processes import (
+    signal_group,
+    signal_name,
+    spawn_group,
+    wait_event,
+)
 
 SHELL = "/bin/sh"
 SHELL_KILL_GRACE_SECONDS = 2.0
@@ -22,12 +27,9 @@ SHELL_PIPE_DRAIN_SECONDS = 0.5
 STDERR_HEADER = "--- stderr ---\n"
 
 
-class _ShellProtocol(asyncio.SubprocessProtocol):
-    """Keeps the tail of stdout and stderr and signals exit and pipe closure separately.
-
-    ``Process.wait()`` of asyncio's stream API only returns once every pipe is closed, so a
-    grandchild holding stdout would stall it; a raw protocol lets us see the exit on its own.
-    """
+class _ShellProtocol:
+    """Keeps the tail of stdout and stderr and signals exit and pipe closure separately: a
+    grandchild holding stdout must not stall seeing the shell's own exit."""
 
     def __init__(self, limit: int, directives: DirectiveScanner | None = None) -> None:
         self.stdout = OutputTail(limit)
@@ -36,14 +38,13 @@ class _ShellProtocol(asyncio.SubprocessProtocol):
         self.finished = asyncio.Event()  # exited and every pipe closed
         self.directives = directives  # ``::tickwork`` lines of stdout, within a run
 
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        chunk = data.encode() if isinstance(data, str) else data
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd == 1:
-            self.stdout.feed(chunk)
+            self.stdout.feed(data)
             if self.directives is not None:
-                self.directives.feed(chunk)
+                self.directives.feed(data)
         else:
-            self.stderr.feed(chunk)
+            self.stderr.feed(data)
 
     def process_exited(self) -> None:
         self.exited.set()
@@ -74,25 +75,16 @@ async def run_shell(
     A background child still holding the pipes after the shell exited is left running; its
     output stops being collected after ``SHELL_PIPE_DRAIN_SECONDS``. Within a run, stdout lines
     starting ``::tickwork`` are the job's progress and events (``runtime.activity``); they stay
-    in the output too.
+    in the output too. The outcome's resources are the shell's process tree's
+    (``processes.GroupChild.resources``).
     """
-    loop = asyncio.get_running_loop()
     env = {**os.environ, **target.env} if target.env else None
     emitter = CURRENT_RUN.get()
     scanner = None if emitter is None else DirectiveScanner(emitter)
+    proto = _ShellProtocol(output_limit, scanner)
     try:
-        transport, proto = await loop.subprocess_exec(
-            lambda: _ShellProtocol(output_limit, scanner),
-            SHELL,
-            "-c",
-            target.command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=target.cwd,
-            env=env,
-            # Its own group, so a timeout or cancel can signal the shell and all it started.
-            start_new_session=True,
+        transport = await spawn_group(
+            proto, (SHELL, "-c", target.command), stdin=subprocess.DEVNULL, cwd=target.cwd, env=env
         )
     except OSError as exc:
         # A missing or unreadable cwd is a definition problem; e.g. EAGAIN on fork is not.
@@ -111,7 +103,9 @@ async def run_shell(
         except TimeoutError:
             await _stop_group(pgid, proto)
             assert timeout_seconds is not None  # only a deadline can expire
-            return Outcome.timed_out(timeout_seconds, output=proto.output())
+            return Outcome.timed_out(
+                timeout_seconds, output=proto.output(), resources=transport.resources()
+            )
         await wait_event(proto.finished, SHELL_PIPE_DRAIN_SECONDS)
     except BaseException:
         # Cancelled (or failing) mid-run: leave nothing of the command behind.
@@ -123,8 +117,9 @@ async def run_shell(
     code = transport.get_returncode()
     assert code is not None  # set before the protocol's exit event fires
     output = proto.output()
+    used = transport.resources()
     if code == 0:
-        return Outcome.success(output=output, exit_code=0)
+        return Outcome.success(output=output, exit_code=0, resources=used)
     if code < 0:
         return Outcome.failure(
             "Signal",
@@ -132,6 +127,7 @@ async def run_shell(
             error_class=ErrorClass.UNKNOWN,
             exit_code=code,
             output=output,
+            resources=used,
         )
     return Outcome.failure(
         "ExitCode",
@@ -139,6 +135,7 @@ async def run_shell(
         error_class=ErrorClass.UNKNOWN,
         exit_code=code,
         output=output,
+        resources=used,
     )
 
 
