@@ -23,6 +23,7 @@ from tickwork.api.routes import (
     jobs,
     processors,
     queue,
+    retention,
     runs,
     webhook,
 )
@@ -82,7 +83,19 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    routers = (jobs, queue, runs, audit, accounts, processors, analytics, webhook, events, health)
+    routers = (
+        jobs,
+        queue,
+        runs,
+        audit,
+        accounts,
+        processors,
+        retention,
+        analytics,
+        webhook,
+        events,
+        health,
+    )
     for module in routers:
         app.include_router(module.router)
 

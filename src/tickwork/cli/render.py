@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from tickwork.domain.access import ApiToken, AuditEntry, User
     from tickwork.domain.jobs import Job, Run
+    from tickwork.domain.retention import PruneReport
     from tickwork.domain.tasks import Task
     from tickwork.service.status import ProcessorStatus
 
@@ -120,6 +121,12 @@ def audit_dict(entry: AuditEntry) -> dict[str, Any]:
     from tickwork.wire import audit_out
 
     return shown(audit_out(entry))
+
+
+def prune_dict(report: PruneReport) -> dict[str, Any]:
+    from tickwork.wire import prune_out
+
+    return shown(prune_out(report))
 
 
 def print_json(data: Any) -> None:
