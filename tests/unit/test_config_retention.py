@@ -51,7 +51,7 @@ runs_days = 365
 keep_last_runs = 0
 """,
     )
-    with pytest.raises(ConfigError, match="retention.events_days: expected a number"):
+    with pytest.raises(ConfigError, match=r"retention\.events_days: expected a number"):
         load_config(path, environ={})  # a string, even substituted, is not a number of days
     path.write_text(path.read_text().replace('"${EVENTS_DAYS:-3}"', "3"))
     env = {"TICKWORK_RETENTION_RUNS_DAYS": "14", "TICKWORK_RETENTION_INTERVAL": "5m"}
