@@ -11,7 +11,8 @@ rollup_minutes_days = 2   # per-minute rollups
 rollup_hours_days = 400   # hourly rollups (runs, keys, errors); the all-time ones stay
 interval = "10m"          # how often a worker process prunes; 0: never (`tickwork prune` still)
 batch_size = 1000         # rows per transaction, at most 1000
-pause = "50ms"            # between two batches, so workers keep claiming
+batch_time = "20ms"       # SQLite: a slower batch halves the next one (down to 50 rows); 0: off
+pause = "50ms"            # after each batch, so workers keep claiming
 
 [retention.tasks."reports.nightly"]
 runs_days = 365
@@ -38,7 +39,11 @@ from tickwork.domain.retention import (
 from tickwork.errors import ConfigError
 
 # [retention] key -> RetentionPolicy field; the durations take "10m", "50ms" or seconds.
-_DURATIONS = {"interval": "interval_seconds", "pause": "pause_seconds"}
+_DURATIONS = {
+    "interval": "interval_seconds",
+    "pause": "pause_seconds",
+    "batch_time": "batch_seconds",
+}
 _COUNTS = {"keep_last_runs": 0, "batch_size": 1}
 SCALAR_KEYS = (*DAY_FIELDS, *_COUNTS, *_DURATIONS)
 RETENTION_KEYS = (*SCALAR_KEYS, "tasks")

@@ -27,6 +27,10 @@ DEFAULT_PRUNE_INTERVAL_SECONDS = 600.0
 DEFAULT_PRUNE_BATCH_SIZE = 1000
 MAX_PRUNE_BATCH_SIZE = 1000  # rows per transaction: a pass never holds a long transaction
 DEFAULT_PRUNE_PAUSE_SECONDS = 0.05
+# A batch that takes longer than this halves the next one (down to MIN_PRUNE_BATCH_SIZE), one
+# much quicker doubles it (up to batch_size): on SQLite a worker's claim may wait for a batch.
+DEFAULT_PRUNE_BATCH_SECONDS = 0.02
+MIN_PRUNE_BATCH_SIZE = 50
 
 # The day counts of the policy (RetentionPolicy field -> the [retention] key).
 DAY_FIELDS = (
@@ -37,6 +41,8 @@ DAY_FIELDS = (
     "rollup_minutes_days",
     "rollup_hours_days",
 )
+# The [retention] keys of the durations (RetentionPolicy field -> key).
+_KEYS = {"interval_seconds": "interval", "pause_seconds": "pause", "batch_seconds": "batch_time"}
 # What a task may set for itself ([retention.tasks."NAME"]).
 TASK_FIELDS = ("runs_days", "keep_last_runs")
 
@@ -92,6 +98,8 @@ class RetentionPolicy:
     interval_seconds: float = DEFAULT_PRUNE_INTERVAL_SECONDS
     batch_size: int = DEFAULT_PRUNE_BATCH_SIZE
     pause_seconds: float = DEFAULT_PRUNE_PAUSE_SECONDS
+    # How long one batch should take at most (0: always ``batch_size`` rows).
+    batch_seconds: float = DEFAULT_PRUNE_BATCH_SECONDS
 
     def __post_init__(self) -> None:
         for name in DAY_FIELDS:
@@ -100,10 +108,10 @@ class RetentionPolicy:
         check_count(
             self.batch_size, "retention.batch_size", minimum=1, maximum=MAX_PRUNE_BATCH_SIZE
         )
-        for name in ("interval_seconds", "pause_seconds"):
+        for name in ("interval_seconds", "pause_seconds", "batch_seconds"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                field = f"retention.{name.removesuffix('_seconds')}"
+                field = f"retention.{_KEYS.get(name, name)}"
                 raise ConfigError(f"must be a duration >= 0, got {value!r}", field=field)
             object.__setattr__(self, name, float(value))
         object.__setattr__(self, "tasks", dict(self.tasks))
@@ -155,8 +163,8 @@ class PruneTarget:
     ``step`` names the store's entry that removes them; ``kind`` is what the report counts them
     as. Runs and jobs go per task: ``task_name`` (one task) or ``other_than`` (every task but
     those). A finished job stays while it has a run started at or after ``runs_from`` (None:
-    while it has any run). ``events_before``: the run events of pruned jobs leave those older
-    than this to the events' own step.
+    while it has any run). ``events_before``: a job's run events older than this are counted
+    by the events' own step, not with the job.
     """
 
     step: str

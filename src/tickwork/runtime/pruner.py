@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from tickwork.clock import Clock, SystemClock
-from tickwork.domain.retention import PruneReport, RetentionPolicy
+from tickwork.domain.retention import MIN_PRUNE_BATCH_SIZE, PruneReport, RetentionPolicy
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.loop import BackgroundLoop
 from tickwork.store.base import Pruning
@@ -55,20 +55,26 @@ class Pruner:
         started = time.monotonic()
         counts: dict[str, int] = {}
         batches = 0
+        size = self.policy.batch_size
         try:
             targets = await self.store.prune_targets(self.policy, self.clock.now())
             for target in targets:
                 counts.setdefault(target.kind, 0)
                 if dry_run:
-                    counts[target.kind] += await self.store.count_prunable(target)
+                    _add(counts, await self.store.count_prunable(target))
                     continue
                 while True:
-                    removed = await self.store.prune_batch(target, self.policy.batch_size)
+                    began = time.monotonic()
+                    removed = await self.store.prune_batch(target, size)
+                    took = time.monotonic() - began
                     batches += 1
-                    counts[target.kind] += removed
-                    if removed < self.policy.batch_size:
+                    _add(counts, removed)
+                    done = removed.get(target.kind, 0) < size
+                    if any(removed.values()):  # a write went through: the workers' turn
+                        await asyncio.sleep(self.policy.pause_seconds)
+                    if done:
                         break
-                    await asyncio.sleep(self.policy.pause_seconds)
+                    size = self._next_size(size, took)
         finally:
             await lock.release()
         report = PruneReport(
@@ -81,6 +87,20 @@ class Pruner:
             if report.total and self.on_pruned is not None:
                 await self.on_pruned(report)
         return report
+
+    def _next_size(self, size: int, took: float) -> int:
+        """On SQLite, where a batch holds the one write lock (a worker's claim waits for it),
+        batches kept near ``policy.batch_seconds``: halved when slower, doubled (up to
+        ``batch_size``) when much quicker. PostgreSQL's batches lock only the rows they
+        delete, so they keep ``batch_size``."""
+        target = self.policy.batch_seconds
+        if target <= 0 or self.store.dialect != "sqlite":
+            return size
+        if took > target:
+            return max(min(MIN_PRUNE_BATCH_SIZE, self.policy.batch_size), size // 2)
+        if took < target / 2:
+            return min(self.policy.batch_size, size * 2)
+        return size
 
     async def start(self) -> None:
         if self.policy.interval_seconds > 0:
@@ -99,3 +119,8 @@ class Pruner:
                 continue
             self.retry.succeeded()
             await asyncio.sleep(self.policy.interval_seconds)
+
+
+def _add(counts: dict[str, int], more: dict[str, int]) -> None:
+    for kind, n in more.items():
+        counts[kind] = counts.get(kind, 0) + n

@@ -474,6 +474,9 @@ class PruneLock(Protocol):
 class Pruning(Protocol):
     """Removing what retention lets go (``runtime.pruner``), in short transactions."""
 
+    # "sqlite": one writer at a time, so a batch holds up every other write while it runs.
+    dialect: str
+
     async def lock_pruning(self) -> PruneLock | None:
         """The right to prune, or None while another pass holds it: one pass per process, and
         on PostgreSQL one across processes (a session advisory lock on a connection of its
@@ -483,19 +486,20 @@ class Pruning(Protocol):
     async def prune_targets(self, policy: RetentionPolicy, now: datetime) -> list[PruneTarget]:
         """The steps of a pass at ``now``, in the order they must run: runs (per task,
         keeping each task's newest ``keep_last_runs`` and the runs of pending or running
-        jobs), run events by age, the run events of the jobs that go, finished jobs (older
-        than their task's runs cutoff, with none of their runs kept; never a scheduled,
-        available, retrying or running job), the audit log, missed fires, rollups (minute
-        rows, hour rows; the all-time rows stay), key and error rollups."""
+        jobs), run events by age, finished jobs with their run events (older than their
+        task's runs cutoff, with none of their runs kept; never a scheduled, available,
+        retrying or running job), the audit log, missed fires, rollups (minute rows, hour
+        rows; the all-time rows stay), key and error rollups."""
         ...
 
-    async def prune_batch(self, target: PruneTarget, limit: int) -> int:
-        """Remove at most ``limit`` rows of ``target`` in one transaction; how many went (fewer
-        than ``limit``: the step is done)."""
+    async def prune_batch(self, target: PruneTarget, limit: int) -> dict[str, int]:
+        """Remove at most ``limit`` rows of ``target`` in one transaction, with the rows that
+        go with them (a job's run events); how many went, by kind (fewer than ``limit`` of
+        ``target.kind``: the step is done)."""
         ...
 
-    async def count_prunable(self, target: PruneTarget) -> int:
-        """How many rows ``target`` would remove now (a dry run)."""
+    async def count_prunable(self, target: PruneTarget) -> dict[str, int]:
+        """How many rows ``target`` would remove now, by kind (a dry run)."""
         ...
 
 

@@ -56,10 +56,21 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Cascade:
+    """Rows of another table that go with the rows removed (``column`` refers to their key),
+    counted as ``kind``; ``own_step`` says which of them a step of their own already counts
+    (a dry run leaves those out)."""
+
+    kind: str
+    column: sa.Column[Any]
+    own_step: Callable[[PruneTarget], sa.ColumnElement[bool] | None]
+
+
+@dataclass(frozen=True)
 class Prunable:
     """One thing retention removes: ``targets`` are its steps in a pass, ``candidates`` the
-    primary keys of one step's rows (oldest first, via an index), ``guard`` a condition each
-    deleted row must still meet."""
+    primary keys of one step's rows (through an index), ``guard`` a condition each deleted row
+    must still meet, ``cascade`` what goes with them."""
 
     step: str
     kind: str
@@ -67,6 +78,7 @@ class Prunable:
     targets: Callable[[Plan], list[PruneTarget]]
     candidates: Callable[[PruneTarget], sa.Select[Any]]
     guard: sa.ColumnElement[bool] | None = None
+    cascade: Cascade | None = None
 
 
 # --- the steps --------------------------------------------------------------------------------
@@ -132,39 +144,28 @@ def _run_candidates(target: PruneTarget) -> sa.Select[Any]:
     )
 
 
-def _job_targets(step: str, kind: str) -> Callable[[Plan], list[PruneTarget]]:
-    def targets(plan: Plan) -> list[PruneTarget]:
-        events_before = cutoff(plan.now, plan.policy.events_days)
-        return [
-            PruneTarget(
-                step,
-                kind,
-                b.cutoff,
-                task_name=b.task,
-                other_than=b.others,
-                runs_from=b.runs_before,
-                events_before=events_before,
-            )
-            for b in plan.bounds
-        ]
-
-    return targets
+def _job_targets(plan: Plan) -> list[PruneTarget]:
+    events_before = cutoff(plan.now, plan.policy.events_days)
+    return [
+        PruneTarget(
+            "jobs",
+            "jobs",
+            b.cutoff,
+            task_name=b.task,
+            other_than=b.others,
+            runs_from=b.runs_before,
+            events_before=events_before,
+        )
+        for b in plan.bounds
+    ]
 
 
 def _job_candidates(target: PruneTarget) -> sa.Select[Any]:
-    return sa.select(jobs.c.id).where(_job_goes(jobs, target)).order_by(jobs.c.finished_at)
+    return sa.select(jobs.c.id).where(_job_goes(jobs, target))
 
 
-def _job_event_candidates(target: PruneTarget) -> sa.Select[Any]:
-    """The events of the jobs that go, but those the events' own step removed by age."""
-    query = (
-        sa.select(run_events.c.id)
-        .join(jobs, jobs.c.id == run_events.c.job_id)
-        .where(_job_goes(jobs, target))
-    )
-    if target.events_before is not None:
-        query = query.where(run_events.c.at >= target.events_before)
-    return query
+def _events_counted_by_age(target: PruneTarget) -> sa.ColumnElement[bool] | None:
+    return None if target.events_before is None else run_events.c.at < target.events_before
 
 
 # Every prunable thing, in the order a pass removes them: runs before the jobs they keep, the
@@ -173,19 +174,13 @@ PRUNABLES: tuple[Prunable, ...] = (
     Prunable("runs", "runs", runs, _run_targets, _run_candidates),
     _aged("run_events", run_events, run_events.c.at, "events_days"),
     Prunable(
-        "job_events",
-        "run_events",
-        run_events,
-        _job_targets("job_events", "run_events"),
-        _job_event_candidates,
-    ),
-    Prunable(
         "jobs",
         "jobs",
         jobs,
-        _job_targets("jobs", "jobs"),
+        _job_targets,
         _job_candidates,
         guard=jobs.c.state.notin_(ACTIVE_SQL),
+        cascade=Cascade("run_events", run_events.c.job_id, _events_counted_by_age),
     ),
     _aged("audit", audit, audit.c.at, "audit_days"),
     _aged("missed_fires", missed_fires, missed_fires.c.recorded_at, "missed_fires_days"),
@@ -243,28 +238,55 @@ def _task_bounds(conn: Connection, policy: RetentionPolicy, now: datetime) -> li
     return bounds
 
 
-def prune_batch(conn: Connection, target: PruneTarget, limit: int) -> int:
-    """``Store.prune_batch``: at most ``limit`` keys picked, then those rows deleted."""
+def prune_batch(conn: Connection, target: PruneTarget, limit: int) -> dict[str, int]:
+    """``Store.prune_batch``: at most ``limit`` keys picked, then those rows deleted (and the
+    rows that go with them)."""
     prunable = _BY_STEP[target.step]
+    removed = {target.kind: 0}
     picked = conn.execute(prunable.candidates(target).limit(limit)).all()
     if not picked:
-        return 0
+        return removed
     keys = list(prunable.table.primary_key.columns)
     chosen = (
         keys[0].in_([row[0] for row in picked])
         if len(keys) == 1
         else sa.tuple_(*keys).in_([tuple(row) for row in picked])
     )
+    if prunable.cascade is not None:
+        # Only the picked rows that will really go (the guard) take their dependents along.
+        going = [row[0] for row in picked]
+        if prunable.guard is not None:
+            going = list(conn.execute(sa.select(keys[0]).where(chosen, prunable.guard)).scalars())
+        cascade = prunable.cascade
+        gone = conn.execute(sa.delete(cascade.column.table).where(cascade.column.in_(going)))
+        removed[cascade.kind] = int(gone.rowcount)
     statement = sa.delete(prunable.table).where(chosen)
     if prunable.guard is not None:
         statement = statement.where(prunable.guard)
-    return int(conn.execute(statement).rowcount)
+    removed[target.kind] = int(conn.execute(statement).rowcount)
+    return removed
 
 
-def count(conn: Connection, target: PruneTarget) -> int:
+def count(conn: Connection, target: PruneTarget) -> dict[str, int]:
     """``Store.count_prunable``."""
-    query = _BY_STEP[target.step].candidates(target).order_by(None).subquery()
-    return int(conn.execute(sa.select(sa.func.count()).select_from(query)).scalar_one())
+    prunable = _BY_STEP[target.step]
+    candidates = prunable.candidates(target).order_by(None)
+    query = candidates.subquery()
+    counts = {
+        target.kind: int(conn.execute(sa.select(sa.func.count()).select_from(query)).scalar_one())
+    }
+    cascade = prunable.cascade
+    if cascade is not None:
+        dependents = (
+            sa.select(sa.func.count())
+            .select_from(cascade.column.table)
+            .where(cascade.column.in_(candidates))
+        )
+        counted = cascade.own_step(target)
+        if counted is not None:
+            dependents = dependents.where(~counted)
+        counts[cascade.kind] = int(conn.execute(dependents).scalar_one())
+    return counts
 
 
 # --- one pass at a time ---------------------------------------------------------------------

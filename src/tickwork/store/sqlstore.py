@@ -340,10 +340,10 @@ class SqlStore:
     async def prune_targets(self, policy: RetentionPolicy, now: datetime) -> list[PruneTarget]:
         return await self._db.read(retention.targets, policy, now)
 
-    async def prune_batch(self, target: PruneTarget, limit: int) -> int:
+    async def prune_batch(self, target: PruneTarget, limit: int) -> dict[str, int]:
         return await self._db.write(retention.prune_batch, target, limit)
 
-    async def count_prunable(self, target: PruneTarget) -> int:
+    async def count_prunable(self, target: PruneTarget) -> dict[str, int]:
         return await self._db.read(retention.count, target)
 
 
