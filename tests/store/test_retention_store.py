@@ -167,6 +167,19 @@ async def test_batches_are_bounded(store: SqlStore) -> None:
     assert report.batches == 3 + 4 + others
 
 
+async def test_sqlite_batches_shrink_when_slower_than_batch_time(store: SqlStore) -> None:
+    rr.insert(store.engine, s.runs, [rr.run(i, i, "a", 100) for i in range(1, 501)])
+    # Every batch takes longer than a nanosecond: on SQLite each halves the next, down to 50.
+    policy = RetentionPolicy(keep_last_runs=0, batch_size=200, batch_seconds=1e-9, pause_seconds=0)
+    others = len(await store.prune_targets(policy, NOW)) - 1
+    report = await pruner(store, policy).prune()
+    assert report.counts["runs"] == 500
+    if store.dialect == "sqlite":  # 200, 100, 50, 50, 50, 50, then one that finds none
+        assert report.batches - others == 7
+    else:  # PostgreSQL's batches lock only their rows: always 200 (200, 200, 100)
+        assert report.batches - others == 3
+
+
 async def test_one_pass_at_a_time_in_a_process(store: SqlStore) -> None:
     lock = await store.lock_pruning()
     assert lock is not None

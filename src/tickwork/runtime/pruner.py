@@ -83,7 +83,11 @@ class Pruner:
         if dry_run:
             log.info("prune (dry run) would remove: %s", report.summary())
         else:
-            log.info("pruned %s in %d batch(es), %.1fs", report.summary(), batches, report.seconds)
+            # INFO when something went; a pass that found nothing is no news.
+            level = logging.INFO if report.total else logging.DEBUG
+            log.log(
+                level, "pruned %s in %d batch(es), %.1fs", report.summary(), batches, report.seconds
+            )
             if report.total and self.on_pruned is not None:
                 await self.on_pruned(report)
         return report

@@ -108,15 +108,15 @@ def _task_filter(column: sa.Column[Any], target: PruneTarget) -> sa.ColumnElemen
     return column.notin_(target.other_than) if target.other_than else sa.true()
 
 
-def _job_goes(j: sa.Table, target: PruneTarget) -> sa.ColumnElement[bool]:
-    """Job ``j`` finished before the cutoff, not active, and none of its runs kept."""
-    kept = sa.select(runs.c.id).where(runs.c.job_id == j.c.id)
+def _job_goes(target: PruneTarget) -> sa.ColumnElement[bool]:
+    """The job finished before the cutoff, is not active, and none of its runs is kept."""
+    kept = sa.select(runs.c.id).where(runs.c.job_id == jobs.c.id)
     if target.runs_from is not None:
         kept = kept.where(runs.c.started_at >= target.runs_from)
     return sa.and_(
-        _task_filter(j.c.task_name, target),
-        j.c.finished_at < target.before,
-        j.c.state.notin_(ACTIVE_SQL),
+        _task_filter(jobs.c.task_name, target),
+        jobs.c.finished_at < target.before,
+        jobs.c.state.notin_(ACTIVE_SQL),
         ~kept.exists(),
     )
 
@@ -161,7 +161,7 @@ def _job_targets(plan: Plan) -> list[PruneTarget]:
 
 
 def _job_candidates(target: PruneTarget) -> sa.Select[Any]:
-    return sa.select(jobs.c.id).where(_job_goes(jobs, target))
+    return sa.select(jobs.c.id).where(_job_goes(target))
 
 
 def _events_counted_by_age(target: PruneTarget) -> sa.ColumnElement[bool] | None:
