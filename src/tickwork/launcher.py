@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -60,6 +61,7 @@ def processor_settings(
         output_limit_bytes=settings.output_limit_bytes,
         max_interruptions=settings.max_interruptions,
         rules=settings.claim_rules,
+        retention=settings.retention,
         **extra,
     )
 
@@ -76,6 +78,7 @@ async def command_context(settings: Settings, actor: Principal) -> AsyncIterator
             rules=settings.claim_rules,
             actor=actor,
             max_interruptions=settings.max_interruptions,
+            retention=settings.retention,
         )
     finally:
         await store.close()
@@ -140,6 +143,7 @@ async def serve(
     syncs: the sync is idempotent and one transaction, so processes of any roles may start in
     any order."""
     from tickwork.runtime.processor import Processor, ProcessorSettings
+    from tickwork.service.retention import record_prune
 
     validate_definitions(definitions, resolve)
     # No roles (``tickwork api``): no processor; processor settings refuse an empty set.
@@ -164,7 +168,11 @@ async def serve(
         calendars=calendars or {},  # [calendars.NAME], for definitions made over the API
         max_interruptions=settings.max_interruptions,
         heartbeat_interval_seconds=(pset or ProcessorSettings()).heartbeat_interval_seconds,
+        retention=settings.retention,
     )
+    if processor is not None and processor.pruner is not None:
+        # The worker's own passes are audited as this processor.
+        processor.pruner.on_pruned = functools.partial(record_prune, ctx)
     service = Service(ctx)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

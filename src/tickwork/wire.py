@@ -1,5 +1,5 @@
 """How both adapters show a queued job, a run, a run's events, a missed fire, a processor, a
-user, a token and an audit entry.
+user, a token, an audit entry and a prune's report.
 
 One pydantic model per domain object, built from it by one function: the REST API returns the
 model (its OpenAPI document describes it), the CLI's ``--json`` prints its fields
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tickwork.domain.access import ApiToken, AuditEntry, User
 from tickwork.domain.activity import MissedCount, MissedFire, RunEvent
 from tickwork.domain.jobs import Job, Run
+from tickwork.domain.retention import PruneReport
 
 if TYPE_CHECKING:
     from tickwork.service.status import ProcessorStatus
@@ -345,4 +346,27 @@ def audit_out(entry: AuditEntry) -> AuditOut:
         before=entry.before,
         after=entry.after,
         request_id=entry.request_id,
+    )
+
+
+# --- retention ---------------------------------------------------------------------------------
+class PruneOut(Shape):
+    dry_run: bool
+    # Another process was pruning (PostgreSQL): this call removed nothing.
+    skipped: bool
+    # Rows removed (a dry run: that would be) by kind, in pruning order.
+    removed: dict[str, int]
+    total: int
+    batches: int
+    seconds: float
+
+
+def prune_out(report: PruneReport) -> PruneOut:
+    return PruneOut(
+        dry_run=report.dry_run,
+        skipped=report.skipped,
+        removed=dict(report.counts),
+        total=report.total,
+        batches=report.batches,
+        seconds=round(report.seconds, 3),
     )

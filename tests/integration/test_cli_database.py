@@ -38,6 +38,7 @@ USERS_OF_A_DATABASE = {
     ("next",): ["--job", "job"],
     ("status",): [],
     ("reset-stuck",): ["--older-than", "5m"],
+    ("prune",): ["--dry-run"],
     ("db", "current"): [],
     ("users", "create"): ["ann", "--role", "admin", "--no-password"],
     ("users", "list"): [],

@@ -25,6 +25,7 @@ from tickwork.api.routes import (
     missed,
     processors,
     queue,
+    retention,
     runs,
     webhook,
 )
@@ -93,6 +94,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         audit,
         accounts,
         processors,
+        retention,
         analytics,
         webhook,
         events,

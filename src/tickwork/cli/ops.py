@@ -1,4 +1,5 @@
-"""Operating a store: ``tickwork status``, ``tickwork reset-stuck`` and ``tickwork db``."""
+"""Operating a store: ``tickwork status``, ``tickwork reset-stuck``, ``tickwork prune`` and
+``tickwork db``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,35 @@ def reset_stuck(
     for j in jobs:
         attempts = f"attempt {j.attempt}/{j.max_attempts}"
         typer.echo(f"job {j.id} ({j.task_name}, {attempts}): {j.state.value}")
+
+
+@app.command()
+def prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing.")
+    ] = False,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove what the [retention] policy lets go, now.
+
+    Old runs (each task keeps its newest keep_last_runs), finished jobs with none of their runs
+    kept, run events, audit entries, missed fires and rollups, in batches of at most 1000 rows
+    with a pause between them; never a pending or running job. Worker processes do the same
+    every [retention] interval. On PostgreSQL, when another process is pruning, this one skips.
+    """
+    report = with_service(config, database_url, lambda s: s.prune(dry_run=dry_run))
+    if as_json:
+        render.print_json(render.prune_dict(report))
+        return
+    if report.skipped:
+        typer.echo("skipped: another process is pruning; try again later")
+        return
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb} {report.total} row(s)" + ("" if dry_run else f" in {report.seconds:.1f}s"))
+    for kind, count in report.counts.items():
+        typer.echo(f"  {kind}: {count}")
 
 
 @db_app.command("upgrade")

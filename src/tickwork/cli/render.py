@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tickwork.domain.access import ApiToken, AuditEntry, User
     from tickwork.domain.activity import MissedFire, RunEvent
     from tickwork.domain.jobs import Job, Run
+    from tickwork.domain.retention import PruneReport
     from tickwork.domain.tasks import Task
     from tickwork.service.status import ProcessorStatus
     from tickwork.wire import MissedCountOut
@@ -134,6 +135,12 @@ def missed_fire_dict(missed: MissedFire) -> dict[str, Any]:
     from tickwork.wire import missed_fire_out
 
     return shown(missed_fire_out(missed))
+
+
+def prune_dict(report: PruneReport) -> dict[str, Any]:
+    from tickwork.wire import prune_out
+
+    return shown(prune_out(report))
 
 
 def print_json(data: Any) -> None:

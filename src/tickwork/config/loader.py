@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,12 +13,17 @@ from typing import Any
 from tickwork.config.api import ApiSettings, api_settings_from_env, api_settings_from_table
 from tickwork.config.jobs import JOB_KEYS, parse_jobs
 from tickwork.config.policies import parse_calendars
+from tickwork.config.retention import (
+    retention_from_env,
+    retention_from_table,
+    retention_policy,
+)
 from tickwork.config.settings import Settings, settings_from_env, settings_from_table
 from tickwork.config.tables import unknown_key_message
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError
 
-_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api")
+_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention")
 
 
 @dataclass(frozen=True)
@@ -51,14 +57,18 @@ def load_config(
     tasks: tuple[TaskDefinition, ...] = ()
     calendars: dict[str, dict[str, Any]] = {}
     api = ApiSettings()
+    retention: dict[str, object] = {}
     config_path = None if path is None else Path(path)
     if config_path is not None:
         text = _read_config_file(config_path)
         data = _load_toml(text, str(config_path))
         file_settings, tasks, calendars = _parse_tables(data, environ=env)
         api = api_settings_from_table(data.get("api", {}), env)
+        retention = retention_from_table(data.get("retention", {}), env)
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
+    policy = retention_policy(retention, retention_from_env(env))
+    settings = dataclasses.replace(settings, retention=policy)
     return Config(
         settings=settings.replace(**flags),
         tasks=tasks,
@@ -78,6 +88,7 @@ def parse_config_text(
     data = _load_toml(text, source_name)
     settings, tasks, _ = _parse_tables(data, environ=environ)
     api_settings_from_table(data.get("api", {}), environ)  # validated, like the rest
+    retention_from_table(data.get("retention", {}), environ)
     return settings, tasks
 
 

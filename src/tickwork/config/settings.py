@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tickwork.config.tables import describe, show, substitute_env, unknown_key_message
@@ -21,6 +21,7 @@ from tickwork.domain.processors import (
     DEFAULT_POLL_INTERVAL_SECONDS,
     DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
 )
+from tickwork.domain.retention import RetentionPolicy
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 from tickwork.logs import check_log_format
@@ -101,6 +102,8 @@ class Settings:
     key_limit: int | None = None
     # Job starts across the cluster; None: no cap.
     rate_limit: RateLimit | None = None
+    # The [retention] table (config/retention.py): what the pruner removes, and how.
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -195,6 +198,10 @@ def _coerce_setting(name: str, value: object, *, field: str, from_text: bool) ->
 def _validate_setting(name: str, value: object, *, field: str, given: object = None) -> object:
     """``value`` checked (and durations made float); messages show ``given``, the raw input."""
     shown = show(value if given is None else given)
+    if name == "retention":
+        if not isinstance(value, RetentionPolicy):
+            raise ConfigError(f"expected a RetentionPolicy, got {describe(value)}", field=field)
+        return value
     if name in _OPTIONAL_INT_MINIMUMS or name == "rate_limit":
         if value is None:
             return None

@@ -29,12 +29,14 @@ from tickwork.domain.processors import (
     validate_processor_id,
 )
 from tickwork.domain.queries import ControlState
+from tickwork.domain.retention import RetentionPolicy
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.python import PythonExecutor
 from tickwork.runtime.heartbeat import Heartbeat
+from tickwork.runtime.pruner import Pruner
 from tickwork.runtime.reaper import Reaper
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
 from tickwork.runtime.worker import Worker, WorkerSettings
@@ -60,6 +62,8 @@ class ProcessorSettings:
     max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     rules: ClaimRules = field(default_factory=ClaimRules)
+    # What the worker role's pruner removes; None: no pruner in this process.
+    retention: RetentionPolicy | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(self.roles - ROLES)
@@ -88,6 +92,7 @@ class Processor:
         self.clock = clock or SystemClock()
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
+        self.pruner: Pruner | None = None
         self._watch: Closeable | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -112,6 +117,8 @@ class Processor:
                 ),
                 clock=self.clock,
             )
+            if s.retention is not None:
+                self.pruner = Pruner(store, s.retention, clock=self.clock)
         if ROLE_SCHEDULER in s.roles:
             self.scheduler = Scheduler(
                 store,
@@ -171,6 +178,8 @@ class Processor:
                 ("worker results", self.worker.write_retry),
                 ("reaper", self.reaper.retry),
             ]
+        if self.pruner is not None:
+            loops.append(("pruner", self.pruner.retry))
         return loops
 
     def notify_work(self) -> None:
@@ -199,6 +208,8 @@ class Processor:
             self._watch = self.store.watch(self.notify_work)
             await self.reaper.start()
             await self.worker.start()
+            if self.pruner is not None:
+                await self.pruner.start()
         if self.scheduler is not None:
             await self.scheduler.start()
         log.info("processor %s started (%s)", self.settings.processor_id, self.settings.role)
@@ -207,6 +218,8 @@ class Processor:
         """Stop firing, drain the worker, record the stop. Safe to call twice."""
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.pruner is not None:
+            await self.pruner.stop()
         if self.worker is not None:
             await self.worker.stop()
             await self.worker.dispatcher.aclose()

@@ -14,6 +14,7 @@ from tickwork.clock import Clock, SystemClock
 from tickwork.domain.access import LOCAL, Principal
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
+from tickwork.domain.retention import RetentionPolicy
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, TaskKind
 from tickwork.runtime.taskcache import TaskCache
 from tickwork.service.arguments import CallCheck
@@ -51,6 +52,8 @@ class Context:
     max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     # The processes' heartbeat interval, by which a processor is called lost.
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    # The [retention] table, for pruning on demand (`tickwork prune`, POST /api/prune).
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     # Shared by every view: definitions read for enqueues, and call shapes known to fit.
     tasks: TaskCache = field(init=False, repr=False)
     calls: CallCheck = field(init=False, repr=False)

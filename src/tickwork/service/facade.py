@@ -14,8 +14,9 @@ from tickwork.domain.admission import Hold
 from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
+from tickwork.domain.retention import PruneReport
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
-from tickwork.service import audit
+from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import TaskFilter
@@ -176,3 +177,7 @@ class Service:
 
     async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
         return await audit.audit_log(self.ctx.store, query)
+
+    # --- retention -------------------------------------------------------------------------
+    async def prune(self, *, dry_run: bool = False) -> PruneReport:
+        return await retention.prune(self.ctx, dry_run=dry_run)

@@ -43,6 +43,7 @@ from tickwork.domain.queries import (
     RunStats,
     SyncReport,
 )
+from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
 
 
@@ -524,8 +525,55 @@ class AuditLog(Protocol):
         ...
 
 
+class PruneLock(Protocol):
+    """Held by one pruning pass; ``Pruning.lock_pruning`` gives it."""
+
+    async def release(self) -> None:
+        """Let the next pass prune; safe to call twice."""
+
+
+class Pruning(Protocol):
+    """Removing what retention lets go (``runtime.pruner``), in short transactions."""
+
+    # "sqlite": one writer at a time, so a batch holds up every other write while it runs.
+    dialect: str
+
+    async def lock_pruning(self) -> PruneLock | None:
+        """The right to prune, or None while another pass holds it: one pass per process, and
+        on PostgreSQL one across processes (a session advisory lock on a connection of its
+        own, held until ``release``)."""
+        ...
+
+    async def prune_targets(self, policy: RetentionPolicy, now: datetime) -> list[PruneTarget]:
+        """The steps of a pass at ``now``, in the order they must run: runs (per task,
+        keeping each task's newest ``keep_last_runs`` and the runs of pending or running
+        jobs), run events by age, finished jobs with their run events (older than their
+        task's runs cutoff, with none of their runs kept; never a scheduled, available,
+        retrying or running job), the audit log, missed fires, rollups (minute rows, hour
+        rows; the all-time rows stay), key and error rollups."""
+        ...
+
+    async def prune_batch(self, target: PruneTarget, limit: int) -> dict[str, int]:
+        """Remove at most ``limit`` rows of ``target`` in one transaction, with the rows that
+        go with them (a job's run events); how many went, by kind (fewer than ``limit`` of
+        ``target.kind``: the step is done)."""
+        ...
+
+    async def count_prunable(self, target: PruneTarget) -> dict[str, int]:
+        """How many rows ``target`` would remove now, by kind (a dry run)."""
+        ...
+
+
 class RuntimeStore(
-    Lifecycle, JobQueue, Schedules, TaskReads, Processors, ControlReads, RunEventWrites, Protocol
+    Lifecycle,
+    JobQueue,
+    Schedules,
+    TaskReads,
+    Processors,
+    ControlReads,
+    RunEventWrites,
+    Pruning,
+    Protocol,
 ):
     """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats."""
 

@@ -46,6 +46,7 @@ from tickwork.domain.queries import (
     RunStats,
     SyncReport,
 )
+from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
 from tickwork.store import (
     accounts,
@@ -55,11 +56,12 @@ from tickwork.store import (
     jobs,
     metrics,
     processors,
+    retention,
     runs,
     tasks,
 )
 from tickwork.store.backend import Backend
-from tickwork.store.base import Closeable
+from tickwork.store.base import Closeable, PruneLock
 from tickwork.store.database import Database
 
 
@@ -376,6 +378,19 @@ class SqlStore:
 
     async def count_missed_fires(self, query: MissedFireQuery) -> list[MissedCount]:
         return await self._db.read(activity.count_missed, query)
+
+    # --- retention ------------------------------------------------------------------------------
+    async def lock_pruning(self) -> PruneLock | None:
+        return await retention.lock(self._db)
+
+    async def prune_targets(self, policy: RetentionPolicy, now: datetime) -> list[PruneTarget]:
+        return await self._db.read(retention.targets, policy, now)
+
+    async def prune_batch(self, target: PruneTarget, limit: int) -> dict[str, int]:
+        return await self._db.write(retention.prune_batch, target, limit)
+
+    async def count_prunable(self, target: PruneTarget) -> dict[str, int]:
+        return await self._db.read(retention.count, target)
 
 
 def _ping(conn: Connection) -> None:
