@@ -388,6 +388,8 @@ class Worker:
                 retry_at=retry_at,
                 refund_attempt=isinstance(decision, Defer),
                 max_attempts=job.max_attempts,
+                due_at=job.scheduled_at,
+                key=job.key,
             )
         )
         self._flush.set()

@@ -35,8 +35,9 @@ from tickwork.domain.queries import (
     RunStats,
     SyncReport,
 )
+from tickwork.domain.stats import RollupData, RollupQuery
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
-from tickwork.store import accounts, audit, control, jobs, processors, runs, tasks
+from tickwork.store import accounts, audit, control, jobs, processors, rollups, runs, tasks
 from tickwork.store.backend import Backend
 from tickwork.store.base import Closeable
 from tickwork.store.database import Database
@@ -250,6 +251,18 @@ class SqlStore:
 
     async def runs_by_hour(self, start: datetime, end: datetime) -> dict[int, int]:
         return await self._db.read(runs.by_hour, self._backend, start, end)
+
+    # --- rollups --------------------------------------------------------------------------------
+    async def read_rollups(self, query: RollupQuery) -> RollupData:
+        return await self._db.read(rollups.read, query)
+
+    async def failing_since(self, task_names: Sequence[str]) -> dict[str, datetime]:
+        if not task_names:
+            return {}
+        return await self._db.read(rollups.failing_since, list(task_names))
+
+    async def missed_fire_counts(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+        return await self._db.read(rollups.missed_fire_counts, start, end)
 
     # --- processors -----------------------------------------------------------------------------
     async def heartbeat(self, info: ProcessorInfo) -> None:
