@@ -24,6 +24,7 @@ from tickwork.api.routes import (
     processors,
     queue,
     runs,
+    stats,
     webhook,
 )
 from tickwork.version import __version__
@@ -82,7 +83,19 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    routers = (jobs, queue, runs, audit, accounts, processors, analytics, webhook, events, health)
+    routers = (
+        jobs,
+        queue,
+        runs,
+        audit,
+        accounts,
+        processors,
+        analytics,
+        stats,
+        webhook,
+        events,
+        health,
+    )
     for module in routers:
         app.include_router(module.router)
 

@@ -12,9 +12,10 @@ histogram buckets are within one bucket (√2) of the exact ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from tickwork.domain import stats as figures
+from tickwork.domain.durations import parse_duration
 from tickwork.domain.stats import (
     ErrorGroup,
     KeyFigures,
@@ -28,6 +29,7 @@ from tickwork.store.base import Store
 
 MAX_RANGE_DAYS = 366
 BY = ("day", "hour", "key", "error")  # the views of ``tickwork stats --by``
+DEFAULT_SINCE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,58 @@ def check_range(start: datetime, end: datetime) -> None:
             f"the range is {(end - start).days} days; at most {MAX_RANGE_DAYS} days per query",
             field="end",
         )
+
+
+def parse_moment(value: str, now: datetime, field: str) -> datetime:
+    """A range's edge as both adapters take it: a duration back from now (``7d``, ``12h``), an
+    ISO 8601 time with a UTC offset, or a date (midnight UTC)."""
+    text = value.strip()
+    if text[:1].isdigit() and text[-1:].isalpha() and "-" not in text and ":" not in text:
+        return now - timedelta(seconds=parse_duration(text, field=field))
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"expected a duration back from now like 7d, an ISO 8601 time like"
+            f" 2026-01-31T00:00:00Z or a date, got {value[:40]!r}",
+            field=field,
+        ) from None
+    if parsed.tzinfo is None:
+        raise ConfigError(f"time {text!r} has no UTC offset (add Z or +hh:mm)", field=field)
+    return parsed.astimezone(UTC)
+
+
+def request_of(
+    now: datetime,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    key: str | None = None,
+    trigger: str | None = None,
+    default_since: timedelta = DEFAULT_SINCE,
+) -> StatsRequest:
+    """A request from an adapter's text: ``since`` (default 7 days back) and ``until``
+    (default now) as ``parse_moment`` takes them; checked (``check_request``)."""
+    end = now if until is None else parse_moment(until, now, "until")
+    start = end - default_since if since is None else parse_moment(since, now, "since")
+    if start >= end:
+        raise ConfigError(
+            f"must be before until ({end.isoformat()}), got {start.isoformat()}", field="since"
+        )
+    request = StatsRequest(start, end, task=task, tag=tag, key=key, trigger=trigger)
+    check_request(request)
+    return request
+
+
+def check_by(by: str | None) -> str | None:
+    """A view of the figures (``BY``), or None for all of them."""
+    if by is not None and by not in BY:
+        raise ConfigError(f"expected one of {', '.join(BY)}, got {by[:40]!r}", field="by")
+    return by
 
 
 def check_request(request: StatsRequest) -> None:
