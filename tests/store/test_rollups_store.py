@@ -32,7 +32,7 @@ from tickwork.domain.stats import (
     task_figures,
     trend,
 )
-from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
+from tickwork.domain.tasks import HttpTarget, TaskDefinition
 from tickwork.store import SqlStore, create_store
 from tickwork.store.schema import error_rollups, key_rollups, rollups
 
@@ -99,7 +99,10 @@ def rows(store: SqlStore, table: sa.Table) -> list[sa.Row[object]]:
 
 async def test_completions_write_rollups_that_match_their_runs(store: SqlStore) -> None:
     job = await make_job(store, "a")
-    tb = 'Traceback (most recent call last):\n  File "/app/site-packages/lib/x.py", line 3, in go\n    raise Boom\n'
+    tb = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/site-packages/lib/x.py", line 3, in go\n    raise Boom\n'
+    )
     batch = [
         completion(job, "a", NOW, 0.4, RunStatus.SUCCEEDED, wait=1.6, key="k1"),
         completion(

@@ -21,6 +21,7 @@ MIN_RUNS = 5  # fewer runs than this say too little for the duration rules
 OVERLAP_SHARE = 0.05  # runs longer than the interval: from this share of the runs on
 DOMINANT_SHARE = 0.5  # one key with this share of its task's keyed runs dominates them
 DOMINANT_MIN_RUNS = 20
+DOMINANT_LEAD = 3.0  # ... and this many times the next key's runs
 SLOWDOWN = 1.5  # a median this many times the previous period's is a slowdown
 BACKLOG_GROWTH = 2.0  # a p95 wait this many times the previous period's, with jobs waiting
 BACKLOG_MIN_WAIT = 1.0  # seconds: waits below this are no backlog
@@ -177,7 +178,8 @@ def futile_retries(
 
 
 def dominant_key(keys: Sequence[KeyFigures]) -> list[Finding]:
-    """One key with at least half of its task's keyed runs (20 or more, two keys or more)."""
+    """One key with at least half of its task's keyed runs (20 or more, two keys or more) and
+    at least three times as many as the next key."""
     by_task: dict[str, list[KeyFigures]] = {}
     for k in keys:
         by_task.setdefault(k.task_name, []).append(k)
@@ -185,8 +187,10 @@ def dominant_key(keys: Sequence[KeyFigures]) -> list[Finding]:
     for task in sorted(by_task):
         mine = by_task[task]
         total = sum(k.runs for k in mine)
-        top = max(mine, key=lambda k: (k.runs, k.key))
-        if len(mine) < 2 or total < DOMINANT_MIN_RUNS or top.runs < DOMINANT_SHARE * total:
+        if len(mine) < 2 or total < DOMINANT_MIN_RUNS:
+            continue
+        top, runner_up = sorted(mine, key=lambda k: (-k.runs, k.key))[:2]
+        if top.runs < DOMINANT_SHARE * total or top.runs < DOMINANT_LEAD * runner_up.runs:
             continue
         found.append(
             Finding(
@@ -194,7 +198,13 @@ def dominant_key(keys: Sequence[KeyFigures]) -> list[Finding]:
                 task,
                 f"key {top.key!r} took {top.runs / total:.0%} of {task}'s {total} keyed runs",
                 "limit it so the other keys get their turn: key_limit or key_rate_limit",
-                {"key": top.key, "runs": top.runs, "keyed_runs": total, "keys": len(mine)},
+                {
+                    "key": top.key,
+                    "runs": top.runs,
+                    "keyed_runs": total,
+                    "keys": len(mine),
+                    "next_key_runs": runner_up.runs,
+                },
             )
         )
     return found
