@@ -343,7 +343,7 @@ class ErrorGroupOut(Shape):
 class StatsOut(Shape):
     start: datetime  # as asked
     end: datetime
-    period_seconds: int  # the rollups read: 60 (ranges under 6 h) or 3600
+    period_seconds: int  # the rollups read: 60 (ranges under 6 h), 3600 (under 3 days), 86400
     first_bucket: datetime  # the start rounded down to the period: what the figures cover
     by: str | None  # the one view asked for (day, hour, key, error), or None for all
     key: str | None  # with a key filter: counts only (no durations, waits or errors)

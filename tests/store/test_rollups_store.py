@@ -23,6 +23,7 @@ from tickwork.domain.jobs import (
     TriggeredBy,
 )
 from tickwork.domain.stats import (
+    DAY,
     HOUR,
     LIFETIME,
     MINUTE,
@@ -151,7 +152,7 @@ async def test_completions_write_rollups_that_match_their_runs(store: SqlStore) 
     assert found[(LIFETIME, epoch, "duration", "failed", bucket_of(3.0))] == (2, pytest.approx(6.0))
     assert found[(LIFETIME, epoch, "wait", "", bucket_of(1.6))] == (2, pytest.approx(3.5))
     # Each period counts every run once; the timeout without a due time has no wait.
-    for period in (MINUTE, HOUR, LIFETIME):
+    for period in (MINUTE, HOUR, DAY, LIFETIME):
         durations = sum(
             n for (p, _, m, _, _), (n, _) in found.items() if p == period and m == "duration"
         )

@@ -8,6 +8,7 @@ import pytest
 
 from tickwork.domain.histogram import BOUNDS, bucket_of
 from tickwork.domain.stats import (
+    DAY,
     EPOCH,
     HOUR,
     LIFETIME,
@@ -37,6 +38,8 @@ def test_bucket_starts_and_periods() -> None:
     assert bucket_start(T, LIFETIME) == EPOCH
     assert period_for(T, T + timedelta(hours=5, minutes=59)) == MINUTE
     assert period_for(T, T + timedelta(hours=6)) == HOUR
+    assert period_for(T, T + timedelta(days=2, hours=23)) == HOUR
+    assert period_for(T, T + timedelta(days=3)) == DAY
 
 
 def dist(values: list[float]) -> Distribution:

@@ -64,16 +64,19 @@ def stats(
     slow runs; with --by, daily or hourly trends, per-key success or errors by fingerprint.
 
     Read from the rollups kept as runs finish (minute rollups for ranges under 6 hours, hour
-    rollups otherwise, the range widened to whole periods); durations are within one
-    histogram bucket (a factor of 1.41) of the exact figures.
+    rollups under 3 days, day rollups otherwise, the range widened to whole periods);
+    durations are within one histogram bucket (a factor of 1.41) of the exact figures.
     """
-    from tickwork.service.stats import check_by
+    from tickwork.domain.stats import TASKS
+    from tickwork.service.stats import check_by, parts_for
 
     view = guard(lambda: check_by(by))
+    # A table without --by shows the per-job figures only; JSON has what the API gives.
+    parts = parts_for(view) if as_json or view else frozenset({TASKS})
     report = with_service(
         config,
         database_url,
-        lambda s: s.stats(since=since, until=until, task=task, tag=tag, key=key),
+        lambda s: s.stats(since=since, until=until, task=task, tag=tag, key=key, parts=parts),
     )
     if as_json:
         render.print_json(render.stats_dict(report, view))

@@ -158,7 +158,7 @@ def stats_tables(report: StatsReport, by: str | None, *, wide: bool = False) -> 
     widened = (
         "" if report.first_bucket == report.start else f" (from {short_time(report.first_bucket)})"
     )
-    period = "minute" if report.period_seconds == 60 else "hour"
+    period = {60: "minute", 3600: "hour"}.get(report.period_seconds, "day")
     keyed = f", key {report.key!r} (counts only)" if report.key is not None else ""
     sys.stdout.write(
         f"runs {short_time(report.start)} – {short_time(report.end)} UTC{widened},"

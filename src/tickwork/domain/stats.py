@@ -16,10 +16,18 @@ from tickwork.domain.jobs import RunStatus
 
 MINUTE = 60
 HOUR = 3600
+DAY = 86400
 LIFETIME = 0  # period of the rows that count since the beginning (bucket_start: the epoch)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Ranges shorter than this are read from minute rows, longer ones from hour rows.
 MINUTE_ROWS_BELOW = timedelta(hours=6)
+# Ranges shorter than this (and not shorter than the above) are read from hour rows, longer
+# ones from day rows (UTC days): a week of hour rows of 50 busy tasks is ~10^5 rows to sum.
+HOUR_ROWS_BELOW = timedelta(days=3)
+# What a read returns (``RollupQuery.parts``): per-task histograms, the series (trends, peak
+# hours), per-key counts, errors.
+TASKS, SERIES, KEYS, ERRORS_PART = "tasks", "series", "keys", "errors"
+ALL_PARTS = frozenset({TASKS, SERIES, KEYS, ERRORS_PART})
 DURATION = "duration"
 WAIT = "wait"
 # The runs whose durations make the duration figures: attempts of the task's own work.
@@ -39,25 +47,35 @@ def bucket_start(when: datetime, period_seconds: int) -> datetime:
 
 
 def period_for(start: datetime, end: datetime) -> int:
-    """The rows a range is read from: minutes below ``MINUTE_ROWS_BELOW``, else hours."""
-    return MINUTE if end - start < MINUTE_ROWS_BELOW else HOUR
+    """The rows a range's per-task figures are read from: minutes below ``MINUTE_ROWS_BELOW``,
+    hours below ``HOUR_ROWS_BELOW``, else days."""
+    if end - start < MINUTE_ROWS_BELOW:
+        return MINUTE
+    return HOUR if end - start < HOUR_ROWS_BELOW else DAY
 
 
 @dataclass(frozen=True)
 class RollupQuery:
     """Rollup rows whose bucket starts in ``[bucket_start(start), end)``: a range is widened to
-    the whole periods it touches. ``tasks`` None: every task; ``key``: only that key's rows
-    (per-key rollups carry counts by status only)."""
+    the whole periods it touches (the series: to ``series_period``; keys and errors: to hours).
+    ``tasks`` None: every task; ``key``: only that key's rows (per-key rollups carry counts by
+    status only); ``parts``: what to read."""
 
     start: datetime
     end: datetime
     period_seconds: int
     tasks: tuple[str, ...] | None = None
     key: str | None = None
+    parts: frozenset[str] = ALL_PARTS
 
     @property
     def first_bucket(self) -> datetime:
         return bucket_start(self.start, self.period_seconds)
+
+    @property
+    def series_period(self) -> int:
+        """The series (hourly trends, peak hours) need hours at least."""
+        return min(self.period_seconds, HOUR)
 
 
 @dataclass(frozen=True)

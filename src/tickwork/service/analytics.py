@@ -17,7 +17,7 @@ from tickwork.domain.processors import (
     processor_state,
 )
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.stats import TaskFigures
+from tickwork.domain.stats import TASKS, TaskFigures
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError, StoreError
 from tickwork.service.context import Context
@@ -27,6 +27,7 @@ from tickwork.service.stats import (
     StatsReport,
     StatsRequest,
     check_range,
+    parts_for,
     stats_report,
 )
 
@@ -79,9 +80,10 @@ class Analytics:
         self.clock = ctx.clock
         self.heartbeat_interval_seconds = ctx.heartbeat_interval_seconds
 
-    async def stats(self, request: StatsRequest) -> StatsReport:
-        """``tickwork stats``, ``GET /api/stats``: the figures of a range (``service/stats.py``)."""
-        return await stats_report(self.store, request)
+    async def stats(self, request: StatsRequest, by: str | None = None) -> StatsReport:
+        """``tickwork stats``, ``GET /api/stats``: the figures of a range (``service/stats.py``);
+        with ``by``, the per-task figures and that view only."""
+        return await stats_report(self.store, request, parts_for(by))
 
     async def metrics(
         self, start: datetime, end: datetime, task_name: str | None = None
@@ -89,7 +91,9 @@ class Analytics:
         """Per task: runs, success rate inputs, average, p95 and maximum duration of the runs
         that started in [start, end) widened to whole periods (``service/stats.py``), sorted by
         name. ``ConfigError`` if start >= end or a time is naive."""
-        report = await self.stats(StatsRequest(start, end, task=task_name))
+        report = await stats_report(
+            self.store, StatsRequest(start, end, task=task_name), frozenset({TASKS})
+        )
         return [run_stats(f) for f in report.tasks]
 
     async def insights(self, start: datetime, end: datetime) -> Insights:
@@ -98,7 +102,9 @@ class Analytics:
         the findings of every rule of ``domain.insights``, each with its evidence and what to
         do."""
         report = await self.stats(StatsRequest(start, end))
-        previous = await self.stats(StatsRequest(start - (end - start), start))
+        previous = await stats_report(
+            self.store, StatsRequest(start - (end - start), start), frozenset({TASKS})
+        )
         stats = [run_stats(f) for f in report.tasks]
         p95 = {s.task_name: s.p95_duration_seconds for s in stats}
         tasks = {t.name: t.definition for t in await self.store.list_tasks()}

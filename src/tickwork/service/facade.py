@@ -13,6 +13,7 @@ from tickwork.domain.admission import Hold
 from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
+from tickwork.domain.stats import ALL_PARTS
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.service import audit
 from tickwork.service.context import Context
@@ -163,9 +164,10 @@ class Service:
         tag: str | None = None,
         key: str | None = None,
         trigger: str | None = None,
+        parts: frozenset[str] = ALL_PARTS,
     ) -> StatsReport:
         """Run statistics from the rollups (``service/stats.py``); the range's edges as text
-        (``7d`` back from now, an ISO time, a date)."""
+        (``7d`` back from now, an ISO time, a date); only ``parts`` are read."""
         request = request_of(
             self.ctx.clock.now(),
             since=since,
@@ -175,7 +177,7 @@ class Service:
             key=key,
             trigger=trigger,
         )
-        return await stats_report(self.ctx.store, request)
+        return await stats_report(self.ctx.store, request, parts)
 
     async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
         return await audit.audit_log(self.ctx.store, query)

@@ -3,9 +3,11 @@ from the runs table: per task runs, success rate, durations (avg, p50/p95/p99, m
 (p50/p95) and slow runs; daily and hourly trends; peak hours; per-key success; errors by class
 and by fingerprint.
 
-Ranges shorter than ``domain.stats.MINUTE_ROWS_BELOW`` (6 h) are read from minute rows, longer
-ones from hour rows; either way the range is widened to the whole periods it touches (its start
-rounded down to the period; per-key and error figures always to the hour). Figures from the
+Ranges shorter than ``domain.stats.MINUTE_ROWS_BELOW`` (6 h) are read from minute rows, shorter
+than ``HOUR_ROWS_BELOW`` (3 days) from hour rows, longer ones from day rows (UTC days); either
+way the range is widened to the whole periods it touches (its start rounded down to the
+period; hourly trends and peak hours to the hour at least; per-key and error figures to the
+hour). Figures from the
 histogram buckets are within one bucket (√2) of the exact ones.
 """
 
@@ -17,6 +19,11 @@ from datetime import UTC, date, datetime, timedelta
 from tickwork.domain import stats as figures
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.stats import (
+    ALL_PARTS,
+    ERRORS_PART,
+    KEYS,
+    SERIES,
+    TASKS,
     ErrorGroup,
     KeyFigures,
     RollupData,
@@ -128,6 +135,14 @@ def check_by(by: str | None) -> str | None:
     return by
 
 
+_PART_OF_VIEW = {"day": SERIES, "hour": SERIES, "key": KEYS, "error": ERRORS_PART}
+
+
+def parts_for(by: str | None) -> frozenset[str]:
+    """What a view reads: the per-task figures and that view's part (every part for None)."""
+    return ALL_PARTS if by is None else frozenset({TASKS, _PART_OF_VIEW[by]})
+
+
 def check_request(request: StatsRequest) -> None:
     check_range(request.start, request.end)
     if request.trigger is not None:
@@ -146,7 +161,9 @@ async def task_names(store: Store, task: str | None, tag: str | None) -> tuple[s
     return tuple(n for n in tagged if task is None or n == task)
 
 
-async def read(store: Store, request: StatsRequest) -> tuple[RollupQuery, RollupData]:
+async def read(
+    store: Store, request: StatsRequest, parts: frozenset[str] = ALL_PARTS
+) -> tuple[RollupQuery, RollupData]:
     check_request(request)
     names = await task_names(store, request.task, request.tag)
     query = RollupQuery(
@@ -155,6 +172,7 @@ async def read(store: Store, request: StatsRequest) -> tuple[RollupQuery, Rollup
         figures.period_for(request.start, request.end),
         tasks=names,
         key=request.key,
+        parts=parts,
     )
     if names == ():
         return query, RollupData([], [], [], [])
@@ -193,7 +211,10 @@ def report(request: StatsRequest, query: RollupQuery, data: RollupData) -> Stats
     )
 
 
-async def stats_report(store: Store, request: StatsRequest) -> StatsReport:
-    """The figures of ``request`` (``ConfigError`` naming a bad range or the trigger filter)."""
-    query, data = await read(store, request)
+async def stats_report(
+    store: Store, request: StatsRequest, parts: frozenset[str] = ALL_PARTS
+) -> StatsReport:
+    """The figures of ``request`` (``ConfigError`` naming a bad range or the trigger filter);
+    only ``parts`` are read (``domain.stats``: the others come back empty)."""
+    query, data = await read(store, request, parts)
     return report(request, query, data)

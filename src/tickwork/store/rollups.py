@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,11 +24,16 @@ from tickwork.domain.fingerprints import MESSAGE_LIMIT, fingerprint
 from tickwork.domain.histogram import bucket_of
 from tickwork.domain.jobs import Completion, Job, RunStatus
 from tickwork.domain.stats import (
+    DAY,
     DURATION,
     ERRORS,
+    ERRORS_PART,
     HOUR,
+    KEYS,
     LIFETIME,
     MINUTE,
+    SERIES,
+    TASKS,
     WAIT,
     ErrorRow,
     HistogramRow,
@@ -42,16 +47,16 @@ from tickwork.store.backend import Backend
 from tickwork.store.rows import CORE, Codec
 from tickwork.store.schema import error_rollups, key_rollups, missed_fires, rollups
 
-PERIODS = (MINUTE, HOUR, LIFETIME)
+# Day rows (86,400) serve ranges of days and more; the schema's comment names 60, 3600 and 0.
+PERIODS = (MINUTE, HOUR, DAY, LIFETIME)
 ROLLUP_COLUMNS = tuple(c.name for c in rollups.c)
 KEY_ROLLUP_COLUMNS = tuple(c.name for c in key_rollups.c)
 ERROR_ROLLUP_COLUMNS = tuple(c.name for c in error_rollups.c)
 _ERROR_STATUSES = frozenset(s.value for s in ERRORS)
 
 
-@dataclass(frozen=True)
-class Finished:
-    """One run as the rollups see it."""
+class Finished(NamedTuple):
+    """One run as the rollups see it (a named tuple: one is made per run, on the hot path)."""
 
     task_name: str
     status: str
@@ -105,55 +110,86 @@ class RollupRows:
 
 
 def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
-    sums: dict[tuple[Any, ...], list[float]] = {}
-    keys: dict[tuple[Any, ...], int] = {}
-    errors: dict[tuple[Any, ...], list[Any]] = {}
-
-    def add(pk: tuple[Any, ...], seconds: float) -> None:
-        found = sums.get(pk)
+    """The rows a batch adds. This runs in every worker's completion path, per run: runs are
+    summed per minute first (two dictionary updates each, times as epoch seconds), and the
+    hour and lifetime rows are then summed from the minute rows, which are few."""
+    durations: dict[tuple[str, float, str, int], list[float]] = {}
+    waits: dict[tuple[str, float, int], list[float]] = {}
+    keys: dict[tuple[str, str, float, str], int] = {}
+    errors: dict[tuple[str, float, str], list[Any]] = {}
+    for f in batch:
+        epoch = f.started_at.timestamp()
+        minute = epoch - epoch % MINUTE
+        seconds = f.duration_seconds
+        pk = (f.task_name, minute, f.status, bucket_of(seconds))
+        found = durations.get(pk)
         if found is None:
-            sums[pk] = [1, seconds]
+            durations[pk] = [1, seconds]
         else:
             found[0] += 1
             found[1] += seconds
-
-    for f in batch:
-        duration_bucket = bucket_of(f.duration_seconds)
-        wait_bucket = None if f.wait_seconds is None else bucket_of(f.wait_seconds)
-        for period in PERIODS:
-            start = bucket_start(f.started_at, period)
-            add(
-                (f.task_name, period, start, DURATION, f.status, duration_bucket),
-                f.duration_seconds,
-            )
-            if wait_bucket is not None:
-                assert f.wait_seconds is not None
-                add((f.task_name, period, start, WAIT, "", wait_bucket), f.wait_seconds)
-        hour = bucket_start(f.started_at, HOUR)
-        if f.key is not None:
-            pk = (f.task_name, f.key, hour, f.status)
-            keys[pk] = keys.get(pk, 0) + 1
-        if f.status in _ERROR_STATUSES:
-            found = fingerprint(f.error_type, f.error_message, f.traceback)
-            epk = (f.task_name, hour, found.fingerprint)
-            error = errors.get(epk)
-            if error is None:
-                sample = None if f.error_message is None else f.error_message[:MESSAGE_LIMIT]
-                errors[epk] = [f.error_type, f.error_class, sample, found.frame, 1]
+        wait = f.wait_seconds
+        if wait is not None:
+            wpk = (f.task_name, minute, bucket_of(wait))
+            found = waits.get(wpk)
+            if found is None:
+                waits[wpk] = [1, wait]
             else:
-                error[-1] += 1
+                found[0] += 1
+                found[1] += wait
+        if f.key is not None or f.status in _ERROR_STATUSES:
+            hour = epoch - epoch % HOUR
+            if f.key is not None:
+                kpk = (f.task_name, f.key, hour, f.status)
+                keys[kpk] = keys.get(kpk, 0) + 1
+            if f.status in _ERROR_STATUSES:
+                print_ = fingerprint(f.error_type, f.error_message, f.traceback)
+                epk = (f.task_name, hour, print_.fingerprint)
+                error = errors.get(epk)
+                if error is None:
+                    sample = None if f.error_message is None else f.error_message[:MESSAGE_LIMIT]
+                    errors[epk] = [f.error_type, f.error_class, sample, print_.frame, 1]
+                else:
+                    error[-1] += 1
+    sums: dict[tuple[str, int, float, str, str, int], list[float]] = {}
+
+    def add(
+        task: str, minute: float, measure: str, status: str, bucket: int, n: float, total: float
+    ) -> None:
+        for period, start in (
+            (MINUTE, minute),
+            (HOUR, minute - minute % HOUR),
+            (DAY, minute - minute % DAY),
+            (LIFETIME, 0.0),
+        ):
+            row = (task, period, start, measure, status, bucket)
+            found = sums.get(row)
+            if found is None:
+                sums[row] = [n, total]
+            else:
+                found[0] += n
+                found[1] += total
+
+    for (task, minute, status, bucket), (n, total) in durations.items():
+        add(task, minute, DURATION, status, bucket, n, total)
+    for (task, minute, bucket), (n, total) in waits.items():
+        add(task, minute, WAIT, "", bucket, n, total)
     time = codec.encode_time
+
+    def at(epoch: float) -> Any:
+        return time(datetime.fromtimestamp(epoch, UTC))
+
     return RollupRows(
         rollups=[
-            (task, period, time(start), measure, status, bucket, int(n), total)
+            (task, period, at(start), measure, status, bucket, int(n), total)
             for (task, period, start, measure, status, bucket), (n, total) in sorted(sums.items())
         ],
         keys=[
-            (task, key, time(start), status, n)
+            (task, key, at(start), status, n)
             for (task, key, start, status), n in sorted(keys.items())
         ],
         errors=[
-            (task, time(start), fp, *error) for (task, start, fp), error in sorted(errors.items())
+            (task, at(start), fp, *error) for (task, start, fp), error in sorted(errors.items())
         ],
     )
 
@@ -201,74 +237,89 @@ def _where(table: sa.Table, q: RollupQuery, first: datetime) -> list[Any]:
 
 
 def read(conn: Connection, q: RollupQuery) -> RollupData:
-    """``Store.read_rollups``: the range's histograms per task, its series, its keys and its
-    errors, each summed in SQL. With ``q.key`` the histograms and errors are left empty (they
-    carry no key) and the series come from the per-key rows (counts only)."""
+    """``Store.read_rollups``: the parts ``q.parts`` asks for, each summed in SQL — the range's
+    histograms per task, its series, its keys and its errors. With ``q.key`` the histograms
+    and errors are left empty (they carry no key) and the series come from the per-key rows
+    (counts only)."""
     r = rollups.c
-    base = [r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket)]
     k = key_rollups.c
     hour_first = bucket_start(q.start, HOUR)
     key_where = _where(key_rollups, q, hour_first)
     if q.key is not None:
         key_where.append(k.key == q.key)
-    keys = [
-        KeyRow(task, key, status, int(n))
-        for task, key, status, n in conn.execute(
-            sa.select(k.task_name, k.key, k.status, sa.func.sum(k.count))
-            .where(*key_where)
-            .group_by(k.task_name, k.key, k.status)
-        )
-    ]
-    if q.key is not None:
-        series = [
-            SeriesRow(start, status, int(n), 0.0)
-            for start, status, n in conn.execute(
-                sa.select(k.bucket_start, k.status, sa.func.sum(k.count))
+    keys: list[KeyRow] = []
+    if KEYS in q.parts or q.key is not None:
+        keys = [
+            KeyRow(task, key, status, int(n))
+            for task, key, status, n in conn.execute(
+                sa.select(k.task_name, k.key, k.status, sa.func.sum(k.count))
                 .where(*key_where)
-                .group_by(k.bucket_start, k.status)
+                .group_by(k.task_name, k.key, k.status)
             )
         ]
-        return RollupData([], series, keys, [])
-    histograms = [
-        HistogramRow(task, measure, status, int(bucket), int(n), float(total))
-        for task, measure, status, bucket, n, total in conn.execute(
-            sa.select(
-                r.task_name,
-                r.measure,
-                r.status,
-                r.bucket,
-                sa.func.sum(r.count),
-                sa.func.sum(r.total),
+    if q.key is not None:
+        keyed: list[SeriesRow] = []
+        if SERIES in q.parts:
+            keyed = [
+                SeriesRow(start, status, int(n), 0.0)
+                for start, status, n in conn.execute(
+                    sa.select(k.bucket_start, k.status, sa.func.sum(k.count))
+                    .where(*key_where)
+                    .group_by(k.bucket_start, k.status)
+                )
+            ]
+        return RollupData([], keyed, keys, [])
+    histograms: list[HistogramRow] = []
+    if TASKS in q.parts:
+        histograms = [
+            HistogramRow(task, measure, status, int(bucket), int(n), float(total))
+            for task, measure, status, bucket, n, total in conn.execute(
+                sa.select(
+                    r.task_name,
+                    r.measure,
+                    r.status,
+                    r.bucket,
+                    sa.func.sum(r.count),
+                    sa.func.sum(r.total),
+                )
+                .where(r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket))
+                .group_by(r.task_name, r.measure, r.status, r.bucket)
             )
-            .where(*base)
-            .group_by(r.task_name, r.measure, r.status, r.bucket)
-        )
-    ]
-    series = [
-        SeriesRow(start, status, int(n), float(total))
-        for start, status, n, total in conn.execute(
-            sa.select(r.bucket_start, r.status, sa.func.sum(r.count), sa.func.sum(r.total))
-            .where(*base, r.measure == DURATION)
-            .group_by(r.bucket_start, r.status)
-        )
-    ]
-    e = error_rollups.c
-    errors = [
-        ErrorRow(task, fp, etype, eclass, message, frame, int(n))
-        for task, fp, etype, eclass, message, frame, n in conn.execute(
-            sa.select(
-                e.task_name,
-                e.fingerprint,
-                sa.func.max(e.error_type),
-                sa.func.max(e.error_class),
-                sa.func.max(e.message),
-                sa.func.max(e.frame),
-                sa.func.sum(e.count),
+        ]
+    series: list[SeriesRow] = []
+    if SERIES in q.parts:
+        period = q.series_period
+        series = [
+            SeriesRow(start, status, int(n), float(total))
+            for start, status, n, total in conn.execute(
+                sa.select(r.bucket_start, r.status, sa.func.sum(r.count), sa.func.sum(r.total))
+                .where(
+                    r.period_seconds == period,
+                    *_where(rollups, q, bucket_start(q.start, period)),
+                    r.measure == DURATION,
+                )
+                .group_by(r.bucket_start, r.status)
             )
-            .where(*_where(error_rollups, q, hour_first))
-            .group_by(e.task_name, e.fingerprint)
-        )
-    ]
+        ]
+    errors: list[ErrorRow] = []
+    if ERRORS_PART in q.parts:
+        e = error_rollups.c
+        errors = [
+            ErrorRow(task, fp, etype, eclass, message, frame, int(n))
+            for task, fp, etype, eclass, message, frame, n in conn.execute(
+                sa.select(
+                    e.task_name,
+                    e.fingerprint,
+                    sa.func.max(e.error_type),
+                    sa.func.max(e.error_class),
+                    sa.func.max(e.message),
+                    sa.func.max(e.frame),
+                    sa.func.sum(e.count),
+                )
+                .where(*_where(error_rollups, q, hour_first))
+                .group_by(e.task_name, e.fingerprint)
+            )
+        ]
     return RollupData(histograms, series, keys, errors)
 
 

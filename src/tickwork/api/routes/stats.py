@@ -50,4 +50,4 @@ async def run_stats(
     wanted = request_of(
         ctx.clock.now(), since=since, until=until, task=task, tag=tag, key=key, trigger=trigger
     )
-    return stats_out(await ctx.analytics.stats(wanted), view)
+    return stats_out(await ctx.analytics.stats(wanted, view), view)
