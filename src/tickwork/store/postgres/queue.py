@@ -416,6 +416,10 @@ def complete_statement(notify: bool, tables: tuple[bool, bool, bool]) -> str:
     return found
 
 
+# The fullest form, as a constant for ``tests/store/test_rows.py`` to read its column lists.
+COMPLETE_ALL_SQL = complete_statement(True, (True, True, True))
+
+
 def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -> list[int]:
     """``Store.complete`` on an autocommit connection; returns the run IDs, in order."""
     if len({c.job_id for c in completions}) < len(completions):
