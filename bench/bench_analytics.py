@@ -35,10 +35,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tickwork.clock import FakeClock
+from tickwork.domain.stats import TASKS as TASK_FIGURES
 from tickwork.domain.tasks import HttpTarget, TaskDefinition
 from tickwork.service.analytics import Analytics
 from tickwork.service.context import Context
-from tickwork.service.stats import StatsRequest, stats_report
+from tickwork.service.stats import StatsRequest, parts_for, stats_report
 from tickwork.store import SqlStore, create_store, rollups
 from tickwork.store import migrate as migrations
 from tickwork.store.schema import error_rollups, key_rollups
@@ -185,14 +186,16 @@ async def main() -> None:
     p.add_argument("--runs", type=int, default=1_000_000)
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--cost", action="store_true", help="the rollups' cost in complete()")
+    p.add_argument("--reuse", help="the URL of a database built by an earlier run: time only")
     args = p.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="tickwork-analytics-"))
     if args.cost:
         await cost(args.url, scratch)
         return
-    url = fresh_url(args.url, scratch)
+    url = args.reuse or fresh_url(args.url, scratch)
     store = create_store(url)
-    migrations.upgrade(store.engine)
+    if not args.reuse:
+        migrations.upgrade(store.engine)
     await store.open()
     definitions = [
         TaskDefinition(
@@ -205,7 +208,7 @@ async def main() -> None:
         for t in range(TASKS)
     ]
     await store.add_missing_tasks(definitions, {}, NOW)
-    seconds = await build(store, args.runs)
+    seconds = 0.0 if args.reuse else await build(store, args.runs)
     with store.engine.connect() as conn:
         sizes = {
             t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
@@ -220,17 +223,23 @@ async def main() -> None:
     )
     analytics = Analytics(Context(store, clock=FakeClock(NOW)))
 
-    def report(since: timedelta, **kw: str) -> Callable[[], Awaitable[object]]:
-        return lambda: stats_report(store, StatsRequest(NOW - since, NOW, **kw))
+    def report(
+        since: timedelta, by: str | None = None, **kw: str
+    ) -> Callable[[], Awaitable[object]]:
+        parts = parts_for(by) if by != "tasks" else frozenset({TASK_FIGURES})
+        return lambda: stats_report(store, StatsRequest(NOW - since, NOW, **kw), parts)
 
     queries: dict[str, Callable[[], Awaitable[object]]] = {
-        "stats 7d, every task (hour rows)": report(timedelta(days=7)),
-        "stats 30d, every task": report(timedelta(days=30)),
-        "stats 7d, one task": report(timedelta(days=7), task="task-07"),
-        "stats 7d, one tag (10 tasks)": report(timedelta(days=7), tag="team-3"),
+        "stats 7d, per task only (CLI without --by; day rows)": report(timedelta(days=7), "tasks"),
+        "stats 7d, every view (API without by)": report(timedelta(days=7)),
+        "stats 7d, by hour (hour rows)": report(timedelta(days=7), "hour"),
+        "stats 30d, every view": report(timedelta(days=30)),
+        "stats 7d, one task, every view": report(timedelta(days=7), task="task-07"),
+        "stats 7d, one tag (10 tasks), every view": report(timedelta(days=7), tag="team-3"),
         "stats 7d, one key": report(timedelta(days=7), key="k3"),
-        "stats 1h, every task (minute rows)": report(timedelta(hours=1)),
-        "stats 5h, every task (minute rows)": report(timedelta(hours=5)),
+        "stats 1d, every view (hour rows)": report(timedelta(days=1)),
+        "stats 1h, every view (minute rows)": report(timedelta(hours=1)),
+        "stats 5h, every view (minute rows)": report(timedelta(hours=5)),
         "metrics 1d (/api/cron/metrics)": lambda: analytics.metrics(NOW - timedelta(days=1), NOW),
         "insights 1d (/api/cron/insights)": lambda: analytics.insights(
             NOW - timedelta(days=1), NOW

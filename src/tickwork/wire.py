@@ -350,7 +350,7 @@ class StatsOut(Shape):
     overall: TaskFiguresOut
     tasks: list[TaskFiguresOut]
     daily: list[TrendOut]
-    hourly: list[TrendOut]
+    hourly: list[TrendOut]  # ranges of 3 days or more: with by=hour only
     peak_hours: list[PeakHourOut]
     keys: list[KeyFiguresOut]
     errors_by_class: list[ErrorClassOut]

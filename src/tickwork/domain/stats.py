@@ -26,7 +26,9 @@ MINUTE_ROWS_BELOW = timedelta(hours=6)
 HOUR_ROWS_BELOW = timedelta(days=3)
 # What a read returns (``RollupQuery.parts``): per-task histograms, the series (trends, peak
 # hours), per-key counts, errors.
-TASKS, SERIES, KEYS, ERRORS_PART = "tasks", "series", "keys", "errors"
+# ``HOURLY``: the series by the hour (hourly trends, peak hours) even where the range is read
+# from day rows, which costs a scan of its hour rows.
+TASKS, SERIES, HOURLY, KEYS, ERRORS_PART = "tasks", "series", "hourly", "keys", "errors"
 ALL_PARTS = frozenset({TASKS, SERIES, KEYS, ERRORS_PART})
 DURATION = "duration"
 WAIT = "wait"
@@ -74,8 +76,8 @@ class RollupQuery:
 
     @property
     def series_period(self) -> int:
-        """The series (hourly trends, peak hours) need hours at least."""
-        return min(self.period_seconds, HOUR)
+        """The series' rows: the range's own, or hours at least with ``HOURLY``."""
+        return min(self.period_seconds, HOUR) if HOURLY in self.parts else self.period_seconds
 
 
 @dataclass(frozen=True)

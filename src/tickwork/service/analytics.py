@@ -17,7 +17,7 @@ from tickwork.domain.processors import (
     processor_state,
 )
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.stats import TASKS, TaskFigures
+from tickwork.domain.stats import ALL_PARTS, HOURLY, TASKS, TaskFigures
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError, StoreError
 from tickwork.service.context import Context
@@ -101,7 +101,7 @@ class Analytics:
         near their timeout (closest first), the busiest UTC hours and the slowest tasks; and
         the findings of every rule of ``domain.insights``, each with its evidence and what to
         do."""
-        report = await self.stats(StatsRequest(start, end))
+        report = await stats_report(self.store, StatsRequest(start, end), ALL_PARTS | {HOURLY})
         previous = await stats_report(
             self.store, StatsRequest(start - (end - start), start), frozenset({TASKS})
         )

@@ -21,6 +21,8 @@ from tickwork.domain.durations import parse_duration
 from tickwork.domain.stats import (
     ALL_PARTS,
     ERRORS_PART,
+    HOUR,
+    HOURLY,
     KEYS,
     SERIES,
     TASKS,
@@ -135,12 +137,18 @@ def check_by(by: str | None) -> str | None:
     return by
 
 
-_PART_OF_VIEW = {"day": SERIES, "hour": SERIES, "key": KEYS, "error": ERRORS_PART}
+_PARTS_OF_VIEW = {
+    "day": {SERIES},
+    "hour": {SERIES, HOURLY},
+    "key": {KEYS},
+    "error": {ERRORS_PART},
+}
 
 
 def parts_for(by: str | None) -> frozenset[str]:
-    """What a view reads: the per-task figures and that view's part (every part for None)."""
-    return ALL_PARTS if by is None else frozenset({TASKS, _PART_OF_VIEW[by]})
+    """What a view reads: the per-task figures and that view's parts; None: every part but
+    ``HOURLY`` (ranges of days then have daily trends only: ask for the hour view)."""
+    return ALL_PARTS if by is None else frozenset({TASKS, *_PARTS_OF_VIEW[by]})
 
 
 def check_request(request: StatsRequest) -> None:
@@ -194,6 +202,8 @@ def report(request: StatsRequest, query: RollupQuery, data: RollupData) -> Stats
             for name, by in sorted(counts.items())
         ]
     errors = figures.error_groups(data.errors)
+    # Series read from day rows make daily trends only.
+    hourly = query.series_period <= HOUR
     return StatsReport(
         start=request.start,
         end=request.end,
@@ -203,8 +213,8 @@ def report(request: StatsRequest, query: RollupQuery, data: RollupData) -> Stats
         tasks=per_task,
         overall=figures.overall(per_task),
         daily=figures.trend(data.series, timedelta(days=1)),
-        hourly=figures.trend(data.series, timedelta(hours=1)),
-        peak_hours=figures.peak_hours(data.series),
+        hourly=figures.trend(data.series, timedelta(hours=1)) if hourly else [],
+        peak_hours=figures.peak_hours(data.series) if hourly else [],
         keys=figures.key_figures(data.keys),
         errors=errors,
         errors_by_class=figures.errors_by_class(errors),
