@@ -218,9 +218,8 @@ async def main() -> None:
             conn.exec_driver_sql("ANALYZE")
         else:
             conn.exec_driver_sql("ANALYZE")
-    print(
-        f"# {store.dialect}: rollups of {args.runs:,} runs built in {seconds:.1f} s; rows {sizes}"
-    )
+    built = "reused" if args.reuse else f"of {args.runs:,} runs built in {seconds:.1f} s"
+    print(f"# {store.dialect}: rollups {built}; rows {sizes}")
     analytics = Analytics(Context(store, clock=FakeClock(NOW)))
 
     def report(
