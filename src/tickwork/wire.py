@@ -1,5 +1,5 @@
 """How both adapters show a queued job, a run, a run's events, a missed fire, a processor, a
-user, a token, an audit entry and a prune's report.
+user, a token, an audit entry, a prune's report and run statistics.
 
 One pydantic model per domain object, built from it by one function: the REST API returns the
 model (its OpenAPI document describes it), the CLI's ``--json`` prints its fields
@@ -21,6 +21,8 @@ from tickwork.domain.jobs import Job, Run
 from tickwork.domain.retention import PruneReport
 
 if TYPE_CHECKING:
+    from tickwork.domain.stats import TaskFigures, TrendPoint
+    from tickwork.service.stats import StatsReport
     from tickwork.service.status import ProcessorStatus
 
 
@@ -369,4 +371,164 @@ def prune_out(report: PruneReport) -> PruneOut:
         total=report.total,
         batches=report.batches,
         seconds=round(report.seconds, 3),
+    )
+
+
+# --- run statistics (``tickwork stats``, ``GET /api/stats``) ------------------------------------
+class TaskFiguresOut(Shape):
+    task: str  # "*" for every task together
+    runs: int
+    by_status: dict[str, int]
+    succeeded: int
+    failed: int  # failed, timeout and cancelled
+    success_rate: float | None  # succeeded / (succeeded + failed)
+    avg_duration_seconds: float | None
+    p50_duration_seconds: float | None
+    p95_duration_seconds: float | None
+    p99_duration_seconds: float | None
+    max_duration_seconds: float | None
+    wait_p50_seconds: float | None  # due → start
+    wait_p95_seconds: float | None
+    slow_runs: int
+    slow_threshold_seconds: float | None
+
+
+def task_figures_out(f: TaskFigures) -> TaskFiguresOut:
+    d, w = f.durations, f.waits
+    return TaskFiguresOut(
+        task=f.task_name,
+        runs=f.runs,
+        by_status=f.by_status,
+        succeeded=f.succeeded,
+        failed=f.failed,
+        success_rate=f.success_rate,
+        avg_duration_seconds=d.avg,
+        p50_duration_seconds=d.quantile(0.5),
+        p95_duration_seconds=d.quantile(0.95),
+        p99_duration_seconds=d.quantile(0.99),
+        max_duration_seconds=d.max,
+        wait_p50_seconds=w.quantile(0.5),
+        wait_p95_seconds=w.quantile(0.95),
+        slow_runs=f.slow_runs,
+        slow_threshold_seconds=f.slow_threshold_seconds,
+    )
+
+
+class TrendOut(Shape):
+    start: datetime
+    runs: int
+    succeeded: int
+    failed: int
+    avg_duration_seconds: float | None
+
+
+def _trend(points: list[TrendPoint]) -> list[TrendOut]:
+    return [
+        TrendOut(
+            start=p.start,
+            runs=p.runs,
+            succeeded=p.succeeded,
+            failed=p.failed,
+            avg_duration_seconds=p.avg_duration_seconds,
+        )
+        for p in points
+    ]
+
+
+class PeakHourOut(Shape):
+    hour: int  # UTC hour of day
+    runs: int
+
+
+class KeyFiguresOut(Shape):
+    task: str
+    key: str
+    runs: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+
+
+class ErrorClassOut(Shape):
+    error_class: str
+    count: int
+
+
+class ErrorGroupOut(Shape):
+    task: str
+    fingerprint: str
+    error_type: str | None
+    error_class: str | None
+    message: str | None  # one sample
+    frame: str | None  # "file:function" of the top stack frame
+    count: int
+
+
+class StatsOut(Shape):
+    start: datetime  # as asked
+    end: datetime
+    period_seconds: int  # the rollups read: 60 (ranges under 6 h), 3600 (under 3 days), 86400
+    first_bucket: datetime  # the start rounded down to the period: what the figures cover
+    by: str | None  # the one view asked for (day, hour, key, error), or None for all
+    key: str | None  # with a key filter: counts only (no durations, waits or errors)
+    overall: TaskFiguresOut
+    tasks: list[TaskFiguresOut]
+    daily: list[TrendOut]
+    hourly: list[TrendOut]  # ranges of 3 days or more: with by=hour only
+    peak_hours: list[PeakHourOut]
+    keys: list[KeyFiguresOut]
+    errors_by_class: list[ErrorClassOut]
+    errors: list[ErrorGroupOut]
+
+
+def stats_out(report: StatsReport, by: str | None = None) -> StatsOut:
+    """The figures of a report; with ``by``, only that view's list besides the per-task ones."""
+
+    def shown(view: str) -> bool:
+        return by is None or by == view
+
+    return StatsOut(
+        start=report.start,
+        end=report.end,
+        period_seconds=report.period_seconds,
+        first_bucket=report.first_bucket,
+        by=by,
+        key=report.key,
+        overall=task_figures_out(report.overall),
+        tasks=[task_figures_out(f) for f in report.tasks],
+        daily=_trend(report.daily) if shown("day") else [],
+        hourly=_trend(report.hourly) if shown("hour") else [],
+        peak_hours=[PeakHourOut(hour=h, runs=n) for h, n in report.peak_hours]
+        if shown("hour")
+        else [],
+        keys=[
+            KeyFiguresOut(
+                task=k.task_name,
+                key=k.key,
+                runs=k.runs,
+                succeeded=k.succeeded,
+                failed=k.failed,
+                success_rate=k.success_rate,
+            )
+            for k in report.keys
+        ]
+        if shown("key")
+        else [],
+        errors_by_class=[ErrorClassOut(error_class=c, count=n) for c, n in report.errors_by_class]
+        if shown("error")
+        else [],
+        errors=[
+            ErrorGroupOut(
+                task=g.task_name,
+                fingerprint=g.fingerprint,
+                error_type=g.error_type,
+                error_class=g.error_class,
+                message=g.message,
+                frame=g.frame,
+                count=g.count,
+            )
+            for g in report.errors
+        ]
+        if shown("error")
+        else [],
     )

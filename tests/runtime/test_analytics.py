@@ -111,7 +111,7 @@ async def test_insights(analytics: Analytics, store: SqlStore) -> None:
     await runs(store, "failed-once", once, [(hour(4), 1.0, FAILED)])
     # p95 of 1, 9, 9, 9.5 is 9.425: 94 % of the 10 s timeout.
     await runs(store, "near", near, [(hour(5), d, OK) for d in (1.0, 9.0, 9.0, 9.5)])
-    await runs(store, "far", far, [(hour(6), 70.0, OK), (hour(6), 79.0, OK)])
+    await runs(store, "far", far, [(hour(6), 30.0, OK), (hour(6), 40.0, OK)])
     await runs(store, "untimed", untimed, [(hour(7), 500.0, OK), (hour(8), 3.0, OK)])
     await runs(store, "untimed", untimed, [(hour(23), 3.0, OK), (hour(22), 3.0, OK)])
     # Outside the range: counts nowhere.
@@ -120,7 +120,8 @@ async def test_insights(analytics: Analytics, store: SqlStore) -> None:
     found = await analytics.insights(NOW - timedelta(days=2), NOW)
     assert [s.task_name for s in found.always_failing] == ["failing"]
     assert [(s.task_name, limit) for s, limit in found.near_timeout] == [("near", 10.0)]
-    assert found.near_timeout[0][0].p95_duration_seconds == pytest.approx(9.425)
+    # Read from the rollups' buckets: within one bucket (√2) of the exact figure.
+    assert found.near_timeout[0][0].p95_duration_seconds == pytest.approx(9.425, rel=0.42)
     # Hours by runs, ties by hour: 3 has 5 runs, 5 has 4, then 6 with 2, then 4 and 7 with 1.
     assert found.busiest_hours == [(3, 5), (5, 4), (6, 2), (4, 1), (7, 1)]
     assert [s.task_name for s in found.slowest] == [
@@ -131,7 +132,7 @@ async def test_insights(analytics: Analytics, store: SqlStore) -> None:
         "failed-once",
     ]
     by_name = {s.task_name: s for s in await analytics.metrics(NOW - timedelta(days=2), NOW)}
-    assert by_name["untimed"].p95_duration_seconds == pytest.approx(500 - 0.15 * 497)
+    assert by_name["untimed"].p95_duration_seconds == pytest.approx(500 - 0.15 * 497, rel=0.42)
     assert by_name["skipped-only"].runs == 3 and by_name["skipped-only"].failed == 0
 
 

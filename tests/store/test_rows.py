@@ -26,8 +26,17 @@ from tickwork.domain.jobs import (
 )
 from tickwork.domain.queries import RunQuery
 from tickwork.store import activity, rows
+from tickwork.store import rollups as store_rollups
 from tickwork.store.postgres import queue as pg_queue
-from tickwork.store.schema import jobs, limiters, missed_fires, runs
+from tickwork.store.schema import (
+    error_rollups,
+    jobs,
+    key_rollups,
+    limiters,
+    missed_fires,
+    rollups,
+    runs,
+)
 from tickwork.store.sqlite import queue as sqlite_queue
 from tickwork.store.sqlstore import SqlStore
 
@@ -63,7 +72,14 @@ def inserted(sql: str) -> tuple[str, list[str]] | None:
     return None if match is None else (match.group(1), column_list(match.group(2)))
 
 
-TABLES = {t.name: t for t in (jobs, runs, limiters, missed_fires)}
+TABLES = {
+    t.name: t for t in (jobs, runs, limiters, missed_fires, rollups, key_rollups, error_rollups)
+}
+ROLLUP_COLUMNS = {
+    rollups.name: store_rollups.ROLLUP_COLUMNS,
+    key_rollups.name: store_rollups.KEY_ROLLUP_COLUMNS,
+    error_rollups.name: store_rollups.ERROR_ROLLUP_COLUMNS,
+}
 
 
 @pytest.mark.parametrize("table_map", MAPS, ids=lambda m: m.table.name)
@@ -105,15 +121,23 @@ def test_hot_path_inserts_name_existing_columns_with_one_value_each(module: Modu
             assert cols[: len(rows.NEW_JOB_COLUMNS)] == list(rows.NEW_JOB_COLUMNS), name
         if table is runs:
             assert cols[-len(rows.RUN_INSERT_COLUMNS) :] == list(rows.RUN_INSERT_COLUMNS), name
+        if table.name in ROLLUP_COLUMNS:
+            assert cols == list(ROLLUP_COLUMNS[table.name]), name
         checked += 1
     assert checked >= 2
 
 
 def test_sqlite_placeholders_match_the_inserted_columns() -> None:
-    for sql in (sqlite_queue.INSERT_JOB_SQL, sqlite_queue.INSERT_RUN_SQL):
+    for sql in (
+        sqlite_queue.INSERT_JOB_SQL,
+        sqlite_queue.INSERT_RUN_SQL,
+        sqlite_queue.UPSERT_ROLLUPS_SQL,
+        sqlite_queue.UPSERT_KEY_ROLLUPS_SQL,
+        sqlite_queue.UPSERT_ERROR_ROLLUPS_SQL,
+    ):
         found = inserted(sql)
         assert found is not None
-        values = sql[sql.index("VALUES") :]
+        values = sql[sql.index("VALUES") :].split(" ON CONFLICT")[0]
         assert len(column_list(values.strip()[len("VALUES") :].strip(" ()\n"))) == len(found[1])
 
 

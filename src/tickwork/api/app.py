@@ -27,6 +27,7 @@ from tickwork.api.routes import (
     queue,
     retention,
     runs,
+    stats,
     webhook,
 )
 from tickwork.logs import capture_context
@@ -100,6 +101,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         events,
         health,
         metrics,
+        stats,
     )
     for module in routers:
         app.include_router(module.router)

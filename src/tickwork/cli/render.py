@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tickwork.domain.jobs import Job, Run
     from tickwork.domain.retention import PruneReport
     from tickwork.domain.tasks import Task
+    from tickwork.service.stats import StatsReport
     from tickwork.service.status import ProcessorStatus
     from tickwork.wire import MissedCountOut
 
@@ -81,11 +82,9 @@ def task_dict(task: Task) -> dict[str, Any]:
 
 def shown(model: BaseModel) -> dict[str, Any]:
     """A shape shared with the REST API (``tickwork.wire``) as the CLI shows it: its fields,
-    times in ISO 8601 as ``iso`` writes them (the shared shapes have times at the top only)."""
-    return {
-        name: iso(value) if isinstance(value, datetime) else value
-        for name, value in model.model_dump().items()
-    }
+    times in ISO 8601 as ``iso`` writes them, at any depth."""
+    data: dict[str, Any] = _iso_times(model.model_dump())
+    return data
 
 
 def job_dict(job: Job) -> dict[str, Any]:
@@ -141,6 +140,129 @@ def prune_dict(report: PruneReport) -> dict[str, Any]:
     from tickwork.wire import prune_out
 
     return shown(prune_out(report))
+
+
+def _iso_times(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {k: _iso_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_times(v) for v in value]
+    return value
+
+
+def stats_dict(report: StatsReport, by: str | None) -> dict[str, Any]:
+    """Run statistics as the REST API shows them (``wire.StatsOut``), times in ISO 8601."""
+    from tickwork.wire import stats_out
+
+    return shown(stats_out(report, by))
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    from tickwork.domain.durations import format_duration
+
+    return format_duration(value)
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def stats_tables(report: StatsReport, by: str | None, *, wide: bool = False) -> None:
+    """Per-task figures (with every task together last), then the view ``by`` asks for."""
+    widened = (
+        "" if report.first_bucket == report.start else f" (from {short_time(report.first_bucket)})"
+    )
+    period = {60: "minute", 3600: "hour"}.get(report.period_seconds, "day")
+    keyed = f", key {report.key!r} (counts only)" if report.key is not None else ""
+    sys.stdout.write(
+        f"runs {short_time(report.start)} – {short_time(report.end)} UTC{widened},"
+        f" {period} rollups{keyed}\n"
+    )
+    columns = [
+        Column("job"),
+        Column("runs"),
+        Column("success"),
+        Column("avg", drop=2),
+        Column("p50", drop=1),
+        Column("p95"),
+        Column("p99", drop=1),
+        Column("wait p95", drop=3),
+        Column("slow", drop=3),
+    ]
+    figures = [*report.tasks, report.overall] if len(report.tasks) > 1 else report.tasks
+    rows = [
+        [
+            "(all)" if f.task_name == "*" else f.task_name,
+            str(f.runs),
+            _rate(f.success_rate),
+            _seconds(f.durations.avg),
+            _seconds(f.durations.quantile(0.5)),
+            _seconds(f.durations.quantile(0.95)),
+            _seconds(f.durations.quantile(0.99)),
+            _seconds(f.waits.quantile(0.95)),
+            str(f.slow_runs),
+        ]
+        for f in figures
+    ]
+    print_table(columns, rows, wide=wide)
+    if by in ("day", "hour"):
+        points = report.daily if by == "day" else report.hourly
+        fmt = "%Y-%m-%d" if by == "day" else "%Y-%m-%d %H:00"
+        print_table(
+            [Column(by), Column("runs"), Column("succeeded"), Column("failed"), Column("avg")],
+            [
+                [
+                    p.start.strftime(fmt),
+                    str(p.runs),
+                    str(p.succeeded),
+                    str(p.failed),
+                    _seconds(p.avg_duration_seconds),
+                ]
+                for p in points
+            ],
+            wide=wide,
+        )
+        if by == "hour" and report.peak_hours:
+            peaks = ", ".join(f"{h:02d}:00 ({n})" for h, n in report.peak_hours)
+            sys.stdout.write(f"peak hours (UTC): {peaks}\n")
+    elif by == "key":
+        print_table(
+            [Column("job"), Column("key", flex=True), Column("runs"), Column("success")],
+            [[k.task_name, k.key, str(k.runs), _rate(k.success_rate)] for k in report.keys],
+            wide=wide,
+        )
+    elif by == "error":
+        print_table(
+            [Column("error class"), Column("failures")],
+            [[c, str(n)] for c, n in report.errors_by_class],
+            wide=wide,
+        )
+        print_table(
+            [
+                Column("job"),
+                Column("count"),
+                Column("error"),
+                Column("fingerprint", drop=2),
+                Column("frame", drop=1),
+                Column("message", flex=True),
+            ],
+            [
+                [
+                    g.task_name,
+                    str(g.count),
+                    g.error_type or "-",
+                    g.fingerprint[:12],
+                    g.frame or "-",
+                    g.message or "",
+                ]
+                for g in report.errors
+            ],
+            wide=wide,
+        )
 
 
 def print_json(data: Any) -> None:

@@ -355,6 +355,10 @@ class Completion:
     refund_attempt: bool = False  # a deferral: the attempt did not happen
     max_attempts: int = 1  # of the job, for what is said about the attempt (logs)
     requested_by: str | None = None  # the job's, copied into the run record
+    # For the rollups: when the attempt was due (its wait is ``started_at - due_at``) and the
+    # job's concurrency key.
+    due_at: datetime | None = None
+    key: str | None = None
 
 
 def new_job_state(job: NewJob, now: datetime) -> JobState:

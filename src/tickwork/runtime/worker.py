@@ -412,6 +412,8 @@ class Worker:
                 refund_attempt=isinstance(decision, Defer),
                 max_attempts=job.max_attempts,
                 requested_by=job.requested_by,
+                due_at=job.scheduled_at,
+                key=job.key,
             )
         )
         self._flush.set()

@@ -1,22 +1,42 @@
-"""Run metrics, insights and health: read-only views over runs, queue and processors
-(E2 ``metrics``/``insights``, D8 health)."""
+"""Run metrics, insights and health: read-only views over the rollups, the queue and the
+processors (E2 ``metrics``/``insights``, D6 statistics, D7 insights, D8 health). Run figures
+come from the rollups only (``service/stats.py``), never from scans of the runs table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from itertools import pairwise
 
+from tickwork.domain import insights as rules
 from tickwork.domain.durations import format_duration
-from tickwork.domain.processors import lost_after_seconds, processor_state
+from tickwork.domain.insights import Finding
+from tickwork.domain.processors import (
+    DEFAULT_MAX_CONCURRENT_JOBS,
+    lost_after_seconds,
+    processor_state,
+)
+from tickwork.domain.schedules import next_fires, parse_schedule
+from tickwork.domain.stats import ALL_PARTS, HOURLY, TASKS, TaskFigures
+from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError, StoreError
 from tickwork.service.context import Context
 from tickwork.service.queries import QueueStats, RunStats
+from tickwork.service.stats import (
+    MAX_RANGE_DAYS,
+    StatsReport,
+    StatsRequest,
+    check_range,
+    parts_for,
+    stats_report,
+)
+
+__all__ = ["MAX_RANGE_DAYS", "Analytics", "Health", "Insights", "check_range"]
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
 UNHEALTHY = "unhealthy"
-MAX_RANGE_DAYS = 366
-NEAR_TIMEOUT = 0.8  # a p95 duration at this share of the timeout or more is "near timeout"
+NEAR_TIMEOUT = rules.NEAR_TIMEOUT
 TOP = 5  # entries of the busiest-hours and slowest lists
 
 
@@ -26,6 +46,7 @@ class Insights:
     near_timeout: list[tuple[RunStats, float]]  # p95 >= 80 % of the task's timeout (seconds)
     busiest_hours: list[tuple[int, int]]  # (UTC hour, runs), busiest first, at most 5
     slowest: list[RunStats]  # by p95 duration, at most 5
+    findings: list[Finding] = field(default_factory=list)  # what to do (domain.insights)
 
 
 @dataclass(frozen=True)
@@ -37,47 +58,134 @@ class Health:
     processors: dict[str, int] = field(default_factory=dict)  # state -> count
 
 
+def run_stats(f: TaskFigures) -> RunStats:
+    """The seed's per-task figures (``/api/cron/metrics``) of a task's rollup figures."""
+    d = f.durations
+    return RunStats(f.task_name, f.runs, f.succeeded, f.failed, d.avg, d.quantile(0.95), d.max)
+
+
+def schedule_interval(expression: str, timezone: str, now: datetime) -> float | None:
+    """The shortest gap between a schedule's next few fires (seconds), None if unparseable."""
+    try:
+        fires = next_fires(parse_schedule(expression, timezone), now, 6)
+    except (ConfigError, ValueError):
+        return None
+    gaps = [(b - a).total_seconds() for a, b in pairwise(fires)]
+    return min(gaps) if gaps else None
+
+
 class Analytics:
     def __init__(self, ctx: Context) -> None:
         self.store = ctx.store
         self.clock = ctx.clock
+        self.heartbeat_interval_seconds = ctx.heartbeat_interval_seconds
+
+    async def stats(self, request: StatsRequest, by: str | None = None) -> StatsReport:
+        """``tickwork stats``, ``GET /api/stats``: the figures of a range (``service/stats.py``);
+        with ``by``, the per-task figures and that view only."""
+        return await stats_report(self.store, request, parts_for(by))
 
     async def metrics(
         self, start: datetime, end: datetime, task_name: str | None = None
     ) -> list[RunStats]:
-        """Per task: runs, success rate inputs, average and p95 duration in [start, end).
-        ``ConfigError`` if start >= end or a time is naive."""
-        check_range(start, end)
-        return await self.store.run_stats(start, end, task_name)
+        """Per task: runs, success rate inputs, average, p95 and maximum duration of the runs
+        that started in [start, end) widened to whole periods (``service/stats.py``), sorted by
+        name. ``ConfigError`` if start >= end or a time is naive."""
+        report = await stats_report(
+            self.store, StatsRequest(start, end, task=task_name), frozenset({TASKS})
+        )
+        return [run_stats(f) for f in report.tasks]
 
     async def insights(self, start: datetime, end: datetime) -> Insights:
         """What stands out in [start, end): tasks that always failed, tasks whose p95 comes
-        near their timeout (closest first), the busiest UTC hours and the slowest tasks."""
-        stats = await self.metrics(start, end)
-        hours = await self.store.runs_by_hour(start, end)
-        timed = {s.task_name: s.p95_duration_seconds for s in stats}
-        p95 = {name: value for name, value in timed.items() if value is not None}
+        near their timeout (closest first), the busiest UTC hours and the slowest tasks; and
+        the findings of every rule of ``domain.insights``, each with its evidence and what to
+        do."""
+        report = await stats_report(self.store, StatsRequest(start, end), ALL_PARTS | {HOURLY})
+        previous = await stats_report(
+            self.store, StatsRequest(start - (end - start), start), frozenset({TASKS})
+        )
+        stats = [run_stats(f) for f in report.tasks]
+        p95 = {s.task_name: s.p95_duration_seconds for s in stats}
+        tasks = {t.name: t.definition for t in await self.store.list_tasks()}
         timeouts = {
-            t.name: t.definition.timeout_seconds
-            for t in await self.store.get_tasks(sorted(p95))
-            if t.definition.timeout_seconds is not None
+            name: d.timeout_seconds for name, d in tasks.items() if d.timeout_seconds is not None
         }
         near = [
             (s, timeouts[s.task_name])
             for s in stats
-            if s.task_name in timeouts and p95[s.task_name] >= NEAR_TIMEOUT * timeouts[s.task_name]
+            if s.task_name in timeouts
+            and (v := p95[s.task_name]) is not None
+            and v >= NEAR_TIMEOUT * timeouts[s.task_name]
         ]
-        near.sort(key=lambda pair: (-p95[pair[0].task_name] / pair[1], pair[0].task_name))
+        near.sort(key=lambda pair: (-(p95[pair[0].task_name] or 0) / pair[1], pair[0].task_name))
         slowest = sorted(
-            (s for s in stats if s.task_name in p95), key=lambda s: (-p95[s.task_name], s.task_name)
+            (s for s in stats if p95[s.task_name] is not None),
+            key=lambda s: (-(p95[s.task_name] or 0.0), s.task_name),
         )
+        findings = await self._findings(report, previous, tasks, timeouts)
         return Insights(
             # A task whose runs were only skipped or interrupted has not failed.
             always_failing=[s for s in stats if s.runs >= 2 and s.succeeded == 0 and s.failed],
             near_timeout=near,
-            busiest_hours=sorted(hours.items(), key=lambda hn: (-hn[1], hn[0]))[:TOP],
+            busiest_hours=report.peak_hours[:TOP],
             slowest=slowest[:TOP],
+            findings=findings,
         )
+
+    async def _findings(
+        self,
+        report: StatsReport,
+        previous: StatsReport,
+        tasks: dict[str, TaskDefinition],
+        timeouts: dict[str, float],
+    ) -> list[Finding]:
+        now = self.clock.now()
+        failing = [
+            f.task_name for f in report.tasks if f.runs >= 2 and f.failed and not f.succeeded
+        ]
+        since = await self.store.failing_since(failing)
+        intervals = {
+            name: interval
+            for name, d in tasks.items()
+            if d.schedule
+            and (interval := schedule_interval(d.schedule, d.timezone, now)) is not None
+        }
+        queue = await self.store.queue_stats(now)
+        processors = await self.store.list_processors()
+        control = await self.store.get_control()
+        lost_after = lost_after_seconds(self.heartbeat_interval_seconds)
+        workers = sum(
+            1
+            for p in processors
+            if "worker" in p.role.split("+") and processor_state(p, now, lost_after) == "running"
+        )
+        slots = workers * (control.max_concurrent_jobs or DEFAULT_MAX_CONCURRENT_JOBS)
+        span = (min(report.end, now) - report.first_bucket).total_seconds()
+        missed = await self.store.missed_fire_counts(report.first_bucket, report.end)
+        oldest = (
+            None if queue.oldest_due_at is None else (now - queue.oldest_due_at).total_seconds()
+        )
+        return [
+            *rules.always_failing(report.tasks, since),
+            *rules.timeout_too_tight(report.tasks, timeouts),
+            *rules.overlapping_runs(report.tasks, intervals),
+            *rules.futile_retries(
+                report.tasks,
+                {name: d.retry.max_retries for name, d in tasks.items()},
+                report.errors,
+            ),
+            *rules.dominant_key(report.keys),
+            *rules.growing_backlog(
+                queue.due_now,
+                oldest,
+                report.overall.waits.quantile(0.95),
+                previous.overall.waits.quantile(0.95),
+            ),
+            *rules.slowdown(report.tasks, previous.tasks),
+            *rules.saturated_slots(report.overall.durations.total, span, slots),
+            *rules.missed_fires(missed, {f.task_name: f.runs for f in report.tasks}),
+        ]
 
     async def store_reachable(self) -> bool:
         """One round trip to the store (the load balancers' cheap check)."""
@@ -139,19 +247,3 @@ class Analytics:
             degraded.append(f"processing paused{by}")
         status = UNHEALTHY if unhealthy else DEGRADED if degraded else HEALTHY
         return Health(status, unhealthy + degraded, now, queue, counts)
-
-
-def check_range(start: datetime, end: datetime) -> None:
-    """A metrics range: aware times, start before end, at most ``MAX_RANGE_DAYS`` long."""
-    for name, when in (("start", start), ("end", end)):
-        if when.tzinfo is None:
-            raise ConfigError(f"time {when.isoformat()} has no UTC offset", field=name)
-    if start >= end:
-        raise ConfigError(
-            f"start {start.isoformat()} must be before end {end.isoformat()}", field="start"
-        )
-    if end - start > timedelta(days=MAX_RANGE_DAYS):
-        raise ConfigError(
-            f"the range is {(end - start).days} days; at most {MAX_RANGE_DAYS} days per query",
-            field="end",
-        )

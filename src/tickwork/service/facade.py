@@ -15,6 +15,7 @@ from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.retention import PruneReport
+from tickwork.domain.stats import ALL_PARTS
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
@@ -24,6 +25,7 @@ from tickwork.service.definitions import Definitions, task_table
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery
 from tickwork.service.runs import Runs
+from tickwork.service.stats import StatsReport, request_of, stats_report
 from tickwork.service.status import Status, cluster_status
 from tickwork.store.base import Store
 
@@ -174,6 +176,30 @@ class Service:
         self, *, heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     ) -> Status:
         return await cluster_status(self.ctx, heartbeat_interval_seconds)
+
+    async def stats(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        key: str | None = None,
+        trigger: str | None = None,
+        parts: frozenset[str] = ALL_PARTS,
+    ) -> StatsReport:
+        """Run statistics from the rollups (``service/stats.py``); the range's edges as text
+        (``7d`` back from now, an ISO time, a date); only ``parts`` are read."""
+        request = request_of(
+            self.ctx.clock.now(),
+            since=since,
+            until=until,
+            task=task,
+            tag=tag,
+            key=key,
+            trigger=trigger,
+        )
+        return await stats_report(self.ctx.store, request, parts)
 
     async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
         return await audit.audit_log(self.ctx.store, query)

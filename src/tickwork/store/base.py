@@ -44,6 +44,7 @@ from tickwork.domain.queries import (
     SyncReport,
 )
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
+from tickwork.domain.stats import RollupData, RollupQuery
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
 
 
@@ -438,6 +439,27 @@ class Figures(Protocol):
         counted by (task, reason), and every processor row.
 
         Its cost grows with the defined tasks and the active jobs, not with the history."""
+
+
+class Rollups(Protocol):
+    """The analytics' reads: rollups that ``complete`` and the interrupted runs keep current
+    (``store/rollups.py``), never scans of the runs table; and missed fires, counted."""
+
+    async def read_rollups(self, query: RollupQuery) -> RollupData:
+        """The rollups of ``query``'s period whose bucket starts in ``[query.first_bucket,
+        query.end)`` (per-key and error rows: hour buckets from the hour of ``query.start``),
+        summed in one transaction: per task, measure, status and bucket; per bucket start and
+        status (durations); per task, key and status; per task and fingerprint. With
+        ``query.key`` only the per-key figures (the series from them), the rest empty."""
+        ...
+
+    async def failing_since(self, task_names: Sequence[str]) -> dict[str, datetime]:
+        """Per task of ``task_names``, the hour of its first failed or timed-out run since its
+        last succeeded one (hour resolution); tasks without a failure since then are absent."""
+        ...
+
+    async def missed_fire_counts(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+        """Per task, its fires in ``[start, end)`` that did not become runs, by reason."""
         ...
 
 
@@ -589,6 +611,7 @@ class Store(
     Accounts,
     AuditLog,
     Activity,
+    Rollups,
     Protocol,
 ):
     """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""

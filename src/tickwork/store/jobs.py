@@ -14,6 +14,7 @@ from tickwork.domain.jobs import Job, JobState, RunStatus, check_transition
 from tickwork.domain.policies import interrupted_failure_reason, interrupted_state
 from tickwork.domain.queries import JobQuery, QueueStats
 from tickwork.errors import InvalidStateError
+from tickwork.store import rollups
 from tickwork.store.backend import Backend
 from tickwork.store.rows import (
     JOBS,
@@ -222,6 +223,7 @@ def take_back(
         found = get(conn, job.id)
         assert found is not None
         back.append(found)
+    rollups.upsert(conn, backend, (rollups.finished_of_interrupted(j, now) for j in taken))
     if any(j.state is JobState.AVAILABLE for j in back):
         backend.notify(conn)
     return back

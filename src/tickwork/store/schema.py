@@ -347,11 +347,11 @@ sa.Index("ix_tickwork_missed_fires_task", missed_fires.c.task_name, missed_fires
 sa.Index("ix_tickwork_missed_fires_recorded", missed_fires.c.recorded_at)
 
 # --- rollups: analytics kept current as runs finish, never scans of the runs table ----------
-# Per task and period (60: a minute, 3600: an hour, 0: since the beginning) and bucket start
-# (the period's start; the epoch for period 0), ``measure`` "duration" rows count runs by
-# status in each histogram bucket (``domain.histogram``) with their summed seconds; "wait"
-# rows (status "") count due-to-start waits the same way. Writers add to ``count`` and
-# ``total``, so concurrent workers never lose an update.
+# Per task and period (60: a minute, 3600: an hour, 86400: a UTC day, 0: since the beginning)
+# and bucket start (the period's start; the epoch for period 0), ``measure`` "duration" rows
+# count runs by status in each histogram bucket (``domain.histogram``) with their summed
+# seconds; "wait" rows (status "") count due-to-start waits the same way. Writers add to
+# ``count`` and ``total``, so concurrent workers never lose an update.
 rollups = sa.Table(
     "tickwork_rollups",
     metadata,

@@ -47,6 +47,7 @@ from tickwork.domain.queries import (
     SyncReport,
 )
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
+from tickwork.domain.stats import RollupData, RollupQuery
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
 from tickwork.store import (
     accounts,
@@ -57,6 +58,7 @@ from tickwork.store import (
     metrics,
     processors,
     retention,
+    rollups,
     runs,
     tasks,
 )
@@ -276,6 +278,18 @@ class SqlStore:
 
     async def cluster_figures(self, now: datetime) -> ClusterFigures:
         return await self._db.read(metrics.cluster_figures, now)
+
+    # --- rollups --------------------------------------------------------------------------------
+    async def read_rollups(self, query: RollupQuery) -> RollupData:
+        return await self._db.read(rollups.read, query)
+
+    async def failing_since(self, task_names: Sequence[str]) -> dict[str, datetime]:
+        if not task_names:
+            return {}
+        return await self._db.read(rollups.failing_since, list(task_names))
+
+    async def missed_fire_counts(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+        return await self._db.read(rollups.missed_fire_counts, start, end)
 
     # --- processors -----------------------------------------------------------------------------
     async def heartbeat(self, info: ProcessorInfo) -> None:

@@ -1,6 +1,7 @@
 """Run analytics over the API: per-task figures over a time window, and insights from them.
 
-Insights: tasks that always fail, run close to their timeout, the slowest, the busiest hours."""
+Insights: tasks that always fail, run close to their timeout, the slowest, the busiest hours, and
+the findings of every insight rule with what to do."""
 
 from __future__ import annotations
 
@@ -53,6 +54,17 @@ class HourOut(BaseModel):
     runs: int
 
 
+class FindingOut(BaseModel):
+    """One insight rule's finding (``domain.insights``): what stands out, what to do, and the
+    figures it rests on."""
+
+    rule: str
+    task: str | None  # None: the whole deployment
+    message: str
+    suggestion: str
+    evidence: dict[str, float | int | str | None]
+
+
 class InsightsOut(BaseModel):
     start: datetime
     end: datetime
@@ -60,6 +72,7 @@ class InsightsOut(BaseModel):
     near_timeout: list[NearTimeoutOut]
     busiest_hours: list[HourOut]
     slowest: list[TaskStatsOut]
+    findings: list[FindingOut]
 
 
 def insights_out(start: datetime, end: datetime, insights: Insights) -> InsightsOut:
@@ -72,4 +85,14 @@ def insights_out(start: datetime, end: datetime, insights: Insights) -> Insights
         ],
         busiest_hours=[HourOut(hour=h, runs=n) for h, n in insights.busiest_hours],
         slowest=[stats_out(s) for s in insights.slowest],
+        findings=[
+            FindingOut(
+                rule=f.rule,
+                task=f.task,
+                message=f.message,
+                suggestion=f.suggestion,
+                evidence=f.evidence,
+            )
+            for f in insights.findings
+        ],
     )

@@ -28,6 +28,14 @@ from tickwork.domain.jobs import Completion, Job, JobState, NewJob
 from tickwork.store import claiming
 from tickwork.store.claiming import Exclusions
 from tickwork.store.postgres.watch import NOTIFY_CHANNEL
+from tickwork.store.rollups import (
+    ERROR_ROLLUP_COLUMNS,
+    KEY_ROLLUP_COLUMNS,
+    ROLLUP_COLUMNS,
+    finished_of_completion,
+    on_conflict_sql,
+    rollup_rows,
+)
 from tickwork.store.rows import (
     COMPLETION_UPDATE,
     JOBS,
@@ -38,7 +46,7 @@ from tickwork.store.rows import (
     completion_update,
     new_job_row,
 )
-from tickwork.store.schema import UTCDateTime, jobs, runs
+from tickwork.store.schema import UTCDateTime, error_rollups, jobs, key_rollups, rollups, runs
 
 
 def _utc(value: datetime) -> datetime:
@@ -366,15 +374,50 @@ WITH c AS (
     RETURNING id
 )
 """
-# Run IDs come from one sequence in the order the rows are inserted (by ``ord``): sorted, they
-# are in the order of the completions.
-COMPLETE_SQL = _COMPLETE_CTES + "SELECT array_agg(id ORDER BY id) FROM ins"
-# Retrying or deferred jobs are due again later: other processes' workers are told.
-COMPLETE_NOTIFY_SQL = (
-    _COMPLETE_CTES + f"SELECT array_agg(id ORDER BY id), pg_notify('{NOTIFY_CHANNEL}', '') FROM ins"
+
+
+def _upsert_cte(name: str, table: sa.Table, names: Sequence[str]) -> str:
+    """A CTE adding a batch's rollup rows (``store/rollups.py``), taken in their given order."""
+    listed = ", ".join(names)
+    return f"""{name} AS (
+    INSERT INTO {table.name} ({listed})
+    SELECT {", ".join(f"u.{n}" for n in names)}
+    FROM {_unnest(table, names, f"{name}_")} WITH ORDINALITY AS u({listed}, ord)
+    ORDER BY u.ord
+    {on_conflict_sql(table)}
+)"""
+
+
+_ROLLUP_TABLES = (
+    ("roll", rollups, ROLLUP_COLUMNS),
+    ("keyroll", key_rollups, KEY_ROLLUP_COLUMNS),
+    ("errroll", error_rollups, ERROR_ROLLUP_COLUMNS),
 )
 _PENDING = frozenset({JobState.SCHEDULED, JobState.AVAILABLE, JobState.RETRYING})
 _RUN_PARAMS = tuple(f"run_{n}" for n in RUN_INSERT_COLUMNS)
+_STATEMENTS: dict[tuple[bool, ...], str] = {}
+
+
+def complete_statement(notify: bool, tables: tuple[bool, bool, bool]) -> str:
+    """The completion statement with the rollup upserts of the tables that get rows (flags in
+    ``_ROLLUP_TABLES`` order). Run IDs come from one sequence in the order the rows are inserted
+    (by ``ord``): sorted, they are in the order of the completions. Retrying or deferred jobs
+    are due again later: other processes' workers are told (``notify``)."""
+    found = _STATEMENTS.get((notify, *tables))
+    if found is None:
+        ctes = "".join(
+            f", {_upsert_cte(name, table, names)}\n"
+            for (name, table, names), used in zip(_ROLLUP_TABLES, tables, strict=True)
+            if used
+        )
+        told = f", pg_notify('{NOTIFY_CHANNEL}', '')" if notify else ""
+        found = f"{_COMPLETE_CTES}{ctes}SELECT array_agg(id ORDER BY id){told} FROM ins"
+        _STATEMENTS[(notify, *tables)] = found
+    return found
+
+
+# The fullest form, as a constant for ``tests/store/test_rows.py`` to read its column lists.
+COMPLETE_ALL_SQL = complete_statement(True, (True, True, True))
 
 
 def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -> list[int]:
@@ -392,7 +435,17 @@ def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -
         **{name: list(values) for name, values in zip(COMPLETION_UPDATE, updates, strict=True)},
         **{name: list(values) for name, values in zip(_RUN_PARAMS, inserts, strict=True)},
     }
+    added = rollup_rows((finished_of_completion(c) for c in completions), CODEC)
+    for (name, _, names), values in zip(
+        _ROLLUP_TABLES, (added.rollups, added.keys, added.errors), strict=True
+    ):
+        if values:
+            columns = zip(*values, strict=True)
+            params.update({f"{name}_{n}": list(v) for n, v in zip(names, columns, strict=True)})
     pending = any(c.next_state in _PENDING for c in completions)
-    row = conn.execute(COMPLETE_NOTIFY_SQL if pending else COMPLETE_SQL, params).fetchone()
+    statement = complete_statement(
+        pending, (bool(added.rollups), bool(added.keys), bool(added.errors))
+    )
+    row = conn.execute(statement, params).fetchone()
     assert row is not None  # an aggregate always gives one row
     return list(row[0])

@@ -23,6 +23,14 @@ from tickwork.domain.queries import DueSchedule, Fire, FirePlanner
 from tickwork.store import claiming, enqueueing, firing
 from tickwork.store.activity import INSERT_MISSED_SQL, missed_params
 from tickwork.store.claiming import Exclusions
+from tickwork.store.rollups import (
+    ERROR_ROLLUP_COLUMNS,
+    KEY_ROLLUP_COLUMNS,
+    ROLLUP_COLUMNS,
+    finished_of_completion,
+    on_conflict_sql,
+    rollup_rows,
+)
 from tickwork.store.rows import (
     COMPLETION_UPDATE,
     DUE_COLUMNS,
@@ -35,7 +43,7 @@ from tickwork.store.rows import (
     due_schedule,
     new_job_row,
 )
-from tickwork.store.schema import ACTIVE_FOR_OVERLAP
+from tickwork.store.schema import ACTIVE_FOR_OVERLAP, error_rollups, key_rollups, rollups
 
 _fromts = datetime.fromtimestamp
 
@@ -291,6 +299,16 @@ INSERT INTO tickwork_runs (id, {", ".join(RUN_INSERT_COLUMNS)})
 VALUES (?, {", ".join("?" * len(RUN_INSERT_COLUMNS))})
 """
 LAST_RUN_ID_SQL = "SELECT max(id) FROM tickwork_runs"
+# The rollups of the batch (``store/rollups.py``), one upsert per table.
+UPSERT_ROLLUPS_SQL, UPSERT_KEY_ROLLUPS_SQL, UPSERT_ERROR_ROLLUPS_SQL = (
+    f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    f" {on_conflict_sql(table)}"
+    for table, names in (
+        (rollups, ROLLUP_COLUMNS),
+        (key_rollups, KEY_ROLLUP_COLUMNS),
+        (error_rollups, ERROR_ROLLUP_COLUMNS),
+    )
+)
 
 
 def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> list[int]:
@@ -308,6 +326,12 @@ def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> list
     succeeded = [(c.job_id,) for c in completions if c.next_state is JobState.SUCCEEDED]
     if succeeded:
         raw.executemany(CANCEL_WATCHDOGS_SQL, succeeded)
+    added = rollup_rows((finished_of_completion(c) for c in completions), CODEC)
+    raw.executemany(UPSERT_ROLLUPS_SQL, added.rollups)
+    if added.keys:
+        raw.executemany(UPSERT_KEY_ROLLUPS_SQL, added.keys)
+    if added.errors:
+        raw.executemany(UPSERT_ERROR_ROLLUPS_SQL, added.errors)
     return list(ids)
 
 

@@ -1,0 +1,257 @@
+"""tickwork benchmark: analytics queries over the rollups of 1M runs, p50/p99 per query.
+
+    .venv/bin/python bench/bench_analytics.py                  # SQLite file in a temp dir
+    .venv/bin/python bench/bench_analytics.py --url postgresql://postgres@127.0.0.1/postgres
+    .venv/bin/python bench/bench_analytics.py --runs 200000 --reps 20
+    .venv/bin/python bench/bench_analytics.py --cost [--url postgresql://...]
+
+The rollups are built as the completion path builds them: synthetic finished runs (50 tasks
+with tags, 30 days, log-normal durations, 10 % failures with a few error messages each, 20
+concurrency keys per task, waits) go through ``store.rollups.rollup_rows`` and the same
+upserts, 20,000 runs per transaction (the table holds the same sums whatever the batching; the
+runs table itself is left empty, as the analytics never read it). Each query then goes through
+the use case (``service.stats.stats_report``, ``Analytics.insights``) as the CLI and the API
+call it, ``--reps`` times.
+
+``--cost``: what keeping the rollups costs the completion path, in one process: 20,000 jobs
+enqueued, claimed and completed in batches of 200 as a worker does, ``store.complete`` timed
+(CPU time of the calling and store threads, and wall time), rounds alternating between rollups
+on and off (off: ``rollup_rows`` of the dialect's ``complete`` answers no rows, so neither the
+aggregation nor the upserts run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tickwork.clock import FakeClock
+from tickwork.domain.stats import TASKS as TASK_FIGURES
+from tickwork.domain.tasks import HttpTarget, TaskDefinition
+from tickwork.service.analytics import Analytics
+from tickwork.service.context import Context
+from tickwork.service.stats import StatsRequest, parts_for, stats_report
+from tickwork.store import SqlStore, create_store, rollups
+from tickwork.store import migrate as migrations
+from tickwork.store.schema import error_rollups, key_rollups
+from tickwork.store.schema import rollups as rollup_table
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+DAYS = 30
+TASKS = 50
+KEYS = 20
+CHUNK = 20_000
+
+
+def fresh_url(base: str | None, scratch: Path) -> str:
+    if base is None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{scratch / 'analytics.db'}"
+    url = sa.make_url(base).set(drivername="postgresql+psycopg")
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql('DROP DATABASE IF EXISTS "tickwork_bench_analytics" WITH (FORCE)')
+        conn.exec_driver_sql('CREATE DATABASE "tickwork_bench_analytics"')
+    admin.dispose()
+    return url.set(database="tickwork_bench_analytics").render_as_string(hide_password=False)
+
+
+def finished_runs(n: int, rand: random.Random) -> list[rollups.Finished]:
+    span = DAYS * 86400
+    out = []
+    for _ in range(n):
+        t = rand.randrange(TASKS)
+        started = NOW - timedelta(seconds=rand.uniform(0, span))
+        failed = rand.random() < 0.1
+        status = ("timeout" if rand.random() < 0.2 else "failed") if failed else "succeeded"
+        out.append(
+            rollups.Finished(
+                task_name=f"task-{t:02d}",
+                status=status,
+                started_at=started,
+                duration_seconds=rand.lognormvariate(0, 1.2) * (1 + t % 7),
+                wait_seconds=rand.expovariate(20.0),
+                key=f"k{rand.randrange(KEYS)}" if t % 2 else None,
+                error_type=("Timeout" if status == "timeout" else "KeyError") if failed else None,
+                error_class=("timeout" if status == "timeout" else "unknown") if failed else None,
+                error_message=f"row {rand.randrange(10**6)} missing in shard {rand.randrange(3)}"
+                if failed
+                else None,
+            )
+        )
+    return out
+
+
+async def build(store: SqlStore, n: int) -> float:
+    rand = random.Random(1)
+    began = time.perf_counter()
+    backend = store._backend  # the bench writes as the completion path does, on its dialect
+    for start in range(0, n, CHUNK):
+        batch = finished_runs(min(CHUNK, n - start), rand)
+        with store.engine.begin() as conn:
+            rollups.upsert(conn, backend, batch)
+    return time.perf_counter() - began
+
+
+async def timed(reps: int, fn: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+    await fn()  # warm caches and prepared statements
+    times = []
+    for _ in range(reps):
+        began = time.perf_counter()
+        await fn()
+        times.append((time.perf_counter() - began) * 1000)
+    times.sort()
+    p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+    return statistics.median(times), p99
+
+
+async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
+    """µs per job spent in ``store.complete`` (CPU, wall) for ``n`` jobs, rollups ``on``."""
+    from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, TriggeredBy
+    from tickwork.store.postgres import queue as pg_queue
+    from tickwork.store.sqlite import queue as sqlite_queue
+
+    empty = rollups.RollupRows([], [], [])
+    for module in (sqlite_queue, pg_queue):
+        module.rollup_rows = (  # type: ignore[attr-defined]
+            rollups.rollup_rows if on else (lambda batch, codec=None: (list(batch), empty)[1])
+        )
+    store = create_store(url)
+    migrations.upgrade(store.engine)
+    await store.open()
+    now = datetime.now(UTC)
+    await store.add_missing_tasks(
+        [TaskDefinition(name="amark", target=HttpTarget("http://127.0.0.1:9/"))], {}, now
+    )
+    for start in range(0, n, 5000):
+        jobs = [NewJob("amark", now, TriggeredBy.API) for _ in range(min(5000, n - start))]
+        await store.enqueue(jobs, now)
+    cpu = wall = 0.0
+    while True:
+        claimed = await store.claim("w", 200, datetime.now(UTC), 60)
+        if not claimed:
+            break
+        started = datetime.now(UTC)
+        batch = [
+            Completion(
+                job_id=j.id,
+                task_name=j.task_name,
+                attempt=j.attempt,
+                triggered_by=j.run_triggered_by,
+                worker_id="w",
+                started_at=started,
+                finished_at=started + timedelta(milliseconds=1),
+                outcome=Outcome.success(),
+                next_state=JobState.SUCCEEDED,
+                due_at=j.scheduled_at,
+                key=j.key,
+            )
+            for j in claimed
+        ]
+        c0, w0 = time.process_time(), time.perf_counter()
+        await store.complete(batch)
+        cpu += time.process_time() - c0
+        wall += time.perf_counter() - w0
+    await store.close()
+    return cpu / n * 1e6, wall / n * 1e6
+
+
+async def cost(base: str | None, scratch: Path, rounds: int = 3, n: int = 20_000) -> None:
+    results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for r in range(rounds):
+        for on in (False, True):
+            url = fresh_url(base, scratch / f"cost-{r}-{on}")
+            results[on].append(await complete_round(url, n, on))
+    print(f"# complete(), {n:,} jobs in batches of 200, {rounds} rounds alternating; median µs/job")
+    print("| rollups | CPU µs/job | wall µs/job |")
+    print("|---|---|---|")
+    for on in (False, True):
+        cpu = statistics.median(c for c, _ in results[on])
+        wall = statistics.median(w for _, w in results[on])
+        print(f"| {'on' if on else 'off'} | {cpu:.1f} | {wall:.1f} |")
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", help="PostgreSQL URL (default: a SQLite file in a temp dir)")
+    p.add_argument("--runs", type=int, default=1_000_000)
+    p.add_argument("--reps", type=int, default=50)
+    p.add_argument("--cost", action="store_true", help="the rollups' cost in complete()")
+    p.add_argument("--reuse", help="the URL of a database built by an earlier run: time only")
+    args = p.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="tickwork-analytics-"))
+    if args.cost:
+        await cost(args.url, scratch)
+        return
+    url = args.reuse or fresh_url(args.url, scratch)
+    store = create_store(url)
+    if not args.reuse:
+        migrations.upgrade(store.engine)
+    await store.open()
+    definitions = [
+        TaskDefinition(
+            name=f"task-{t:02d}",
+            target=HttpTarget("http://127.0.0.1:9/"),
+            tags=(f"team-{t % 5}",),
+            schedule="*/5 * * * *",
+            timeout_seconds=30.0,
+        )
+        for t in range(TASKS)
+    ]
+    await store.add_missing_tasks(definitions, {}, NOW)
+    seconds = 0.0 if args.reuse else await build(store, args.runs)
+    with store.engine.connect() as conn:
+        sizes = {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+            for t in (rollup_table, key_rollups, error_rollups)
+        }
+        if store.dialect == "postgresql":
+            conn.exec_driver_sql("ANALYZE")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+    built = "reused" if args.reuse else f"of {args.runs:,} runs built in {seconds:.1f} s"
+    print(f"# {store.dialect}: rollups {built}; rows {sizes}")
+    analytics = Analytics(Context(store, clock=FakeClock(NOW)))
+
+    def report(
+        since: timedelta, by: str | None = None, **kw: str
+    ) -> Callable[[], Awaitable[object]]:
+        parts = parts_for(by) if by != "tasks" else frozenset({TASK_FIGURES})
+        return lambda: stats_report(store, StatsRequest(NOW - since, NOW, **kw), parts)
+
+    queries: dict[str, Callable[[], Awaitable[object]]] = {
+        "stats 7d, per task only (CLI without --by; day rows)": report(timedelta(days=7), "tasks"),
+        "stats 7d, every view (API without by)": report(timedelta(days=7)),
+        "stats 7d, by hour (hour rows)": report(timedelta(days=7), "hour"),
+        "stats 30d, every view": report(timedelta(days=30)),
+        "stats 7d, one task, every view": report(timedelta(days=7), task="task-07"),
+        "stats 7d, one tag (10 tasks), every view": report(timedelta(days=7), tag="team-3"),
+        "stats 7d, one key": report(timedelta(days=7), key="k3"),
+        "stats 1d, every view (hour rows)": report(timedelta(days=1)),
+        "stats 1h, every view (minute rows)": report(timedelta(hours=1)),
+        "stats 5h, every view (minute rows)": report(timedelta(hours=5)),
+        "metrics 1d (/api/cron/metrics)": lambda: analytics.metrics(NOW - timedelta(days=1), NOW),
+        "insights 1d (/api/cron/insights)": lambda: analytics.insights(
+            NOW - timedelta(days=1), NOW
+        ),
+        "insights 7d": lambda: analytics.insights(NOW - timedelta(days=7), NOW),
+    }
+    print("| query | p50 ms | p99 ms |")
+    print("|---|---|---|")
+    for name, fn in queries.items():
+        p50, p99 = await timed(args.reps, fn)
+        print(f"| {name} | {p50:.1f} | {p99:.1f} |", flush=True)
+    await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,363 @@
+"""Rollups in SQL (both dialects): the rows a batch of finished runs adds, built here once for
+every writer (SQLite's and PostgreSQL's ``complete``, the interrupted runs of ``jobs``), and
+the reads the analytics make of them.
+
+A batch is aggregated in Python first — per task, period and bucket start, by status and
+histogram bucket — so each table gets one multi-row upsert whose rows add to ``count`` and
+``total`` (``ON CONFLICT ... DO UPDATE SET count = count + excluded.count``): concurrent workers
+never lose an update. Rows go in sorted by primary key, so two PostgreSQL transactions lock
+shared rows in the same order and never deadlock on them. Runs are filed under the period they
+started in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tickwork.domain.fingerprints import MESSAGE_LIMIT, fingerprint
+from tickwork.domain.histogram import bucket_of
+from tickwork.domain.jobs import Completion, Job, RunStatus
+from tickwork.domain.stats import (
+    DAY,
+    DURATION,
+    ERRORS,
+    ERRORS_PART,
+    HOUR,
+    KEYS,
+    LIFETIME,
+    MINUTE,
+    SERIES,
+    TASKS,
+    WAIT,
+    ErrorRow,
+    HistogramRow,
+    KeyRow,
+    RollupData,
+    RollupQuery,
+    SeriesRow,
+    bucket_start,
+)
+from tickwork.store.backend import Backend
+from tickwork.store.rows import CORE, Codec
+from tickwork.store.schema import error_rollups, key_rollups, missed_fires, rollups
+
+# Day rows (86,400) serve ranges of days and more; the schema's comment names 60, 3600 and 0.
+PERIODS = (MINUTE, HOUR, DAY, LIFETIME)
+ROLLUP_COLUMNS = tuple(c.name for c in rollups.c)
+KEY_ROLLUP_COLUMNS = tuple(c.name for c in key_rollups.c)
+ERROR_ROLLUP_COLUMNS = tuple(c.name for c in error_rollups.c)
+_ERROR_STATUSES = frozenset(s.value for s in ERRORS)
+
+
+class Finished(NamedTuple):
+    """One run as the rollups see it (a named tuple: one is made per run, on the hot path)."""
+
+    task_name: str
+    status: str
+    started_at: datetime
+    duration_seconds: float
+    wait_seconds: float | None  # due → start; None when the due time is not known
+    key: str | None
+    error_type: str | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+
+
+def finished_of_completion(c: Completion) -> Finished:
+    o = c.outcome
+    wait = None if c.due_at is None else max((c.started_at - c.due_at).total_seconds(), 0.0)
+    return Finished(
+        task_name=c.task_name,
+        status=o.status.value,
+        started_at=c.started_at,
+        duration_seconds=max((c.finished_at - c.started_at).total_seconds(), 0.0),
+        wait_seconds=wait,
+        key=c.key,
+        error_type=o.error_type,
+        error_class=o.error_class.value if o.error_class else None,
+        error_message=o.error_message,
+        traceback=o.traceback,
+    )
+
+
+def finished_of_interrupted(job: Job, now: datetime) -> Finished:
+    """A run taken back from its worker (``rows.interrupted_run_values``: same start)."""
+    started = job.started_at or now
+    return Finished(
+        task_name=job.task_name,
+        status=RunStatus.INTERRUPTED.value,
+        started_at=started,
+        duration_seconds=max((now - started).total_seconds(), 0.0),
+        wait_seconds=max((started - job.scheduled_at).total_seconds(), 0.0),
+        key=job.key,
+    )
+
+
+@dataclass(frozen=True)
+class RollupRows:
+    """What a batch adds, each list sorted by primary key, in its table's column order."""
+
+    rollups: list[tuple[Any, ...]]
+    keys: list[tuple[Any, ...]]
+    errors: list[tuple[Any, ...]]
+
+
+def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
+    """The rows a batch adds. This runs in every worker's completion path, per run: runs are
+    summed per minute first (two dictionary updates each, times as epoch seconds), and the
+    hour and lifetime rows are then summed from the minute rows, which are few."""
+    durations: dict[tuple[str, float, str, int], list[float]] = {}
+    waits: dict[tuple[str, float, int], list[float]] = {}
+    keys: dict[tuple[str, str, float, str], int] = {}
+    errors: dict[tuple[str, float, str], list[Any]] = {}
+    for f in batch:
+        epoch = f.started_at.timestamp()
+        minute = epoch - epoch % MINUTE
+        seconds = f.duration_seconds
+        pk = (f.task_name, minute, f.status, bucket_of(seconds))
+        found = durations.get(pk)
+        if found is None:
+            durations[pk] = [1, seconds]
+        else:
+            found[0] += 1
+            found[1] += seconds
+        wait = f.wait_seconds
+        if wait is not None:
+            wpk = (f.task_name, minute, bucket_of(wait))
+            found = waits.get(wpk)
+            if found is None:
+                waits[wpk] = [1, wait]
+            else:
+                found[0] += 1
+                found[1] += wait
+        if f.key is not None or f.status in _ERROR_STATUSES:
+            hour = epoch - epoch % HOUR
+            if f.key is not None:
+                kpk = (f.task_name, f.key, hour, f.status)
+                keys[kpk] = keys.get(kpk, 0) + 1
+            if f.status in _ERROR_STATUSES:
+                print_ = fingerprint(f.error_type, f.error_message, f.traceback)
+                epk = (f.task_name, hour, print_.fingerprint)
+                error = errors.get(epk)
+                if error is None:
+                    sample = None if f.error_message is None else f.error_message[:MESSAGE_LIMIT]
+                    errors[epk] = [f.error_type, f.error_class, sample, print_.frame, 1]
+                else:
+                    error[-1] += 1
+    sums: dict[tuple[str, int, float, str, str, int], list[float]] = {}
+
+    def add(
+        task: str, minute: float, measure: str, status: str, bucket: int, n: float, total: float
+    ) -> None:
+        for period, start in (
+            (MINUTE, minute),
+            (HOUR, minute - minute % HOUR),
+            (DAY, minute - minute % DAY),
+            (LIFETIME, 0.0),
+        ):
+            row = (task, period, start, measure, status, bucket)
+            found = sums.get(row)
+            if found is None:
+                sums[row] = [n, total]
+            else:
+                found[0] += n
+                found[1] += total
+
+    for (task, minute, status, bucket), (n, total) in durations.items():
+        add(task, minute, DURATION, status, bucket, n, total)
+    for (task, minute, bucket), (n, total) in waits.items():
+        add(task, minute, WAIT, "", bucket, n, total)
+    time = codec.encode_time
+
+    def at(epoch: float) -> Any:
+        return time(datetime.fromtimestamp(epoch, UTC))
+
+    return RollupRows(
+        rollups=[
+            (task, period, at(start), measure, status, bucket, int(n), total)
+            for (task, period, start, measure, status, bucket), (n, total) in sorted(sums.items())
+        ],
+        keys=[
+            (task, key, at(start), status, n)
+            for (task, key, start, status), n in sorted(keys.items())
+        ],
+        errors=[
+            (task, at(start), fp, *error) for (task, start, fp), error in sorted(errors.items())
+        ],
+    )
+
+
+# What an upsert adds to the row it meets: the statements of both dialects end with this.
+ADDED = {
+    rollups.name: ("count", "total"),
+    key_rollups.name: ("count",),
+    error_rollups.name: ("count",),
+}
+
+
+def on_conflict_sql(table: sa.Table) -> str:
+    """``ON CONFLICT (primary key) DO UPDATE`` adding the batch's counts (and totals) to the
+    stored ones; the samples of an error row stay the first ones seen."""
+    pk = ", ".join(c.name for c in table.primary_key.columns)
+    added = ", ".join(f"{n} = {table.name}.{n} + excluded.{n}" for n in ADDED[table.name])
+    return f"ON CONFLICT ({pk}) DO UPDATE SET {added}"
+
+
+def upsert(conn: Connection, backend: Backend, batch: Iterable[Finished]) -> None:
+    """Add a batch's rollups in the caller's transaction (Core: the paths off the hot ones)."""
+    rows = rollup_rows(batch)
+    for table, names, values in (
+        (rollups, ROLLUP_COLUMNS, rows.rollups),
+        (key_rollups, KEY_ROLLUP_COLUMNS, rows.keys),
+        (error_rollups, ERROR_ROLLUP_COLUMNS, rows.errors),
+    ):
+        if not values:
+            continue
+        stmt = backend.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={n: table.c[n] + stmt.excluded[n] for n in ADDED[table.name]},
+        )
+        conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in values])
+
+
+# --- reads -----------------------------------------------------------------------------------
+def _where(table: sa.Table, q: RollupQuery, first: datetime) -> list[Any]:
+    where: list[Any] = [table.c.bucket_start >= first, table.c.bucket_start < q.end]
+    if q.tasks is not None:
+        where.append(table.c.task_name.in_(q.tasks))
+    return where
+
+
+def read(conn: Connection, q: RollupQuery) -> RollupData:
+    """``Store.read_rollups``: the parts ``q.parts`` asks for, each summed in SQL — the range's
+    histograms per task, its series, its keys and its errors. With ``q.key`` the histograms
+    and errors are left empty (they carry no key) and the series come from the per-key rows
+    (counts only)."""
+    r = rollups.c
+    k = key_rollups.c
+    hour_first = bucket_start(q.start, HOUR)
+    key_where = _where(key_rollups, q, hour_first)
+    if q.key is not None:
+        key_where.append(k.key == q.key)
+    keys: list[KeyRow] = []
+    if KEYS in q.parts or q.key is not None:
+        keys = [
+            KeyRow(task, key, status, int(n))
+            for task, key, status, n in conn.execute(
+                sa.select(k.task_name, k.key, k.status, sa.func.sum(k.count))
+                .where(*key_where)
+                .group_by(k.task_name, k.key, k.status)
+            )
+        ]
+    if q.key is not None:
+        keyed: list[SeriesRow] = []
+        if SERIES in q.parts:
+            keyed = [
+                SeriesRow(start, status, int(n), 0.0)
+                for start, status, n in conn.execute(
+                    sa.select(k.bucket_start, k.status, sa.func.sum(k.count))
+                    .where(*key_where)
+                    .group_by(k.bucket_start, k.status)
+                )
+            ]
+        return RollupData([], keyed, keys, [])
+    histograms: list[HistogramRow] = []
+    if TASKS in q.parts:
+        histograms = [
+            HistogramRow(task, measure, status, int(bucket), int(n), float(total))
+            for task, measure, status, bucket, n, total in conn.execute(
+                sa.select(
+                    r.task_name,
+                    r.measure,
+                    r.status,
+                    r.bucket,
+                    sa.func.sum(r.count),
+                    sa.func.sum(r.total),
+                )
+                .where(r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket))
+                .group_by(r.task_name, r.measure, r.status, r.bucket)
+            )
+        ]
+    series: list[SeriesRow] = []
+    if SERIES in q.parts:
+        period = q.series_period
+        series = [
+            SeriesRow(start, status, int(n), float(total))
+            for start, status, n, total in conn.execute(
+                sa.select(r.bucket_start, r.status, sa.func.sum(r.count), sa.func.sum(r.total))
+                .where(
+                    r.period_seconds == period,
+                    *_where(rollups, q, bucket_start(q.start, period)),
+                    r.measure == DURATION,
+                )
+                .group_by(r.bucket_start, r.status)
+            )
+        ]
+    errors: list[ErrorRow] = []
+    if ERRORS_PART in q.parts:
+        e = error_rollups.c
+        errors = [
+            ErrorRow(task, fp, etype, eclass, message, frame, int(n))
+            for task, fp, etype, eclass, message, frame, n in conn.execute(
+                sa.select(
+                    e.task_name,
+                    e.fingerprint,
+                    sa.func.max(e.error_type),
+                    sa.func.max(e.error_class),
+                    sa.func.max(e.message),
+                    sa.func.max(e.frame),
+                    sa.func.sum(e.count),
+                )
+                .where(*_where(error_rollups, q, hour_first))
+                .group_by(e.task_name, e.fingerprint)
+            )
+        ]
+    return RollupData(histograms, series, keys, errors)
+
+
+def failing_since(conn: Connection, task_names: Sequence[str]) -> dict[str, datetime]:
+    """``Store.failing_since``: per task, the hour of its first failed or timed-out run after
+    its last succeeded one (ever, from hour rows); tasks whose last run succeeded are absent."""
+    r = rollups.c
+    hourly = [r.period_seconds == HOUR, r.measure == DURATION, r.task_name.in_(list(task_names))]
+    last_ok = dict(
+        conn.execute(
+            sa.select(r.task_name, sa.func.max(r.bucket_start))
+            .where(*hourly, r.status == RunStatus.SUCCEEDED.value)
+            .group_by(r.task_name)
+        ).all()
+    )
+    since: dict[str, datetime] = {}
+    # The first failure after the last success needs a bound per task: few tasks, one query each.
+    for name in task_names:
+        where = [*hourly[:2], r.task_name == name, r.status.in_(sorted(_ERROR_STATUSES))]
+        ok = last_ok.get(name)
+        if ok is not None:
+            where.append(r.bucket_start >= ok)
+        first = conn.execute(sa.select(sa.func.min(r.bucket_start)).where(*where)).scalar()
+        if first is not None:
+            since[name] = first
+    return since
+
+
+def missed_fire_counts(
+    conn: Connection, start: datetime, end: datetime
+) -> dict[str, dict[str, int]]:
+    """``Store.missed_fire_counts``: per task, fires missed in ``[start, end)`` by reason."""
+    m = missed_fires.c
+    counts: dict[str, dict[str, int]] = {}
+    for task, reason, n in conn.execute(
+        sa.select(m.task_name, m.reason, sa.func.count())
+        .where(m.fire_at >= start, m.fire_at < end)
+        .group_by(m.task_name, m.reason)
+    ):
+        counts.setdefault(task, {})[reason] = int(n)
+    return counts
