@@ -102,8 +102,8 @@ async def test_rate_limit_spaces_starts(service: Service, worker: Worker, store:
     # The limiter admits at claim time (the job's started_at); a run's own start comes a moment
     # later, by how soon the event loop gets to it, which no limiter can promise under load.
     starts = sorted([(await service.get_job(i)).started_at for i in ids])  # type: ignore[type-var]
-    # A burst of 5, then one start per 0.2 s.
-    assert (starts[4] - starts[0]).total_seconds() < 0.15
+    # A burst of 5 (without it, the first five alone would take 0.8 s), then one start per 0.2 s.
+    assert (starts[4] - starts[0]).total_seconds() < 0.5
     for a, b in itertools.pairwise(starts[4:]):
         assert (b - a).total_seconds() >= 0.18
     hold_seen = await service.enqueue(EnqueueRequest("rated", args=(0,)))

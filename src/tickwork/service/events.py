@@ -336,19 +336,24 @@ class EventFeed:
         """Read what changed since the last poll and advance the cursors (one batch each)."""
         events: list[Event] = []
         cursor = self.cursor
+        # Read the later stages first (runs, then running jobs, then new jobs): whatever a read
+        # finds running or finished was created before the reads that follow it, so a job's
+        # creation is never announced after its start or its end.
+        finished = await self._runs_after(cursor.runs)
+        running = sorted(await self._running(), key=lambda j: j.id)
         created = await self.store.query_jobs(
             JobQuery(after_id=cursor.jobs, oldest_first=True, limit=self.batch)
         )
         for job in created:
             cursor = replace(cursor, jobs=job.id)
             events.append(Event(JOB_CREATED, job.created_at, job, cursor))
-        for job in sorted(await self._running(), key=lambda j: j.id):
+        for job in running:
             if self._announce(job.id, job.attempt):
                 start = RunStart(job.id, job.task_name, job.attempt, job.worker_id)
                 events.append(Event(RUN_STARTED, job.started_at or self.clock.now(), start, cursor))
         told, cursor = await self._run_events_after(cursor, None)
         events.extend(told)
-        for run in await self._runs_after(cursor.runs):
+        for run in finished:
             cursor = replace(cursor, runs=run.id)
             if self._announce(run.job_id, run.attempt):
                 start = RunStart(run.job_id, run.task_name, run.attempt, run.worker_id)
