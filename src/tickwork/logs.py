@@ -157,6 +157,10 @@ def configure_logging(level: str, log_format: str = "text", stream: IO[str] | No
     handler.setFormatter(formatter_for(log_format))
     capture_context()
     logging.basicConfig(level=level, handlers=[handler])
+    # Alembic narrates each migration step at INFO ("setup plugin ..."): noise for a user who
+    # asked for INFO, kept for one who asked for DEBUG.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _text_value(value: object) -> str:

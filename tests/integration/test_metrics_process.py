@@ -88,6 +88,27 @@ def test_run_serves_live_metrics_and_logs_json(tmp_path: Path) -> None:
             lambda: cli_json(["jobs", "get", str(job_id)], tmp_path)["state"] == "failed",
             timeout=60,
         )
+
+        def broken_counted() -> dict[str, list[Any]] | None:
+            # The rollups the worker wrote as the run finished; the scrape is at most 5 s old.
+            got = scrape(url)
+            if got is None:
+                return None
+            done = [
+                s.value
+                for s in got["tickwork_jobs_completed"]
+                if s.labels == {"task": "broken", "status": "failed"}
+            ]
+            return got if done == [1] else None
+
+        counted = wait_for(broken_counted, timeout=30)
+        for family in ("tickwork_job_duration_seconds", "tickwork_job_wait_seconds"):
+            (count,) = [
+                s.value
+                for s in counted[family]
+                if s.name.endswith("_count") and s.labels == {"task": "broken"}
+            ]
+            assert count == 1, family
     finally:
         out = stop(proc)
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
