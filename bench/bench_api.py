@@ -61,17 +61,21 @@ def pct(xs: list[float], p: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def fresh_url(backend: str, pg_url: str | None, scratch: Path) -> str:
+def fresh_url(
+    backend: str, pg_url: str | None, scratch: Path, name: str = "api", pg_db: str = PG_DB
+) -> str:
+    """An empty database for one benchmark: a SQLite file in ``scratch``, or ``pg_db`` created
+    afresh on the server of ``pg_url``."""
     if backend == "sqlite":
-        return f"sqlite:///{scratch / 'bench-api.db'}"
+        return f"sqlite:///{scratch / f'bench-{name}.db'}"
     assert pg_url is not None
     base = sa.make_url(pg_url).set(drivername="postgresql+psycopg")
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{PG_DB}"')
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{pg_db}"')
     admin.dispose()
-    return base.set(database=PG_DB).render_as_string(hide_password=False)
+    return base.set(database=pg_db).render_as_string(hide_password=False)
 
 
 def task_name(i: int) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from bench_api import fresh_url, pct
 
 from tickwork.domain.jobs import JobState
 from tickwork.domain.processors import ROLE_WORKER
@@ -78,27 +79,6 @@ SELECT i, i, 'old-' || (i % 50), 1, 'succeeded', 'scheduler', to_timestamp(:t0 +
     to_timestamp(:t0 + i + 0.5), 0.5, 'bench', '{"ok": true}'
 FROM generate_series(1, :n) AS i
 """
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    k = (len(xs) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-
-def fresh_url(backend: str, pg_url: str | None, scratch: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{scratch / 'bench-prune.db'}"
-    assert pg_url is not None
-    base = sa.make_url(pg_url).set(drivername="postgresql+psycopg")
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{PG_DB}"')
-    admin.dispose()
-    return base.set(database=PG_DB).render_as_string(hide_password=False)
 
 
 def load(store: SqlStore, n: int) -> float:
@@ -210,7 +190,7 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         for backend in backends:
-            url = fresh_url(backend, args.pg_url, Path(scratch))
+            url = fresh_url(backend, args.pg_url, Path(scratch), "prune", PG_DB)
             result = asyncio.run(bench(backend, url, args.runs, args.rate, args.idle))
             results.append(result)
             print(json.dumps(result, indent=2), flush=True)
