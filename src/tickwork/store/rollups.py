@@ -334,6 +334,12 @@ def read(conn: Connection, q: RollupQuery) -> RollupData:
         return RollupData([], keyed, keys, [])
     histograms: list[HistogramRow] = []
     if TASKS in q.parts:
+        # A range read by the hour sums the same rows from day rows for its whole days.
+        spanned = (
+            _spanned(rollups, q)
+            if q.period_seconds == HOUR
+            else [r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket)]
+        )
         histograms = [
             HistogramRow(task, measure, status, int(bucket), int(n), float(total))
             for task, measure, status, bucket, n, total in conn.execute(
@@ -345,7 +351,7 @@ def read(conn: Connection, q: RollupQuery) -> RollupData:
                     sa.func.sum(r.count),
                     sa.func.sum(r.total),
                 )
-                .where(r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket))
+                .where(*spanned)
                 .group_by(r.task_name, r.measure, r.status, r.bucket)
             )
         ]
