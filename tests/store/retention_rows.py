@@ -92,12 +92,36 @@ def rollup(period: int, start: datetime) -> dict[str, Any]:
     }
 
 
-def key_rollup(start: datetime) -> dict[str, Any]:
-    return {"task_name": "a", "key": "k", "bucket_start": start, "status": "succeeded", "count": 1}
+def series_rollup(period: int, start: datetime) -> dict[str, Any]:
+    return {
+        "period_seconds": period,
+        "bucket_start": start,
+        "task_name": "a",
+        "status": "succeeded",
+        "count": 1,
+        "total": 1.0,
+    }
 
 
-def error_rollup(start: datetime) -> dict[str, Any]:
-    return {"task_name": "a", "bucket_start": start, "fingerprint": "f" * 16, "count": 1}
+def key_rollup(start: datetime, period: int = 3600) -> dict[str, Any]:
+    return {
+        "period_seconds": period,
+        "bucket_start": start,
+        "task_name": "a",
+        "key": "k",
+        "status": "succeeded",
+        "count": 1,
+    }
+
+
+def error_rollup(start: datetime, period: int = 3600) -> dict[str, Any]:
+    return {
+        "period_seconds": period,
+        "bucket_start": start,
+        "task_name": "a",
+        "fingerprint": "f" * 16,
+        "count": 1,
+    }
 
 
 def insert(engine: sa.Engine, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:

@@ -36,6 +36,8 @@ EXPECTED = {
     "missed_fires": 1,
     "minute_rollups": 1,
     "hour_rollups": 1,
+    "minute_series_rollups": 1,
+    "hour_series_rollups": 1,
     "key_rollups": 1,
     "error_rollups": 1,
 }
@@ -88,9 +90,31 @@ def seed(engine: sa.Engine) -> None:
             rr.rollup(0, epoch),  # all time: never pruned
         ],
     )
-    rr.insert(engine, s.key_rollups, [rr.key_rollup(days_ago(60)), rr.key_rollup(days_ago(10))])
     rr.insert(
-        engine, s.error_rollups, [rr.error_rollup(days_ago(60)), rr.error_rollup(days_ago(10))]
+        engine,
+        s.series_rollups,
+        [
+            rr.series_rollup(60, days_ago(3)),
+            rr.series_rollup(60, days_ago(1)),
+            rr.series_rollup(3600, days_ago(60)),
+            rr.series_rollup(3600, days_ago(10)),
+            rr.series_rollup(86400, days_ago(300)),  # day rows: never pruned
+        ],
+    )
+    old_day = days_ago(300)
+    rr.insert(
+        engine,
+        s.key_rollups,
+        [rr.key_rollup(days_ago(60)), rr.key_rollup(days_ago(10)), rr.key_rollup(old_day, 86400)],
+    )
+    rr.insert(
+        engine,
+        s.error_rollups,
+        [
+            rr.error_rollup(days_ago(60)),
+            rr.error_rollup(days_ago(10)),
+            rr.error_rollup(old_day, 86400),
+        ],
     )
 
 
@@ -116,8 +140,12 @@ async def test_prune_removes_exactly_what_the_policy_says(store: SqlStore) -> No
     assert rr.bucket_starts(e, s.rollups, s.rollups.c.period_seconds == 60) == {days_ago(1)}
     assert rr.bucket_starts(e, s.rollups, s.rollups.c.period_seconds == 3600) == {days_ago(10)}
     assert rr.count(e, s.rollups) == 3  # the all-time row stays
-    assert rr.bucket_starts(e, s.key_rollups) == {days_ago(10)}
-    assert rr.bucket_starts(e, s.error_rollups) == {days_ago(10)}
+    series = s.series_rollups
+    assert rr.bucket_starts(e, series, series.c.period_seconds == 60) == {days_ago(1)}
+    assert rr.bucket_starts(e, series, series.c.period_seconds == 3600) == {days_ago(10)}
+    assert rr.bucket_starts(e, series, series.c.period_seconds == 86400) == {days_ago(300)}
+    assert rr.bucket_starts(e, s.key_rollups) == {days_ago(10), days_ago(300)}
+    assert rr.bucket_starts(e, s.error_rollups) == {days_ago(10), days_ago(300)}
 
     again = await pruner(store).prune()
     assert again.total == 0

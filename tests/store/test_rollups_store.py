@@ -35,7 +35,7 @@ from tickwork.domain.stats import (
 )
 from tickwork.domain.tasks import HttpTarget, TaskDefinition
 from tickwork.store import SqlStore, create_store
-from tickwork.store.schema import error_rollups, key_rollups, rollups
+from tickwork.store.schema import error_rollups, key_rollups, rollups, series_rollups
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RATIO = math.sqrt(2)  # one bucket of ``domain.histogram``
@@ -91,6 +91,10 @@ def completion(
         due_at=None if wait is None else started - timedelta(seconds=wait),
         key=key,
     )
+
+
+def hour(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
 
 
 def rows(store: SqlStore, table: sa.Table) -> list[sa.Row[object]]:
@@ -159,10 +163,36 @@ async def test_completions_write_rollups_that_match_their_runs(store: SqlStore) 
         waits = sum(n for (p, _, m, _, _), (n, _) in found.items() if p == period and m == "wait")
         assert (durations, waits) == (5, 4)
 
-    keys = {(r.key, r.bucket_start, r.status): r.count for r in rows(store, key_rollups)}
-    assert keys == {("k1", NOW, "succeeded"): 2, ("k2", NOW, "failed"): 1}
+    # Series rows: runs by status per minute, hour and day, without the histogram buckets.
+    series = {
+        (r.period_seconds, r.bucket_start, r.status): (r.count, r.total)
+        for r in rows(store, series_rollups)
+    }
+    day = NOW.replace(hour=0)
+    assert series[(MINUTE, NOW, "succeeded")] == (2, pytest.approx(0.82))
+    assert series[(HOUR, NOW + timedelta(hours=1), "failed")] == (1, pytest.approx(3.0))
+    assert series[(DAY, day, "failed")] == (2, pytest.approx(6.0))
+    assert series[(DAY, day, "timeout")] == (1, pytest.approx(9.0))
+    for period in (MINUTE, HOUR, DAY):
+        assert sum(n for (p, _, _), (n, _) in series.items() if p == period) == 5
 
-    errors = rows(store, error_rollups)
+    keys = {
+        (r.period_seconds, r.key, r.bucket_start, r.status): r.count
+        for r in rows(store, key_rollups)
+    }
+    assert keys == {
+        (HOUR, "k1", NOW, "succeeded"): 2,
+        (HOUR, "k2", NOW, "failed"): 1,
+        (DAY, "k1", day, "succeeded"): 2,
+        (DAY, "k2", day, "failed"): 1,
+    }
+
+    all_errors = rows(store, error_rollups)
+    days = sorted(
+        (r.bucket_start, r.error_type, r.count) for r in all_errors if r.period_seconds == DAY
+    )
+    assert days == [(day, "Boom", 2), (day, "Timeout", 1)]
+    errors = [r for r in all_errors if r.period_seconds == HOUR]
     # "user 42" and "user 7" at the same frame are one error, once per hour; the timeout another.
     by_hour = sorted((r.bucket_start, r.error_type, r.count, r.frame) for r in errors)
     assert by_hour == [
@@ -280,6 +310,57 @@ async def test_figures_from_buckets_match_an_exact_computation(store: SqlStore) 
     keyed = await store.read_rollups(RollupQuery(start, end, HOUR, key="x"))
     assert sum(s.count for s in keyed.series) == sum(c.key == "x" for c in runs)
     assert keyed.histograms == []
+
+
+async def test_ranges_of_days_read_day_rows_with_the_same_sums(store: SqlStore) -> None:
+    """Per-key and error counts of a range not on day boundaries: its whole days come from day
+    rows, the hours around them from hour rows; the sums are those of the runs in its hours."""
+    rand = random.Random(11)
+    job = await make_job(store, "a")
+    runs = [
+        completion(
+            job,
+            "a",
+            NOW + timedelta(seconds=rand.uniform(-3 * 86400, 3 * 86400)),
+            1.0,
+            rand.choice([RunStatus.SUCCEEDED, RunStatus.FAILED]),
+            key=rand.choice(["x", "y"]),
+            message=f"user {i} not found",
+        )
+        for i in range(400)
+    ]
+    for start in range(0, len(runs), 50):
+        await store.complete(runs[start : start + 50])
+    for start, end in (
+        (NOW - timedelta(days=2, hours=5, minutes=30), NOW + timedelta(hours=30, minutes=10)),
+        (NOW - timedelta(days=3), NOW + timedelta(days=3)),
+        (NOW.replace(hour=0), NOW.replace(hour=0) + timedelta(days=1)),
+        (NOW - timedelta(hours=7, minutes=1), NOW - timedelta(hours=1)),
+    ):
+        # Widened to the whole hours the range touches, as before there were day rows.
+        mine = [c for c in runs if hour(start) <= hour(c.started_at) < end]
+        data = await store.read_rollups(RollupQuery(start, end, DAY))
+        assert sum(k.count for k in data.keys) == len(mine)
+        for key in ("x", "y"):
+            assert sum(k.count for k in data.keys if k.key == key) == sum(
+                c.key == key for c in mine
+            )
+        [group] = error_groups(data.errors)
+        assert group.count == sum(c.outcome.status is RunStatus.FAILED for c in mine)
+        keyed = await store.read_rollups(RollupQuery(start, end, DAY, key="x"))
+        assert sum(s.count for s in keyed.series) == sum(c.key == "x" for c in mine)
+    # The first failed hour after the last success, from the hour series rows.
+    latest = max(runs, key=lambda c: c.started_at)
+    since = await store.failing_since(["a"])
+    if latest.outcome.status is RunStatus.SUCCEEDED:
+        assert since == {} or since["a"] >= latest.started_at.replace(
+            minute=0, second=0, microsecond=0
+        )
+    later = latest.started_at + timedelta(hours=2)
+    await store.complete([completion(job, "a", later, 1.0, RunStatus.FAILED)])
+    await store.complete([completion(job, "a", later + timedelta(hours=3), 1.0, RunStatus.FAILED)])
+    since = await store.failing_since(["a"])
+    assert since == {"a": hour(later)}
 
 
 async def test_concurrent_completions_lose_no_count(db_url: str) -> None:

@@ -36,6 +36,7 @@ from tickwork.store.schema import (
     missed_fires,
     rollups,
     runs,
+    series_rollups,
 )
 from tickwork.store.sqlite import queue as sqlite_queue
 from tickwork.store.sqlstore import SqlStore
@@ -73,12 +74,23 @@ def inserted(sql: str) -> tuple[str, list[str]] | None:
 
 
 TABLES = {
-    t.name: t for t in (jobs, runs, limiters, missed_fires, rollups, key_rollups, error_rollups)
+    t.name: t
+    for t in (
+        jobs,
+        runs,
+        limiters,
+        missed_fires,
+        rollups,
+        key_rollups,
+        error_rollups,
+        series_rollups,
+    )
 }
 ROLLUP_COLUMNS = {
     rollups.name: store_rollups.ROLLUP_COLUMNS,
     key_rollups.name: store_rollups.KEY_ROLLUP_COLUMNS,
     error_rollups.name: store_rollups.ERROR_ROLLUP_COLUMNS,
+    series_rollups.name: store_rollups.SERIES_ROLLUP_COLUMNS,
 }
 
 
@@ -134,6 +146,7 @@ def test_sqlite_placeholders_match_the_inserted_columns() -> None:
         sqlite_queue.UPSERT_ROLLUPS_SQL,
         sqlite_queue.UPSERT_KEY_ROLLUPS_SQL,
         sqlite_queue.UPSERT_ERROR_ROLLUPS_SQL,
+        sqlite_queue.UPSERT_SERIES_SQL,
     ):
         found = inserted(sql)
         assert found is not None

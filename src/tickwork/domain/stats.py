@@ -48,6 +48,20 @@ def bucket_start(when: datetime, period_seconds: int) -> datetime:
     return EPOCH + timedelta(seconds=seconds)
 
 
+def hour_spans(first: datetime, end: datetime) -> list[tuple[int, datetime, datetime]]:
+    """The hour rows whose bucket starts in ``[first, end)`` (``first`` on an hour), as
+    ``(period, from, to)`` spans of the same rows: the whole UTC days inside as day rows, the
+    hours before and after them as hour rows. Day rows sum their hours, so the sums match."""
+    day = timedelta(seconds=DAY)
+    first_day = bucket_start(first + day - timedelta(microseconds=1), DAY)  # ceiling
+    last_hour_end = bucket_start(end - timedelta(microseconds=1), HOUR) + timedelta(hours=1)
+    end_day = bucket_start(last_hour_end, DAY)
+    if first_day >= end_day:
+        return [(HOUR, first, end)]
+    spans = [(HOUR, first, first_day), (DAY, first_day, end_day), (HOUR, end_day, end)]
+    return [(p, lo, hi) for p, lo, hi in spans if lo < hi]
+
+
 def period_for(start: datetime, end: datetime) -> int:
     """The rows a range's per-task figures are read from: minutes below ``MINUTE_ROWS_BELOW``,
     hours below ``HOUR_ROWS_BELOW``, else days."""
@@ -265,25 +279,36 @@ def task_figures(
     runs — above the task's own threshold in ``thresholds``, else above ``slow_factor`` × its
     p95."""
     statuses: dict[str, dict[str, int]] = {}
-    durations: dict[str, Distribution] = {}
-    waits: dict[str, Distribution] = {}
+    # Per task: bucket counts and the summed seconds, in mutable form (a Distribution each at
+    # the end, the sums added in the rows' order as ``Distribution.add`` would).
+    durations: dict[str, tuple[dict[int, int], list[float]]] = {}
+    waits: dict[str, tuple[dict[int, int], list[float]]] = {}
     timed = {s.value for s in TIMED}
     for r in rows:
-        statuses.setdefault(r.task_name, {})
+        by = statuses.setdefault(r.task_name, {})
         if r.measure == DURATION:
-            by = statuses[r.task_name]
             by[r.status] = by.get(r.status, 0) + r.count
-            if r.status in timed:
-                durations[r.task_name] = durations.get(r.task_name, Distribution()).add(
-                    r.bucket, r.count, r.total
-                )
+            if r.status not in timed:
+                continue
+            into = durations
         elif r.measure == WAIT:
-            waits[r.task_name] = waits.get(r.task_name, Distribution()).add(
-                r.bucket, r.count, r.total
-            )
+            into = waits
+        else:
+            continue
+        found = into.get(r.task_name)
+        if found is None:
+            found = into[r.task_name] = ({}, [0.0])
+        buckets, total = found
+        buckets[r.bucket] = buckets.get(r.bucket, 0) + r.count
+        total[0] += r.total
+
+    def distribution(of: dict[str, tuple[dict[int, int], list[float]]], name: str) -> Distribution:
+        found = of.get(name)
+        return Distribution() if found is None else Distribution(found[0], found[1][0])
+
     figures = []
     for name in sorted(statuses):
-        dist = durations.get(name, Distribution())
+        dist = distribution(durations, name)
         threshold = (thresholds or {}).get(name)
         if threshold is None:
             p95 = dist.quantile(0.95)
@@ -294,7 +319,7 @@ def task_figures(
                 task_name=name,
                 by_status=dict(sorted(statuses[name].items())),
                 durations=dist,
-                waits=waits.get(name, Distribution()),
+                waits=distribution(waits, name),
                 slow_threshold_seconds=threshold,
                 slow_runs=slow,
             )

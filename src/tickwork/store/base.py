@@ -571,8 +571,9 @@ class Pruning(Protocol):
         keeping each task's newest ``keep_last_runs`` and the runs of pending or running
         jobs), run events by age, finished jobs with their run events (older than their
         task's runs cutoff, with none of their runs kept; never a scheduled, available,
-        retrying or running job), the audit log, missed fires, rollups (minute rows, hour
-        rows; the all-time rows stay), key and error rollups."""
+        retrying or running job), the audit log, missed fires, rollups and series rollups
+        (minute rows, hour rows; the day and all-time rows stay), key and error rollups (hour
+        rows; the day rows stay)."""
         ...
 
     async def prune_batch(self, target: PruneTarget, limit: int) -> dict[str, int]:

@@ -29,6 +29,7 @@ from tickwork.store.schema import (
     rollups,
     run_events,
     runs,
+    series_rollups,
 )
 
 # pg_try_advisory_lock key of pruning passes ("tw-prune" as an integer); other keys of the
@@ -198,8 +199,36 @@ PRUNABLES: tuple[Prunable, ...] = (
         "rollup_hours_days",
         rollups.c.period_seconds == 3600,
     ),
-    _aged("key_rollups", key_rollups, key_rollups.c.bucket_start, "rollup_hours_days"),
-    _aged("error_rollups", error_rollups, error_rollups.c.bucket_start, "rollup_hours_days"),
+    # Series rows: minute and hour rows as the rollups' own; day rows stay, as theirs do.
+    _aged(
+        "minute_series_rollups",
+        series_rollups,
+        series_rollups.c.bucket_start,
+        "rollup_minutes_days",
+        series_rollups.c.period_seconds == 60,
+    ),
+    _aged(
+        "hour_series_rollups",
+        series_rollups,
+        series_rollups.c.bucket_start,
+        "rollup_hours_days",
+        series_rollups.c.period_seconds == 3600,
+    ),
+    # Per-key and error hour rows go after ``rollup_hours_days``; their day rows stay.
+    _aged(
+        "key_rollups",
+        key_rollups,
+        key_rollups.c.bucket_start,
+        "rollup_hours_days",
+        key_rollups.c.period_seconds == 3600,
+    ),
+    _aged(
+        "error_rollups",
+        error_rollups,
+        error_rollups.c.bucket_start,
+        "rollup_hours_days",
+        error_rollups.c.period_seconds == 3600,
+    ),
 )
 _BY_STEP = {p.step: p for p in PRUNABLES}
 

@@ -42,16 +42,24 @@ from tickwork.domain.stats import (
     RollupQuery,
     SeriesRow,
     bucket_start,
+    hour_spans,
 )
 from tickwork.store.backend import Backend
 from tickwork.store.rows import CORE, Codec
-from tickwork.store.schema import error_rollups, key_rollups, missed_fires, rollups
+from tickwork.store.schema import (
+    error_rollups,
+    key_rollups,
+    missed_fires,
+    rollups,
+    series_rollups,
+)
 
 # Day rows (86,400) serve ranges of days and more; the schema's comment names 60, 3600 and 0.
 PERIODS = (MINUTE, HOUR, DAY, LIFETIME)
 ROLLUP_COLUMNS = tuple(c.name for c in rollups.c)
 KEY_ROLLUP_COLUMNS = tuple(c.name for c in key_rollups.c)
 ERROR_ROLLUP_COLUMNS = tuple(c.name for c in error_rollups.c)
+SERIES_ROLLUP_COLUMNS = tuple(c.name for c in series_rollups.c)
 _ERROR_STATUSES = frozenset(s.value for s in ERRORS)
 
 
@@ -107,6 +115,7 @@ class RollupRows:
     rollups: list[tuple[Any, ...]]
     keys: list[tuple[Any, ...]]
     errors: list[tuple[Any, ...]]
+    series: list[tuple[Any, ...]]
 
 
 def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
@@ -151,7 +160,8 @@ def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
                     errors[epk] = [f.error_type, f.error_class, sample, print_.frame, 1]
                 else:
                     error[-1] += 1
-    sums: dict[tuple[str, int, float, str, str, int], list[float]] = {}
+    sums: dict[tuple[int, float, str, str, str, int], list[float]] = {}
+    series: dict[tuple[int, float, str, str], list[float]] = {}
 
     def add(
         task: str, minute: float, measure: str, status: str, bucket: int, n: float, total: float
@@ -162,7 +172,7 @@ def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
             (DAY, minute - minute % DAY),
             (LIFETIME, 0.0),
         ):
-            row = (task, period, start, measure, status, bucket)
+            row = (period, start, task, measure, status, bucket)
             found = sums.get(row)
             if found is None:
                 sums[row] = [n, total]
@@ -172,8 +182,35 @@ def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
 
     for (task, minute, status, bucket), (n, total) in durations.items():
         add(task, minute, DURATION, status, bucket, n, total)
+        for period, start in (
+            (MINUTE, minute),
+            (HOUR, minute - minute % HOUR),
+            (DAY, minute - minute % DAY),
+        ):
+            spk = (period, start, task, status)
+            found = series.get(spk)
+            if found is None:
+                series[spk] = [n, total]
+            else:
+                found[0] += n
+                found[1] += total
     for (task, minute, bucket), (n, total) in waits.items():
         add(task, minute, WAIT, "", bucket, n, total)
+    # Per-key and error rows: the hour's and the day's (both few: summed per hour above).
+    keyed: dict[tuple[int, float, str, str, str], int] = {}
+    for (task, key, hour, status), n in keys.items():
+        for period, start in ((HOUR, hour), (DAY, hour - hour % DAY)):
+            keyed_pk = (period, start, task, key, status)
+            keyed[keyed_pk] = keyed.get(keyed_pk, 0) + n
+    failed: dict[tuple[int, float, str, str], list[Any]] = {}
+    for (task, hour, fp), error in errors.items():
+        for period, start in ((HOUR, hour), (DAY, hour - hour % DAY)):
+            failed_pk = (period, start, task, fp)
+            found_error = failed.get(failed_pk)
+            if found_error is None:
+                failed[failed_pk] = list(error)
+            else:
+                found_error[-1] += error[-1]
     time = codec.encode_time
 
     def at(epoch: float) -> Any:
@@ -181,15 +218,20 @@ def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
 
     return RollupRows(
         rollups=[
-            (task, period, at(start), measure, status, bucket, int(n), total)
-            for (task, period, start, measure, status, bucket), (n, total) in sorted(sums.items())
+            (period, at(start), task, measure, status, bucket, int(n), total)
+            for (period, start, task, measure, status, bucket), (n, total) in sorted(sums.items())
         ],
         keys=[
-            (task, key, at(start), status, n)
-            for (task, key, start, status), n in sorted(keys.items())
+            (period, at(start), task, key, status, n)
+            for (period, start, task, key, status), n in sorted(keyed.items())
         ],
         errors=[
-            (task, at(start), fp, *error) for (task, start, fp), error in sorted(errors.items())
+            (period, at(start), task, fp, *error)
+            for (period, start, task, fp), error in sorted(failed.items())
+        ],
+        series=[
+            (period, at(start), task, status, int(n), total)
+            for (period, start, task, status), (n, total) in sorted(series.items())
         ],
     )
 
@@ -199,6 +241,7 @@ ADDED = {
     rollups.name: ("count", "total"),
     key_rollups.name: ("count",),
     error_rollups.name: ("count",),
+    series_rollups.name: ("count", "total"),
 }
 
 
@@ -217,6 +260,7 @@ def upsert(conn: Connection, backend: Backend, batch: Iterable[Finished]) -> Non
         (rollups, ROLLUP_COLUMNS, rows.rollups),
         (key_rollups, KEY_ROLLUP_COLUMNS, rows.keys),
         (error_rollups, ERROR_ROLLUP_COLUMNS, rows.errors),
+        (series_rollups, SERIES_ROLLUP_COLUMNS, rows.series),
     ):
         if not values:
             continue
@@ -236,6 +280,18 @@ def _where(table: sa.Table, q: RollupQuery, first: datetime) -> list[Any]:
     return where
 
 
+def _spanned(table: sa.Table, q: RollupQuery, *where: Any) -> list[Any]:
+    """Where-clauses of the rows of ``table`` (hour and day rows) that sum the hours of ``q``'s
+    range: day rows for its whole days, hour rows for the rest (``hour_spans``)."""
+    c = table.c
+    spans = [
+        sa.and_(c.period_seconds == period, c.bucket_start >= lo, c.bucket_start < hi)
+        for period, lo, hi in hour_spans(bucket_start(q.start, HOUR), q.end)
+    ]
+    tasks = [] if q.tasks is None else [c.task_name.in_(q.tasks)]
+    return [sa.or_(*spans), *tasks, *where]
+
+
 def read(conn: Connection, q: RollupQuery) -> RollupData:
     """``Store.read_rollups``: the parts ``q.parts`` asks for, each summed in SQL — the range's
     histograms per task, its series, its keys and its errors. With ``q.key`` the histograms
@@ -243,34 +299,47 @@ def read(conn: Connection, q: RollupQuery) -> RollupData:
     (counts only)."""
     r = rollups.c
     k = key_rollups.c
-    hour_first = bucket_start(q.start, HOUR)
-    key_where = _where(key_rollups, q, hour_first)
-    if q.key is not None:
-        key_where.append(k.key == q.key)
+    keyed_by = [] if q.key is None else [k.key == q.key]
     keys: list[KeyRow] = []
     if KEYS in q.parts or q.key is not None:
         keys = [
             KeyRow(task, key, status, int(n))
             for task, key, status, n in conn.execute(
                 sa.select(k.task_name, k.key, k.status, sa.func.sum(k.count))
-                .where(*key_where)
+                .where(*_spanned(key_rollups, q, *keyed_by))
                 .group_by(k.task_name, k.key, k.status)
             )
         ]
     if q.key is not None:
         keyed: list[SeriesRow] = []
         if SERIES in q.parts:
+            # Hourly trends need the hour rows; daily ones are the same sums from day rows.
+            where = (
+                _spanned(key_rollups, q, *keyed_by)
+                if q.series_period > HOUR
+                else [
+                    k.period_seconds == HOUR,
+                    *_where(key_rollups, q, bucket_start(q.start, HOUR)),
+                    *keyed_by,
+                ]
+            )
             keyed = [
                 SeriesRow(start, status, int(n), 0.0)
                 for start, status, n in conn.execute(
                     sa.select(k.bucket_start, k.status, sa.func.sum(k.count))
-                    .where(*key_where)
+                    .where(*where)
                     .group_by(k.bucket_start, k.status)
                 )
             ]
         return RollupData([], keyed, keys, [])
     histograms: list[HistogramRow] = []
     if TASKS in q.parts:
+        # A range read by the hour sums the same rows from day rows for its whole days.
+        spanned = (
+            _spanned(rollups, q)
+            if q.period_seconds == HOUR
+            else [r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket)]
+        )
         histograms = [
             HistogramRow(task, measure, status, int(bucket), int(n), float(total))
             for task, measure, status, bucket, n, total in conn.execute(
@@ -282,23 +351,23 @@ def read(conn: Connection, q: RollupQuery) -> RollupData:
                     sa.func.sum(r.count),
                     sa.func.sum(r.total),
                 )
-                .where(r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket))
+                .where(*spanned)
                 .group_by(r.task_name, r.measure, r.status, r.bucket)
             )
         ]
     series: list[SeriesRow] = []
     if SERIES in q.parts:
         period = q.series_period
+        s = series_rollups.c
         series = [
             SeriesRow(start, status, int(n), float(total))
             for start, status, n, total in conn.execute(
-                sa.select(r.bucket_start, r.status, sa.func.sum(r.count), sa.func.sum(r.total))
+                sa.select(s.bucket_start, s.status, sa.func.sum(s.count), sa.func.sum(s.total))
                 .where(
-                    r.period_seconds == period,
-                    *_where(rollups, q, bucket_start(q.start, period)),
-                    r.measure == DURATION,
+                    s.period_seconds == period,
+                    *_where(series_rollups, q, bucket_start(q.start, period)),
                 )
-                .group_by(r.bucket_start, r.status)
+                .group_by(s.bucket_start, s.status)
             )
         ]
     errors: list[ErrorRow] = []
@@ -316,7 +385,7 @@ def read(conn: Connection, q: RollupQuery) -> RollupData:
                     sa.func.max(e.frame),
                     sa.func.sum(e.count),
                 )
-                .where(*_where(error_rollups, q, hour_first))
+                .where(*_spanned(error_rollups, q))
                 .group_by(e.task_name, e.fingerprint)
             )
         ]
@@ -325,24 +394,21 @@ def read(conn: Connection, q: RollupQuery) -> RollupData:
 
 def failing_since(conn: Connection, task_names: Sequence[str]) -> dict[str, datetime]:
     """``Store.failing_since``: per task, the hour of its first failed or timed-out run after
-    its last succeeded one (ever, from hour rows); tasks whose last run succeeded are absent."""
-    r = rollups.c
-    hourly = [r.period_seconds == HOUR, r.measure == DURATION, r.task_name.in_(list(task_names))]
-    last_ok = dict(
-        conn.execute(
-            sa.select(r.task_name, sa.func.max(r.bucket_start))
-            .where(*hourly, r.status == RunStatus.SUCCEEDED.value)
-            .group_by(r.task_name)
-        ).all()
-    )
+    its last succeeded one (ever, from hour rows); tasks whose last run succeeded are absent.
+    Each is a seek in ``ix_tickwork_series_rollups_task``: few tasks, two queries each."""
+    s = series_rollups.c
     since: dict[str, datetime] = {}
-    # The first failure after the last success needs a bound per task: few tasks, one query each.
     for name in task_names:
-        where = [*hourly[:2], r.task_name == name, r.status.in_(sorted(_ERROR_STATUSES))]
-        ok = last_ok.get(name)
+        hourly = [s.task_name == name, s.period_seconds == HOUR]
+        ok = conn.execute(
+            sa.select(sa.func.max(s.bucket_start)).where(
+                *hourly, s.status == RunStatus.SUCCEEDED.value
+            )
+        ).scalar()
+        where = [*hourly, s.status.in_(sorted(_ERROR_STATUSES))]
         if ok is not None:
-            where.append(r.bucket_start >= ok)
-        first = conn.execute(sa.select(sa.func.min(r.bucket_start)).where(*where)).scalar()
+            where.append(s.bucket_start >= ok)
+        first = conn.execute(sa.select(sa.func.min(s.bucket_start)).where(*where)).scalar()
         if first is not None:
             since[name] = first
     return since

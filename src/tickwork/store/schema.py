@@ -355,41 +355,72 @@ sa.Index("ix_tickwork_missed_fires_recorded", missed_fires.c.recorded_at)
 rollups = sa.Table(
     "tickwork_rollups",
     metadata,
-    sa.Column("task_name", sa.String(200), primary_key=True),
     sa.Column("period_seconds", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("bucket_start", UTCDateTime, primary_key=True),
+    sa.Column("task_name", sa.String(200), primary_key=True),
     sa.Column("measure", sa.String(8), primary_key=True),
     sa.Column("status", sa.String(16), primary_key=True),
     sa.Column("bucket", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("total", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
 )
-sa.Index("ix_tickwork_rollups_period", rollups.c.period_seconds, rollups.c.bucket_start)
 
-# Runs by concurrency key, per task and hour, by status.
+# The tables below, like the one above, are read by ranges of (period, bucket start): their
+# primary keys start with those two, and on SQLite they are stored in that order (WITHOUT
+# ROWID), so a range's rows are read from one place, with no lookup per row. Periods: 60
+# (series only), 3600 and 86400; the day rows let a range of days read a row per day where hour
+# rows would need 24.
+
+# Runs per task, period and bucket start by status, with their summed seconds: the series
+# (trends, peak hours) and the last failures, without the histogram buckets of the above.
+series_rollups = sa.Table(
+    "tickwork_series_rollups",
+    metadata,
+    sa.Column("period_seconds", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("bucket_start", UTCDateTime, primary_key=True),
+    sa.Column("task_name", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+# A task's last hours of one status (``failing_since``): a seek per task, not a scan.
+sa.Index(
+    "ix_tickwork_series_rollups_task",
+    series_rollups.c.task_name,
+    series_rollups.c.period_seconds,
+    series_rollups.c.status,
+    series_rollups.c.bucket_start,
+)
+
+# Runs by concurrency key, per period (hour, day), bucket start and task, by status.
 key_rollups = sa.Table(
     "tickwork_key_rollups",
     metadata,
+    sa.Column("period_seconds", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("bucket_start", UTCDateTime, primary_key=True),
     sa.Column("task_name", sa.String(200), primary_key=True),
     sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("bucket_start", UTCDateTime, primary_key=True),
     sa.Column("status", sa.String(16), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
-sa.Index("ix_tickwork_key_rollups_start", key_rollups.c.bucket_start)
 
-# Failures per task and hour by fingerprint: the error's class and message with numbers and IDs
-# normalised, plus the top stack frame; one sample message and frame kept for display.
+# Failures per period (hour, day), bucket start and task by fingerprint: the error's class and
+# message with numbers and IDs normalised, plus the top stack frame; one sample message and
+# frame kept for display.
 error_rollups = sa.Table(
     "tickwork_error_rollups",
     metadata,
-    sa.Column("task_name", sa.String(200), primary_key=True),
+    sa.Column("period_seconds", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("bucket_start", UTCDateTime, primary_key=True),
+    sa.Column("task_name", sa.String(200), primary_key=True),
     sa.Column("fingerprint", sa.String(64), primary_key=True),
     sa.Column("error_type", sa.String(200)),
     sa.Column("error_class", sa.String(16)),
     sa.Column("message", sa.Text),
     sa.Column("frame", sa.Text),
     sa.Column("count", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
-sa.Index("ix_tickwork_error_rollups_start", error_rollups.c.bucket_start)

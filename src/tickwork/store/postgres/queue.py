@@ -32,6 +32,7 @@ from tickwork.store.rollups import (
     ERROR_ROLLUP_COLUMNS,
     KEY_ROLLUP_COLUMNS,
     ROLLUP_COLUMNS,
+    SERIES_ROLLUP_COLUMNS,
     finished_of_completion,
     on_conflict_sql,
     rollup_rows,
@@ -46,7 +47,15 @@ from tickwork.store.rows import (
     completion_update,
     new_job_row,
 )
-from tickwork.store.schema import UTCDateTime, error_rollups, jobs, key_rollups, rollups, runs
+from tickwork.store.schema import (
+    UTCDateTime,
+    error_rollups,
+    jobs,
+    key_rollups,
+    rollups,
+    runs,
+    series_rollups,
+)
 
 
 def _utc(value: datetime) -> datetime:
@@ -392,13 +401,14 @@ _ROLLUP_TABLES = (
     ("roll", rollups, ROLLUP_COLUMNS),
     ("keyroll", key_rollups, KEY_ROLLUP_COLUMNS),
     ("errroll", error_rollups, ERROR_ROLLUP_COLUMNS),
+    ("serroll", series_rollups, SERIES_ROLLUP_COLUMNS),
 )
 _PENDING = frozenset({JobState.SCHEDULED, JobState.AVAILABLE, JobState.RETRYING})
 _RUN_PARAMS = tuple(f"run_{n}" for n in RUN_INSERT_COLUMNS)
 _STATEMENTS: dict[tuple[bool, ...], str] = {}
 
 
-def complete_statement(notify: bool, tables: tuple[bool, bool, bool]) -> str:
+def complete_statement(notify: bool, tables: tuple[bool, bool, bool, bool]) -> str:
     """The completion statement with the rollup upserts of the tables that get rows (flags in
     ``_ROLLUP_TABLES`` order). Run IDs come from one sequence in the order the rows are inserted
     (by ``ord``): sorted, they are in the order of the completions. Retrying or deferred jobs
@@ -417,7 +427,7 @@ def complete_statement(notify: bool, tables: tuple[bool, bool, bool]) -> str:
 
 
 # The fullest form, as a constant for ``tests/store/test_rows.py`` to read its column lists.
-COMPLETE_ALL_SQL = complete_statement(True, (True, True, True))
+COMPLETE_ALL_SQL = complete_statement(True, (True, True, True, True))
 
 
 def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -> list[int]:
@@ -437,14 +447,15 @@ def complete(conn: psycopg.Connection[Any], completions: Sequence[Completion]) -
     }
     added = rollup_rows((finished_of_completion(c) for c in completions), CODEC)
     for (name, _, names), values in zip(
-        _ROLLUP_TABLES, (added.rollups, added.keys, added.errors), strict=True
+        _ROLLUP_TABLES, (added.rollups, added.keys, added.errors, added.series), strict=True
     ):
         if values:
             columns = zip(*values, strict=True)
             params.update({f"{name}_{n}": list(v) for n, v in zip(names, columns, strict=True)})
     pending = any(c.next_state in _PENDING for c in completions)
     statement = complete_statement(
-        pending, (bool(added.rollups), bool(added.keys), bool(added.errors))
+        pending,
+        (bool(added.rollups), bool(added.keys), bool(added.errors), bool(added.series)),
     )
     row = conn.execute(statement, params).fetchone()
     assert row is not None  # an aggregate always gives one row

@@ -27,6 +27,7 @@ from tickwork.store.rollups import (
     ERROR_ROLLUP_COLUMNS,
     KEY_ROLLUP_COLUMNS,
     ROLLUP_COLUMNS,
+    SERIES_ROLLUP_COLUMNS,
     finished_of_completion,
     on_conflict_sql,
     rollup_rows,
@@ -43,7 +44,13 @@ from tickwork.store.rows import (
     due_schedule,
     new_job_row,
 )
-from tickwork.store.schema import ACTIVE_FOR_OVERLAP, error_rollups, key_rollups, rollups
+from tickwork.store.schema import (
+    ACTIVE_FOR_OVERLAP,
+    error_rollups,
+    key_rollups,
+    rollups,
+    series_rollups,
+)
 
 _fromts = datetime.fromtimestamp
 
@@ -300,13 +307,14 @@ VALUES (?, {", ".join("?" * len(RUN_INSERT_COLUMNS))})
 """
 LAST_RUN_ID_SQL = "SELECT max(id) FROM tickwork_runs"
 # The rollups of the batch (``store/rollups.py``), one upsert per table.
-UPSERT_ROLLUPS_SQL, UPSERT_KEY_ROLLUPS_SQL, UPSERT_ERROR_ROLLUPS_SQL = (
+UPSERT_ROLLUPS_SQL, UPSERT_KEY_ROLLUPS_SQL, UPSERT_ERROR_ROLLUPS_SQL, UPSERT_SERIES_SQL = (
     f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     f" {on_conflict_sql(table)}"
     for table, names in (
         (rollups, ROLLUP_COLUMNS),
         (key_rollups, KEY_ROLLUP_COLUMNS),
         (error_rollups, ERROR_ROLLUP_COLUMNS),
+        (series_rollups, SERIES_ROLLUP_COLUMNS),
     )
 )
 
@@ -328,6 +336,7 @@ def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> list
         raw.executemany(CANCEL_WATCHDOGS_SQL, succeeded)
     added = rollup_rows((finished_of_completion(c) for c in completions), CODEC)
     raw.executemany(UPSERT_ROLLUPS_SQL, added.rollups)
+    raw.executemany(UPSERT_SERIES_SQL, added.series)
     if added.keys:
         raw.executemany(UPSERT_KEY_ROLLUPS_SQL, added.keys)
     if added.errors:
