@@ -297,6 +297,43 @@ async def test_stop_waits_for_results_being_written(store: SqlStore, service: Se
     assert run.status is RunStatus.SUCCEEDED and run.result == 3
 
 
+async def test_a_stop_ends_while_the_store_refuses_results(
+    store: SqlStore, service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The runs table gone (as in an outage, or a schema from another version): results cannot
+    # be written. A stop gives up after its grace and the job stays running in the store, for
+    # the reaper to return to the queue when its lease expires: ended, and nothing lost.
+    caplog.set_level(logging.WARNING, logger="tickwork.worker")
+    w = Worker(
+        store,
+        Dispatcher(PythonExecutor(), output_limit=65536),
+        WorkerSettings(
+            worker_id="w-refused",
+            poll_interval_seconds=0.05,
+            shutdown_timeout_seconds=5,
+            stop_write_grace_seconds=0.5,
+        ),
+    )
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE tickwork_runs RENAME TO tickwork_runs_away")
+    await w.start()
+    job = await service.enqueue(EnqueueRequest("add", args=(1, 2)))
+    w.wake()
+
+    def refused() -> bool:
+        return any("store unreachable" in r.getMessage() for r in caplog.records)
+
+    async with asyncio.timeout(20):
+        while not refused():
+            await asyncio.sleep(0.02)
+        await w.stop()  # hung for as long as the store refused, before
+    await w.dispatcher.aclose()
+    assert any("stopping without writing" in r.getMessage() for r in caplog.records)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE tickwork_runs_away RENAME TO tickwork_runs")
+    assert (await service.get_job(job)).state is JobState.RUNNING
+
+
 async def test_every_claimed_job_is_recorded_whenever_the_worker_stops(
     store: SqlStore, service: Service
 ) -> None:

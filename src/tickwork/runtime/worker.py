@@ -47,6 +47,10 @@ HELD_RECHECK_SECONDS = 0.005
 MAX_IDLE_SECONDS = 5.0
 
 
+# How long a stop keeps trying to write its last results while the store refuses them.
+STOP_WRITE_GRACE_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     worker_id: str
@@ -59,6 +63,9 @@ class WorkerSettings:
     prefetch_seconds: float = DEFAULT_PREFETCH_SECONDS
     max_interruptions: int = DEFAULT_MAX_INTERRUPTIONS
     rules: ClaimRules = field(default_factory=ClaimRules)
+    # How long a stop keeps trying to write its last results and release its jobs while the
+    # store refuses them; then it gives up, and the jobs return when their leases expire.
+    stop_write_grace_seconds: float = STOP_WRITE_GRACE_SECONDS
 
 
 # Outcomes that get a WARNING line of their own (see log_failure).
@@ -236,18 +243,32 @@ class Worker:
         for loop in self._loops:
             if loop.get_name() in ("tickwork-lease", "tickwork-cancel"):
                 loop.cancel()
-        await self._drain_completions()  # waits for a write in flight, then writes the rest
-        if leftover:
-            n = await self.write_retry.call(
-                lambda: self.store.release(
-                    self.settings.worker_id,
-                    leftover,
-                    self.clock.now(),
-                    SHUTDOWN_REASON,
-                    max_interruptions=self.settings.max_interruptions,
-                )
+        try:
+            # A stop must end even while the store refuses writes (an outage, a wrong schema):
+            # what is not written by then stays ``running`` in the store, and the reaper returns
+            # those jobs to the queue when their leases expire; nothing is lost.
+            async with asyncio.timeout(self.settings.stop_write_grace_seconds):
+                await self._drain_completions()  # a write in flight first, then the rest
+                if leftover:
+                    n = await self.write_retry.call(
+                        lambda: self.store.release(
+                            self.settings.worker_id,
+                            leftover,
+                            self.clock.now(),
+                            SHUTDOWN_REASON,
+                            max_interruptions=self.settings.max_interruptions,
+                        )
+                    )
+                    log.info("released %d job(s) back to the queue", n)
+        except TimeoutError:
+            log.warning(
+                "stopping without writing: the store refused writes for %ss; %d result(s) not"
+                " recorded and %d job(s) not released stay running in the store until their"
+                " leases expire, then go back to the queue",
+                self.settings.stop_write_grace_seconds,
+                len(self._completions),
+                len(leftover),
             )
-            log.info("released %d job(s) back to the queue", n)
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -442,9 +463,12 @@ class Worker:
                 batch, self._completions = self._completions, []
                 try:
                     run_ids = await self.store.complete(batch)
-                except Exception as exc:
-                    # Keep the results and try again: losing them would lose the outcome.
+                except BaseException as exc:
+                    # Keep the results and try again: losing them would lose the outcome (and a
+                    # stop that gives up must still know what it did not write).
                     self._completions[:0] = batch
+                    if not isinstance(exc, Exception):
+                        raise
                     await self.write_retry.failed(exc)
                     continue
                 self.write_retry.succeeded()
