@@ -17,7 +17,7 @@ from tickwork.clock import Clock, SystemClock
 from tickwork.domain.retention import MIN_PRUNE_BATCH_SIZE, PruneReport, RetentionPolicy
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.loop import BackgroundLoop
-from tickwork.store.base import Pruning
+from tickwork.store.observing import Pruning
 
 log = logging.getLogger("tickwork.pruner")
 

@@ -63,8 +63,9 @@ from tickwork.store import (
     tasks,
 )
 from tickwork.store.backend import Backend
-from tickwork.store.base import Closeable, PruneLock
+from tickwork.store.base import Closeable
 from tickwork.store.database import Database
+from tickwork.store.observing import PruneLock
 
 
 class SqlStore:

@@ -14,8 +14,9 @@ import pytest
 
 from tickwork.domain.jobs import ResourceScope, ResourceUse, RunStatus
 from tickwork.domain.tasks import PythonTarget, ShellTarget
+from tickwork.runtime.executors.meters import WorkerShare
 from tickwork.runtime.executors.processes import TreeSampler
-from tickwork.runtime.executors.python import PythonExecutor, WorkerShare
+from tickwork.runtime.executors.python import PythonExecutor
 from tickwork.runtime.executors.shell import run_shell
 
 _HERE = str(Path(__file__).parent)
