@@ -21,51 +21,37 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench_api import TASKS, fresh_url, pct, rows, task_name
 
 from tickwork.api.metrics import Exposition
 from tickwork.clock import FakeClock
-from tickwork.domain.histogram import bucket_of
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.service.metrics import Metrics
-from tickwork.store import create_store
+from tickwork.store import create_store, rollups
 from tickwork.store import migrate as migrations
-from tickwork.store.schema import jobs, rollups, runs
+from tickwork.store.schema import jobs, runs
 
 CHUNK = 5_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def rollup_rows(run_rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The lifetime rows the rollup writer makes for these runs."""
-    sums: dict[tuple[str, str, str, int], list[float]] = {}
-    for r in run_rows:
-        seconds = float(r["duration_seconds"])  # type: ignore[arg-type]
-        for measure, status, value in (
-            ("duration", str(r["status"]), seconds),
-            ("wait", "", seconds / 10),
-        ):
-            key = (str(r["task_name"]), measure, status, bucket_of(value))
-            acc = sums.setdefault(key, [0, 0.0])
-            acc[0] += 1
-            acc[1] += value
+def finished(run_rows: list[dict[str, Any]]) -> list[rollups.Finished]:
+    """The runs as the rollup writer sees them (a wait of a tenth of each run's duration)."""
     return [
-        {
-            "task_name": task,
-            "period_seconds": 0,
-            "bucket_start": EPOCH,
-            "measure": measure,
-            "status": status,
-            "bucket": bucket,
-            "count": int(n),
-            "total": total,
-        }
-        for (task, measure, status, bucket), (n, total) in sums.items()
+        rollups.Finished(
+            task_name=r["task_name"],
+            status=r["status"],
+            started_at=r["started_at"],
+            duration_seconds=r["duration_seconds"],
+            wait_seconds=r["duration_seconds"] / 10,
+            key=None,
+        )
+        for r in run_rows
     ]
 
 
@@ -88,7 +74,8 @@ async def bench(url: str, n: int, reads: int) -> dict[str, float]:
         for i in range(0, n, CHUNK):
             conn.execute(jobs.insert(), job_rows[i : i + CHUNK])
             conn.execute(runs.insert(), run_rows[i : i + CHUNK])
-        conn.execute(rollups.insert(), rollup_rows(run_rows))
+        # Every rollup row the completion path writes for these runs, through its own writer.
+        rollups.upsert(conn, store._backend, finished(run_rows))
         if store.dialect == "postgresql":
             for table in ("tickwork_jobs", "tickwork_runs"):
                 conn.exec_driver_sql(
