@@ -198,9 +198,9 @@ async def serve(
             if on_started:
                 on_started(processor, service)
         if api is not None:
-            from tickwork.api.app import create_app
             from tickwork.api.deps import ApiContext
             from tickwork.api.server import ApiServer
+            from tickwork.dashboard.app import create_app
             from tickwork.service.events import EventFeed
 
             # The process's one event feed; the API's streams subscribe to it.

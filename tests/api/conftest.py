@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tickwork.api.app import create_app
 from tickwork.api.deps import ApiContext
@@ -77,15 +78,20 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def running_api(
-    url: str, settings: ApiSettings = TEST_SETTINGS, *, notify: Callable[[], None] | None = None
+    url: str,
+    settings: ApiSettings = TEST_SETTINGS,
+    *,
+    notify: Callable[[], None] | None = None,
+    factory: Callable[[ApiContext], FastAPI] = create_app,
 ) -> AsyncIterator[Api]:
-    """An API on a free port of 127.0.0.1 over the migrated database at ``url``."""
+    """An API on a free port of 127.0.0.1 over the migrated database at ``url`` (``factory``:
+    the app to serve, e.g. the dashboard's, which has the API in it)."""
     store = create_store(url)
     await store.open()
     clock = FakeClock(datetime.now(UTC))
     core = Context(store, clock=clock, api_job_kinds=settings.job_kinds, on_enqueue=notify)
     ctx = ApiContext.build(core, settings)
-    server = ApiServer(create_app(ctx), settings.host, settings.port)
+    server = ApiServer(factory(ctx), settings.host, settings.port)
     await server.start()
     client = httpx.AsyncClient(base_url=server.url, timeout=10)
     try:

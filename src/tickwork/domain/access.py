@@ -89,6 +89,16 @@ class ApiToken:
 
 
 @dataclass(frozen=True)
+class StoredSession:
+    """A dashboard session as stored: whose (None: the local one, without users), since when,
+    last seen when. The cookie's secret is stored only hashed."""
+
+    user_name: str | None
+    created_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
 class Principal:
     """Whoever makes a request: a user through a token, the local operator, or a shared
     secret (webhook / trigger bearer)."""

@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tickwork.domain.access import ApiToken, Role, Scope, User
+from tickwork.domain.access import ApiToken, Role, Scope, StoredSession, User
 from tickwork.errors import ConflictError, NotFoundError
 from tickwork.store.rows import TOKENS, USERS, columns
-from tickwork.store.schema import tokens, users
+from tickwork.store.schema import sessions, tokens, users
 
 _user = USERS.mapper()
 _token = TOKENS.mapper()
@@ -159,3 +159,47 @@ def touch_token(conn: Connection, token_id: int, now: datetime) -> None:
 def _token_with_user(conn: Connection, token_id: int) -> ApiToken | None:
     row = conn.execute(_TOKEN.where(tokens.c.id == token_id)).first()
     return None if row is None else _token(row)
+
+
+# --- dashboard sessions -----------------------------------------------------------------------
+def create_session(
+    conn: Connection, secret_hash: str, user_name: str | None, now: datetime
+) -> None:
+    conn.execute(
+        sessions.insert().values(
+            secret_hash=secret_hash, user_name=user_name, created_at=now, last_seen_at=now
+        )
+    )
+
+
+def get_session(conn: Connection, secret_hash: str) -> StoredSession | None:
+    row = conn.execute(
+        sa.select(sessions.c.user_name, sessions.c.created_at, sessions.c.last_seen_at).where(
+            sessions.c.secret_hash == secret_hash
+        )
+    ).first()
+    return None if row is None else StoredSession(*row)
+
+
+def touch_session(conn: Connection, secret_hash: str, now: datetime) -> None:
+    conn.execute(
+        sessions.update().where(sessions.c.secret_hash == secret_hash).values(last_seen_at=now)
+    )
+
+
+def delete_sessions(
+    conn: Connection,
+    *,
+    secret_hash: str | None = None,
+    user_name: str | None = None,
+    seen_before: datetime | None = None,
+) -> int:
+    """``Store.delete_sessions``."""
+    query = sessions.delete()
+    if secret_hash is not None:
+        query = query.where(sessions.c.secret_hash == secret_hash)
+    if user_name is not None:
+        query = query.where(sessions.c.user_name == user_name)
+    if seen_before is not None:
+        query = query.where(sessions.c.last_seen_at < seen_before)
+    return conn.execute(query).rowcount or 0

@@ -19,6 +19,7 @@ from tickwork.domain.access import (
     NewAuditEntry,
     Role,
     Scope,
+    StoredSession,
     User,
 )
 from tickwork.domain.admission import ClaimRules, Hold
@@ -455,6 +456,24 @@ class Accounts(Protocol):
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         """Record that a token was used now."""
+        ...
+
+    async def create_session(
+        self, secret_hash: str, user_name: str | None, now: datetime
+    ) -> None: ...
+
+    async def get_session(self, secret_hash: str) -> StoredSession | None: ...
+
+    async def touch_session(self, secret_hash: str, now: datetime) -> None: ...
+
+    async def delete_sessions(
+        self,
+        *,
+        secret_hash: str | None = None,
+        user_name: str | None = None,
+        seen_before: datetime | None = None,
+    ) -> int:
+        """Delete the sessions matching every given condition (at least one is given)."""
         ...
 
 

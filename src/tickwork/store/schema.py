@@ -283,6 +283,18 @@ tokens = sa.Table(
 )
 sa.Index("ix_tickwork_tokens_user", tokens.c.user_id)
 
+# Dashboard sessions: the SHA-256 of the cookie's random secret (256 bits, like tokens); a
+# session without a user is the local one of a dashboard without users (loopback only).
+sessions = sa.Table(
+    "tickwork_sessions",
+    metadata,
+    sa.Column("secret_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(200)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+)
+sa.Index("ix_tickwork_sessions_last_seen", sessions.c.last_seen_at)
+
 audit = sa.Table(
     "tickwork_audit",
     metadata,

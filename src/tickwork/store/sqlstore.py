@@ -9,6 +9,7 @@ it on its raw driver.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ from tickwork.domain.access import (
     NewAuditEntry,
     Role,
     Scope,
+    StoredSession,
     User,
 )
 from tickwork.domain.activity import (
@@ -361,6 +363,33 @@ class SqlStore:
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         await self._db.write(accounts.touch_token, token_id, now)
+
+    async def create_session(self, secret_hash: str, user_name: str | None, now: datetime) -> None:
+        await self._db.write(accounts.create_session, secret_hash, user_name, now)
+
+    async def get_session(self, secret_hash: str) -> StoredSession | None:
+        return await self._db.read(accounts.get_session, secret_hash)
+
+    async def touch_session(self, secret_hash: str, now: datetime) -> None:
+        await self._db.write(accounts.touch_session, secret_hash, now)
+
+    async def delete_sessions(
+        self,
+        *,
+        secret_hash: str | None = None,
+        user_name: str | None = None,
+        seen_before: datetime | None = None,
+    ) -> int:
+        if secret_hash is None and user_name is None and seen_before is None:
+            raise ValueError("delete_sessions needs a condition")
+        return await self._db.write(
+            functools.partial(
+                accounts.delete_sessions,
+                secret_hash=secret_hash,
+                user_name=user_name,
+                seen_before=seen_before,
+            )
+        )
 
     # --- audit ------------------------------------------------------------------------------------
     async def add_audit(self, entry: NewAuditEntry) -> int:

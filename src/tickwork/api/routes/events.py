@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -72,15 +73,20 @@ async def still_allowed(request: Request, ctx: ApiContext, principal: Principal)
 
 
 async def stream(
-    request: Request, ctx: ApiContext, feed: EventFeed, sub: Subscription, principal: Principal
+    feed: EventFeed,
+    sub: Subscription,
+    allowed: Callable[[], Awaitable[bool]],
+    heartbeat_seconds: float,
 ) -> AsyncIterator[str]:
+    """The SSE text of a subscription: events as they come, a heartbeat comment after
+    ``heartbeat_seconds`` of silence (when ``allowed()`` still holds; else the stream ends)."""
     try:
         yield f"retry: {RETRY_MS}\n\n: connected {feed.cursor.encode()}\n\n"
         while True:
             try:
-                event = await asyncio.wait_for(anext(sub), ctx.event_heartbeat_seconds)
+                event = await asyncio.wait_for(anext(sub), heartbeat_seconds)
             except TimeoutError:
-                if not await still_allowed(request, ctx, principal):
+                if not await allowed():
                     yield "event: error\ndata: credentials no longer valid\n\n"
                     return
                 # Nothing is waiting for this client: it has everything up to the cursor.
@@ -111,4 +117,10 @@ async def events(
         raise ApiError(503, "unavailable", "live events are off in this process")
     since = None if last_event_id is None else Cursor.decode(last_event_id, field="Last-Event-ID")
     sub = await feed.subscribe(visible_to(principal), since=since)
-    return EventStream(stream(request, ctx, feed, sub, principal), sub.close)
+    content = stream(
+        feed,
+        sub,
+        functools.partial(still_allowed, request, ctx, principal),
+        ctx.event_heartbeat_seconds,
+    )
+    return EventStream(content, sub.close)

@@ -1,0 +1,22 @@
+"""The dashboard's pages, one module each. Adding a page: write its module (an ``APIRouter``
+named ``router`` and its template), then add the module to ``PAGE_MODULES`` and, if it belongs
+in the navigation, a ``NavItem`` to ``NAV``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tickwork.dashboard.pages import auth, job_actions, overview
+from tickwork.domain.access import Scope
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    path: str
+    scope: Scope  # shown only to those whose role allows it
+
+
+PAGE_MODULES = (auth, overview, job_actions)
+
+NAV: tuple[NavItem, ...] = (NavItem("Overview", "/", Scope.JOBS_READ),)

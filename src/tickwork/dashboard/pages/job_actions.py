@@ -1,0 +1,44 @@
+"""What a job definition's controls do: trigger now, enable, disable. Each acts through the
+service for the looker (audited with their name) and comes back to the page it came from."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+
+from tickwork.api.deps import service_for
+from tickwork.dashboard.web import Looker, actor, form_of, local_path, redirect
+from tickwork.domain.access import Scope
+from tickwork.domain.jobs import TriggeredBy
+
+router = APIRouter(include_in_schema=False)
+
+Triggerer = Annotated[Looker, Depends(actor(Scope.JOBS_TRIGGER))]
+Writer = Annotated[Looker, Depends(actor(Scope.JOBS_WRITE))]
+
+
+async def back(request: Request, default: str) -> RedirectResponse:
+    """To the page named by the form's ``back`` field (a local path), else ``default``."""
+    return redirect(local_path((await form_of(request)).get("back"), default))
+
+
+@router.post("/jobs/{name}/trigger")
+async def trigger(request: Request, name: str, who: Triggerer) -> RedirectResponse:
+    job_id = await service_for(request, who.principal).trigger(
+        name, triggered_by=TriggeredBy.MANUAL
+    )
+    return await back(request, f"/queue/{job_id}")
+
+
+@router.post("/jobs/{name}/enable")
+async def enable(request: Request, name: str, who: Writer) -> RedirectResponse:
+    await service_for(request, who.principal).set_enabled(name, True)
+    return await back(request, f"/jobs/{name}")
+
+
+@router.post("/jobs/{name}/disable")
+async def disable(request: Request, name: str, who: Writer) -> RedirectResponse:
+    await service_for(request, who.principal).set_enabled(name, False)
+    return await back(request, f"/jobs/{name}")

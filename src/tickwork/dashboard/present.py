@@ -1,0 +1,76 @@
+"""How the dashboard shows values: times (absolute in UTC, and relative to the page's clock),
+durations, numbers and statuses. Template filters only; no rule about jobs lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tickwork.domain.durations import format_duration
+
+# Status -> the CSS class of its badge (colour and icon-free text stay readable without CSS).
+_TONE = {
+    "succeeded": "ok",
+    "healthy": "ok",
+    "running": "info",
+    "available": "info",
+    "scheduled": "muted",
+    "retrying": "warn",
+    "degraded": "warn",
+    "lost": "bad",
+    "failed": "bad",
+    "timeout": "bad",
+    "unhealthy": "bad",
+    "cancelled": "muted",
+    "stopped": "muted",
+}
+
+
+def tone(status: object) -> str:
+    return _TONE.get(str(getattr(status, "value", status)), "muted")
+
+
+def when(value: datetime | None) -> str:
+    """An absolute UTC time to the second ("2026-12-07 09:00:05")."""
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(value: datetime | None, now: datetime) -> str:
+    """``value`` relative to ``now``: "3m ago", "in 2h5m", "now"."""
+    if value is None:
+        return "—"
+    seconds = (value - now).total_seconds()
+    if abs(seconds) < 1:
+        return "now"
+    text = format_duration(abs(seconds)) if abs(seconds) >= 1 else "0s"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def duration(seconds: float | None) -> str:
+    return "—" if seconds is None else format_duration(seconds)
+
+
+def count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def iso(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "tone": tone,
+    "when": when,
+    "ago": ago,
+    "duration": duration,
+    "count": count,
+    "percent": percent,
+    "iso": iso,
+}
