@@ -108,6 +108,9 @@ class Service:
     async def trigger(self, name: str, *, triggered_by: TriggeredBy = TriggeredBy.MANUAL) -> int:
         return await self.jobs.trigger(name, triggered_by=triggered_by)
 
+    async def retry(self, job_id: int) -> int:
+        return await self.jobs.retry(job_id)
+
     async def get_job(self, job_id: int) -> Job:
         return await self.jobs.get(job_id)
 

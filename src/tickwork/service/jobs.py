@@ -10,9 +10,9 @@ from typing import Any
 
 from tickwork.domain.admission import Hold
 from tickwork.domain.durations import format_duration
-from tickwork.domain.jobs import Job, JobState, NewJob, TriggeredBy
+from tickwork.domain.jobs import TERMINAL_STATES, Job, JobState, NewJob, TriggeredBy
 from tickwork.domain.tasks import TaskDefinition
-from tickwork.errors import ConfigError, NotFoundError
+from tickwork.errors import ConfigError, InvalidStateError, NotFoundError
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import calendar_of
 from tickwork.service.definitions import task_named
@@ -170,6 +170,34 @@ class Jobs:
         (job_id,) = await self._enqueue_many([req], triggered_by)
         await self.ctx.audit("job.trigger", "job", name, after={"job_id": job_id})
         return job_id
+
+    async def retry(self, job_id: int) -> int:
+        """Run a finished job again as a new job (same task, arguments, priority and key, due
+        now); the finished one keeps its state and runs, since a terminal state is final.
+        ``InvalidStateError`` while it is still pending or running. Returns the new job's ID;
+        audited with both IDs."""
+        job = await self.get(job_id)
+        if job.state not in TERMINAL_STATES:
+            raise InvalidStateError(
+                f"job {job_id} is {job.state.value}; only a finished job can be retried"
+            )
+        req = EnqueueRequest(
+            task_name=job.task_name,
+            args=job.args,
+            kwargs=job.kwargs,
+            key=job.key,
+            priority=job.priority,
+            run_now=True,
+        )
+        (new_id,) = await self._enqueue_many([req], TriggeredBy.MANUAL)
+        await self.ctx.audit(
+            "queue_job.retry",
+            "queue_job",
+            str(job_id),
+            before={"state": job.state.value},
+            after={"job_id": new_id},
+        )
+        return new_id
 
     async def get(self, job_id: int) -> Job:
         job = await self.ctx.store.get_job(job_id)
