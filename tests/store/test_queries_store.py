@@ -474,3 +474,30 @@ async def test_last_run_statuses_are_of_the_latest_recorded_run(store: SqlStore)
         ]
     )
     assert await store.last_run_statuses() == {"a": RunStatus.FAILED, "b": RunStatus.SKIPPED}
+
+
+async def test_recent_runs_are_each_tasks_newest_by_start(store: SqlStore) -> None:
+    job_a, job_b, _ = await store.enqueue([new_job("a"), new_job("b"), new_job("c")], at(0))
+    # Recorded out of start order; "b" has fewer runs than asked for.
+    starts = [30, 10, 50, 20, 40]
+    await store.complete([record(job_a, "a", at(s), s / 10) for s in starts])
+    await store.complete([record(job_b, "b", at(5), 2.0, RunStatus.FAILED)])
+    recent = await store.recent_runs(["a", "b", "c", "nope"], 3)
+    assert set(recent) == {"a", "b", "c", "nope"}
+    assert [m.started_at for m in recent["a"]] == [at(50), at(40), at(30)]
+    assert [m.duration_seconds for m in recent["a"]] == pytest.approx([5.0, 4.0, 3.0])
+    assert [(m.status, m.job_id, m.task_name) for m in recent["b"]] == [
+        (RunStatus.FAILED, job_b, "b")
+    ]
+    assert recent["c"] == [] and recent["nope"] == []
+    assert await store.recent_runs([], 3) == {}
+
+
+async def test_recent_runs_of_many_tasks_in_one_call(store: SqlStore) -> None:
+    names = [f"t{i:03d}" for i in range(450)]  # more tasks than one compound statement holds
+    ids = await store.enqueue([new_job(n) for n in names], at(0))
+    await store.complete([record(i, n, at(1), 1.0) for i, n in zip(ids, names, strict=True)])
+    recent = await store.recent_runs(names, 60)
+    assert all(
+        len(recent[n]) == 1 and recent[n][0].job_id == i for i, n in zip(ids, names, strict=True)
+    )

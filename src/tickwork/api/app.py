@@ -27,6 +27,7 @@ from tickwork.api.routes import (
     queue,
     retention,
     runs,
+    schedules,
     stats,
     webhook,
 )
@@ -89,6 +90,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     install_error_handlers(app)
     routers = (
         jobs,
+        schedules,
         queue,
         runs,
         missed,

@@ -47,6 +47,7 @@ def iso(value: datetime | None) -> str | None:
 # The CLI's view of a definition, not the API's (``api.schemas.definitions.JobOut``): its
 # settings spelled out for people reading ``jobs show``, rather than a [[jobs]] table.
 def task_dict(task: Task) -> dict[str, Any]:
+    from tickwork.domain.schedule_words import describe_schedule
     from tickwork.domain.tasks import target_to_dict
 
     d = task.definition
@@ -55,6 +56,7 @@ def task_dict(task: Task) -> dict[str, Any]:
         "kind": d.kind.value,
         "target": target_to_dict(d.target),
         "schedule": d.schedule,
+        "schedule_words": describe_schedule(d.schedule, d.timezone) if d.schedule else None,
         "timezone": d.timezone,
         "timeout_seconds": d.timeout_seconds,
         "max_retries": d.retry.max_retries,

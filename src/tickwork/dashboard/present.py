@@ -23,6 +23,9 @@ _TONE = {
     "timeout": "bad",
     "unhealthy": "bad",
     "cancelled": "muted",
+    "interrupted": "warn",
+    "skipped": "muted",
+    "deferred": "muted",
     "stopped": "muted",
 }
 

@@ -339,6 +339,18 @@ class Run:
 
 
 @dataclass(frozen=True)
+class RunMark:
+    """What a chart shows of a run: which one, when it started, how long it took, its end."""
+
+    id: int
+    job_id: int
+    task_name: str
+    status: RunStatus
+    started_at: datetime
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
 class Completion:
     """One finished attempt, ready to be written: the run record and the job's next state."""
 

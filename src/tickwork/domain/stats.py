@@ -203,6 +203,14 @@ class Distribution:
         return Distribution(merged, self.total + other.total)
 
 
+def success_rate(by_status: Mapping[str, int]) -> float | None:
+    """Succeeded runs among those that succeeded or failed (``PROBLEMS``); None without any:
+    skipped, deferred and interrupted runs say nothing about the task's own work."""
+    succeeded = by_status.get(RunStatus.SUCCEEDED.value, 0)
+    decided = succeeded + sum(by_status.get(s.value, 0) for s in PROBLEMS)
+    return None if decided == 0 else succeeded / decided
+
+
 @dataclass(frozen=True)
 class TaskFigures:
     task_name: str
@@ -227,8 +235,7 @@ class TaskFigures:
 
     @property
     def success_rate(self) -> float | None:
-        decided = self.succeeded + self.failed
-        return None if decided == 0 else self.succeeded / decided
+        return success_rate(self.by_status)
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,8 @@ def sync_changes(definitions: Sequence[TaskDefinition], report: SyncReport) -> l
 
 
 NEVER_RAN = "never"  # the last-status filter of definitions without any run
+FAILING = "failing"  # the last-status filter of definitions whose latest run failed or timed out
+FAILING_STATUSES = frozenset({RunStatus.FAILED.value, RunStatus.TIMEOUT.value})
 TASK_SORTS = ("name", "next_fire_at", "updated_at")
 
 
@@ -187,7 +189,7 @@ class TaskFilter:
     kind: TaskKind | None = None
     enabled: bool | None = None
     removed: bool | None = None
-    last_status: str | None = None  # a RunStatus value, or NEVER_RAN
+    last_status: str | None = None  # a RunStatus value, NEVER_RAN or FAILING
     sort: str = "name"  # TASK_SORTS; next_fire_at puts never-firing ones last
 
 
@@ -198,7 +200,7 @@ def select_tasks(tasks: Sequence[Task], last: Mapping[str, RunStatus], f: TaskFi
         raise ConfigError(
             f"unknown sort {f.sort!r}; sorts are {', '.join(TASK_SORTS)}", field="sort"
         )
-    statuses = (NEVER_RAN, *(status.value for status in RunStatus))
+    statuses = (NEVER_RAN, FAILING, *(status.value for status in RunStatus))
     if f.last_status is not None and f.last_status not in statuses:
         raise ConfigError(
             f"unknown status {f.last_status!r}; statuses are {', '.join(statuses)}",
@@ -212,7 +214,7 @@ def select_tasks(tasks: Sequence[Task], last: Mapping[str, RunStatus], f: TaskFi
         and (f.kind is None or t.definition.kind is f.kind)
         and (f.enabled is None or t.definition.enabled is f.enabled)
         and (f.removed is None or t.removed is f.removed)
-        and (f.last_status is None or _last(last, t.name) == f.last_status)
+        and (f.last_status is None or _status_matches(f.last_status, _last(last, t.name)))
     ]
     found.sort(key=lambda t: t.name)  # also the tie-break of the sorts below (stable)
     if f.sort == "next_fire_at":
@@ -220,6 +222,10 @@ def select_tasks(tasks: Sequence[Task], last: Mapping[str, RunStatus], f: TaskFi
     elif f.sort == "updated_at":
         found.sort(key=lambda t: t.updated_at, reverse=True)  # newest first
     return found
+
+
+def _status_matches(wanted: str, status: str) -> bool:
+    return status in FAILING_STATUSES if wanted == FAILING else status == wanted
 
 
 def _last(last: Mapping[str, RunStatus], name: str) -> str:

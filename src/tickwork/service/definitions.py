@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tickwork.config.jobs import definition_table, parse_job_table
 from tickwork.domain.activity import MissedReason, missed_between
-from tickwork.domain.jobs import RunStatus
+from tickwork.domain.jobs import RunStatus, TriggeredBy
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
@@ -31,6 +32,19 @@ from tickwork.service.definition_rules import (
     taken_message,
     validate_definitions,
 )
+
+BULK_ACTIONS = ("enable", "disable", "trigger")
+
+
+@dataclass(frozen=True)
+class BulkReport:
+    """What ``Definitions.bulk`` did: the tasks acted on (with the triggered jobs' IDs, in the
+    same order) and those already in the state asked for."""
+
+    action: str
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    job_ids: list[int] = field(default_factory=list)
 
 
 async def task_named(ctx: Context, name: str) -> Task:
@@ -122,6 +136,36 @@ class Definitions:
             after={"enabled": enabled},
         )
         return updated
+
+    async def bulk(
+        self,
+        query: TaskFilter,
+        action: str,
+        *,
+        triggered_by: TriggeredBy = TriggeredBy.MANUAL,
+    ) -> BulkReport:
+        """Enable, disable or trigger every live definition ``query`` selects (not one page of
+        them), each audited on its own as the single action is."""
+        if action not in BULK_ACTIONS:
+            raise ConfigError(
+                f"unknown action {action!r}; actions are {', '.join(BULK_ACTIONS)}",
+                field="action",
+            )
+        tasks, _ = await self.search(dataclasses.replace(query, removed=False))
+        if action == "trigger":
+            from tickwork.service.jobs import Jobs  # jobs imports this module
+
+            ids = await Jobs(self.ctx).trigger_many(tasks, triggered_by) if tasks else []
+            return BulkReport(action, [t.name for t in tasks], [], ids)
+        enabled = action == "enable"
+        report = BulkReport(action)
+        for task in tasks:
+            if task.definition.enabled is enabled:
+                report.unchanged.append(task.name)
+            else:
+                await self.set_enabled(task.name, enabled)
+                report.changed.append(task.name)
+        return report
 
     async def _record_disabled_fires(self, task: Task, now: datetime) -> None:
         """The fires a disabled task skipped, recorded when it is enabled again: from its last

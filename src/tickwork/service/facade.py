@@ -11,7 +11,7 @@ from tickwork.clock import Clock
 from tickwork.domain.access import AuditEntry, AuditQuery, Principal
 from tickwork.domain.activity import MissedCount, MissedFire, MissedFireQuery, RunEvent
 from tickwork.domain.admission import Hold
-from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
+from tickwork.domain.jobs import Job, JobState, Run, RunMark, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.retention import PruneReport
@@ -21,7 +21,7 @@ from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import TaskFilter
-from tickwork.service.definitions import Definitions, task_table
+from tickwork.service.definitions import BulkReport, Definitions, task_table
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery
 from tickwork.service.runs import Runs
@@ -76,6 +76,11 @@ class Service:
 
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         return await self.definitions.set_enabled(name, enabled)
+
+    async def bulk_tasks(
+        self, query: TaskFilter, action: str, *, triggered_by: TriggeredBy = TriggeredBy.MANUAL
+    ) -> BulkReport:
+        return await self.definitions.bulk(query, action, triggered_by=triggered_by)
 
     async def preview_job(
         self, name: str, after: datetime, count: int
@@ -150,6 +155,11 @@ class Service:
 
     async def query_runs(self, query: RunQuery) -> list[Run]:
         return await self.runs.query(query)
+
+    async def recent_runs(
+        self, task_names: Sequence[str], per_task: int
+    ) -> dict[str, list[RunMark]]:
+        return await self.runs.recent(task_names, per_task)
 
     async def get_run(self, run_id: int) -> Run:
         return await self.runs.get(run_id)

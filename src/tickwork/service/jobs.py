@@ -11,8 +11,9 @@ from typing import Any
 from tickwork.domain.admission import Hold
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import TERMINAL_STATES, Job, JobState, NewJob, TriggeredBy
-from tickwork.domain.tasks import TaskDefinition
+from tickwork.domain.tasks import Task, TaskDefinition
 from tickwork.errors import ConfigError, InvalidStateError, NotFoundError
+from tickwork.service.audit import Change
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import calendar_of
 from tickwork.service.definitions import task_named
@@ -158,18 +159,35 @@ class Jobs:
 
     async def trigger(self, name: str, *, triggered_by: TriggeredBy = TriggeredBy.MANUAL) -> int:
         """Run a defined job now, ahead of scheduled work, whether or not it is enabled."""
-        task = await task_named(self.ctx, name)
-        if task.removed:
-            raise ConfigError("was removed from the definitions; it cannot be triggered", job=name)
-        req = EnqueueRequest(
-            task_name=name,
-            priority=task.definition.priority + TRIGGER_PRIORITY_BOOST,
-            run_now=True,
-        )
-        # Audited as the trigger it is, not as an enqueue.
-        (job_id,) = await self._enqueue_many([req], triggered_by)
-        await self.ctx.audit("job.trigger", "job", name, after={"job_id": job_id})
+        (job_id,) = await self.trigger_many([await task_named(self.ctx, name)], triggered_by)
         return job_id
+
+    async def trigger_many(
+        self, tasks: Sequence[Task], triggered_by: TriggeredBy = TriggeredBy.MANUAL
+    ) -> list[int]:
+        """``trigger`` for several tasks in one enqueue; one audit entry per task."""
+        for task in tasks:
+            if task.removed:
+                raise ConfigError(
+                    "was removed from the definitions; it cannot be triggered", job=task.name
+                )
+        reqs = [
+            EnqueueRequest(
+                task_name=task.name,
+                priority=task.definition.priority + TRIGGER_PRIORITY_BOOST,
+                run_now=True,
+            )
+            for task in tasks
+        ]
+        # Audited as the triggers they are, not as enqueues.
+        ids = await self._enqueue_many(reqs, triggered_by)
+        await self.ctx.audit_all(
+            [
+                Change("job.trigger", "job", task.name, after={"job_id": job_id})
+                for task, job_id in zip(tasks, ids, strict=True)
+            ]
+        )
+        return ids
 
     async def retry(self, job_id: int) -> int:
         """Run a finished job again as a new job (same task, arguments, priority and key, due

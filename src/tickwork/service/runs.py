@@ -3,11 +3,17 @@ queries, one run, the runs of one job."""
 
 from __future__ import annotations
 
-from tickwork.domain.jobs import Run
+from collections.abc import Sequence
+
+from tickwork.domain.jobs import Run, RunMark
 from tickwork.errors import ConfigError, NotFoundError
 from tickwork.service.context import Context
 from tickwork.service.definitions import task_named
 from tickwork.service.queries import RUN_SORTS, RunQuery, check_aware, check_limit
+
+# A chart of a task's recent runs draws at most this many; a list page asks for one page.
+MAX_RECENT_PER_TASK = 200
+MAX_RECENT_TASKS = 1000
 
 
 class Runs:
@@ -30,6 +36,19 @@ class Runs:
         check_aware(query.started_from, "started_from")
         check_aware(query.started_to, "started_to")
         return await self.ctx.store.query_runs(query)
+
+    async def recent(self, task_names: Sequence[str], per_task: int) -> dict[str, list[RunMark]]:
+        """The newest ``per_task`` runs of each task (newest first; unknown names map to
+        empty lists), in one read: what a page of sparklines draws."""
+        if not 1 <= per_task <= MAX_RECENT_PER_TASK:
+            raise ConfigError(
+                f"must be from 1 to {MAX_RECENT_PER_TASK}, got {per_task}", field="per_task"
+            )
+        if len(task_names) > MAX_RECENT_TASKS:
+            raise ConfigError(
+                f"at most {MAX_RECENT_TASKS} tasks at once, got {len(task_names)}", field="task"
+            )
+        return await self.ctx.store.recent_runs(task_names, per_task)
 
     async def get(self, run_id: int) -> Run:
         run = await self.ctx.store.get_run(run_id)

@@ -23,7 +23,7 @@ from tickwork.domain.access import (
     User,
 )
 from tickwork.domain.admission import ClaimRules, Hold
-from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.queries import (
     ControlState,
     FirePlanner,
@@ -362,6 +362,13 @@ class Queries(Protocol):
     async def last_run_statuses(self) -> dict[str, RunStatus]:
         """Each task's most recent run's status (the latest recorded); tasks without runs are
         absent."""
+        ...
+
+    async def recent_runs(
+        self, task_names: Sequence[str], per_task: int
+    ) -> dict[str, list[RunMark]]:
+        """The newest ``per_task`` runs (by start) of each of ``task_names``, newest first, in
+        one round trip; every name is a key (an empty list without runs)."""
         ...
 
 

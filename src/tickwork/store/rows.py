@@ -29,6 +29,7 @@ from tickwork.domain.jobs import (
     NewJob,
     ResourceScope,
     Run,
+    RunMark,
     RunStatus,
     TriggeredBy,
     new_job_state,
@@ -157,6 +158,8 @@ RUNS = TableMap(
         "resource_scope": ResourceScope,
     },
 )
+# A run's few columns that charts need (no output or traceback to carry).
+RUN_MARKS = TableMap(runs, RunMark, {"status": RunStatus})
 PROCESSORS = TableMap(processors, ProcessorInfo)
 USERS = TableMap(users, User, {"role": Role})
 # A token with its user's name (a join).
@@ -165,6 +168,7 @@ AUDIT = TableMap(audit, AuditEntry)
 
 job_from_row = JOBS.mapper()
 run_from_row = RUNS.mapper()
+run_mark_from_row = RUN_MARKS.mapper()
 
 
 def columns(table_map: TableMap[Any]) -> list[sa.ColumnElement[Any]]:

@@ -3,16 +3,17 @@ keyset cursors, last status per task, counts by hour; what run statistics count.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tickwork.domain.jobs import Run, RunStatus
+from tickwork.domain.jobs import Run, RunMark, RunStatus
 from tickwork.domain.queries import RUN_SORTS, RunQuery
 from tickwork.store.backend import Backend
-from tickwork.store.rows import RUNS, columns, run_from_row
+from tickwork.store.rows import RUN_MARKS, RUNS, columns, run_from_row, run_mark_from_row
 from tickwork.store.schema import PROBLEM_SQL, runs
 
 P95 = 0.95
@@ -73,6 +74,36 @@ def last_statuses(conn: Connection) -> dict[str, RunStatus]:
     latest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.task_name)
     query = sa.select(runs.c.task_name, runs.c.status).where(runs.c.id.in_(latest))
     return {name: RunStatus(status) for name, status in conn.execute(query)}
+
+
+# Tasks per statement of ``recent_marks``: SQLite allows 500 terms in a compound SELECT.
+RECENT_CHUNK = 200
+
+
+def recent_marks(
+    conn: Connection, task_names: Sequence[str], per_task: int
+) -> dict[str, list[RunMark]]:
+    """``Store.recent_runs``: one SELECT per task with its own LIMIT, joined by UNION ALL, so
+    each reads only its newest rows through ``ix_tickwork_runs_task_started`` (a window
+    function would number every run of every task first)."""
+    found: dict[str, list[RunMark]] = {name: [] for name in task_names}
+    names = list(found)
+    for i in range(0, len(names), RECENT_CHUNK):
+        picks = [
+            sa.select(*columns(RUN_MARKS))
+            .where(runs.c.task_name == name)
+            .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+            .limit(per_task)
+            .subquery()
+            for name in names[i : i + RECENT_CHUNK]
+        ]
+        stmt = sa.union_all(*(sa.select(*pick.c) for pick in picks))
+        for row in conn.execute(stmt):
+            mark = run_mark_from_row(row)
+            found[mark.task_name].append(mark)
+    for marks in found.values():
+        marks.sort(key=lambda m: (m.started_at, m.id), reverse=True)
+    return found
 
 
 def by_hour(conn: Connection, backend: Backend, start: datetime, end: datetime) -> dict[int, int]:

@@ -36,7 +36,7 @@ from tickwork.domain.activity import (
     RunEventQuery,
 )
 from tickwork.domain.admission import ClaimRules, Hold
-from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
+from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
     ControlState,
@@ -260,6 +260,11 @@ class SqlStore:
 
     async def last_run_statuses(self) -> dict[str, RunStatus]:
         return await self._db.read(runs.last_statuses)
+
+    async def recent_runs(
+        self, task_names: Sequence[str], per_task: int
+    ) -> dict[str, list[RunMark]]:
+        return await self._db.read(runs.recent_marks, task_names, per_task)
 
     # --- figures ------------------------------------------------------------------------------
     async def count_jobs_by_state(self) -> dict[JobState, int]:

@@ -17,7 +17,16 @@ from tickwork.api.deps import (
     service_for,
 )
 from tickwork.api.schemas.common import CursorPage, CursorParam, LimitParam, reject_nul
-from tickwork.api.schemas.definitions import FireOut, JobOut, JobPage, TriggeredOut, job_out
+from tickwork.api.schemas.definitions import (
+    BulkIn,
+    BulkOut,
+    FireOut,
+    JobOut,
+    JobPage,
+    LastStatus,
+    TriggeredOut,
+    job_out,
+)
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
 from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
@@ -58,18 +67,11 @@ async def list_jobs(
     enabled: bool | None = None,
     removed: bool | None = None,
     status: Annotated[
-        Literal[
-            "succeeded",
-            "failed",
-            "timeout",
-            "cancelled",
-            "interrupted",
-            "skipped",
-            "deferred",
-            "never",
-        ]
-        | None,
-        Query(description="The status of the job's most recent run ('never': no run yet)."),
+        LastStatus | None,
+        Query(
+            description="The status of the job's most recent run ('never': no run yet;"
+            " 'failing': failed or timed out)."
+        ),
     ] = None,
     sort: Literal["name", "next_fire_at", "updated_at"] = "name",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -95,6 +97,21 @@ async def list_jobs(
 async def create_job(request: Request, principal: Writer, table: Table) -> JobOut:
     svc = service_for(request, principal)
     return _out(svc, await svc.create_task(reject_nul(table)))
+
+
+@router.post("/bulk", summary="Enable, disable or trigger every definition a filter selects")
+async def bulk_jobs(request: Request, principal: Triggerer, body: BulkIn) -> BulkOut:
+    """Acts on the whole selection (not a page), each definition audited on its own."""
+    svc = service_for(request, principal)
+    f = body.filter
+    query = TaskFilter(name=f.name, tag=f.tag, kind=f.kind, enabled=f.enabled, last_status=f.status)
+    report = await svc.bulk_tasks(query, body.action, triggered_by=TriggeredBy.API)
+    return BulkOut(
+        action=report.action,
+        changed=report.changed,
+        unchanged=report.unchanged,
+        job_ids=report.job_ids,
+    )
 
 
 @router.get("/{name}", summary="A job definition and its state")

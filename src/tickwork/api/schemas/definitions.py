@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tickwork.domain.jobs import RunStatus
-from tickwork.domain.tasks import Task
+from tickwork.domain.tasks import Task, TaskKind
 from tickwork.wire import QueueJobOut
 
 
@@ -34,6 +34,54 @@ class JobOut(BaseModel):
     definition: dict[str, Any] = Field(
         description="The definition as a [[jobs]] table of tickwork.toml (what POST takes)."
     )
+
+
+# The latest-run filter of definitions ('never': no run yet; 'failing': failed or timed out).
+LastStatus = Literal[
+    "succeeded",
+    "failed",
+    "timeout",
+    "cancelled",
+    "interrupted",
+    "skipped",
+    "deferred",
+    "never",
+    "failing",
+]
+
+
+class JobFilterIn(BaseModel):
+    """Which definitions a bulk action selects: the filters of ``GET /api/jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200, description="Part of the name.")
+    tag: str | None = Field(default=None, max_length=200)
+    kind: TaskKind | None = None
+    enabled: bool | None = None
+    status: LastStatus | None = Field(default=None, description="The status of the latest run.")
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["enable", "disable", "trigger"]
+    filter: JobFilterIn = Field(
+        default_factory=lambda: JobFilterIn(),
+        description="Every live definition it selects is acted on (empty: all of them).",
+    )
+
+
+class BulkOut(BaseModel):
+    action: str
+    changed: list[str] = Field(description="The definitions acted on.")
+    unchanged: list[str] = Field(description="Those already enabled or disabled.")
+    job_ids: list[int] = Field(description="trigger: the new jobs, in the order of changed.")
+
+
+class SchedulePreviewOut(BaseModel):
+    expression: str
+    timezone: str
+    words: str = Field(description="The schedule in plain words.")
+    fires: list[datetime]
 
 
 class JobPage(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tickwork.dashboard.pages import auth, job_actions, overview
+from tickwork.dashboard.pages import auth, job, job_actions, job_edit, jobs, overview
 from tickwork.domain.access import Scope
 
 
@@ -17,6 +17,16 @@ class NavItem:
     scope: Scope  # shown only to those whose role allows it
 
 
-PAGE_MODULES = (auth, overview, job_actions)
+PAGE_MODULES = (
+    auth,
+    overview,
+    job_actions,
+    jobs,
+    job_edit,
+    job,
+)
 
-NAV: tuple[NavItem, ...] = (NavItem("Overview", "/", Scope.JOBS_READ),)
+NAV: tuple[NavItem, ...] = (
+    NavItem("Overview", "/", Scope.JOBS_READ),
+    NavItem("Jobs", "/jobs", Scope.JOBS_READ),
+)

@@ -1,5 +1,6 @@
-"""What a job definition's controls do: trigger now, enable, disable. Each acts through the
-service for the looker (audited with their name) and comes back to the page it came from."""
+"""What a job definition's controls do: trigger now, enable, disable, delete. Each acts through
+the service for the looker (audited with their name) and comes back to the page it came from.
+Enabling and disabling need the trigger scope, as over the REST API."""
 
 from __future__ import annotations
 
@@ -33,12 +34,20 @@ async def trigger(request: Request, name: str, who: Triggerer) -> RedirectRespon
 
 
 @router.post("/jobs/{name}/enable")
-async def enable(request: Request, name: str, who: Writer) -> RedirectResponse:
+async def enable(request: Request, name: str, who: Triggerer) -> RedirectResponse:
     await service_for(request, who.principal).set_enabled(name, True)
     return await back(request, f"/jobs/{name}")
 
 
 @router.post("/jobs/{name}/disable")
-async def disable(request: Request, name: str, who: Writer) -> RedirectResponse:
+async def disable(request: Request, name: str, who: Triggerer) -> RedirectResponse:
     await service_for(request, who.principal).set_enabled(name, False)
     return await back(request, f"/jobs/{name}")
+
+
+@router.post("/jobs/{name}/delete")
+async def delete(request: Request, name: str, who: Writer) -> RedirectResponse:
+    """Only definitions made over the API: the use case refuses others (409, with where the
+    definition lives), shown as the error page."""
+    await service_for(request, who.principal).delete_task(name)
+    return redirect("/jobs")
