@@ -110,9 +110,14 @@ class Definitions:
     async def tasks(self, *, include_removed: bool = True) -> list[Task]:
         return await self.ctx.store.list_tasks(include_removed=include_removed)
 
-    async def search(self, query: TaskFilter) -> tuple[list[Task], dict[str, RunStatus]]:
-        """The definitions matching ``query``, sorted, and each task's latest run status."""
-        last = await self.ctx.store.last_run_statuses()
+    async def search(
+        self, query: TaskFilter, *, with_last: bool = True
+    ) -> tuple[list[Task], dict[str, RunStatus]]:
+        """The definitions matching ``query``, sorted, and each task's latest run status
+        (read over every run: without ``with_last`` only when the query filters by it, else
+        the map is empty)."""
+        wanted = with_last or query.last_status is not None
+        last = await self.ctx.store.last_run_statuses() if wanted else {}
         return select_tasks(await self.tasks(), last, query), last
 
     async def set_enabled(self, name: str, enabled: bool) -> Task:
@@ -151,7 +156,7 @@ class Definitions:
                 f"unknown action {action!r}; actions are {', '.join(BULK_ACTIONS)}",
                 field="action",
             )
-        tasks, _ = await self.search(dataclasses.replace(query, removed=False))
+        tasks, _ = await self.search(dataclasses.replace(query, removed=False), with_last=False)
         if action == "trigger":
             from tickwork.service.jobs import Jobs  # jobs imports this module
 

@@ -71,8 +71,10 @@ class Service:
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
         return await self.definitions.tasks(include_removed=include_removed)
 
-    async def search_tasks(self, query: TaskFilter) -> tuple[list[Task], dict[str, RunStatus]]:
-        return await self.definitions.search(query)
+    async def search_tasks(
+        self, query: TaskFilter, *, with_last: bool = True
+    ) -> tuple[list[Task], dict[str, RunStatus]]:
+        return await self.definitions.search(query, with_last=with_last)
 
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         return await self.definitions.set_enabled(name, enabled)

@@ -116,7 +116,9 @@ async def jobs_page(
 ) -> HTMLResponse:
     ctx = get_context(request)
     filters = Filters(name=name, tag=tag, kind=kind, status=status, enabled=enabled)
-    tasks, _ = await ctx.service.search_tasks(filters.query())
+    # Each row's last run comes with its sparkline: the latest status of every task (a read
+    # over all runs) only when the filter needs it.
+    tasks, _ = await ctx.service.search_tasks(filters.query(), with_last=False)
     # Keyset by name: the selection is sorted by name, so a page starts after the last one.
     following = [t for t in tasks if after is None or t.name > after]
     page = following[:PAGE_SIZE]
