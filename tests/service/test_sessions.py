@@ -65,13 +65,16 @@ async def test_wrong_credentials_open_nothing(store: SqlStore) -> None:
         assert await sessions.resolve(forged) is None
 
 
-async def test_the_local_session_closes_when_users_appear(store: SqlStore) -> None:
-    sessions, accounts, _ = sessions_over(store)
-    cookie, session = await sessions.open_local()
+async def test_a_local_session_is_a_cookie_only(store: SqlStore) -> None:
+    sessions, _, _ = sessions_over(store)
+    cookie, session = sessions.local(None)
+    assert cookie is not None
     assert session.principal == LOCAL and session.user_name is None
-    assert await sessions.resolve(cookie) is not None
-    await accounts.create_user("ada", Role.ADMIN, PASSWORD, actor=LOCAL)
-    assert await sessions.resolve(cookie) is None
+    again, same = sessions.local(cookie)
+    assert again is None and same.csrf == session.csrf
+    assert await sessions.resolve(cookie) is None  # nothing stored: never a user's session
+    fresh, other = sessions.local("not a session cookie")
+    assert fresh is not None and other.csrf != session.csrf
 
 
 async def test_the_csrf_token_belongs_to_its_session(store: SqlStore) -> None:

@@ -77,8 +77,9 @@ async def looker(request: Request) -> Looker:
     if session is None:
         if not (ctx.allow_local and not await ctx.accounts.has_users()):
             raise LoginRequired()
-        cookie, session = await sessions.open_local()
-        request.state.new_session = cookie  # set by ``render`` on the response
+        cookie, session = sessions.local(request.cookies.get(SESSION_COOKIE))
+        if cookie is not None:
+            request.state.new_session = cookie  # set by ``render`` on the response
     found = Looker(session)
     request.state.looker = found
     request.state.principal = found.principal  # the API's routes see the same caller
