@@ -14,7 +14,7 @@ from tickwork.dashboard.web import LookerDep, render
 from tickwork.domain.activity import MissedFireQuery
 from tickwork.domain.jobs import JobState, RunStatus
 from tickwork.domain.stats import TASKS, TrendPoint
-from tickwork.service.definition_rules import TaskFilter
+from tickwork.service.definition_rules import TaskFilter, select_tasks
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,13 +79,14 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     health = await ctx.analytics.health(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
     status = await ctx.service.status(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
     hour = await ctx.service.stats(since="1h", parts=frozenset({TASKS}))
-    failing, _ = await ctx.service.search_tasks(
-        TaskFilter(last_status=RunStatus.FAILED.value, removed=False)
-    )
-    timed_out, _ = await ctx.service.search_tasks(
-        TaskFilter(last_status=RunStatus.TIMEOUT.value, removed=False)
-    )
-    disabled, _ = await ctx.service.search_tasks(TaskFilter(enabled=False, removed=False))
+    # One read of the definitions and their last statuses, filtered by the lists' own rule.
+    tasks, last = await ctx.service.search_tasks(TaskFilter(removed=False))
+    failing = [
+        task
+        for status in (RunStatus.FAILED, RunStatus.TIMEOUT)
+        for task in select_tasks(tasks, last, TaskFilter(last_status=status.value))
+    ]
+    disabled = select_tasks(tasks, last, TaskFilter(enabled=False))
     missed = await ctx.service.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
     control = await ctx.control.get()
     minutes = await ctx.service.runs_per_minute(CHART_MINUTES)
@@ -108,8 +109,8 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
             "hour_runs": runs,
             "hour_failed": failed,
             "failure_rate": failed / runs if runs else None,
-            "failing": (failing + timed_out)[:ATTENTION],
-            "failing_count": len(failing) + len(timed_out),
+            "failing": failing[:ATTENTION],
+            "failing_count": len(failing),
             "disabled": disabled[:ATTENTION],
             "disabled_count": len(disabled),
             "missed": sorted(missed, key=lambda m: -m.count)[:ATTENTION],
