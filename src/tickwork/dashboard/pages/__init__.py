@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tickwork.dashboard.pages import auth, job_actions, overview
+from tickwork.dashboard.pages import (
+    account,
+    audit,
+    auth,
+    job_actions,
+    overview,
+    processors,
+    users,
+)
 from tickwork.domain.access import Scope
 
 
@@ -17,6 +25,19 @@ class NavItem:
     scope: Scope  # shown only to those whose role allows it
 
 
-PAGE_MODULES = (auth, overview, job_actions)
+PAGE_MODULES = (
+    auth,
+    overview,
+    job_actions,
+    processors,
+    audit,
+    users,
+    account,
+)
 
-NAV: tuple[NavItem, ...] = (NavItem("Overview", "/", Scope.JOBS_READ),)
+NAV: tuple[NavItem, ...] = (
+    NavItem("Overview", "/", Scope.JOBS_READ),
+    NavItem("Processors", "/processors", Scope.JOBS_READ),
+    NavItem("Audit log", "/audit", Scope.AUDIT_READ),
+    NavItem("Users", "/users", Scope.ADMIN),
+)
