@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tickwork.domain.maintenance import MaintenanceWindow
 from tickwork.errors import ConfigError
@@ -81,3 +84,40 @@ def test_daylight_saving_days() -> None:
 def test_naive_time_is_refused() -> None:
     with pytest.raises(ValueError):
         MaintenanceWindow.parse("daily 01:00-02:00").contains(datetime(2026, 1, 1))
+
+
+def _no_offset_change_near(moment: datetime, zone: ZoneInfo) -> bool:
+    local = moment.astimezone(zone)
+    days = [local.date() + timedelta(days=n) for n in (-1, 0, 1, 2)]
+    offsets = {datetime.combine(day, time(), tzinfo=zone).utcoffset() for day in days}
+    return len(offsets) == 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    days=st.frozensets(st.integers(0, 6), min_size=1),
+    start=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+    end=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Sydney", "UTC"]),
+)
+def test_away_from_clock_changes_a_window_is_its_wall_clock_times(
+    moment: datetime, days: frozenset[int], start: time, end: time, zone: str
+) -> None:
+    assume(start != end)
+    tz = ZoneInfo(zone)
+    assume(_no_offset_change_near(moment, tz))
+    window = MaintenanceWindow(days=days, start=start, end=end, zone=zone)
+    local = moment.astimezone(tz)
+    at, today, yesterday = (
+        local.time().replace(tzinfo=None),
+        local.weekday(),
+        (local.weekday() - 1) % 7,
+    )
+    if start < end:
+        expected = today in days and start <= at < end
+    else:
+        expected = (today in days and at >= start) or (yesterday in days and at < end)
+    assert window.contains(moment) == expected

@@ -139,33 +139,28 @@ def step(
     firing = status is Status.FIRING
     acked_by, acked_at = (state.acked_by, state.acked_at) if firing else (None, None)
 
-    def notice(kind: NoticeKind, **extra: object) -> Notification:
+    def notice(kind: NoticeKind, *, lasted: timedelta | None = None) -> Notification:
         return Notification(
             kind=kind,
             rule=policy.rule,
             subject=observation.subject,
             at=now,
-            why=why,
+            why=record_why if kind is NoticeKind.FLAPPING else why,
             since=announced_since,
+            lasted_seconds=None if lasted is None else lasted.total_seconds(),
             details=dict(observation.details),
-            **extra,  # type: ignore[arg-type]
         )
 
     notices: list[Notification] = []
     if started_flapping and not held:
-        notices.append(dataclasses.replace(notice(NoticeKind.FLAPPING), why=record_why))
+        notices.append(notice(NoticeKind.FLAPPING))
     elif not flapping and not held:
         if status is Status.FIRING and not announced:
             announced, announced_since = True, changed_at
             notices.append(notice(NoticeKind.FIRING))
         elif status is Status.OK and announced:
-            lasted = None if announced_since is None else (changed_at - announced_since)
-            notices.append(
-                notice(
-                    NoticeKind.RESOLVED,
-                    lasted_seconds=None if lasted is None else lasted.total_seconds(),
-                )
-            )
+            lasted = None if announced_since is None else changed_at - announced_since
+            notices.append(notice(NoticeKind.RESOLVED, lasted=lasted))
             announced, announced_since = False, None
         elif _realert_due(state, status, acked_by, now, policy):
             notices.append(notice(NoticeKind.REALERT))

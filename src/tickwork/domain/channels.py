@@ -82,7 +82,6 @@ class EmailChannel:
     security: SmtpSecurity = SmtpSecurity.STARTTLS
     username: str | None = None
     password: Secret | None = None
-    timeout_seconds: float = 30.0
     kind: ChannelKind = ChannelKind.EMAIL
 
     def __post_init__(self) -> None:
