@@ -125,45 +125,54 @@ def step(
     flapping = state.flapping
     why = observation.why or ("recovered" if status is Status.OK else state.why)
     record_why = why
-    span = format_duration(policy.flap_window_seconds)
     if not flapping and len(flips) > policy.flap_flips:
         flapping = True
+        span = format_duration(policy.flap_window_seconds)
         record_why = f"flapping: {len(flips)} changes within {span}"
     elif flapping and not flips:
         flapping = False
-        record_why = f"stable for {span}: {why}"
-    started_flapping = flapping and not state.flapping
-    held = suppressed(state, now, policy)
-
-    announced, announced_since = state.announced, state.announced_since
+        record_why = f"stable for {format_duration(policy.flap_window_seconds)}: {why}"
     firing = status is Status.FIRING
     acked_by, acked_at = (state.acked_by, state.acked_at) if firing else (None, None)
 
-    def notice(kind: NoticeKind, *, lasted: timedelta | None = None) -> Notification:
-        return Notification(
+    # What receivers should hear now, if anything; whether they may is asked only then (the
+    # steady case, most steps of most rules, stays cheap).
+    kind: NoticeKind | None = None
+    if flapping and not state.flapping:
+        kind = NoticeKind.FLAPPING
+    elif not flapping:
+        if firing and not state.announced:
+            kind = NoticeKind.FIRING
+        elif not firing and state.announced:
+            kind = NoticeKind.RESOLVED
+        elif _realert_due(state, status, acked_by, now, policy):
+            kind = NoticeKind.REALERT
+    if kind is not None and suppressed(state, now, policy):
+        kind = None
+
+    announced, announced_since = state.announced, state.announced_since
+    lasted: float | None = None
+    if kind is NoticeKind.FIRING:
+        announced, announced_since = True, changed_at
+    elif kind is NoticeKind.RESOLVED:
+        if announced_since is not None:
+            lasted = (changed_at - announced_since).total_seconds()
+        announced = False
+    notices: tuple[Notification, ...] = ()
+    if kind is not None:
+        notice = Notification(
             kind=kind,
             rule=policy.rule,
             subject=observation.subject,
             at=now,
             why=record_why if kind is NoticeKind.FLAPPING else why,
             since=announced_since,
-            lasted_seconds=None if lasted is None else lasted.total_seconds(),
+            lasted_seconds=lasted,
             details=dict(observation.details),
         )
-
-    notices: list[Notification] = []
-    if started_flapping and not held:
-        notices.append(notice(NoticeKind.FLAPPING))
-    elif not flapping and not held:
-        if status is Status.FIRING and not announced:
-            announced, announced_since = True, changed_at
-            notices.append(notice(NoticeKind.FIRING))
-        elif status is Status.OK and announced:
-            lasted = None if announced_since is None else changed_at - announced_since
-            notices.append(notice(NoticeKind.RESOLVED, lasted=lasted))
-            announced, announced_since = False, None
-        elif _realert_due(state, status, acked_by, now, policy):
-            notices.append(notice(NoticeKind.REALERT))
+        notices = (notice,)
+    if kind is NoticeKind.RESOLVED:
+        announced_since = None
 
     material = changed or flapping != state.flapping or bool(notices)
     if not material:
@@ -182,7 +191,7 @@ def step(
         acked_at=acked_at,
         version=state.version + 1,
     )
-    return StepResult(new, tuple(notices), _record(state, new, now, record_why, notices))
+    return StepResult(new, notices, _record(state, new, now, record_why, notices))
 
 
 def acknowledge(state: AlertState, now: datetime, by: str) -> StepResult:
@@ -191,7 +200,7 @@ def acknowledge(state: AlertState, now: datetime, by: str) -> StepResult:
     if state.status is not Status.FIRING:
         raise InvalidStateError("only a firing alert can be acknowledged")
     new = dataclasses.replace(state, acked_by=by, acked_at=now, version=state.version + 1)
-    return StepResult(new, (), _record(state, new, now, f"acknowledged by {by}", []))
+    return StepResult(new, (), _record(state, new, now, f"acknowledged by {by}", ()))
 
 
 def mute(state: AlertState, now: datetime, until: datetime | None, by: str) -> StepResult:
@@ -201,7 +210,7 @@ def mute(state: AlertState, now: datetime, until: datetime | None, by: str) -> S
         _aware(until)
     new = dataclasses.replace(state, muted_until=until, version=state.version + 1)
     why = f"unmuted by {by}" if until is None else f"muted until {until.isoformat()} by {by}"
-    return StepResult(new, (), _record(state, new, now, why, []))
+    return StepResult(new, (), _record(state, new, now, why, ()))
 
 
 def _realert_due(
@@ -215,7 +224,7 @@ def _realert_due(
 
 
 def _record(
-    old: AlertState, new: AlertState, now: datetime, why: str, notices: list[Notification]
+    old: AlertState, new: AlertState, now: datetime, why: str, notices: tuple[Notification, ...]
 ) -> Transition:
     return Transition(
         at=now,
