@@ -193,6 +193,9 @@ policies = st.builds(
     flap_flips=st.integers(min_value=1, max_value=6),
     flap_window_seconds=st.sampled_from([300.0, 1800.0, 7200.0]),
     muted_until=st.one_of(st.none(), st.sampled_from([T0 + timedelta(hours=h) for h in (1, 5)])),
+    maintenance=st.sampled_from(
+        [(), (MaintenanceWindow.parse("daily 14:00-15:30 Europe/Berlin"),)]
+    ),
 )
 
 
@@ -207,10 +210,16 @@ def test_properties_over_any_sequence(
         now += timedelta(seconds=gap)
         if ack == 0 and state.status is Status.FIRING:
             state = acknowledge(state, now, "ops").state
+        elif ack == 1:
+            state = mute(state, now, now + timedelta(minutes=20), "ops").state
         result = step(state, Observation("s", breached, "why"), now, policy)
         sent = [n.kind for n in result.notifications]
-        muted = policy.muted_until is not None and now < policy.muted_until
+        muted = (policy.muted_until is not None and now < policy.muted_until) or (
+            state.muted_until is not None and now < state.muted_until
+        )
         assert not (muted and sent), "nothing is sent while muted"
+        in_window = any(window.contains(now) for window in policy.maintenance)
+        assert not (in_window and sent), "nothing is sent in a maintenance window"
         assert len(sent) <= 1
         assert len(result.state.flips) <= policy.flap_flips + 1
         if NoticeKind.REALERT in sent:
@@ -225,7 +234,7 @@ def test_properties_over_any_sequence(
             [k for k in kinds + sent if k in (NoticeKind.FIRING, NoticeKind.RESOLVED)][-1:]
             == [NoticeKind.FIRING]
         )
-        if not muted and not result.state.flapping:
+        if not muted and not in_window and not result.state.flapping:
             # Whenever receivers may be told, they know whether it is firing.
             assert result.state.announced == (result.state.status is Status.FIRING)
         kinds += sent
