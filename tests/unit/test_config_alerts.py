@@ -162,6 +162,7 @@ def test_starttls_is_the_default_with_port_587(tmp_path: Path) -> None:
         (('username = "tickwork"\n', ""), "alerts.channels.mail.username: username and password"),
         (("daily 12:00-12:30", "daily 12:00"), "alerts.rules[1].maintenance[0]: invalid"),
         (("${HOOK_SECRET}", "${MISSING}"), "alerts.channels.hook.secret: environment variable"),
+        (('"https://tickwork.example.com/"', '"tw.example"'), "alerts.base_url: expected an"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:

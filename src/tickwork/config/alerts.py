@@ -2,6 +2,7 @@
 
 ```toml
 [alerts]
+enabled = true                              # false: rules are checked, nothing is sent
 base_url = "https://tickwork.example.com"   # run links in messages
 channels_default = ["ops"]                  # for rules that name none
 realert = "4h"                              # while firing, unless acknowledged; 0: never
@@ -27,6 +28,7 @@ Strings take ``${VAR}`` substitution, so secrets stay out of the file; they are 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -138,6 +140,8 @@ def alerts_from_table(table: object, environ: Mapping[str, str]) -> AlertSetting
             raise top.error(f"rules[{index}]", f"expected a table, got {describe(raw)}")
         rules.append(_rule(Table(raw, job=None, prefix=f"alerts.rules[{index}]."), base, defaults))
     base_url = top.string("base_url")
+    if base_url is not None and not re.match(r"https?://[^/\s]+", base_url):
+        raise top.error("base_url", f"expected an http(s) URL, got {base_url!r}")
     return _wrap(
         "alerts",
         lambda: AlertSettings(
