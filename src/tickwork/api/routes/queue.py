@@ -1,4 +1,4 @@
-"""The job queue: enqueue, list, show (with runs and why it waits), cancel, reschedule."""
+"""The job queue: enqueue, list, show (with runs and why it waits), cancel, reschedule, retry."""
 
 from __future__ import annotations
 
@@ -139,3 +139,11 @@ async def reschedule(
 ) -> QueueJobOut:
     svc = service_for(request, principal)
     return queue_job_out(await svc.reschedule(job_id, body.at))
+
+
+@router.post("/{job_id}/retry", status_code=201, summary="Run a finished job again")
+async def retry(request: Request, principal: Triggerer, job_id: Id) -> QueueJobOut:
+    """A new job of the same task, arguments, priority and key, due now; the finished one
+    keeps its state and runs. 409 while the job is still pending or running."""
+    svc = service_for(request, principal)
+    return queue_job_out(await svc.get_job(await svc.retry(job_id)))
