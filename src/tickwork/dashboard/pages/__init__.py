@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tickwork.dashboard.pages import auth, job_actions, overview
+from tickwork.dashboard.pages import (
+    auth,
+    job_actions,
+    overview,
+    queue,
+    queue_job,
+    run,
+)
 from tickwork.domain.access import Scope
 
 
@@ -17,6 +24,16 @@ class NavItem:
     scope: Scope  # shown only to those whose role allows it
 
 
-PAGE_MODULES = (auth, overview, job_actions)
+PAGE_MODULES = (
+    auth,
+    overview,
+    job_actions,
+    queue,
+    queue_job,
+    run,
+)
 
-NAV: tuple[NavItem, ...] = (NavItem("Overview", "/", Scope.JOBS_READ),)
+NAV: tuple[NavItem, ...] = (
+    NavItem("Overview", "/", Scope.JOBS_READ),
+    NavItem("Queue", "/queue", Scope.JOBS_READ),
+)
