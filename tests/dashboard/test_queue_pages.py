@@ -235,15 +235,16 @@ async def test_the_run_page_of_a_failed_run(site_any: Api) -> None:
 
 async def test_a_running_retry_shows_its_progress_live(site: Api) -> None:
     await define(site, "ping")
-    first = await claimed(site, "ping", max_attempts=2)
-    await fail(site, first, retry=True)
-    site.clock.advance(5)
-    (second,) = await site.store.claim(WORKER, 1, site.clock.now(), 60)
-    assert second.id == first.id and second.attempt == 2
-    await report(site, second, site.clock.now())
-    (run,) = await site.ctx.service.runs_of_job(first.id)
+    job = await claimed(site, "ping", max_attempts=3)
+    for attempt in (1, 2):
+        await fail(site, job, retry=True)
+        site.clock.advance(5)
+        (job,) = await site.store.claim(WORKER, 1, site.clock.now(), 60)
+        assert job.attempt == attempt + 1
+    await report(site, job, site.clock.now())
+    first, second = sorted(await site.ctx.service.runs_of_job(job.id), key=lambda r: r.attempt)
     async with browser(site) as client:
-        for path in (f"/runs/{run.id}", f"/queue/{first.id}"):
+        for path in (f"/runs/{first.id}", f"/queue/{job.id}"):
             page = await client.get(path)
             assert page.status_code == 200, page.text
             live = re.search(
@@ -251,12 +252,21 @@ async def test_a_running_retry_shows_its_progress_live(site: Api) -> None:
             )
             assert live is not None, path
             region = live.group(2)
-            assert "Running now: attempt 2" in region
-            assert "copied batch of attempt 2" in region and "3 of 10" in region
+            assert "Running now: attempt 3" in region
+            assert "copied batch of attempt 3" in region and "3 of 10" in region
             assert "Output appears when the run ends." in region
             assert "Stop</button>" in page.text
-        timeline = (await client.get(f"/runs/{run.id}")).text
-        assert "attempt 1 (this run)" in timeline and "so far" in timeline
+        timeline = (await client.get(f"/runs/{first.id}")).text
+        rows = re.findall(
+            r"<tr[^>]*>\s*<td>(.*?)</td>\s*<td>(<span class=\"badge.*?)</td>", timeline
+        )
+        shown = [(re.sub("<[^>]+>", "", a), re.sub("<[^>]+>", "", b)) for a, b in rows]
+        assert shown == [
+            ("attempt 1 (this run)", "failed"),
+            ("attempt 2", "failed"),
+            ("attempt 3", "running"),
+        ]
+        assert f'<a href="/runs/{second.id}">attempt 2</a>' in timeline and "so far" in timeline
 
 
 async def test_a_trigger_leads_to_its_job_page(site: Api) -> None:

@@ -43,10 +43,11 @@ class Bar:
 
 
 def timeline(runs: list[Run], job: Job | None, now: datetime) -> list[Bar]:
-    """Each attempt (and the running one) as a bar placed by its start and duration."""
+    """Each attempt in order (and the running one last) as a bar placed by its start and
+    duration on one time axis."""
     spans: list[tuple[int, int | None, str, datetime, float, str | None]] = [
         (r.attempt, r.id, r.status.value, r.started_at, r.duration_seconds, r.worker_id)
-        for r in runs
+        for r in sorted(runs, key=lambda r: (r.attempt, r.id))
     ]
     if job is not None and job.state.value == "running" and job.started_at is not None:
         seconds = max((now - job.started_at).total_seconds(), 0.0)
