@@ -253,16 +253,12 @@ class Jobs:
         return await self.ctx.store.explain_hold(job_id, self.ctx.clock.now(), self.ctx.rules)
 
     async def holds_of(self, jobs: Sequence[Job]) -> dict[int, Hold]:
-        """Why each pending job of ``jobs`` (a page already read) waits, by ID; jobs that are
-        not pending, or that nothing holds, are absent. One read per pending job."""
-        now, rules = self.ctx.clock.now(), self.ctx.rules
-        holds: dict[int, Hold] = {}
-        for job in jobs:
-            if job.state in PENDING_STATES:
-                hold = await self.ctx.store.explain_hold(job.id, now, rules)
-                if hold is not None:
-                    holds[job.id] = hold
-        return holds
+        """Why each pending job of ``jobs`` (a page already read) waits, by ID, in one read;
+        jobs that are not pending, or that nothing holds, are absent."""
+        pending = [job.id for job in jobs if job.state in PENDING_STATES]
+        if not pending:
+            return {}
+        return await self.ctx.store.explain_holds(pending, self.ctx.clock.now(), self.ctx.rules)
 
     async def reset_stuck(self, older_than_seconds: float) -> list[Job]:
         """Put jobs running for longer than ``older_than_seconds`` back in the queue, as if
