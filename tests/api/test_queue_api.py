@@ -8,7 +8,8 @@ import httpx
 
 from tests.api.conftest import Api, add_run, define, error_of
 from tickwork.domain.access import AuditQuery, Role
-from tickwork.domain.jobs import RunStatus
+from tickwork.domain.activity import NewRunEvent, RunEventKind
+from tickwork.domain.jobs import NewJob, RunStatus, TriggeredBy
 
 
 async def test_enqueue_with_options(api: Api, admin: httpx.AsyncClient) -> None:
@@ -147,3 +148,23 @@ async def test_retry_runs_a_finished_job_again(api: Api, admin: httpx.AsyncClien
     assert [(e.actor, e.target, e.after) for e in retries] == [
         ("user-admin", str(done), {"job_id": job["id"]})
     ]
+
+
+async def test_show_has_the_running_attempts_latest_progress(
+    api: Api, admin: httpx.AsyncClient
+) -> None:
+    await define(api, "ping")
+    now = api.clock.now()
+    (job_id,) = await api.store.enqueue([NewJob("ping", now, TriggeredBy.API)], now)
+    assert (await admin.get(f"/api/queue/{job_id}")).json()["progress"] is None
+    (job,) = await api.store.claim("w", 1, now, 60)
+    await api.store.add_run_events(
+        [
+            NewRunEvent(job_id, job.attempt, "ping", RunEventKind.PROGRESS, now, done=d, total=9)
+            for d in (1, 4)
+        ]
+        + [NewRunEvent(job_id, job.attempt, "ping", RunEventKind.EVENT, now, "halfway")]
+    )
+    shown = (await admin.get(f"/api/queue/{job_id}")).json()
+    assert shown["job"]["state"] == "running"
+    assert (shown["progress"]["done"], shown["progress"]["total"]) == (4, 9)
