@@ -83,6 +83,9 @@ async def test_the_queue_filters_and_pages(site_any: Api) -> None:
         assert "unknown state &#39;sleeping&#39;; use one of pending, scheduled" in wrong.text
         unknown = await client.get("/queue", params={"page": "2"})
         assert unknown.status_code == 422 and "unknown query parameter" in unknown.text
+        not_an_id = await client.get("/queue", params={"before": "yesterday"})
+        assert not_an_id.status_code == 422, not_an_id.text
+        assert "before" in not_an_id.text and "integer" in not_an_id.text
 
 
 async def test_each_action_works_and_is_audited_with_the_user(site_any: Api) -> None:
