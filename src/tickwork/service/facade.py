@@ -21,7 +21,7 @@ from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.retention import PruneReport
-from tickwork.domain.stats import ALL_PARTS
+from tickwork.domain.stats import ALL_PARTS, TrendPoint
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
@@ -31,7 +31,7 @@ from tickwork.service.definitions import Definitions, task_table
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery
 from tickwork.service.runs import Runs
-from tickwork.service.stats import StatsReport, request_of, stats_report
+from tickwork.service.stats import StatsReport, per_minute, request_of, stats_report
 from tickwork.service.status import Status, cluster_status
 from tickwork.store.base import Store
 
@@ -220,6 +220,10 @@ class Service:
             trigger=trigger,
         )
         return await stats_report(self.ctx.store, request, parts)
+
+    async def runs_per_minute(self, minutes: int = 60) -> list[TrendPoint]:
+        """Runs per minute (every task) over the last ``minutes``, from the rollups."""
+        return await per_minute(self.ctx.store, self.ctx.clock.now(), minutes)
 
     async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
         return await audit.audit_log(self.ctx.store, query)

@@ -283,13 +283,12 @@ tokens = sa.Table(
 )
 sa.Index("ix_tickwork_tokens_user", tokens.c.user_id)
 
-# Dashboard sessions: the SHA-256 of the cookie's random secret (256 bits, like tokens); a
-# session without a user is the local one of a dashboard without users (loopback only).
+# Dashboard sessions: the SHA-256 of the cookie's random secret (256 bits, like tokens).
 sessions = sa.Table(
     "tickwork_sessions",
     metadata,
     sa.Column("secret_hash", sa.String(64), primary_key=True),
-    sa.Column("user_name", sa.String(200)),
+    sa.Column("user_name", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
 )

@@ -370,7 +370,7 @@ class SqlStore:
     async def touch_token(self, token_id: int, now: datetime) -> None:
         await self._db.write(accounts.touch_token, token_id, now)
 
-    async def create_session(self, secret_hash: str, user_name: str | None, now: datetime) -> None:
+    async def create_session(self, secret_hash: str, user_name: str, now: datetime) -> None:
         await self._db.write(accounts.create_session, secret_hash, user_name, now)
 
     async def get_session(self, secret_hash: str) -> StoredSession | None:

@@ -7,12 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tickwork.dashboard.pages import (
+    account,
+    audit,
     auth,
     job_actions,
     overview,
+    processors,
     queue,
     queue_job,
     run,
+    users,
 )
 from tickwork.domain.access import Scope
 
@@ -28,6 +32,10 @@ PAGE_MODULES = (
     auth,
     overview,
     job_actions,
+    processors,
+    audit,
+    users,
+    account,
     queue,
     queue_job,
     run,
@@ -36,4 +44,7 @@ PAGE_MODULES = (
 NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "/", Scope.JOBS_READ),
     NavItem("Queue", "/queue", Scope.JOBS_READ),
+    NavItem("Processors", "/processors", Scope.JOBS_READ),
+    NavItem("Audit log", "/audit", Scope.AUDIT_READ),
+    NavItem("Users", "/users", Scope.ADMIN),
 )
