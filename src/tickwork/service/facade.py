@@ -9,7 +9,13 @@ from typing import Any
 
 from tickwork.clock import Clock
 from tickwork.domain.access import AuditEntry, AuditQuery, Principal
-from tickwork.domain.activity import MissedCount, MissedFire, MissedFireQuery, RunEvent
+from tickwork.domain.activity import (
+    MissedCount,
+    MissedFire,
+    MissedFireQuery,
+    RunEvent,
+    RunEventKind,
+)
 from tickwork.domain.admission import Hold
 from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
@@ -132,6 +138,9 @@ class Service:
     async def explain(self, job_id: int) -> Hold | None:
         return await self.jobs.explain(job_id)
 
+    async def holds_of(self, jobs: Sequence[Job]) -> dict[int, Hold]:
+        return await self.jobs.holds_of(jobs)
+
     async def reset_stuck(self, older_than_seconds: float) -> list[Job]:
         return await self.jobs.reset_stuck(older_than_seconds)
 
@@ -168,6 +177,14 @@ class Service:
         return await self.activity.run_events(
             job_id, attempt=attempt, after_id=after_id, limit=limit
         )
+
+    async def latest_progress(self, job_id: int, attempt: int) -> RunEvent | None:
+        return await self.activity.latest_progress(job_id, attempt)
+
+    async def latest_events(
+        self, job_id: int, attempt: int, *, kind: RunEventKind | None = None, limit: int = 10
+    ) -> list[RunEvent]:
+        return await self.activity.latest_events(job_id, attempt, kind=kind, limit=limit)
 
     async def missed_fires(self, query: MissedFireQuery) -> list[MissedFire]:
         return await self.activity.missed_fires(query)

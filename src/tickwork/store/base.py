@@ -336,6 +336,13 @@ class JobOperations(Protocol):
         holds it back (``domain.admission``); None when nothing holds it or it is not pending."""
         ...
 
+    async def explain_holds(
+        self, job_ids: Sequence[int], now: datetime, rules: ClaimRules | None = None
+    ) -> dict[int, Hold]:
+        """``explain_hold`` of many jobs in one read (a page of the queue), by ID; jobs that
+        nothing holds or that are not pending are absent."""
+        ...
+
     async def notify_workers(self) -> None:
         """Wake the idle workers of every process soon (``POST /api/cron/trigger``): on
         PostgreSQL a ``NOTIFY``; SQLite workers see commits and poll, so nothing is sent."""

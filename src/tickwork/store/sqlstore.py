@@ -240,7 +240,13 @@ class SqlStore:
     async def explain_hold(
         self, job_id: int, now: datetime, rules: ClaimRules | None = None
     ) -> Hold | None:
-        return await self._backend.explain_hold(job_id, now, rules or ClaimRules())
+        holds = await self.explain_holds([job_id], now, rules)
+        return holds.get(job_id)
+
+    async def explain_holds(
+        self, job_ids: Sequence[int], now: datetime, rules: ClaimRules | None = None
+    ) -> dict[int, Hold]:
+        return await self._backend.explain_holds(job_ids, now, rules or ClaimRules())
 
     async def notify_workers(self) -> None:
         await self._backend.notify_workers()

@@ -13,6 +13,9 @@ from tickwork.dashboard.pages import (
     job_actions,
     overview,
     processors,
+    queue,
+    queue_job,
+    run,
     users,
 )
 from tickwork.domain.access import Scope
@@ -33,10 +36,14 @@ PAGE_MODULES = (
     audit,
     users,
     account,
+    queue,
+    queue_job,
+    run,
 )
 
 NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "/", Scope.JOBS_READ),
+    NavItem("Queue", "/queue", Scope.JOBS_READ),
     NavItem("Processors", "/processors", Scope.JOBS_READ),
     NavItem("Audit log", "/audit", Scope.AUDIT_READ),
     NavItem("Users", "/users", Scope.ADMIN),
