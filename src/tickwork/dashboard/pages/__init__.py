@@ -10,6 +10,7 @@ from tickwork.dashboard.pages import (
     account,
     audit,
     auth,
+    failures,
     job_actions,
     overview,
     processors,
@@ -33,10 +34,12 @@ PAGE_MODULES = (
     audit,
     users,
     account,
+    failures,
 )
 
 NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "/", Scope.JOBS_READ),
+    NavItem("Failures", "/failures", Scope.JOBS_READ),
     NavItem("Processors", "/processors", Scope.JOBS_READ),
     NavItem("Audit log", "/audit", Scope.AUDIT_READ),
     NavItem("Users", "/users", Scope.ADMIN),
