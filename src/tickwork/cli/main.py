@@ -327,5 +327,6 @@ def jobs_queue(
 from tickwork.cli import (  # noqa: E402
     accounts,  # noqa: F401  (users, tokens, audit)
     activity,  # noqa: F401  (jobs events, missed)
+    failures,  # noqa: F401  (failures, failures retry/discard)
     ops,  # noqa: F401  (registers its commands)
 )

@@ -17,6 +17,7 @@ from tickwork.domain.activity import (
     RunEventKind,
 )
 from tickwork.domain.admission import Hold
+from tickwork.domain.failures import FAILURE_LIMIT, FailureReport
 from tickwork.domain.jobs import Job, JobState, Run, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
@@ -28,6 +29,7 @@ from tickwork.service.activity import Activity
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.definitions import Definitions, task_table
+from tickwork.service.failures import DEFAULT_SINCE, Failures
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery
 from tickwork.service.runs import Runs
@@ -45,6 +47,7 @@ class Service:
         self.jobs = Jobs(ctx)
         self.runs = Runs(ctx)
         self.activity = Activity(ctx)
+        self.failure_groups = Failures(ctx, self.jobs)
 
     @property
     def store(self) -> Store:
@@ -152,6 +155,18 @@ class Service:
 
     async def process_now(self) -> int:
         return await self.jobs.process_now()
+
+    # --- failures grouped by error -----------------------------------------------------------
+    async def failures(
+        self, *, since: str = DEFAULT_SINCE, task: str | None = None, limit: int = FAILURE_LIMIT
+    ) -> FailureReport:
+        return await self.failure_groups.report(since=since, task=task, limit=limit)
+
+    async def retry_failures(self, fingerprint: str, *, since: str = DEFAULT_SINCE) -> int:
+        return await self.failure_groups.retry(fingerprint, since=since)
+
+    async def discard_failures(self, fingerprint: str, *, since: str = DEFAULT_SINCE) -> int:
+        return await self.failure_groups.discard(fingerprint, since=since)
 
     # --- runs, status, audit ---------------------------------------------------------------
     async def history(self, name: str, *, limit: int = 20) -> list[Run]:

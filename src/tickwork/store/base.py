@@ -23,6 +23,7 @@ from tickwork.domain.access import (
     User,
 )
 from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
 from tickwork.domain.queries import (
     ControlState,
@@ -372,6 +373,30 @@ class Queries(Protocol):
         ...
 
 
+class Failures(Protocol):
+    """Failed jobs read for grouping by error, and the groups' acknowledgements."""
+
+    async def failed_jobs(
+        self, start: datetime, end: datetime, task_name: str | None, limit: int
+    ) -> list[FailedJob]:
+        """The jobs in state failed or timeout with ``start <= finished_at < end`` (of one
+        task if given), newest first (finished_at, then id), at most ``limit``, each with its
+        last run's (largest ID) error; the job's ``last_error`` as the message when the run
+        has none or there is no run. Reads an index of failed jobs, not the history."""
+        ...
+
+    async def failure_acks(self, fingerprints: Sequence[str]) -> dict[str, datetime]:
+        """The ``acknowledged_until`` of those of ``fingerprints`` that have one."""
+        ...
+
+    async def acknowledge_failures(
+        self, fingerprint: str, until: datetime, now: datetime, by: str
+    ) -> None:
+        """Acknowledge the failures of ``fingerprint`` that finished at or before ``until``
+        (kept if an earlier call acknowledged up to a later time); ``by``: who did."""
+        ...
+
+
 class Stats(Protocol):
     """Figures over the queue and the run history."""
 
@@ -515,6 +540,7 @@ class Store(
     Definitions,
     JobOperations,
     Queries,
+    Failures,
     Stats,
     Figures,
     Control,

@@ -2,9 +2,9 @@
 and its dialect's ``Backend``.
 
 Each method runs one function of an entity module (``tasks``, ``jobs``, ``runs``,
-``processors``, ``accounts``, ``audit``, ``control``, ``activity``, ``metrics``) in a
-transaction on the store's threads (``Database``), or hands a hot path to the backend, which runs
-it on its raw driver.
+``processors``, ``accounts``, ``audit``, ``control``, ``activity``, ``metrics``,
+``failures``) in a transaction on the store's threads (``Database``), or hands a hot path to
+the backend, which runs it on its raw driver.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from tickwork.domain.activity import (
     RunEventQuery,
 )
 from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
 from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
@@ -56,6 +57,7 @@ from tickwork.store import (
     activity,
     audit,
     control,
+    failures,
     jobs,
     metrics,
     processors,
@@ -266,6 +268,22 @@ class SqlStore:
 
     async def last_run_statuses(self) -> dict[str, RunStatus]:
         return await self._db.read(runs.last_statuses)
+
+    # --- failures -----------------------------------------------------------------------------
+    async def failed_jobs(
+        self, start: datetime, end: datetime, task_name: str | None, limit: int
+    ) -> list[FailedJob]:
+        return await self._db.read(failures.failed_jobs, start, end, task_name, limit)
+
+    async def failure_acks(self, fingerprints: Sequence[str]) -> dict[str, datetime]:
+        if not fingerprints:
+            return {}
+        return await self._db.read(failures.acknowledged, list(fingerprints))
+
+    async def acknowledge_failures(
+        self, fingerprint: str, until: datetime, now: datetime, by: str
+    ) -> None:
+        await self._db.write(failures.acknowledge, self._backend, fingerprint, until, now, by)
 
     # --- figures ------------------------------------------------------------------------------
     async def count_jobs_by_state(self) -> dict[JobState, int]:

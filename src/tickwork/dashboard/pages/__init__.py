@@ -10,6 +10,7 @@ from tickwork.dashboard.pages import (
     account,
     audit,
     auth,
+    failures,
     job_actions,
     overview,
     processors,
@@ -39,11 +40,13 @@ PAGE_MODULES = (
     queue,
     queue_job,
     run,
+    failures,
 )
 
 NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "/", Scope.JOBS_READ),
     NavItem("Queue", "/queue", Scope.JOBS_READ),
+    NavItem("Failures", "/failures", Scope.JOBS_READ),
     NavItem("Processors", "/processors", Scope.JOBS_READ),
     NavItem("Audit log", "/audit", Scope.AUDIT_READ),
     NavItem("Users", "/users", Scope.ADMIN),
