@@ -198,6 +198,7 @@ async def serve(
             if on_started:
                 on_started(processor, service)
         if api is not None:
+            from tickwork.api.app import create_app as create_api
             from tickwork.api.deps import ApiContext
             from tickwork.api.server import ApiServer
             from tickwork.dashboard.app import create_app
@@ -212,7 +213,7 @@ async def serve(
                 claim_durations=None if worker is None else worker.claim_durations,
             )
             api_server = ApiServer(
-                create_app(api_context),
+                create_app(api_context) if api.dashboard else create_api(api_context),
                 api.host,
                 api.port,
                 shutdown_timeout_seconds=min(settings.shutdown_timeout_seconds, 10.0),

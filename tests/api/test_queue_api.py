@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 import httpx
 
 from tests.api.conftest import Api, add_run, define, error_of
+from tickwork.domain.access import AuditQuery, Role
+from tickwork.domain.activity import NewRunEvent, RunEventKind
+from tickwork.domain.jobs import NewJob, RunStatus, TriggeredBy
 
 
 async def test_enqueue_with_options(api: Api, admin: httpx.AsyncClient) -> None:
@@ -117,3 +120,51 @@ async def test_cancel_and_reschedule(api: Api, admin: httpx.AsyncClient) -> None
     late = await admin.post(f"/api/queue/{job['id']}/reschedule", json={"at": at.isoformat()})
     assert late.status_code == 409
     assert (await admin.post("/api/queue/424242/cancel")).status_code == 404
+
+
+async def test_retry_runs_a_finished_job_again(api: Api, admin: httpx.AsyncClient) -> None:
+    await define(api, "ping")
+    done = await add_run(api, "ping", RunStatus.FAILED)
+    retried = await admin.post(f"/api/queue/{done}/retry")
+    assert retried.status_code == 201, retried.text
+    job = retried.json()
+    assert job["id"] != done and job["task"] == "ping" and job["state"] == "available"
+    assert job["triggered_by"] == "manual" and job["requested_by"] == "user-admin"
+    old = (await admin.get(f"/api/queue/{done}")).json()
+    assert old["job"]["state"] == "failed"  # a final state stays final
+    again = await admin.post(f"/api/queue/{job['id']}/retry")
+    assert again.status_code == 409
+    error = error_of(again)
+    assert error["code"] == "invalid_state"
+    assert error["message"] == (f"job {job['id']} is available; only a finished job can be retried")
+    assert (await admin.post("/api/queue/424242/retry")).status_code == 404
+    async with api.as_token(await api.token(Role.READ_ONLY)) as viewer:
+        assert (await viewer.post(f"/api/queue/{done}/retry")).status_code == 403
+    retries = [
+        e
+        for e in await api.ctx.service.audit_log(AuditQuery(limit=50))
+        if e.action == "queue_job.retry"
+    ]
+    assert [(e.actor, e.target, e.after) for e in retries] == [
+        ("user-admin", str(done), {"job_id": job["id"]})
+    ]
+
+
+async def test_show_has_the_running_attempts_latest_progress(
+    api: Api, admin: httpx.AsyncClient
+) -> None:
+    await define(api, "ping")
+    now = api.clock.now()
+    (job_id,) = await api.store.enqueue([NewJob("ping", now, TriggeredBy.API)], now)
+    assert (await admin.get(f"/api/queue/{job_id}")).json()["progress"] is None
+    (job,) = await api.store.claim("w", 1, now, 60)
+    await api.store.add_run_events(
+        [
+            NewRunEvent(job_id, job.attempt, "ping", RunEventKind.PROGRESS, now, done=d, total=9)
+            for d in (1, 4)
+        ]
+        + [NewRunEvent(job_id, job.attempt, "ping", RunEventKind.EVENT, now, "halfway")]
+    )
+    shown = (await admin.get(f"/api/queue/{job_id}")).json()
+    assert shown["job"]["state"] == "running"
+    assert (shown["progress"]["done"], shown["progress"]["total"]) == (4, 9)

@@ -20,8 +20,9 @@ async def test_without_users_the_loopback_dashboard_is_open(site: Api) -> None:
 
 
 async def test_a_page_needs_a_session_once_users_exist(site: Api) -> None:
-    await site.ctx.accounts.create_user("ada", Role.ADMIN, PASSWORD, actor=LOCAL)
     async with browser(site) as client:
+        assert (await client.get("/")).status_code == 200  # open, with a local session
+        await site.ctx.accounts.create_user("ada", Role.ADMIN, PASSWORD, actor=LOCAL)
         page = await client.get("/")
         assert page.status_code == 303
         assert page.headers["location"] == "/login?next=/"

@@ -37,7 +37,7 @@ DEFINITION_KEYS = {
 
 
 def comparable(key: str, value: Any) -> Any:
-    if isinstance(value, str) and (key == "at" or key.endswith("_at")):
+    if isinstance(value, str) and (key == "at" or key.endswith(("_at", "_seen"))):
         return datetime.fromisoformat(value)
     return value
 
@@ -75,8 +75,9 @@ async def test_the_cli_and_the_api_show_objects_alike(sqlite_url: str, tmp_path:
                     attempt=claimed.attempt,
                     triggered_by=TriggeredBy.API,
                     worker_id="worker-1",
-                    started_at=now,
-                    finished_at=now + timedelta(seconds=1.25),
+                    # In the past, so that the CLI's clock and the API's both count it.
+                    started_at=now - timedelta(seconds=1.25),
+                    finished_at=now,
                     outcome=outcome,
                     next_state=JobState.FAILED,
                 )
@@ -98,6 +99,7 @@ async def test_the_cli_and_the_api_show_objects_alike(sqlite_url: str, tmp_path:
             )
         )
         token = await api.token(Role.ADMIN)  # a user, a token and their audit entries
+        api.clock.advance(60)  # the API's clock is a fake one, set before ``now``
 
         def cli(*args: str) -> Any:
             return cli_json(list(args), tmp_path, {"TICKWORK_DATABASE_URL": sqlite_url})
@@ -118,6 +120,7 @@ async def test_the_cli_and_the_api_show_objects_alike(sqlite_url: str, tmp_path:
             users = by_id(await get("/api/users"))
             tokens = by_id(await get("/api/tokens"))
             audit = by_id((await get("/api/audit"))["items"])
+            (failure,) = (await get("/api/failures"))["groups"]
 
         cli_finished = cli("jobs", "get", str(done_id))
         agree("finished job", cli_finished, finished["job"], cli_has_all=True)
@@ -130,6 +133,16 @@ async def test_the_cli_and_the_api_show_objects_alike(sqlite_url: str, tmp_path:
         agree("run in a list", history, run, cli_has_all=True)
         (cli_processor,) = cli("status")["processors"]
         agree("processor", cli_processor, processor, cli_has_all=True)
+        (cli_failure,) = cli("failures", "--json")["groups"]
+        assert cli_failure.keys() == failure.keys()
+        agree(
+            "failure group",
+            cli_failure | {"samples": []},
+            failure | {"samples": []},
+            cli_has_all=True,
+        )
+        for cli_sample, sample in zip(cli_failure["samples"], failure["samples"], strict=True):
+            agree("failed job sample", cli_sample, sample, cli_has_all=True)
         for name, cli_items, api_items in [
             ("user", by_id(cli("users", "list")), users),
             ("token", by_id(cli("tokens", "list")), tokens),

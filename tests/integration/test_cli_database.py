@@ -42,6 +42,8 @@ USERS_OF_A_DATABASE = {
     ("prune",): ["--dry-run"],
     ("missed",): [],
     ("stats",): [],
+    ("failures", "retry"): ["0123456789abcdef"],
+    ("failures", "discard"): ["0123456789abcdef"],
     ("db", "current"): [],
     ("users", "create"): ["ann", "--role", "admin", "--no-password"],
     ("users", "list"): [],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
@@ -104,8 +103,11 @@ async def test_rate_limit_spaces_starts(service: Service, worker: Worker, store:
     starts = sorted([(await service.get_job(i)).started_at for i in ids])  # type: ignore[type-var]
     # A burst of 5 (without it, the first five alone would take 0.8 s), then one start per 0.2 s.
     assert (starts[4] - starts[0]).total_seconds() < 0.5
-    for a, b in itertools.pairwise(starts[4:]):
-        assert (b - a).total_seconds() >= 0.18
+    # What GCRA promises: the k-th start comes (k - 4) intervals after the first at the
+    # earliest. Not a gap between neighbours: a start that came late (a busy worker) lets the
+    # next one catch up, as the limit is a rate over time, not a minimum spacing.
+    for k in range(5, len(starts)):
+        assert (starts[k] - starts[0]).total_seconds() >= (k - 4) * 0.2 - 0.001
     hold_seen = await service.enqueue(EnqueueRequest("rated", args=(0,)))
     hold = await service.explain(hold_seen)
     assert hold is None or hold.policy == "rate_limit"

@@ -44,6 +44,19 @@ async def test_run_events_in_order_paged_by_job_and_attempt(store: SqlStore) -> 
     )
     assert [e.message for e in rest] == ["1.2.2", None]
 
+    newest = await store.query_run_events(
+        RunEventQuery(job_id=1, attempt=2, newest_first=True, limit=2)
+    )
+    assert [e.message for e in newest] == [None, "1.2.2"]
+    progress = await store.query_run_events(
+        RunEventQuery(job_id=1, kind=RunEventKind.PROGRESS, newest_first=True, limit=5)
+    )
+    assert [(e.attempt, e.done) for e in progress] == [(2, 2.5)]
+    events = await store.query_run_events(
+        RunEventQuery(job_id=1, attempt=1, kind=RunEventKind.EVENT, newest_first=True, limit=5)
+    )
+    assert [e.message for e in events] == ["1.1.2", "1.1.1", "1.1.0"]
+
 
 async def test_missed_fires_filtered_paged_counted_and_linked(store: SqlStore) -> None:
     skipped_at = T0 + timedelta(minutes=1)

@@ -89,3 +89,19 @@ async def test_global_rate_limit_rule(store: SqlStore) -> None:
     assert len(await store.claim("w", 10, at(0), 60, rules=rules)) == 5
     assert len(await store.claim("w", 10, at(1), 60, rules=rules)) == 0
     assert len(await store.claim("w", 10, at(2), 60, rules=rules)) == 1
+
+
+async def test_why_a_page_of_jobs_waits_in_one_read(store: SqlStore) -> None:
+    await define(store, "one-per-key", Policies(key_limit=1))
+    busy, held, free = await store.enqueue(jobs_for("one-per-key", ["a", "a", "b"]), T0)
+    (later,) = await store.enqueue([NewJob("one-per-key", at(600), TriggeredBy.API)], T0)
+    (claimed,) = await store.claim("w", 1, at(1), 60)
+    assert claimed.id == busy
+    holds = await store.explain_holds([busy, held, free, later, 424242], at(2))
+    assert set(holds) == {held, later}  # running, free and unknown jobs: nothing to say
+    assert holds[held].policy == "key_limit"
+    assert (holds[later].policy, holds[later].until) == ("schedule", at(600))
+    # Each job is checked alone, as the one explain_hold says.
+    for job_id in (busy, held, free, later):
+        assert await store.explain_hold(job_id, at(2)) == holds.get(job_id)
+    assert await store.explain_holds([], at(2)) == {}

@@ -196,6 +196,33 @@ async def test_disabled_users_tokens_are_refused(accounts: Accounts) -> None:
         await accounts.authenticate(secret)
 
 
+async def test_disabling_a_user_ends_its_sessions_and_only_its(
+    accounts: Accounts, store: SqlStore
+) -> None:
+    for name in ("alice", "bob"):
+        await accounts.create_user(name, Role.OPERATOR, None, actor=ADMIN)
+        await store.create_session(secret_hash(f"session-of-{name}"), name, T0)
+    await accounts.update_user("alice", role=Role.READ_ONLY, disabled=None, actor=ADMIN)
+    assert await store.get_session(secret_hash("session-of-alice")) is not None
+    await accounts.update_user("alice", role=None, disabled=True, actor=ADMIN)
+    assert await store.get_session(secret_hash("session-of-alice")) is None
+    assert await store.get_session(secret_hash("session-of-bob")) is not None
+
+
+async def test_revoking_for_an_owner_reaches_only_its_tokens(accounts: Accounts) -> None:
+    for name in ("alice", "bob"):
+        await accounts.create_user(name, Role.OPERATOR, None, actor=ADMIN)
+    token, _ = await accounts.create_token(
+        "bob", "t", frozenset({Scope.JOBS_READ}), None, actor=ADMIN
+    )
+    alice = Principal(name="alice", scopes=ROLE_SCOPES[Role.OPERATOR], role=Role.OPERATOR)
+    with pytest.raises(NotFoundError):
+        await accounts.revoke_token(token.id, actor=alice, owner="alice")
+    assert (await accounts.list_tokens("bob"))[0].revoked_at is None
+    revoked = await accounts.revoke_token(token.id, actor=alice, owner="bob")
+    assert revoked.revoked_at == T0
+
+
 async def test_scopes_above_the_role_are_refused_at_creation(accounts: Accounts) -> None:
     await accounts.create_user("viewer", Role.READ_ONLY, None, actor=ADMIN)
     await accounts.create_user("op", Role.OPERATOR, None, actor=ADMIN)

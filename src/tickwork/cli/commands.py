@@ -22,7 +22,8 @@ def command_group(help: str, **settings: Any) -> typer.Typer:
     ~0.1 s of imports (rich, markdown-it, pygments) on every `--help`, and rich read text in
     square brackets, such as ``[api] host``, as markup and dropped it.
     """
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, **settings)
+    settings.setdefault("no_args_is_help", True)
+    return typer.Typer(help=help, rich_markup_mode=None, **settings)
 
 
 app = command_group(

@@ -266,6 +266,19 @@ def jobs_cancel(
     )
 
 
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: int, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Run a finished job again as a new job; prints the new job's ID."""
+
+    async def use(s: Service) -> Any:
+        return await s.get_job(await s.retry(job_id))
+
+    job = with_service(config, database_url, use)
+    render.print_json(render.job_dict(job)) if as_json else typer.echo(job.id)
+
+
 @jobs_app.command("get")
 def jobs_get(
     job_id: int,
@@ -314,5 +327,6 @@ def jobs_queue(
 from tickwork.cli import (  # noqa: E402
     accounts,  # noqa: F401  (users, tokens, audit)
     activity,  # noqa: F401  (jobs events, missed)
+    failures,  # noqa: F401  (failures, failures retry/discard)
     ops,  # noqa: F401  (registers its commands)
 )

@@ -27,6 +27,7 @@ API_KEYS = (
     "rate_limit",
     "job_kinds",
     "metrics_public",
+    "dashboard",
 )
 # ApiSettings field -> environment variable that sets it.
 API_ENV_VARS: Mapping[str, str] = {
@@ -53,6 +54,8 @@ class ApiSettings:
     job_kinds: frozenset[TaskKind] = frozenset({TaskKind.HTTP})
     # GET /metrics without credentials (for scrapers on a trusted network); else jobs:read.
     metrics_public: bool = False
+    # The web dashboard at / beside the API; off: the API alone (GET / is then a 404).
+    dashboard: bool = True
 
     def __post_init__(self) -> None:
         _check_host(self.host, "api.host")
@@ -126,6 +129,8 @@ def api_settings_from_table(
         changes["job_kinds"] = _job_kinds(t.array("job_kinds") or [])
     if "metrics_public" in data:
         changes["metrics_public"] = t.boolean("metrics_public")
+    if "dashboard" in data:
+        changes["dashboard"] = t.boolean("dashboard")
     return (base or ApiSettings()).replace(**changes)
 
 

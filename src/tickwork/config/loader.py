@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tickwork.config.alerts import AlertSettings, alerts_from_table
 from tickwork.config.api import ApiSettings, api_settings_from_env, api_settings_from_table
 from tickwork.config.jobs import JOB_KEYS, parse_jobs
 from tickwork.config.policies import parse_calendars
@@ -23,7 +24,7 @@ from tickwork.config.tables import unknown_key_message
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError
 
-_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention")
+_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention", "alerts")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def load_config(
     calendars: dict[str, dict[str, Any]] = {}
     api = ApiSettings()
     retention: dict[str, object] = {}
+    alerts = AlertSettings()
     config_path = None if path is None else Path(path)
     if config_path is not None:
         text = _read_config_file(config_path)
@@ -65,10 +67,11 @@ def load_config(
         file_settings, tasks, calendars = _parse_tables(data, environ=env)
         api = api_settings_from_table(data.get("api", {}), env)
         retention = retention_from_table(data.get("retention", {}), env)
+        alerts = alerts_from_table(data.get("alerts", {}), env)
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
     policy = retention_policy(retention, retention_from_env(env))
-    settings = dataclasses.replace(settings, retention=policy)
+    settings = dataclasses.replace(settings, retention=policy, alerts=alerts)
     return Config(
         settings=settings.replace(**flags),
         tasks=tasks,
@@ -89,6 +92,7 @@ def parse_config_text(
     settings, tasks, _ = _parse_tables(data, environ=environ)
     api_settings_from_table(data.get("api", {}), environ)  # validated, like the rest
     retention_from_table(data.get("retention", {}), environ)
+    alerts_from_table(data.get("alerts", {}), environ)
     return settings, tasks
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tickwork.config.alerts import AlertSettings
 from tickwork.config.tables import describe, show, substitute_env, unknown_key_message
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.durations import parse_duration
@@ -104,6 +105,8 @@ class Settings:
     rate_limit: RateLimit | None = None
     # The [retention] table (config/retention.py): what the pruner removes, and how.
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    # The [alerts] table (config/alerts.py): rules, channels, their notification defaults.
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -201,6 +204,10 @@ def _validate_setting(name: str, value: object, *, field: str, given: object = N
     if name == "retention":
         if not isinstance(value, RetentionPolicy):
             raise ConfigError(f"expected a RetentionPolicy, got {describe(value)}", field=field)
+        return value
+    if name == "alerts":
+        if not isinstance(value, AlertSettings):
+            raise ConfigError(f"expected an AlertSettings, got {describe(value)}", field=field)
         return value
     if name in _OPTIONAL_INT_MINIMUMS or name == "rate_limit":
         if value is None:

@@ -3,6 +3,7 @@ durations, numbers and statuses. Template filters only; no rule about jobs lives
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,16 @@ def iso(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
+def as_json(value: Any) -> str:
+    """Arguments, results and event data as indented JSON (escaped by the template)."""
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def number(value: float | None) -> str:
+    """A figure a task reported (progress 3 of 10, 2.5 of 7.25): no needless ".0"."""
+    return "—" if value is None else f"{value:g}"
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "tone": tone,
     "when": when,
@@ -76,4 +87,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "count": count,
     "percent": percent,
     "iso": iso,
+    "json": as_json,
+    "number": number,
 }

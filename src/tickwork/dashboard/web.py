@@ -77,8 +77,9 @@ async def looker(request: Request) -> Looker:
     if session is None:
         if not (ctx.allow_local and not await ctx.accounts.has_users()):
             raise LoginRequired()
-        cookie, session = await sessions.open_local()
-        request.state.new_session = cookie  # set by ``render`` on the response
+        cookie, session = sessions.local(request.cookies.get(SESSION_COOKIE))
+        if cookie is not None:
+            request.state.new_session = cookie  # set by ``render`` on the response
     found = Looker(session)
     request.state.looker = found
     request.state.principal = found.principal  # the API's routes see the same caller
@@ -129,11 +130,25 @@ def actor(scope: Scope) -> Callable[[Request], Awaitable[Looker]]:
             token = (await form_of(request)).get(CSRF_FIELD)
         if not same_origin(request) or not who.session.csrf_matches(token):
             raise ForbiddenError("the request carries no valid CSRF token; reload the page")
-        if not who.can(scope):
-            raise ForbiddenError(f"{who.name!r} lacks the scope {scope.value!r}")
-        return who
+        return _allowed(who, scope)
 
     return dependency
+
+
+def viewer(scope: Scope) -> Callable[[Request], Awaitable[Looker]]:
+    """A dependency of a page only some roles may see (the audit log, users): the looker,
+    whose role must allow ``scope``; ``ForbiddenError`` otherwise."""
+
+    async def dependency(request: Request) -> Looker:
+        return _allowed(await looker(request), scope)
+
+    return dependency
+
+
+def _allowed(who: Looker, scope: Scope) -> Looker:
+    if not who.can(scope):
+        raise ForbiddenError(f"{who.name!r} lacks the scope {scope.value!r}")
+    return who
 
 
 def _environment() -> Environment:

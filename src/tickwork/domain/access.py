@@ -90,10 +90,10 @@ class ApiToken:
 
 @dataclass(frozen=True)
 class StoredSession:
-    """A dashboard session as stored: whose (None: the local one, without users), since when,
-    last seen when. The cookie's secret is stored only hashed."""
+    """A dashboard session as stored: whose, since when, last seen when. The cookie's secret is
+    stored only hashed."""
 
-    user_name: str | None
+    user_name: str
     created_at: datetime
     last_seen_at: datetime
 

@@ -68,12 +68,15 @@ class RunEvent:
 @dataclass(frozen=True)
 class RunEventQuery:
     """A page of run events, oldest first: of one job (and attempt), or of every job (the event
-    feed) after ``after_id``."""
+    feed) after ``after_id``; of one ``kind`` if given. ``newest_first``: the latest ones (a
+    run's current progress)."""
 
     job_id: int | None = None
     attempt: int | None = None
     after_id: int | None = None
     limit: int = 100
+    kind: RunEventKind | None = None
+    newest_first: bool = False
 
 
 def clean_message(message: object) -> str:

@@ -14,6 +14,8 @@ from tickwork.domain.tasks import RetryPolicy
 MAX_RETRY_AFTER_SECONDS = 3600.0
 # The qualified name of ``tickwork.Fail``: a task saying "do not try again" is final.
 FAIL_TYPE = "tickwork.errors.Fail"
+# HTTP statuses whose Retry-After header says when to try again (RFC 9110, section 10.2.3).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 def next_state_after(
@@ -124,3 +126,18 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:  # "-0000": RFC 5322 for "UTC, origin unknown"
         when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)
+
+
+def status_error_class(status: int) -> ErrorClass:
+    """The error class of an HTTP error status (HTTP tasks, alert deliveries)."""
+    if status == 429:
+        return ErrorClass.RATE_LIMIT
+    if status == 408:  # Request Timeout: the server gave up waiting; a new try may do
+        return ErrorClass.TIMEOUT
+    if status in (401, 403):
+        return ErrorClass.AUTH
+    if 500 <= status < 600:
+        return ErrorClass.SERVER_ERROR
+    if 400 <= status < 500:
+        return ErrorClass.VALIDATION
+    return ErrorClass.UNKNOWN

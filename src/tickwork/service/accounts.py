@@ -122,7 +122,8 @@ class Accounts:
         self, name: str, *, role: Role | None, disabled: bool | None, actor: Principal
     ) -> User:
         """Change a user's role and/or disable or re-enable it. Disabling revokes its tokens
-        (re-enabling does not bring them back). ``NotFoundError`` if absent."""
+        and ends its dashboard sessions (re-enabling brings back neither). ``NotFoundError``
+        if absent."""
         old = await self.get_user(name)
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
@@ -141,6 +142,8 @@ class Accounts:
         )
         if updated is None:  # removed in between
             raise NotFoundError(f"no user named {name!r}")
+        if after.get("disabled") is True:
+            await self.store.delete_sessions(user_name=name)
         await self._record(actor, "user.update", "user", name, before, after)
         return updated
 
@@ -242,10 +245,13 @@ class Accounts:
             await self.get_user(user_name)  # an unknown name is an error, not an empty list
         return await self.store.list_tokens(user_name)
 
-    async def revoke_token(self, token_id: int, *, actor: Principal) -> ApiToken:
-        """Takes effect at once: the next request with it gets 401."""
+    async def revoke_token(
+        self, token_id: int, *, actor: Principal, owner: str | None = None
+    ) -> ApiToken:
+        """Takes effect at once: the next request with it gets 401. ``owner``: only a token of
+        this user (someone managing their own tokens); another's is ``NotFoundError`` too."""
         found = await self.store.get_token(token_id)
-        if found is None:
+        if found is None or (owner is not None and found[0].user_name != owner):
             raise NotFoundError(f"no token with ID {token_id}")
         token = await self.store.revoke_token(token_id, self.clock.now())
         if token is None:

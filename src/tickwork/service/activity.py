@@ -10,6 +10,7 @@ from tickwork.domain.activity import (
     MissedFire,
     MissedFireQuery,
     RunEvent,
+    RunEventKind,
     RunEventQuery,
 )
 from tickwork.domain.durations import parse_duration
@@ -43,6 +44,27 @@ class Activity:
             raise NotFoundError(f"no queued job with ID {job_id}")
         query = RunEventQuery(job_id=job_id, attempt=attempt, after_id=after_id, limit=limit)
         return await self.ctx.store.query_run_events(query)
+
+    async def latest_events(
+        self,
+        job_id: int,
+        attempt: int,
+        *,
+        kind: RunEventKind | None = None,
+        limit: int = 10,
+    ) -> list[RunEvent]:
+        """The last ``limit`` events (of ``kind``, if given) of an attempt of a job, newest
+        first: what a page shows of a run in progress."""
+        check_limit(limit)
+        query = RunEventQuery(
+            job_id=job_id, attempt=attempt, kind=kind, newest_first=True, limit=limit
+        )
+        return await self.ctx.store.query_run_events(query)
+
+    async def latest_progress(self, job_id: int, attempt: int) -> RunEvent | None:
+        """The last progress an attempt of a job reported (None: none yet); one row read."""
+        found = await self.latest_events(job_id, attempt, kind=RunEventKind.PROGRESS, limit=1)
+        return found[0] if found else None
 
     async def missed_fires(self, query: MissedFireQuery) -> list[MissedFire]:
         """A page of missed fires, newest first. ``NotFoundError`` for a task that was never

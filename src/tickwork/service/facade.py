@@ -9,23 +9,31 @@ from typing import Any
 
 from tickwork.clock import Clock
 from tickwork.domain.access import AuditEntry, AuditQuery, Principal
-from tickwork.domain.activity import MissedCount, MissedFire, MissedFireQuery, RunEvent
+from tickwork.domain.activity import (
+    MissedCount,
+    MissedFire,
+    MissedFireQuery,
+    RunEvent,
+    RunEventKind,
+)
 from tickwork.domain.admission import Hold
+from tickwork.domain.failures import FAILURE_LIMIT, FailureReport
 from tickwork.domain.jobs import Job, JobState, Run, RunMark, RunStatus, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.retention import PruneReport
-from tickwork.domain.stats import ALL_PARTS
+from tickwork.domain.stats import ALL_PARTS, TrendPoint
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.definitions import BulkReport, Definitions, task_table
+from tickwork.service.failures import DEFAULT_SINCE, Failures
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery
 from tickwork.service.runs import Runs
-from tickwork.service.stats import StatsReport, request_of, stats_report
+from tickwork.service.stats import StatsReport, per_minute, request_of, stats_report
 from tickwork.service.status import Status, cluster_status
 from tickwork.store.base import Store
 
@@ -39,6 +47,7 @@ class Service:
         self.jobs = Jobs(ctx)
         self.runs = Runs(ctx)
         self.activity = Activity(ctx)
+        self.failure_groups = Failures(ctx, self.jobs)
 
     @property
     def store(self) -> Store:
@@ -139,6 +148,9 @@ class Service:
     async def explain(self, job_id: int) -> Hold | None:
         return await self.jobs.explain(job_id)
 
+    async def holds_of(self, jobs: Sequence[Job]) -> dict[int, Hold]:
+        return await self.jobs.holds_of(jobs)
+
     async def reset_stuck(self, older_than_seconds: float) -> list[Job]:
         return await self.jobs.reset_stuck(older_than_seconds)
 
@@ -150,6 +162,18 @@ class Service:
 
     async def process_now(self) -> int:
         return await self.jobs.process_now()
+
+    # --- failures grouped by error -----------------------------------------------------------
+    async def failures(
+        self, *, since: str = DEFAULT_SINCE, task: str | None = None, limit: int = FAILURE_LIMIT
+    ) -> FailureReport:
+        return await self.failure_groups.report(since=since, task=task, limit=limit)
+
+    async def retry_failures(self, fingerprint: str, *, since: str = DEFAULT_SINCE) -> int:
+        return await self.failure_groups.retry(fingerprint, since=since)
+
+    async def discard_failures(self, fingerprint: str, *, since: str = DEFAULT_SINCE) -> int:
+        return await self.failure_groups.discard(fingerprint, since=since)
 
     # --- runs, status, audit ---------------------------------------------------------------
     async def history(self, name: str, *, limit: int = 20) -> list[Run]:
@@ -180,6 +204,14 @@ class Service:
         return await self.activity.run_events(
             job_id, attempt=attempt, after_id=after_id, limit=limit
         )
+
+    async def latest_progress(self, job_id: int, attempt: int) -> RunEvent | None:
+        return await self.activity.latest_progress(job_id, attempt)
+
+    async def latest_events(
+        self, job_id: int, attempt: int, *, kind: RunEventKind | None = None, limit: int = 10
+    ) -> list[RunEvent]:
+        return await self.activity.latest_events(job_id, attempt, kind=kind, limit=limit)
 
     async def missed_fires(self, query: MissedFireQuery) -> list[MissedFire]:
         return await self.activity.missed_fires(query)
@@ -215,6 +247,10 @@ class Service:
             trigger=trigger,
         )
         return await stats_report(self.ctx.store, request, parts)
+
+    async def runs_per_minute(self, minutes: int = 60) -> list[TrendPoint]:
+        """Runs per minute (every task) over the last ``minutes``, from the rollups."""
+        return await per_minute(self.ctx.store, self.ctx.clock.now(), minutes)
 
     async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
         return await audit.audit_log(self.ctx.store, query)

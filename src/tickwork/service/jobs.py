@@ -10,7 +10,14 @@ from typing import Any
 
 from tickwork.domain.admission import Hold
 from tickwork.domain.durations import format_duration
-from tickwork.domain.jobs import TERMINAL_STATES, Job, JobState, NewJob, TriggeredBy
+from tickwork.domain.jobs import (
+    PENDING_STATES,
+    TERMINAL_STATES,
+    Job,
+    JobState,
+    NewJob,
+    TriggeredBy,
+)
 from tickwork.domain.tasks import Task, TaskDefinition
 from tickwork.errors import ConfigError, InvalidStateError, NotFoundError
 from tickwork.service.audit import Change
@@ -262,6 +269,14 @@ class Jobs:
         """Why a pending job is not running now (X1); None if nothing holds it back."""
         await self.get(job_id)
         return await self.ctx.store.explain_hold(job_id, self.ctx.clock.now(), self.ctx.rules)
+
+    async def holds_of(self, jobs: Sequence[Job]) -> dict[int, Hold]:
+        """Why each pending job of ``jobs`` (a page already read) waits, by ID, in one read;
+        jobs that are not pending, or that nothing holds, are absent."""
+        pending = [job.id for job in jobs if job.state in PENDING_STATES]
+        if not pending:
+            return {}
+        return await self.ctx.store.explain_holds(pending, self.ctx.clock.now(), self.ctx.rules)
 
     async def reset_stuck(self, older_than_seconds: float) -> list[Job]:
         """Put jobs running for longer than ``older_than_seconds`` back in the queue, as if

@@ -7,7 +7,9 @@ disabled or loses its password. The CSRF token of a session is derived from its 
 HMAC), so it needs no storage and cannot be guessed without the cookie.
 
 Without users a dashboard served on a loopback address is open, like the API: the adapter then
-opens a *local* session (no user) so that every state change still carries a CSRF token.
+gives each browser a *local* session, which is only a cookie (nothing is stored, so a script
+that polls the page fills no table) whose HMAC is the CSRF token: every state change still
+needs a value that only that browser can read.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class Session:
         return given is not None and hmac.compare_digest(given.encode(), self.csrf.encode())
 
 
+def new_secret() -> str:
+    return SESSION_PREFIX + secrets.token_urlsafe(32)
+
+
 def csrf_of(secret: str) -> str:
     return hmac.new(secret.encode(), b"tickwork-csrf", hashlib.sha256).hexdigest()
 
@@ -80,23 +86,26 @@ class Sessions:
         )
         return cookie, Session(principal, principal.name, csrf_of(cookie))
 
-    async def open_local(self) -> tuple[str, Session]:
-        """A session of the local operator; the caller checks that the dashboard may be open
-        (no users, loopback address)."""
-        cookie = await self._open(None)
-        return cookie, Session(LOCAL, None, csrf_of(cookie))
+    def local(self, cookie: str | None) -> tuple[str | None, Session]:
+        """The local operator's session of a cookie's value, with a new cookie (returned
+        first) when it has none of the right form; the caller checks that the dashboard may
+        be open (no users, loopback address)."""
+        fresh = None
+        if cookie is None or _SESSION.fullmatch(cookie) is None:
+            cookie = fresh = new_secret()
+        return fresh, Session(LOCAL, None, csrf_of(cookie))
 
-    async def _open(self, user_name: str | None) -> str:
+    async def _open(self, user_name: str) -> str:
         now = self.ctx.clock.now()
         # Forgotten sessions go when someone logs in: the table stays as small as its users.
         await self.ctx.store.delete_sessions(seen_before=now - self.idle)
-        secret = SESSION_PREFIX + secrets.token_urlsafe(32)
+        secret = new_secret()
         await self.ctx.store.create_session(secret_hash(secret), user_name, now)
         return secret
 
     async def resolve(self, cookie: str | None) -> Session | None:
-        """The open session of a cookie's value; None when there is none, it expired, its
-        user was disabled or removed, or a local session outlived the open dashboard."""
+        """The open session of a cookie's value; None when there is none, it expired, or its
+        user was disabled or removed."""
         if cookie is None or _SESSION.fullmatch(cookie) is None:
             return None
         digest = secret_hash(cookie)
@@ -107,21 +116,15 @@ class Sessions:
         if now - stored.last_seen_at >= self.idle or now - stored.created_at >= self.max_age:
             await self.ctx.store.delete_sessions(secret_hash=digest)
             return None
-        if stored.user_name is None:
-            if await self.accounts.has_users():
-                return None  # users were added: the open dashboard closed
-            principal = LOCAL
-        else:
-            user = await self.ctx.store.get_user(stored.user_name)
-            if user is None or user.disabled_at is not None:
-                return None
-            principal = principal_of(user)
+        user = await self.ctx.store.get_user(stored.user_name)
+        if user is None or user.disabled_at is not None:
+            return None
         if (now - stored.last_seen_at).total_seconds() >= TOUCH_EVERY_SECONDS:
             try:
                 await self.ctx.store.touch_session(digest, now)
             except StoreError as exc:  # the idle clock restarts a little early, no more
                 log.warning("could not record a session's use: %s", exc)
-        return Session(principal, stored.user_name, csrf_of(cookie))
+        return Session(principal_of(user), stored.user_name, csrf_of(cookie))
 
     async def logout(self, cookie: str | None) -> None:
         """End the session of a cookie's value (nothing when there is none)."""
@@ -130,7 +133,7 @@ class Sessions:
         digest = secret_hash(cookie)
         stored = await self.ctx.store.get_session(digest)
         await self.ctx.store.delete_sessions(secret_hash=digest)
-        if stored is not None and stored.user_name is not None:
+        if stored is not None:
             actor = Principal(name=stored.user_name, scopes=frozenset())
             await audit.record(
                 self.ctx.store, self.ctx.clock, actor, "session.logout", "user", stored.user_name

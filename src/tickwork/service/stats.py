@@ -228,3 +228,13 @@ async def stats_report(
     only ``parts`` are read (``domain.stats``: the others come back empty)."""
     query, data = await read(store, request, parts)
     return report(request, query, data)
+
+
+async def per_minute(store: Store, end: datetime, minutes: int = 60) -> list[TrendPoint]:
+    """Runs per minute over the ``minutes`` before ``end`` (every task; minutes without runs
+    absent), from the minute series rows: the overview's live throughput."""
+    if not 1 <= minutes <= 360:
+        raise ConfigError(f"must be 1..360 minutes, got {minutes}", field="minutes")
+    request = StatsRequest(end - timedelta(minutes=minutes), end)
+    _, data = await read(store, request, frozenset({SERIES}))
+    return figures.trend(data.series, timedelta(minutes=1))

@@ -162,9 +162,7 @@ def _token_with_user(conn: Connection, token_id: int) -> ApiToken | None:
 
 
 # --- dashboard sessions -----------------------------------------------------------------------
-def create_session(
-    conn: Connection, secret_hash: str, user_name: str | None, now: datetime
-) -> None:
+def create_session(conn: Connection, secret_hash: str, user_name: str, now: datetime) -> None:
     conn.execute(
         sessions.insert().values(
             secret_hash=secret_hash, user_name=user_name, created_at=now, last_seen_at=now

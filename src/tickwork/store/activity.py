@@ -86,15 +86,18 @@ def add_events(conn: Connection, events: Sequence[NewRunEvent]) -> None:
 
 
 def query_events(conn: Connection, q: RunEventQuery) -> list[RunEvent]:
-    """``Store.query_run_events``: oldest first."""
+    """``Store.query_run_events``: oldest first unless ``newest_first``."""
     stmt = sa.select(*columns(RUN_EVENTS))
     if q.job_id is not None:
         stmt = stmt.where(run_events.c.job_id == q.job_id)
         if q.attempt is not None:
             stmt = stmt.where(run_events.c.attempt == q.attempt)
+    if q.kind is not None:
+        stmt = stmt.where(run_events.c.kind == q.kind.value)
     if q.after_id is not None:
         stmt = stmt.where(run_events.c.id > q.after_id)
-    stmt = stmt.order_by(run_events.c.id).limit(q.limit)
+    order = run_events.c.id.desc() if q.newest_first else run_events.c.id
+    stmt = stmt.order_by(order).limit(q.limit)
     return [_event_from_row(r) for r in conn.execute(stmt)]
 
 

@@ -23,6 +23,7 @@ from tickwork.domain.access import (
     User,
 )
 from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.queries import (
     ControlState,
@@ -336,6 +337,13 @@ class JobOperations(Protocol):
         holds it back (``domain.admission``); None when nothing holds it or it is not pending."""
         ...
 
+    async def explain_holds(
+        self, job_ids: Sequence[int], now: datetime, rules: ClaimRules | None = None
+    ) -> dict[int, Hold]:
+        """``explain_hold`` of many jobs in one read (a page of the queue), by ID; jobs that
+        nothing holds or that are not pending are absent."""
+        ...
+
     async def notify_workers(self) -> None:
         """Wake the idle workers of every process soon (``POST /api/cron/trigger``): on
         PostgreSQL a ``NOTIFY``; SQLite workers see commits and poll, so nothing is sent."""
@@ -369,6 +377,30 @@ class Queries(Protocol):
     ) -> dict[str, list[RunMark]]:
         """The newest ``per_task`` runs (by start) of each of ``task_names``, newest first, in
         one round trip; every name is a key (an empty list without runs)."""
+        ...
+
+
+class Failures(Protocol):
+    """Failed jobs read for grouping by error, and the groups' acknowledgements."""
+
+    async def failed_jobs(
+        self, start: datetime, end: datetime, task_name: str | None, limit: int
+    ) -> list[FailedJob]:
+        """The jobs in state failed or timeout with ``start <= finished_at < end`` (of one
+        task if given), newest first (finished_at, then id), at most ``limit``, each with its
+        last run's (largest ID) error; the job's ``last_error`` as the message when the run
+        has none or there is no run. Reads an index of failed jobs, not the history."""
+        ...
+
+    async def failure_acks(self, fingerprints: Sequence[str]) -> dict[str, datetime]:
+        """The ``acknowledged_until`` of those of ``fingerprints`` that have one."""
+        ...
+
+    async def acknowledge_failures(
+        self, fingerprint: str, until: datetime, now: datetime, by: str
+    ) -> None:
+        """Acknowledge the failures of ``fingerprint`` that finished at or before ``until``
+        (kept if an earlier call acknowledged up to a later time); ``by``: who did."""
         ...
 
 
@@ -465,9 +497,7 @@ class Accounts(Protocol):
         """Record that a token was used now."""
         ...
 
-    async def create_session(
-        self, secret_hash: str, user_name: str | None, now: datetime
-    ) -> None: ...
+    async def create_session(self, secret_hash: str, user_name: str, now: datetime) -> None: ...
 
     async def get_session(self, secret_hash: str) -> StoredSession | None: ...
 
@@ -517,6 +547,7 @@ class Store(
     Definitions,
     JobOperations,
     Queries,
+    Failures,
     Stats,
     Figures,
     Control,

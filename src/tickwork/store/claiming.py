@@ -193,11 +193,14 @@ def _exclusions(
 
 
 def explain(
-    conn: Connection, sql: ClaimSql, job_id: int, now: datetime, rules: ClaimRules
-) -> Hold | None:
-    """Why a pending job is not running now (None: nothing holds it, or it is not pending),
-    against the snapshot a claim would read now."""
-    row = conn.execute(
+    conn: Connection, sql: ClaimSql, job_ids: Sequence[int], now: datetime, rules: ClaimRules
+) -> dict[int, Hold]:
+    """Why each of these pending jobs is not running now, by ID (absent: nothing holds it, it
+    is not pending or does not exist), each checked alone against the snapshot a claim would
+    read now: one read of the jobs, and one of the running counts and limiters for all."""
+    if not job_ids:
+        return {}
+    rows = conn.execute(
         sa.select(
             jobs.c.id,
             jobs.c.task_name,
@@ -207,13 +210,21 @@ def explain(
             tasks.c.policies,
         )
         .select_from(jobs.outerjoin(tasks, tasks.c.name == jobs.c.task_name))
-        .where(jobs.c.id == job_id)
-    ).first()
-    if row is None or row.state not in PENDING_SQL:
-        return None
-    if row.scheduled_at > now:
-        what = "a retry backoff" if row.state == JobState.RETRYING.value else "its time"
-        return Hold("schedule", f"waiting for {what}", until=row.scheduled_at)
-    candidate = Candidate(row.id, row.task_name, row.key, policies_from_dict(row.policies))
-    tats = sql.tats(limiter_names([candidate], rules))
-    return Admitter(sql.running(), tats, rules, now).check(candidate)
+        .where(jobs.c.id.in_(list(job_ids)), jobs.c.state.in_(PENDING_SQL))
+    ).all()
+    holds: dict[int, Hold] = {}
+    due: list[Candidate] = []
+    for row in rows:
+        if row.scheduled_at > now:
+            what = "a retry backoff" if row.state == JobState.RETRYING.value else "its time"
+            holds[row.id] = Hold("schedule", f"waiting for {what}", until=row.scheduled_at)
+        else:
+            due.append(Candidate(row.id, row.task_name, row.key, policies_from_dict(row.policies)))
+    if due:
+        tats = sql.tats(limiter_names(due, rules))
+        admitter = Admitter(sql.running(), tats, rules, now)
+        for candidate in due:
+            hold = admitter.check(candidate)
+            if hold is not None:
+                holds[candidate.id] = hold
+    return holds

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Dialect
 PENDING_SQL = ("scheduled", "available", "retrying")
 ACTIVE_SQL = (*PENDING_SQL, "running")
 PROBLEM_SQL = ("failed", "timeout", "cancelled")
+FAILED_SQL = ("failed", "timeout")
 
 # A task's jobs that count as "a previous run is still active" for its overlap policy: running,
 # due, retrying, or a fire of its schedule waiting for its time (e.g. a calendar's opening).
@@ -197,6 +198,16 @@ sa.Index(
     sqlite_where=_problem,
 )
 
+# The failures list reads the failed and timed-out jobs of a range, newest first: a range
+# of this index, however many jobs succeeded in between.
+_failed = jobs.c.state.in_(FAILED_SQL)
+sa.Index(
+    "ix_tickwork_jobs_failed",
+    jobs.c.finished_at,
+    postgresql_where=_failed,
+    sqlite_where=_failed,
+)
+
 runs = sa.Table(
     "tickwork_runs",
     metadata,
@@ -283,13 +294,12 @@ tokens = sa.Table(
 )
 sa.Index("ix_tickwork_tokens_user", tokens.c.user_id)
 
-# Dashboard sessions: the SHA-256 of the cookie's random secret (256 bits, like tokens); a
-# session without a user is the local one of a dashboard without users (loopback only).
+# Dashboard sessions: the SHA-256 of the cookie's random secret (256 bits, like tokens).
 sessions = sa.Table(
     "tickwork_sessions",
     metadata,
     sa.Column("secret_hash", sa.String(64), primary_key=True),
-    sa.Column("user_name", sa.String(200)),
+    sa.Column("user_name", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
 )
@@ -311,6 +321,18 @@ audit = sa.Table(
 sa.Index("ix_tickwork_audit_target", audit.c.target_type, audit.c.target, audit.c.id)
 sa.Index("ix_tickwork_audit_actor", audit.c.actor, audit.c.id)
 sa.Index("ix_tickwork_audit_at", audit.c.at)
+
+# Acknowledged failures (``domain/failures.py``): per error fingerprint, the time up to which
+# its failed jobs are dealt with (discarded or retried) and leave the failures list. The jobs
+# and runs stay as they were; one row per fingerprint ever acknowledged.
+failure_acks = sa.Table(
+    "tickwork_failure_acks",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("acknowledged_until", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_by", sa.String(200), nullable=False),
+)
 
 # One row per control setting (paused, batch_size, ...), each a JSON value.
 control = sa.Table(

@@ -2,9 +2,9 @@
 and its dialect's ``Backend``.
 
 Each method runs one function of an entity module (``tasks``, ``jobs``, ``runs``,
-``processors``, ``accounts``, ``audit``, ``control``, ``activity``, ``metrics``) in a
-transaction on the store's threads (``Database``), or hands a hot path to the backend, which runs
-it on its raw driver.
+``processors``, ``accounts``, ``audit``, ``control``, ``activity``, ``metrics``,
+``failures``) in a transaction on the store's threads (``Database``), or hands a hot path to
+the backend, which runs it on its raw driver.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from tickwork.domain.activity import (
     RunEventQuery,
 )
 from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
@@ -56,6 +57,7 @@ from tickwork.store import (
     activity,
     audit,
     control,
+    failures,
     jobs,
     metrics,
     processors,
@@ -240,7 +242,13 @@ class SqlStore:
     async def explain_hold(
         self, job_id: int, now: datetime, rules: ClaimRules | None = None
     ) -> Hold | None:
-        return await self._backend.explain_hold(job_id, now, rules or ClaimRules())
+        holds = await self.explain_holds([job_id], now, rules)
+        return holds.get(job_id)
+
+    async def explain_holds(
+        self, job_ids: Sequence[int], now: datetime, rules: ClaimRules | None = None
+    ) -> dict[int, Hold]:
+        return await self._backend.explain_holds(job_ids, now, rules or ClaimRules())
 
     async def notify_workers(self) -> None:
         await self._backend.notify_workers()
@@ -265,6 +273,22 @@ class SqlStore:
         self, task_names: Sequence[str], per_task: int
     ) -> dict[str, list[RunMark]]:
         return await self._db.read(runs.recent_marks, task_names, per_task)
+
+    # --- failures -----------------------------------------------------------------------------
+    async def failed_jobs(
+        self, start: datetime, end: datetime, task_name: str | None, limit: int
+    ) -> list[FailedJob]:
+        return await self._db.read(failures.failed_jobs, start, end, task_name, limit)
+
+    async def failure_acks(self, fingerprints: Sequence[str]) -> dict[str, datetime]:
+        if not fingerprints:
+            return {}
+        return await self._db.read(failures.acknowledged, list(fingerprints))
+
+    async def acknowledge_failures(
+        self, fingerprint: str, until: datetime, now: datetime, by: str
+    ) -> None:
+        await self._db.write(failures.acknowledge, self._backend, fingerprint, until, now, by)
 
     # --- figures ------------------------------------------------------------------------------
     async def count_jobs_by_state(self) -> dict[JobState, int]:
@@ -369,7 +393,7 @@ class SqlStore:
     async def touch_token(self, token_id: int, now: datetime) -> None:
         await self._db.write(accounts.touch_token, token_id, now)
 
-    async def create_session(self, secret_hash: str, user_name: str | None, now: datetime) -> None:
+    async def create_session(self, secret_hash: str, user_name: str, now: datetime) -> None:
         await self._db.write(accounts.create_session, secret_hash, user_name, now)
 
     async def get_session(self, secret_hash: str) -> StoredSession | None:

@@ -1,4 +1,4 @@
-"""The job queue: enqueue, list, show (with runs and why it waits), cancel, reschedule."""
+"""The job queue: enqueue, list, show (with runs and why it waits), cancel, reschedule, retry."""
 
 from __future__ import annotations
 
@@ -93,14 +93,20 @@ async def list_queue(
     return CursorPage[QueueJobOut](items=[queue_job_out(j) for j in jobs], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", summary="A job, its runs, and why it waits")
+@router.get("/{job_id}", summary="A job, its runs, why it waits, its current progress")
 async def get_queue_job(request: Request, principal: Reader, job_id: Id) -> QueueJobDetailOut:
     svc = service_for(request, principal)
     job = await svc.get_job(job_id)
     runs = await svc.runs_of_job(job_id)
     held = await svc.explain(job_id)
+    progress = (
+        await svc.latest_progress(job_id, job.attempt) if job.state is JobState.RUNNING else None
+    )
     return QueueJobDetailOut(
-        job=queue_job_out(job), runs=[run_out(r) for r in runs], held=hold_out(held)
+        job=queue_job_out(job),
+        runs=[run_out(r) for r in runs],
+        held=hold_out(held),
+        progress=None if progress is None else run_event_out(progress),
     )
 
 
@@ -139,3 +145,11 @@ async def reschedule(
 ) -> QueueJobOut:
     svc = service_for(request, principal)
     return queue_job_out(await svc.reschedule(job_id, body.at))
+
+
+@router.post("/{job_id}/retry", status_code=201, summary="Run a finished job again")
+async def retry(request: Request, principal: Triggerer, job_id: Id) -> QueueJobOut:
+    """A new job of the same task, arguments, priority and key, due now; the finished one
+    keeps its state and runs. 409 while the job is still pending or running."""
+    svc = service_for(request, principal)
+    return queue_job_out(await svc.get_job(await svc.retry(job_id)))

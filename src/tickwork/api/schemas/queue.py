@@ -1,4 +1,5 @@
-"""The queue over the API: enqueue, cancel and reschedule bodies; a job with its runs and hold."""
+"""The queue over the API: enqueue, cancel and reschedule bodies; a job with its runs, hold and
+current progress."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from tickwork.api.schemas.common import StrictIn
 from tickwork.domain.admission import Hold
-from tickwork.wire import QueueJobOut, RunOut
+from tickwork.wire import QueueJobOut, RunEventOut, RunOut
 
 # Seconds, or a duration such as "5m".
 Duration = float | str
@@ -56,3 +57,8 @@ class QueueJobDetailOut(BaseModel):
     job: QueueJobOut
     runs: list[RunOut]
     held: HoldOut | None = Field(description="Why a pending job is not running now, if held.")
+    progress: RunEventOut | None = Field(
+        default=None,
+        description="The latest progress of the attempt running now (null: not running, or "
+        "no progress reported yet)",
+    )

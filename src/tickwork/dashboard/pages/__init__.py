@@ -6,7 +6,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tickwork.dashboard.pages import auth, job, job_actions, job_edit, jobs, overview
+from tickwork.dashboard.pages import (
+    account,
+    audit,
+    auth,
+    failures,
+    job,
+    job_actions,
+    job_edit,
+    jobs,
+    overview,
+    processors,
+    queue,
+    queue_job,
+    run,
+    users,
+)
 from tickwork.domain.access import Scope
 
 
@@ -21,6 +36,14 @@ PAGE_MODULES = (
     auth,
     overview,
     job_actions,
+    processors,
+    audit,
+    users,
+    account,
+    queue,
+    queue_job,
+    run,
+    failures,
     jobs,
     job_edit,
     job,
@@ -29,4 +52,9 @@ PAGE_MODULES = (
 NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "/", Scope.JOBS_READ),
     NavItem("Jobs", "/jobs", Scope.JOBS_READ),
+    NavItem("Queue", "/queue", Scope.JOBS_READ),
+    NavItem("Failures", "/failures", Scope.JOBS_READ),
+    NavItem("Processors", "/processors", Scope.JOBS_READ),
+    NavItem("Audit log", "/audit", Scope.AUDIT_READ),
+    NavItem("Users", "/users", Scope.ADMIN),
 )

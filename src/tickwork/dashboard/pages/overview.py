@@ -3,7 +3,8 @@ oldest due job's age, the last hour's runs and failure rate, and what needs atte
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -12,13 +13,63 @@ from tickwork.api.deps import get_context
 from tickwork.dashboard.web import LookerDep, render
 from tickwork.domain.activity import MissedFireQuery
 from tickwork.domain.jobs import JobState, RunStatus
-from tickwork.domain.stats import TASKS
-from tickwork.service.definition_rules import TaskFilter
+from tickwork.domain.stats import TASKS, TrendPoint
+from tickwork.service.definition_rules import TaskFilter, select_tasks
 
 router = APIRouter(include_in_schema=False)
 
 # At most this many entries per kind in "needs attention"; the full lists are a click away.
 ATTENTION = 10
+CHART_MINUTES = 60
+CHART_HEIGHT = 60
+BAR_WIDTH = 8
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: int
+    ok_height: float
+    bad_height: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Throughput:
+    bars: list[Bar]
+    peak: int
+    width: int
+    height: int
+    summary: str
+
+
+def throughput_bars(points: list[TrendPoint], now: datetime) -> Throughput:
+    """Bars of runs per minute for the last ``CHART_MINUTES`` minutes, oldest left; the
+    failed part of each bar drawn on top of the succeeded part."""
+    by_minute = {p.start: p for p in points}
+    last = now.replace(second=0, microsecond=0)
+    minutes = [last - timedelta(minutes=CHART_MINUTES - 1 - i) for i in range(CHART_MINUTES)]
+    peak = max((p.runs for p in points), default=0)
+    scale = CHART_HEIGHT / peak if peak else 0.0
+    bars = []
+    for i, minute in enumerate(minutes):
+        p = by_minute.get(minute)
+        runs, failed = (p.runs, p.failed) if p else (0, 0)
+        bars.append(
+            Bar(
+                x=i * BAR_WIDTH,
+                ok_height=(runs - failed) * scale,
+                bad_height=failed * scale,
+                label=f"{minute:%H:%M} UTC: {runs} runs, {failed} failed",
+            )
+        )
+    total = sum(p.runs for p in points)
+    return Throughput(
+        bars,
+        peak,
+        CHART_MINUTES * BAR_WIDTH,
+        CHART_HEIGHT,
+        f"{total} runs in the last {CHART_MINUTES} minutes, at most {peak} in one minute",
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -28,15 +79,17 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     health = await ctx.analytics.health(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
     status = await ctx.service.status(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
     hour = await ctx.service.stats(since="1h", parts=frozenset({TASKS}))
-    failing, _ = await ctx.service.search_tasks(
-        TaskFilter(last_status=RunStatus.FAILED.value, removed=False)
-    )
-    timed_out, _ = await ctx.service.search_tasks(
-        TaskFilter(last_status=RunStatus.TIMEOUT.value, removed=False)
-    )
-    disabled, _ = await ctx.service.search_tasks(TaskFilter(enabled=False, removed=False))
+    # One read of the definitions and their last statuses, filtered by the lists' own rule.
+    tasks, last = await ctx.service.search_tasks(TaskFilter(removed=False))
+    failing = [
+        task
+        for status in (RunStatus.FAILED, RunStatus.TIMEOUT)
+        for task in select_tasks(tasks, last, TaskFilter(last_status=status.value))
+    ]
+    disabled = select_tasks(tasks, last, TaskFilter(enabled=False))
     missed = await ctx.service.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
     control = await ctx.control.get()
+    minutes = await ctx.service.runs_per_minute(CHART_MINUTES)
     overall = hour.overall
     runs = overall.runs
     failed = runs - overall.succeeded
@@ -56,11 +109,12 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
             "hour_runs": runs,
             "hour_failed": failed,
             "failure_rate": failed / runs if runs else None,
-            "failing": (failing + timed_out)[:ATTENTION],
-            "failing_count": len(failing) + len(timed_out),
+            "failing": failing[:ATTENTION],
+            "failing_count": len(failing),
             "disabled": disabled[:ATTENTION],
             "disabled_count": len(disabled),
             "missed": sorted(missed, key=lambda m: -m.count)[:ATTENTION],
             "control": control,
+            "chart": throughput_bars(minutes, now),
         },
     )

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tickwork.domain.jobs import ErrorClass, Outcome
-from tickwork.domain.policies import parse_retry_after
+from tickwork.domain.policies import RETRY_AFTER_STATUSES, parse_retry_after, status_error_class
 from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import HttpTarget
 from tickwork.runtime.executors.output import OutputTail
@@ -19,8 +19,6 @@ HTTP_MAX_CONNECTIONS = 100
 HTTP_MAX_KEEPALIVE_CONNECTIONS = 20
 _SNIFF_BYTES = 64
 _HTML_PREFIXES = (b"<!doctype html", b"<html")
-# Statuses whose Retry-After header says when to try again (RFC 9110, section 10.2.3).
-_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 class HttpExecutor:
@@ -120,7 +118,7 @@ class HttpExecutor:
         result: dict[str, Any] = {"status": status}
         retry_after = response.headers.get("retry-after")
         wait: float | None = None
-        if status in _RETRY_AFTER_STATUSES and retry_after is not None:
+        if status in RETRY_AFTER_STATUSES and retry_after is not None:
             result["retry_after"] = retry_after
             # The next attempt waits this long instead of the backoff (next_state_after caps it).
             wait = parse_retry_after(retry_after, datetime.now(UTC))
@@ -133,25 +131,11 @@ class HttpExecutor:
         failure = Outcome.failure(
             "HTTPStatus",
             f"HTTP {status}{reason} from {method} {_safe_url(request.url)}",
-            error_class=_status_class(status),
+            error_class=status_error_class(status),
             output=output,
         )
         # Outcome.failure takes no result; the status (and Retry-After) still matter to retries.
         return dataclasses.replace(failure, result=result, retry_after_seconds=wait)
-
-
-def _status_class(status: int) -> ErrorClass:
-    if status == 429:
-        return ErrorClass.RATE_LIMIT
-    if status == 408:  # Request Timeout: the server gave up waiting; a new try may do
-        return ErrorClass.TIMEOUT
-    if status in (401, 403):
-        return ErrorClass.AUTH
-    if 500 <= status < 600:
-        return ErrorClass.SERVER_ERROR
-    if 400 <= status < 500:
-        return ErrorClass.VALIDATION
-    return ErrorClass.UNKNOWN
 
 
 def _is_html(response: httpx.Response, head: bytes) -> bool:

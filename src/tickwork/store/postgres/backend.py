@@ -110,8 +110,10 @@ class PostgresBackend:
     ) -> tuple[int, list[int]]:
         return await self._db.write(_fire_due, now, horizon, limit, plan)
 
-    async def explain_hold(self, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
-        return await self._db.read(_explain, job_id, now, rules)
+    async def explain_holds(
+        self, job_ids: Sequence[int], now: datetime, rules: ClaimRules
+    ) -> dict[int, Hold]:
+        return await self._db.read(_explain, job_ids, now, rules)
 
     def _raw(self, fn: Callable[..., R], *args: Any) -> R:
         with queue.connection(self._db.engine) as raw:
@@ -153,6 +155,8 @@ def _fire_due(
     return firing.fire_due(core.FireStatements(conn), now, horizon, limit, plan)
 
 
-def _explain(conn: Connection, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
+def _explain(
+    conn: Connection, job_ids: Sequence[int], now: datetime, rules: ClaimRules
+) -> dict[int, Hold]:
     raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-    return claiming.explain(conn, queue.ClaimStatements(raw), job_id, now, rules)
+    return claiming.explain(conn, queue.ClaimStatements(raw), job_ids, now, rules)

@@ -118,8 +118,10 @@ class SqliteBackend:
     ) -> tuple[int, list[int]]:
         return await self._db.call(self._raw_write, queue.fire_due, now, horizon, limit, plan)
 
-    async def explain_hold(self, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
-        return await self._db.read(_explain, job_id, now, rules)
+    async def explain_holds(
+        self, job_ids: Sequence[int], now: datetime, rules: ClaimRules
+    ) -> dict[int, Hold]:
+        return await self._db.read(_explain, job_ids, now, rules)
 
     def _raw_write(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self._db.begin() as conn:
@@ -145,8 +147,10 @@ def _raw(conn: Connection) -> sqlite3.Connection:
     return raw
 
 
-def _explain(conn: Connection, job_id: int, now: datetime, rules: ClaimRules) -> Hold | None:
-    return claiming.explain(conn, queue.ClaimStatements(_raw(conn)), job_id, now, rules)
+def _explain(
+    conn: Connection, job_ids: Sequence[int], now: datetime, rules: ClaimRules
+) -> dict[int, Hold]:
+    return claiming.explain(conn, queue.ClaimStatements(_raw(conn)), job_ids, now, rules)
 
 
 def percentile_cont(ordered: Sequence[float], p: float) -> float:

@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "tickwork_sessions",
         sa.Column("secret_hash", sa.String(64), primary_key=True),
-        sa.Column("user_name", sa.String(200)),
+        sa.Column("user_name", sa.String(200), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("last_seen_at", UTCDateTime, nullable=False),
     )
