@@ -77,6 +77,12 @@ class Service:
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         return await self.definitions.set_enabled(name, enabled)
 
+    async def pause_task(self, name: str, reason: str, until: datetime | None = None) -> Task:
+        return await self.definitions.pause(name, reason, until)
+
+    async def resume_task(self, name: str) -> Task:
+        return await self.definitions.resume(name)
+
     async def preview_job(
         self, name: str, after: datetime, count: int
     ) -> list[tuple[datetime, datetime]]:

@@ -22,6 +22,7 @@ from tickwork.domain.access import (
     StoredSession,
     User,
 )
+from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunStatus
 from tickwork.domain.queries import (
@@ -34,7 +35,13 @@ from tickwork.domain.queries import (
     RunStats,
     SyncReport,
 )
-from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import (
+    DEFAULT_MAX_INTERRUPTIONS,
+    Task,
+    TaskDefinition,
+    TaskPause,
+    TaskSource,
+)
 from tickwork.store.observing import (
     Activity,
     Figures,
@@ -196,7 +203,8 @@ class Schedules(Protocol):
         ...
 
     async def next_fire_time(self) -> datetime | None:
-        """The earliest ``next_fire_at`` of enabled, not removed tasks."""
+        """When the scheduler next has work: the earliest ``next_fire_at`` of enabled, not
+        removed, not paused tasks, or the end of a pause (if later than the task's fire)."""
         ...
 
 
@@ -293,6 +301,19 @@ class Definitions(TaskReads, Protocol):
         self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
     ) -> Task | None:
         """Enable or disable a task, setting its next fire time; None if there is no such task."""
+        ...
+
+    async def set_task_pause(
+        self,
+        name: str,
+        pause: TaskPause | None,
+        next_fire_at: datetime | None,
+        missed: Sequence[NewMissedFire],
+        now: datetime,
+    ) -> Task | None:
+        """Pause a task (``pause``) or resume it (None), setting its next fire time and
+        recording ``missed`` (``recorded_at`` ``now``) in one transaction; None if there is no
+        such task. Neither its definition nor its ``updated_at`` changes."""
         ...
 
 

@@ -50,7 +50,13 @@ from tickwork.domain.queries import (
 )
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.stats import RollupData, RollupQuery
-from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import (
+    DEFAULT_MAX_INTERRUPTIONS,
+    Task,
+    TaskDefinition,
+    TaskPause,
+    TaskSource,
+)
 from tickwork.store import (
     accounts,
     activity,
@@ -214,6 +220,16 @@ class SqlStore:
         self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
     ) -> Task | None:
         return await self._db.write(tasks.set_enabled, name, enabled, next_fire_at, now)
+
+    async def set_task_pause(
+        self,
+        name: str,
+        pause: TaskPause | None,
+        next_fire_at: datetime | None,
+        missed: Sequence[NewMissedFire],
+        now: datetime,
+    ) -> Task | None:
+        return await self._db.write(tasks.set_pause, name, pause, next_fire_at, missed, now)
 
     # --- an operator's actions on jobs ------------------------------------------------------------
     async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:
