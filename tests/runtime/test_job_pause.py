@@ -13,10 +13,17 @@ from tickwork.domain.access import AuditQuery, Principal
 from tickwork.domain.activity import MissedFire, MissedFireQuery, MissedReason
 from tickwork.domain.jobs import Job, JobState, TriggeredBy
 from tickwork.domain.limits import OverlapPolicy, Policies
-from tickwork.domain.queries import JobQuery
-from tickwork.domain.tasks import MAX_PAUSE_REASON, ShellTarget, TaskDefinition, TaskSource
+from tickwork.domain.queries import DueSchedule, JobQuery
+from tickwork.domain.schedules import parse_schedule
+from tickwork.domain.tasks import (
+    MAX_PAUSE_REASON,
+    ShellTarget,
+    TaskDefinition,
+    TaskPause,
+    TaskSource,
+)
 from tickwork.errors import ConfigError, NotFoundError
-from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
+from tickwork.runtime.scheduler import Scheduler, SchedulerSettings, plan_fire
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.store import SqlStore
@@ -25,8 +32,8 @@ START = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)  # first fire of "* * * * *"
 ANN = Principal(name="ann", scopes=frozenset())
 
 
-def at(minute: int, second: int = 0) -> datetime:
-    return datetime(2026, 3, 2, 12, minute, second, tzinfo=UTC)
+def at(minute: int, second: int = 0, microsecond: int = 0) -> datetime:
+    return datetime(2026, 3, 2, 12, minute, second, microsecond, tzinfo=UTC)
 
 
 def tick(description: str = "") -> TaskDefinition:
@@ -216,3 +223,30 @@ async def test_pause_and_resume_are_audited_with_reason_and_until(store: SqlStor
     assert pause.after == {"reason": "deploy", "until": at(30).isoformat(), "paused_by": "ann"}
     assert resume.action == "job.resume" and resume.before == pause.after
     assert resume.after is None
+
+
+async def test_the_scheduler_wakes_for_the_later_of_until_and_the_stored_fire(
+    store: SqlStore,
+) -> None:
+    _, _, service = await setup(store)
+    await service.pause_task("tick", "brief", at(0, 45))  # ends before the 12:01 fire
+    assert await store.next_fire_time() == at(1)
+    await service.pause_task("tick", "longer", at(2, 30))
+    assert await store.next_fire_time() == at(2, 30)
+
+
+def test_a_pause_ending_within_the_lookahead_misses_only_the_fires_before_it() -> None:
+    # The store hands out a task whose pause ends by the round's horizon (now + lookahead).
+    schedule = parse_schedule("* * * * *", "UTC")
+    pause = TaskPause(at(0, 0), "ann", "deploy", until=at(3))
+    due = DueSchedule("tick", "* * * * *", "UTC", at(1), [], {}, 0, 1, pause=pause)
+    fire = plan_fire(due, schedule.next_after, at(2, 59, 800_000), 5)
+    assert fire.job is None and fire.next_fire_at == at(3)  # the next round creates it
+    assert [(m.fire_at, m.reason) for m in fire.missed] == [
+        (at(1), MissedReason.PAUSED),
+        (at(2), MissedReason.PAUSED),
+    ]
+    # Once `until` has come, the fire at `until` is made in the same round.
+    fire = plan_fire(due, schedule.next_after, at(3, 1), 5)
+    assert fire.job is not None and fire.job.fire_at == at(3) and fire.next_fire_at == at(4)
+    assert [m.fire_at for m in fire.missed] == [at(1), at(2)]

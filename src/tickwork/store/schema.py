@@ -100,6 +100,13 @@ sa.Index(
     postgresql_where=sa.text("claim_limited"),
     sqlite_where=sa.text("claim_limited"),
 )
+# The paused tasks alone (few): when one's pause ends (``tasks.next_fire_time``).
+sa.Index(
+    "ix_tickwork_tasks_paused",
+    tasks.c.pause_until,
+    postgresql_where=tasks.c.paused_at.isnot(None),
+    sqlite_where=tasks.c.paused_at.isnot(None),
+)
 sa.Index(
     "ix_tickwork_tasks_next_fire",
     tasks.c.next_fire_at,

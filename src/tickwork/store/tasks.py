@@ -223,15 +223,24 @@ def unpaused(horizon: datetime) -> sa.ColumnElement[bool]:
 def next_fire_time(conn: Connection) -> datetime | None:
     """When the scheduler has something to do next: the earliest fire of a task not paused,
     or, of a paused one, its stored next fire or the end of its pause, whichever is later (a
-    pause without an end wakes nobody)."""
-    wake = sa.case(
-        (tasks.c.paused_at.is_(None), tasks.c.next_fire_at),
-        (tasks.c.pause_until > tasks.c.next_fire_at, tasks.c.pause_until),
-        (tasks.c.pause_until.isnot(None), tasks.c.next_fire_at),
-        else_=None,
+    pause without an end wakes nobody). Two index walks: the first not paused task in
+    ``next_fire_at`` order, and the paused tasks alone (``ix_tickwork_tasks_paused``)."""
+    first = (
+        sa.select(tasks.c.next_fire_at)
+        .where(firing(), tasks.c.paused_at.is_(None))
+        .order_by(tasks.c.next_fire_at)
+        .limit(1)
     )
-    query = sa.select(sa.func.min(wake)).where(firing())
-    value: datetime | None = conn.execute(query).scalar()
+    later = sa.case(
+        (tasks.c.pause_until > tasks.c.next_fire_at, tasks.c.pause_until),
+        else_=tasks.c.next_fire_at,
+    )
+    paused = sa.select(sa.func.min(later).label("at")).where(
+        tasks.c.paused_at.isnot(None), tasks.c.pause_until.isnot(None), firing()
+    )
+    first_sq = first.subquery()
+    both = sa.union_all(sa.select(first_sq.c.next_fire_at.label("at")), paused).subquery()
+    value: datetime | None = conn.execute(sa.select(sa.func.min(both.c.at))).scalar()
     return value
 
 

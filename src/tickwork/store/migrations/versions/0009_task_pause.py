@@ -24,9 +24,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("paused_by", sa.String(200)))
         batch.add_column(sa.Column("pause_reason", sa.Text))
         batch.add_column(sa.Column("pause_until", UTCDateTime))
+    op.create_index(
+        "ix_tickwork_tasks_paused",
+        "tickwork_tasks",
+        ["pause_until"],
+        postgresql_where=sa.text("paused_at IS NOT NULL"),
+        sqlite_where=sa.text("paused_at IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tickwork_tasks_paused", table_name="tickwork_tasks")
     with op.batch_alter_table("tickwork_tasks") as batch:
         for name in ("pause_until", "pause_reason", "paused_by", "paused_at"):
             batch.drop_column(name)
