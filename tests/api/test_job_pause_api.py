@@ -8,6 +8,7 @@ from datetime import timedelta
 import httpx
 
 from tests.api.conftest import Api, define, error_of
+from tests.api.test_metrics_api import scrape
 from tickwork.domain.access import AuditQuery, Role
 from tickwork.domain.tasks import MAX_PAUSE_REASON
 
@@ -76,3 +77,11 @@ async def test_a_viewer_may_not_pause_or_resume(api: Api) -> None:
         assert response.status_code == 403, response.text
         assert (await viewer.post("/api/jobs/ping/resume")).status_code == 403
     assert (await api.ctx.service.get_task("ping")).pause is None
+
+
+async def test_a_paused_job_has_no_next_fire_in_the_metrics(api_any: Api) -> None:
+    await define(api_any, "ping", "pong")
+    await api_any.ctx.service.pause_task("pong", "no fires to expect")
+    families = await scrape(api_any.client)
+    next_fire = families["tickwork_schedule_next_fire_timestamp_seconds"]
+    assert {s.labels["task"] for s in next_fire} == {"ping"}

@@ -10,7 +10,7 @@ import pytest
 
 from tickwork.clock import FakeClock
 from tickwork.domain.access import AuditQuery, Principal
-from tickwork.domain.activity import MissedFire, MissedFireQuery, MissedReason
+from tickwork.domain.activity import MissedFire, MissedFireQuery, MissedReason, NewMissedFire
 from tickwork.domain.jobs import Job, JobState, TriggeredBy
 from tickwork.domain.limits import OverlapPolicy, Policies
 from tickwork.domain.queries import DueSchedule, JobQuery
@@ -250,3 +250,20 @@ def test_a_pause_ending_within_the_lookahead_misses_only_the_fires_before_it() -
     fire = plan_fire(due, schedule.next_after, at(3, 1), 5)
     assert fire.job is not None and fire.job.fire_at == at(3) and fire.next_fire_at == at(4)
     assert [m.fire_at for m in fire.missed] == [at(1), at(2)]
+
+
+async def test_a_resume_of_a_pause_no_longer_stored_changes_nothing(store: SqlStore) -> None:
+    # E.g. the scheduler ended it at its `until` between the use case's read and its write.
+    clock, _, service = await setup(store)
+    paused = await service.pause_task("tick", "first")
+    assert paused.pause is not None
+    clock.advance(90)
+    stale = paused.pause.paused_at - timedelta(seconds=1)
+    fires = [NewMissedFire("tick", at(1), MissedReason.PAUSED)]
+    task = await store.resume_task("tick", stale, at(9), fires, clock.now())
+    assert task is not None and task.pause == paused.pause and task.next_fire_at == at(1)
+    assert await missed(store) == []
+    # With the stored pause's start it ends.
+    task = await store.resume_task("tick", paused.pause.paused_at, at(9), fires, clock.now())
+    assert task is not None and task.pause is None and task.next_fire_at == at(9)
+    assert [m.fire_at for m in await missed(store)] == [at(1)]

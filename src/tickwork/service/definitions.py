@@ -143,7 +143,7 @@ class Definitions:
         old = task.pause if task.paused(now) else None
         if old is not None:
             pause = dataclasses.replace(pause, paused_at=old.paused_at)
-        updated = await ctx.store.set_task_pause(name, pause, task.next_fire_at, (), now)
+        updated = await ctx.store.pause_task(name, pause)
         if updated is None:  # deleted meanwhile
             raise NotFoundError(f"no job named {name!r}")
         ctx.schedules_changed()
@@ -166,7 +166,7 @@ class Definitions:
         if next_fire is not None and defn.schedule is not None:
             schedule = parse_schedule(defn.schedule, defn.timezone)
             missed, next_fire = pause.ended(name, next_fire, schedule.next_after, now)
-        updated = await ctx.store.set_task_pause(name, None, next_fire, missed, now)
+        updated = await ctx.store.resume_task(name, pause.paused_at, next_fire, missed, now)
         if updated is None:
             raise NotFoundError(f"no job named {name!r}")
         ctx.schedules_changed()

@@ -303,17 +303,23 @@ class Definitions(TaskReads, Protocol):
         """Enable or disable a task, setting its next fire time; None if there is no such task."""
         ...
 
-    async def set_task_pause(
+    async def pause_task(self, name: str, pause: TaskPause) -> Task | None:
+        """Set a task's pause (its schedule, definition and ``updated_at`` stay as they are);
+        None if there is no such task."""
+        ...
+
+    async def resume_task(
         self,
         name: str,
-        pause: TaskPause | None,
+        paused_at: datetime,
         next_fire_at: datetime | None,
         missed: Sequence[NewMissedFire],
         now: datetime,
     ) -> Task | None:
-        """Pause a task (``pause``) or resume it (None), setting its next fire time and
-        recording ``missed`` (``recorded_at`` ``now``) in one transaction; None if there is no
-        such task. Neither its definition nor its ``updated_at`` changes."""
+        """End the task's pause that began at ``paused_at``, setting its next fire time and
+        recording ``missed`` (``recorded_at`` ``now``) in one transaction. If that pause is
+        no longer stored (the scheduler cleared it at its end, or it was replaced), nothing
+        changes. The task as it is then; None if there is no such task."""
         ...
 
 

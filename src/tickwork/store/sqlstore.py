@@ -221,15 +221,18 @@ class SqlStore:
     ) -> Task | None:
         return await self._db.write(tasks.set_enabled, name, enabled, next_fire_at, now)
 
-    async def set_task_pause(
+    async def pause_task(self, name: str, pause: TaskPause) -> Task | None:
+        return await self._db.write(tasks.pause, name, pause)
+
+    async def resume_task(
         self,
         name: str,
-        pause: TaskPause | None,
+        paused_at: datetime,
         next_fire_at: datetime | None,
         missed: Sequence[NewMissedFire],
         now: datetime,
     ) -> Task | None:
-        return await self._db.write(tasks.set_pause, name, pause, next_fire_at, missed, now)
+        return await self._db.write(tasks.resume, name, paused_at, next_fire_at, missed, now)
 
     # --- an operator's actions on jobs ------------------------------------------------------------
     async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:

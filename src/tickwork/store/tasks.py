@@ -244,21 +244,27 @@ def next_fire_time(conn: Connection) -> datetime | None:
     return value
 
 
-def set_pause(
+def pause(conn: Connection, name: str, pause: TaskPause) -> Task | None:
+    """``Store.pause_task``."""
+    conn.execute(tasks.update().where(tasks.c.name == name).values(**pause_values(pause)))
+    return get(conn, name)
+
+
+def resume(
     conn: Connection,
     name: str,
-    pause: TaskPause | None,
+    paused_at: datetime,
     next_fire_at: datetime | None,
     missed: Sequence[NewMissedFire],
     now: datetime,
 ) -> Task | None:
-    """``Store.set_task_pause``: the pause, the next fire and the missed fires at once."""
-    conn.execute(
+    """``Store.resume_task``."""
+    ended = conn.execute(
         tasks.update()
-        .where(tasks.c.name == name)
-        .values(**pause_values(pause), next_fire_at=next_fire_at)
+        .where(tasks.c.name == name, tasks.c.paused_at == paused_at)
+        .values(**pause_values(None), next_fire_at=next_fire_at)
     )
-    if missed:
+    if ended.rowcount and missed:
         add_missed(conn, missed, now)
     return get(conn, name)
 
