@@ -30,6 +30,9 @@ async def test_pause_shows_in_the_job_and_resume_ends_it(api_any: Api) -> None:
         assert job["pause"]["until"] == until.isoformat().replace("+00:00", "Z")
         listed = (await ann.get("/api/jobs")).json()["items"]
         assert [j["pause"]["reason"] for j in listed] == ["vendor outage"]
+        for paused_filter, names in (("true", ["ping"]), ("false", [])):
+            page = (await ann.get("/api/jobs", params={"paused": paused_filter})).json()
+            assert [j["name"] for j in page["items"]] == names
 
         resumed = await ann.post("/api/jobs/ping/resume")
         assert resumed.status_code == 200, resumed.text

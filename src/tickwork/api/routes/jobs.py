@@ -65,6 +65,7 @@ async def list_jobs(
     kind: TaskKind | None = None,
     enabled: bool | None = None,
     removed: bool | None = None,
+    paused: bool | None = None,
     status: Annotated[
         Literal[
             "succeeded",
@@ -90,6 +91,7 @@ async def list_jobs(
         kind=kind,
         enabled=enabled,
         removed=removed,
+        paused=paused,
         last_status=status,
         sort=sort,
     )
