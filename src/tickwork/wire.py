@@ -1,5 +1,6 @@
-"""How both adapters show a queued job, a run, a run's events, a missed fire, a processor, a
-user, a token, an audit entry, a prune's report, run statistics and failures by error.
+"""How both adapters show a job's pause, a queued job, a run, a run's events, a missed fire, a
+processor, a user, a token, an audit entry, a prune's report, run statistics and failures by
+error.
 
 One pydantic model per domain object, built from it by one function: the REST API returns the
 model (its OpenAPI document describes it), the CLI's ``--json`` prints its fields
@@ -19,6 +20,7 @@ from tickwork.domain.access import ApiToken, AuditEntry, User
 from tickwork.domain.activity import MissedCount, MissedFire, RunEvent
 from tickwork.domain.jobs import Job, Run
 from tickwork.domain.retention import PruneReport
+from tickwork.domain.tasks import TaskPause
 
 if TYPE_CHECKING:
     from tickwork.domain.failures import FailureGroup, FailureReport
@@ -33,6 +35,22 @@ class Shape(BaseModel):
     # Validators are built on first use: a CLI command shows one kind of object, and building
     # all of them when the module loads would cost it ~15 ms.
     model_config = ConfigDict(defer_build=True)
+
+
+# --- a job definition's pause --------------------------------------------------------------------
+class PauseOut(Shape):
+    paused_at: datetime
+    paused_by: str
+    reason: str
+    until: datetime | None = Field(description="When it resumes by itself; null: when resumed.")
+
+
+def pause_out(pause: TaskPause | None) -> PauseOut | None:
+    if pause is None:
+        return None
+    return PauseOut(
+        paused_at=pause.paused_at, paused_by=pause.paused_by, reason=pause.reason, until=pause.until
+    )
 
 
 # --- queued jobs -------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ DEFINITION_KEYS = {
     "tags",
     "enabled",
     "removed",
+    "paused",
+    "pause",
     "source",
     "next_fire_at",
     "last_fire_at",
@@ -37,7 +39,9 @@ DEFINITION_KEYS = {
 
 
 def comparable(key: str, value: Any) -> Any:
-    if isinstance(value, str) and (key == "at" or key.endswith(("_at", "_seen"))):
+    if isinstance(value, dict):  # a nested shape (a definition's pause)
+        return {k: comparable(k, v) for k, v in value.items()}
+    if isinstance(value, str) and (key in ("at", "until") or key.endswith(("_at", "_seen"))):
         return datetime.fromisoformat(value)
     return value
 
@@ -63,6 +67,8 @@ async def test_the_cli_and_the_api_show_objects_alike(sqlite_url: str, tmp_path:
         await define(api, "ping")
         store = api.store
         now = datetime.now(UTC)
+        # Paused for a day: both views show the pause alike.
+        await api.ctx.service.pause_task("ping", "shapes", now + timedelta(days=1))
         # A finished job whose one run failed, with a traceback and reported metrics.
         (done_id,) = await store.enqueue([NewJob("ping", now, TriggeredBy.API, args=[1])], now)
         (claimed,) = await store.claim("worker-1", 1, now, 60)

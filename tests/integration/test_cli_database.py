@@ -31,6 +31,8 @@ USERS_OF_A_DATABASE = {
     ("jobs", "trigger"): ["job"],
     ("jobs", "enable"): ["job"],
     ("jobs", "disable"): ["job"],
+    ("jobs", "pause"): ["job", "--reason", "deploy"],
+    ("jobs", "resume"): ["job"],
     ("jobs", "get"): ["1"],
     ("jobs", "cancel"): ["1"],
     ("jobs", "queue"): [],

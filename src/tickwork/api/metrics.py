@@ -75,7 +75,7 @@ class ClusterCollector(Collector):
         yield last
         next_fire = GaugeMetricFamily(
             "tickwork_schedule_next_fire_timestamp_seconds",
-            "When each enabled schedule fires next (Unix time).",
+            "When each enabled, not paused schedule fires next (Unix time).",
             labels=["task"],
         )
         for task, at in sorted(f.next_fire.items()):

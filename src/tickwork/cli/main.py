@@ -21,7 +21,7 @@ from tickwork.cli import (
 )
 from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, jobs_app
 from tickwork.cli.running import fail, guard, with_service
-from tickwork.cli.values import parse_json, parse_time
+from tickwork.cli.values import parse_json, parse_time, parse_time_or_duration
 from tickwork.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -197,6 +197,7 @@ def jobs_show(
     if as_json:
         render.print_json(data)
         return
+    data["pause"] = render.pause_text(task.pause)
     for k, v in data.items():
         if k != "recent_runs":
             typer.echo(f"{k:>16}: {v}")
@@ -253,6 +254,47 @@ def jobs_disable(
 ) -> None:
     """Stop a job from firing on its schedule (it can still be triggered)."""
     _set_enabled(name, False, config, database_url, as_json)
+
+
+@jobs_app.command("pause")
+def jobs_pause(
+    name: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown with its missed fires).")],
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="ISO time with offset, or a duration from now (30m, 2h); default: until resumed.",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pause a job's schedule: its fires are recorded as missed (paused), not run; it can
+    still be triggered, and jobs already queued are not affected."""
+
+    async def use(s: Service) -> Any:
+        end = None if until is None else parse_time_or_duration(until, "until", s.clock.now())
+        return await s.pause_task(name, reason, end)
+
+    task = with_service(config, database_url, use)
+    if as_json:
+        render.print_json(render.task_dict(task))
+    else:
+        typer.echo(f"{name}: paused {render.pause_text(task.pause)}")
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """End a job's pause: its schedule goes on from now (the paused fires are not replayed)."""
+    task = with_service(config, database_url, lambda s: s.resume_task(name))
+    if as_json:
+        render.print_json(render.task_dict(task))
+    else:
+        typer.echo(f"{name}: resumed")
 
 
 @jobs_app.command("cancel")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tickwork.domain.activity import MissedFire, RunEvent
     from tickwork.domain.jobs import Job, Run
     from tickwork.domain.retention import PruneReport
-    from tickwork.domain.tasks import Task
+    from tickwork.domain.tasks import Task, TaskPause
     from tickwork.service.stats import StatsReport
     from tickwork.service.status import ProcessorStatus
     from tickwork.wire import MissedCountOut
@@ -79,7 +79,24 @@ def task_dict(task: Task) -> dict[str, Any]:
         "last_fire_at": iso(task.last_fire_at),
         "created_at": iso(task.created_at),
         "updated_at": iso(task.updated_at),
+        "paused": task.pause is not None,
+        "pause": pause_dict(task.pause),
     }
+
+
+def pause_dict(pause: TaskPause | None) -> dict[str, Any] | None:
+    from tickwork.wire import pause_out
+
+    shape = pause_out(pause)
+    return None if shape is None else shown(shape)
+
+
+def pause_text(pause: TaskPause | None) -> str:
+    """A pause on one line: ``until 2026-12-07 08:00:00 (by cli:ann): deploy``."""
+    if pause is None:
+        return "-"
+    until = short_until(pause.until) or "until resumed"
+    return f"{until} (by {pause.paused_by}): {pause.reason}".translate(_ONE_LINE)
 
 
 def shown(model: BaseModel) -> dict[str, Any]:
@@ -275,6 +292,10 @@ def short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+def short_until(until: datetime | None) -> str | None:
+    return None if until is None else f"until {short_time(until)}"
+
+
 def metrics_text(metrics: dict[str, Any] | None) -> str:
     """What a run reported, as ``processed=10 failed=1 batch=a`` (in the order reported)."""
     return " ".join(f"{k}={v}" for k, v in (metrics or {}).items())
@@ -380,6 +401,7 @@ def tasks_table(tasks: list[Task], *, wide: bool = False) -> None:
         Column("schedule", drop=1),
         Column("next fire (UTC)", drop=2),
         Column("enabled", drop=2),
+        Column("paused", drop=2),
         Column("kind", drop=4),
         Column("description", drop=3, flex=True),
     ]
@@ -388,8 +410,17 @@ def tasks_table(tasks: list[Task], *, wide: bool = False) -> None:
         d = t.definition
         enabled = "removed" if t.removed else ("yes" if d.enabled else "no")
         schedule = f"{d.schedule} ({d.timezone})" if d.schedule else "-"
+        paused = "-" if t.pause is None else (short_until(t.pause.until) or "yes")
         rows.append(
-            [d.name, schedule, short_time(t.next_fire_at), enabled, d.kind.value, d.description]
+            [
+                d.name,
+                schedule,
+                short_time(t.next_fire_at),
+                enabled,
+                paused,
+                d.kind.value,
+                d.description,
+            ]
         )
     print_table(columns, rows, wide=wide)
 

@@ -21,7 +21,7 @@ class Scope(StrEnum):
 
     JOBS_READ = "jobs:read"  # jobs, queue, runs, stats, insights, status, events
     JOBS_TRIGGER = "jobs:trigger"  # trigger, enqueue, cancel, reschedule, enable/disable
-    JOBS_WRITE = "jobs:write"  # create, update and delete job definitions
+    JOBS_WRITE = "jobs:write"  # create, update, delete, pause and resume job definitions
     PROCESSOR = "processor:control"  # start/stop/trigger processing, reset stuck, run-time config
     AUDIT_READ = "audit:read"  # the audit log and schedule-change history
     ADMIN = "admin"  # users and tokens

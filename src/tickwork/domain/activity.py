@@ -137,7 +137,9 @@ class MissedReason(StrEnum):
     NO_SCHEDULER = "no_scheduler"  # no scheduler was up at the fire time; the policy dropped it
     CALENDAR = "calendar"  # due while its calendar was closed and an earlier fire still waited
     DISABLED = "disabled"  # the task was disabled at the time
-    PAUSED = "paused"  # processing was paused cluster-wide and an earlier job still waited
+    # the job was paused (``tickwork jobs pause``), or processing was paused cluster-wide and
+    # an earlier job still waited (overlap=skip)
+    PAUSED = "paused"
 
 
 # A long gap (downtime, a long disable) is recorded as at most this many rows: the first fires

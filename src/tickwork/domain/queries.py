@@ -15,7 +15,7 @@ from typing import Any
 from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import JobState, NewJob, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
-from tickwork.domain.tasks import Task
+from tickwork.domain.tasks import Task, TaskPause
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class DueSchedule:
     max_attempts: int
     policies: Policies = field(default_factory=Policies)
     active_jobs: int = 0  # the task's jobs pending or running now (for the overlap policy)
+    # The task's pause, if any: the store hands out only tasks whose pause is over by then.
+    pause: TaskPause | None = None
 
 
 # Decides, for one due schedule, the job to create (if any) and the next fire time.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from tickwork.domain.activity import MissedReason, NewMissedFire, missed_between
 from tickwork.domain.limits import Policies
 from tickwork.errors import ConfigError
 
@@ -20,6 +22,8 @@ DEFAULT_BACKOFF_CAP_SECONDS = 60.0
 # How often a job may lose its worker (crash, lease expired, stop) before it is failed.
 DEFAULT_MAX_INTERRUPTIONS = 3
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# A pause's reason may be this long at most (characters).
+MAX_PAUSE_REASON = 500
 # Task names: also the pattern of the API's {name} path parameters.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$"
 _NAME = re.compile(NAME_PATTERN.strip("^$"))
@@ -171,6 +175,60 @@ class TaskDefinition:
 
 
 @dataclass(frozen=True)
+class TaskPause:
+    """Why, by whom and until when a task's schedule does not fire (``until`` None: until it is
+    resumed). The operator's state, like ``enabled``: a definitions sync does not change it.
+    From ``until`` on the pause is over, whether or not the store has cleared it yet."""
+
+    paused_at: datetime
+    paused_by: str
+    reason: str
+    until: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+    def ended(
+        self,
+        task_name: str,
+        first: datetime,
+        next_after: Callable[[datetime], datetime],
+        end: datetime,
+    ) -> tuple[tuple[NewMissedFire, ...], datetime]:
+        """The pause ending at ``end``: the fires it held back, from ``first`` (the task's
+        next fire when it was paused) until before ``end``, as missed fires ``paused`` naming
+        the reason and who paused (not replayed), and the task's next fire: its first at or
+        after ``end`` (a fire at ``end`` itself fires)."""
+        last = end.astimezone(UTC) - timedelta(microseconds=1)
+        if first.astimezone(UTC) > last:
+            return (), first
+        detail = f"job paused by {self.paused_by}: {self.reason}"
+        missed = missed_between(task_name, first, next_after, last, MissedReason.PAUSED, detail)
+        return missed, next_after(last)
+
+
+def new_pause(reason: str, until: datetime | None, paused_by: str, now: datetime) -> TaskPause:
+    """A pause starting ``now``, checked: a reason of 1..``MAX_PAUSE_REASON`` characters, and
+    an ``until`` with a UTC offset after ``now``. ``ConfigError`` naming the field otherwise."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise ConfigError("a pause needs a reason", field="reason")
+    if len(text) > MAX_PAUSE_REASON:
+        raise ConfigError(
+            f"must be at most {MAX_PAUSE_REASON} characters, got {len(text)}", field="reason"
+        )
+    if until is not None:
+        if until.tzinfo is None or until.utcoffset() is None:
+            raise ConfigError(f"{until.isoformat()} needs a UTC offset", field="until")
+        if until <= now:
+            raise ConfigError(
+                f"must be in the future, got {until.isoformat()} (now {now.isoformat()})",
+                field="until",
+            )
+    return TaskPause(paused_at=now, paused_by=paused_by, reason=text, until=until)
+
+
+@dataclass(frozen=True)
 class Task:
     """A definition as the store holds it, with its bookkeeping."""
 
@@ -180,6 +238,10 @@ class Task:
     last_fire_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    pause: TaskPause | None = None
+
+    def paused(self, now: datetime) -> bool:
+        return self.pause is not None and self.pause.active(now)
 
     @property
     def name(self) -> str:

@@ -103,8 +103,20 @@ def plan_fire(
     fires a misfire policy drops (``no_scheduler`` when ``unattended`` covers the first of
     them, else ``misfire``; a long gap in at most ``MAX_MISSED_ROWS_PER_GAP`` rows) and the
     overlap skips (``paused`` while processing is ``paused``, ``calendar`` when the calendar
-    was closed at the fire time, else ``overlap``).
+    was closed at the fire time, else ``overlap``). A task whose pause is over has its fires
+    before the end of the pause recorded as ``paused`` (``_after_pause``).
     """
+    if due.pause is not None and due.pause.until is not None:
+        return _after_pause(
+            due,
+            due.pause.until,
+            next_after,
+            now,
+            grace_seconds,
+            calendar=calendar,
+            paused=paused,
+            unattended=unattended,
+        )
     fire_at = due.next_fire_at
     if now - fire_at <= timedelta(seconds=grace_seconds):
         return _apply_overlap(
@@ -152,6 +164,27 @@ def plan_fire(
         due.task_name, fire_at, next_after(now), first, extra_jobs=tuple(rest), missed=dropped
     )
     return _apply_overlap(due, fire, calendar, paused)
+
+
+def _after_pause(
+    due: DueSchedule,
+    until: datetime,
+    next_after: Callable[[datetime], datetime],
+    now: datetime,
+    grace_seconds: float,
+    **options: Any,
+) -> Fire:
+    """A due schedule whose task's pause is over (the store hands out no other paused task):
+    the fires before ``until`` are missed (``paused``), not replayed; from ``until`` on the
+    schedule fires as usual. The store clears the pause as the schedule advances."""
+    assert due.pause is not None
+    missed, first = due.pause.ended(due.task_name, due.next_fire_at, next_after, until)
+    if missed and _utc(first) > now:
+        # Only missed fires now; the next round (within the lookahead) makes the next job.
+        return Fire(due.task_name, due.next_fire_at, first, None, missed=missed)
+    resumed = dataclasses.replace(due, next_fire_at=first, pause=None)
+    fire = plan_fire(resumed, next_after, now, grace_seconds, **options)
+    return dataclasses.replace(fire, missed=missed + fire.missed)
 
 
 def _late_text(late: timedelta) -> str:

@@ -189,6 +189,7 @@ class TaskFilter:
     kind: TaskKind | None = None
     enabled: bool | None = None
     removed: bool | None = None
+    paused: bool | None = None  # as the tasks are read (a pause that is over is none)
     last_status: str | None = None  # a RunStatus value, NEVER_RAN or FAILING
     sort: str = "name"  # TASK_SORTS; next_fire_at puts never-firing ones last
 
@@ -214,6 +215,7 @@ def select_tasks(tasks: Sequence[Task], last: Mapping[str, RunStatus], f: TaskFi
         and (f.kind is None or t.definition.kind is f.kind)
         and (f.enabled is None or t.definition.enabled is f.enabled)
         and (f.removed is None or t.removed is f.removed)
+        and (f.paused is None or (t.pause is not None) is f.paused)
         and (f.last_status is None or _status_matches(f.last_status, _last(last, t.name)))
     ]
     found.sort(key=lambda t: t.name)  # also the tie-break of the sorts below (stable)

@@ -1,7 +1,7 @@
 """The use cases of job definitions: sync a process's definitions, register a producer's
-missing ones, read and search them, enable or disable them, preview their fires, and create,
-change or delete those made over the API (source ``api``) as ``[[jobs]]`` tables. The rules
-they apply are in ``definition_rules``."""
+missing ones, read and search them, enable or disable them, pause and resume them, preview
+their fires, and create, change or delete those made over the API (source ``api``) as
+``[[jobs]]`` tables. The rules they apply are in ``definition_rules``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from tickwork.config.jobs import definition_table, parse_job_table
-from tickwork.domain.activity import MissedReason, missed_between
+from tickwork.domain.activity import MissedReason, NewMissedFire, missed_between
 from tickwork.domain.jobs import RunStatus, TriggeredBy
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import Task, TaskDefinition, TaskPause, TaskSource, new_pause
 from tickwork.errors import ConfigError, ConflictError, NotFoundError
 from tickwork.service.audit import Change
 from tickwork.service.context import Context
@@ -105,10 +105,14 @@ class Definitions:
         return [d.name for d in missing if d.name in created]
 
     async def get(self, name: str) -> Task:
-        return await task_named(self.ctx, name)
+        return current(await task_named(self.ctx, name), self.ctx.clock.now())
 
     async def tasks(self, *, include_removed: bool = True) -> list[Task]:
-        return await self.ctx.store.list_tasks(include_removed=include_removed)
+        now = self.ctx.clock.now()
+        return [
+            current(t, now)
+            for t in await self.ctx.store.list_tasks(include_removed=include_removed)
+        ]
 
     async def search(
         self, query: TaskFilter, *, with_last: bool = True
@@ -171,6 +175,52 @@ class Definitions:
                 await self.set_enabled(task.name, enabled)
                 report.changed.append(task.name)
         return report
+
+    async def pause(self, name: str, reason: str, until: datetime | None = None) -> Task:
+        """Hold a job's schedule back, with a ``reason``, until ``until`` (None: until resumed).
+
+        Each fire meanwhile becomes a missed fire ``paused`` (not replayed), recorded as the
+        pause ends: at ``resume``, or by the scheduler once ``until`` has come (a fire at
+        ``until`` runs). Triggering by hand still runs the job; jobs already queued are not
+        affected. Pausing a paused job replaces its reason and end (it stays paused since the
+        first time). ``ConfigError`` naming ``reason`` or ``until`` if one is invalid; audited
+        ``job.pause``."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        pause = new_pause(reason, until, ctx.actor.name, now)
+        task = await task_named(ctx, name)
+        old = task.pause if task.paused(now) else None
+        if old is not None:
+            pause = dataclasses.replace(pause, paused_at=old.paused_at)
+        updated = await ctx.store.pause_task(name, pause)
+        if updated is None:  # deleted meanwhile
+            raise NotFoundError(f"no job named {name!r}")
+        ctx.schedules_changed()
+        await ctx.audit("job.pause", "job", name, before=pause_audit(old), after=pause_audit(pause))
+        return updated
+
+    async def resume(self, name: str) -> Task:
+        """End a job's pause now: the fires it held back are recorded as missed (``paused``),
+        and the schedule goes on from now. A job not paused (or whose pause is over) is left
+        as it is. Audited ``job.resume`` with the pause it ended."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        task = await task_named(ctx, name)
+        pause = task.pause
+        if pause is None or not pause.active(now):
+            return current(task, now)  # the scheduler clears an expired pause as it fires
+        missed: tuple[NewMissedFire, ...] = ()
+        next_fire = task.next_fire_at
+        defn = task.definition
+        if next_fire is not None and defn.schedule is not None:
+            schedule = parse_schedule(defn.schedule, defn.timezone)
+            missed, next_fire = pause.ended(name, next_fire, schedule.next_after, now)
+        updated = await ctx.store.resume_task(name, pause.paused_at, next_fire, missed, now)
+        if updated is None:
+            raise NotFoundError(f"no job named {name!r}")
+        ctx.schedules_changed()
+        await ctx.audit("job.resume", "job", name, before=pause_audit(pause), after=None)
+        return updated
 
     async def _record_disabled_fires(self, task: Task, now: datetime) -> None:
         """The fires a disabled task skipped, recorded when it is enabled again: from its last
@@ -286,6 +336,22 @@ class Definitions:
             raise NotFoundError(f"no job named {name!r} (it was deleted)")
         check_api_changeable(task, verb)
         return task
+
+
+def current(task: Task, now: datetime) -> Task:
+    """The task as it is ``now``: a pause that is over is no pause, though the store keeps it
+    until the scheduler clears it (at the task's next fire)."""
+    if task.pause is not None and not task.pause.active(now):
+        return dataclasses.replace(task, pause=None)
+    return task
+
+
+def pause_audit(pause: TaskPause | None) -> dict[str, Any] | None:
+    """A pause as the audit log records it."""
+    if pause is None:
+        return None
+    until = None if pause.until is None else pause.until.isoformat()
+    return {"reason": pause.reason, "until": until, "paused_by": pause.paused_by}
 
 
 def task_table(task: Task) -> dict[str, Any]:

@@ -93,6 +93,12 @@ class Service:
     ) -> BulkReport:
         return await self.definitions.bulk(query, action, triggered_by=triggered_by)
 
+    async def pause_task(self, name: str, reason: str, until: datetime | None = None) -> Task:
+        return await self.definitions.pause(name, reason, until)
+
+    async def resume_task(self, name: str) -> Task:
+        return await self.definitions.resume(name)
+
     async def preview_job(
         self, name: str, after: datetime, count: int
     ) -> list[tuple[datetime, datetime]]:

@@ -22,6 +22,7 @@ from tickwork.domain.access import (
     StoredSession,
     User,
 )
+from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.admission import ClaimRules, Hold
 from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
@@ -35,7 +36,13 @@ from tickwork.domain.queries import (
     RunStats,
     SyncReport,
 )
-from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import (
+    DEFAULT_MAX_INTERRUPTIONS,
+    Task,
+    TaskDefinition,
+    TaskPause,
+    TaskSource,
+)
 from tickwork.store.observing import (
     Activity,
     Figures,
@@ -197,7 +204,8 @@ class Schedules(Protocol):
         ...
 
     async def next_fire_time(self) -> datetime | None:
-        """The earliest ``next_fire_at`` of enabled, not removed tasks."""
+        """When the scheduler next has work: the earliest ``next_fire_at`` of enabled, not
+        removed, not paused tasks, or the end of a pause (if later than the task's fire)."""
         ...
 
 
@@ -294,6 +302,25 @@ class Definitions(TaskReads, Protocol):
         self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
     ) -> Task | None:
         """Enable or disable a task, setting its next fire time; None if there is no such task."""
+        ...
+
+    async def pause_task(self, name: str, pause: TaskPause) -> Task | None:
+        """Set a task's pause (its schedule, definition and ``updated_at`` stay as they are);
+        None if there is no such task."""
+        ...
+
+    async def resume_task(
+        self,
+        name: str,
+        paused_at: datetime,
+        next_fire_at: datetime | None,
+        missed: Sequence[NewMissedFire],
+        now: datetime,
+    ) -> Task | None:
+        """End the task's pause that began at ``paused_at``, setting its next fire time and
+        recording ``missed`` (``recorded_at`` ``now``) in one transaction. If that pause is
+        no longer stored (the scheduler cleared it at its end, or it was replaced), nothing
+        changes. The task as it is then; None if there is no such task."""
         ...
 
 

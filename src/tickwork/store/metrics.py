@@ -40,7 +40,10 @@ def cluster_figures(conn: Connection, now: datetime) -> ClusterFigures:
     missed_query = sa.select(
         missed_fires.c.task_name, missed_fires.c.reason, sa.func.count()
     ).group_by(missed_fires.c.task_name, missed_fires.c.reason)
-    next_query = sa.select(tasks.c.name, tasks.c.next_fire_at).where(task_sql.firing())
+    # A paused task keeps its stale next fire until it resumes: it has no next fire to show.
+    next_query = sa.select(tasks.c.name, tasks.c.next_fire_at).where(
+        task_sql.firing(), task_sql.unpaused(now)
+    )
     return ClusterFigures(
         taken_at=now,
         completed=completed,

@@ -40,6 +40,7 @@ from tickwork.domain.tasks import (
     RetryPolicy,
     Task,
     TaskDefinition,
+    TaskPause,
     TaskSource,
     target_from_dict,
     target_to_dict,
@@ -176,6 +177,31 @@ def columns(table_map: TableMap[Any]) -> list[sa.ColumnElement[Any]]:
     return [table_map.table.c[name] for name in table_map.columns]
 
 
+# A task's pause (``TaskPause``), in this order: ``pause_values`` and ``pause_of`` map them.
+PAUSE_COLUMNS = ("paused_at", "paused_by", "pause_reason", "pause_until")
+
+
+def pause_values(pause: TaskPause | None) -> dict[str, Any]:
+    """The ``PAUSE_COLUMNS`` of a pause (None: all NULL, not paused)."""
+    if pause is None:
+        return dict.fromkeys(PAUSE_COLUMNS)
+    values = (pause.paused_at, pause.paused_by, pause.reason, pause.until)
+    return dict(zip(PAUSE_COLUMNS, values, strict=True))
+
+
+def pause_of(values: Sequence[Any], codec: Codec = CORE) -> TaskPause | None:
+    """The pause of the ``PAUSE_COLUMNS`` values, in order; None if not paused."""
+    paused_at, paused_by, reason, until = values
+    if paused_at is None:
+        return None
+    return TaskPause(
+        paused_at=codec.time(paused_at),
+        paused_by=paused_by or "",
+        reason=reason or "",
+        until=None if until is None else codec.time(until),
+    )
+
+
 # What the scheduler reads of a due task, in this order; the statement adds the count of the
 # task's active jobs (``schema.ACTIVE_FOR_OVERLAP``) as the last column.
 DUE_COLUMNS = (
@@ -188,6 +214,7 @@ DUE_COLUMNS = (
     "priority",
     "max_retries",
     "policies",
+    *PAUSE_COLUMNS,
 )
 
 
@@ -203,7 +230,8 @@ def due_schedule(row: Sequence[Any], codec: Codec = CORE) -> DueSchedule:
         priority=row[6],
         max_attempts=row[7] + 1,
         policies=policies_from_dict(codec.json(row[8])),
-        active_jobs=row[9],
+        pause=pause_of(row[9:13], codec),
+        active_jobs=row[len(DUE_COLUMNS)],
     )
 
 
@@ -381,6 +409,7 @@ def task_from_row(row: Mapping[Any, Any]) -> Task:
         last_fire_at=row["last_fire_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        pause=pause_of([row[c] for c in PAUSE_COLUMNS]),
     )
 
 

@@ -88,12 +88,25 @@ tasks = sa.Table(
     sa.Column("last_fire_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A pause (domain.tasks.TaskPause), set when paused_at is: the operator's state, which a
+    # definitions sync leaves alone. pause_until NULL: until resumed by hand.
+    sa.Column("paused_at", UTCDateTime),
+    sa.Column("paused_by", sa.String(200)),
+    sa.Column("pause_reason", sa.Text),
+    sa.Column("pause_until", UTCDateTime),
 )
 sa.Index(
     "ix_tickwork_tasks_claim_limited",
     tasks.c.name,
     postgresql_where=sa.text("claim_limited"),
     sqlite_where=sa.text("claim_limited"),
+)
+# The paused tasks alone (few): when one's pause ends (``tasks.next_fire_time``).
+sa.Index(
+    "ix_tickwork_tasks_paused",
+    tasks.c.pause_until,
+    postgresql_where=tasks.c.paused_at.isnot(None),
+    sqlite_where=tasks.c.paused_at.isnot(None),
 )
 sa.Index(
     "ix_tickwork_tasks_next_fire",

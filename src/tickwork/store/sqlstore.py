@@ -51,7 +51,13 @@ from tickwork.domain.queries import (
 )
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.stats import RollupData, RollupQuery
-from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import (
+    DEFAULT_MAX_INTERRUPTIONS,
+    Task,
+    TaskDefinition,
+    TaskPause,
+    TaskSource,
+)
 from tickwork.store import (
     accounts,
     activity,
@@ -216,6 +222,19 @@ class SqlStore:
         self, name: str, enabled: bool, next_fire_at: datetime | None, now: datetime
     ) -> Task | None:
         return await self._db.write(tasks.set_enabled, name, enabled, next_fire_at, now)
+
+    async def pause_task(self, name: str, pause: TaskPause) -> Task | None:
+        return await self._db.write(tasks.pause, name, pause)
+
+    async def resume_task(
+        self,
+        name: str,
+        paused_at: datetime,
+        next_fire_at: datetime | None,
+        missed: Sequence[NewMissedFire],
+        now: datetime,
+    ) -> Task | None:
+        return await self._db.write(tasks.resume, name, paused_at, next_fire_at, missed, now)
 
     # --- an operator's actions on jobs ------------------------------------------------------------
     async def cancel_job(self, job_id: int, now: datetime, reason: str) -> Job | None:

@@ -1,5 +1,5 @@
 """Tasks and their schedules in SQL (Core, both dialects): definitions synced, registered and
-changed one by one, read, enabled; the next fire time."""
+changed one by one, read, enabled, paused; the next fire time."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import JobState
 from tickwork.domain.queries import SyncReport
-from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import Task, TaskDefinition, TaskPause, TaskSource
 from tickwork.errors import ConflictError
+from tickwork.store.activity import add_missed
 from tickwork.store.backend import Backend
-from tickwork.store.rows import task_from_row, task_values
+from tickwork.store.rows import pause_values, task_from_row, task_values
 from tickwork.store.schema import PENDING_SQL, jobs, tasks
 
 DELETED_REASON = "job definition deleted"
@@ -212,10 +214,59 @@ def firing() -> sa.ColumnElement[bool]:
     )
 
 
+def unpaused(horizon: datetime) -> sa.ColumnElement[bool]:
+    """The tasks not paused at ``horizon``: never paused, or their pause over by then. (The
+    SQLite scheduler's statement spells the same condition out: ``sqlite.queue.DUE_SQL``.)"""
+    return sa.or_(tasks.c.paused_at.is_(None), tasks.c.pause_until <= horizon)
+
+
 def next_fire_time(conn: Connection) -> datetime | None:
-    query = sa.select(sa.func.min(tasks.c.next_fire_at)).where(firing())
-    value: datetime | None = conn.execute(query).scalar()
+    """When the scheduler has something to do next: the earliest fire of a task not paused,
+    or, of a paused one, its stored next fire or the end of its pause, whichever is later (a
+    pause without an end wakes nobody). Two index walks: the first not paused task in
+    ``next_fire_at`` order, and the paused tasks alone (``ix_tickwork_tasks_paused``)."""
+    first = (
+        sa.select(tasks.c.next_fire_at)
+        .where(firing(), tasks.c.paused_at.is_(None))
+        .order_by(tasks.c.next_fire_at)
+        .limit(1)
+    )
+    later = sa.case(
+        (tasks.c.pause_until > tasks.c.next_fire_at, tasks.c.pause_until),
+        else_=tasks.c.next_fire_at,
+    )
+    paused = sa.select(sa.func.min(later).label("at")).where(
+        tasks.c.paused_at.isnot(None), tasks.c.pause_until.isnot(None), firing()
+    )
+    first_sq = first.subquery()
+    both = sa.union_all(sa.select(first_sq.c.next_fire_at.label("at")), paused).subquery()
+    value: datetime | None = conn.execute(sa.select(sa.func.min(both.c.at))).scalar()
     return value
+
+
+def pause(conn: Connection, name: str, pause: TaskPause) -> Task | None:
+    """``Store.pause_task``."""
+    conn.execute(tasks.update().where(tasks.c.name == name).values(**pause_values(pause)))
+    return get(conn, name)
+
+
+def resume(
+    conn: Connection,
+    name: str,
+    paused_at: datetime,
+    next_fire_at: datetime | None,
+    missed: Sequence[NewMissedFire],
+    now: datetime,
+) -> Task | None:
+    """``Store.resume_task``."""
+    ended = conn.execute(
+        tasks.update()
+        .where(tasks.c.name == name, tasks.c.paused_at == paused_at)
+        .values(**pause_values(None), next_fire_at=next_fire_at)
+    )
+    if ended.rowcount and missed:
+        add_missed(conn, missed, now)
+    return get(conn, name)
 
 
 def _row(conn: Connection, name: str, *, lock: bool = False) -> Any:

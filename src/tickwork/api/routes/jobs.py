@@ -1,4 +1,5 @@
-"""Job definitions: list, create, show, change, delete, enable/disable, trigger, preview."""
+"""Job definitions: list, create, show, change, delete, enable/disable, pause/resume, trigger,
+preview."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tickwork.api.schemas.definitions import (
     JobOut,
     JobPage,
     LastStatus,
+    PauseIn,
     TriggeredOut,
     job_out,
 )
@@ -66,6 +68,7 @@ async def list_jobs(
     kind: TaskKind | None = None,
     enabled: bool | None = None,
     removed: bool | None = None,
+    paused: bool | None = None,
     status: Annotated[
         LastStatus | None,
         Query(
@@ -84,6 +87,7 @@ async def list_jobs(
         kind=kind,
         enabled=enabled,
         removed=removed,
+        paused=paused,
         last_status=status,
         sort=sort,
     )
@@ -144,6 +148,23 @@ async def enable_job(request: Request, principal: Triggerer, name: JobName) -> J
 async def disable_job(request: Request, principal: Triggerer, name: JobName) -> JobOut:
     svc = service_for(request, principal)
     return _out(svc, await svc.set_enabled(name, False))
+
+
+@router.post("/{name}/pause", summary="Pause a job's schedule, with a reason")
+async def pause_job(request: Request, principal: Triggerer, name: JobName, body: PauseIn) -> JobOut:
+    """Its fires are missed fires (`paused`) until `until` (null: until resumed); it can still
+    be triggered, and jobs already queued are not affected. Pausing a paused job replaces its
+    reason and `until`."""
+    svc = service_for(request, principal)
+    return _out(svc, await svc.pause_task(name, body.reason, body.until))
+
+
+@router.post("/{name}/resume", summary="End a job's pause")
+async def resume_job(request: Request, principal: Triggerer, name: JobName) -> JobOut:
+    """Its schedule goes on from now; the fires of the pause are not replayed. A job that is
+    not paused is left as it is."""
+    svc = service_for(request, principal)
+    return _out(svc, await svc.resume_task(name))
 
 
 @router.post("/{name}/trigger", status_code=202, summary="Run a job now")

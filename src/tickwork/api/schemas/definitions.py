@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tickwork.api.schemas.common import StrictIn
 from tickwork.domain.jobs import RunStatus
-from tickwork.domain.tasks import Task, TaskKind
-from tickwork.wire import QueueJobOut
+from tickwork.domain.tasks import MAX_PAUSE_REASON, Task, TaskKind
+from tickwork.wire import PauseOut, QueueJobOut, pause_out
 
 
 # The API's view of a definition, not the CLI's (``cli.render.task_dict``): what POST takes,
@@ -31,6 +32,10 @@ class JobOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    paused: bool = Field(
+        False, description="Its schedule is paused: its fires are missed fires (`paused`)."
+    )
+    pause: PauseOut | None = Field(None, description="The pause, while it is paused.")
     definition: dict[str, Any] = Field(
         description="The definition as a [[jobs]] table of tickwork.toml (what POST takes)."
     )
@@ -108,7 +113,18 @@ def job_out(task: Task, table: dict[str, Any], last_run_status: RunStatus | None
         last_run_status=None if last_run_status is None else last_run_status.value,
         created_at=task.created_at,
         updated_at=task.updated_at,
+        paused=task.pause is not None,
+        pause=pause_out(task.pause),
         definition=table,
+    )
+
+
+class PauseIn(StrictIn):
+    reason: str = Field(description=f"Why (required, at most {MAX_PAUSE_REASON} characters).")
+    until: datetime | None = Field(
+        None,
+        description="When it resumes by itself (ISO 8601 with a UTC offset, in the future);"
+        " null: until resumed.",
     )
 
 

@@ -16,7 +16,7 @@ from tickwork.domain.jobs import NewJob, RunStatus
 from tickwork.domain.queries import DueSchedule, Fire, RunStats
 from tickwork.store import activity, enqueueing
 from tickwork.store.postgres.watch import NOTIFY_CHANNEL
-from tickwork.store.rows import DUE_COLUMNS, due_schedule, new_job_values
+from tickwork.store.rows import DUE_COLUMNS, due_schedule, new_job_values, pause_values
 from tickwork.store.runs import P95, TIMED_SQL
 from tickwork.store.schema import (
     ACTIVE_FOR_OVERLAP,
@@ -28,6 +28,7 @@ from tickwork.store.schema import (
     runs,
     tasks,
 )
+from tickwork.store.tasks import unpaused
 
 NOTIFY = sa.text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
@@ -102,6 +103,7 @@ class FireStatements:
                 tasks.c.removed_at.is_(None),
                 tasks.c.next_fire_at.isnot(None),
                 tasks.c.next_fire_at <= horizon,
+                unpaused(horizon),
             )
             .order_by(tasks.c.next_fire_at, tasks.c.name)
             .limit(limit)
@@ -130,7 +132,12 @@ class FireStatements:
             self._conn.execute(
                 tasks.update()
                 .where(tasks.c.name == fire.task_name)
-                .values(next_fire_at=fire.next_fire_at, last_fire_at=fire.previous_next_fire_at)
+                # A due task is not paused, or its pause is over: cleared as it fires.
+                .values(
+                    next_fire_at=fire.next_fire_at,
+                    last_fire_at=fire.previous_next_fire_at,
+                    **pause_values(None),
+                )
             )
 
     def replace_active(self, task_name: str, now: datetime, horizon: datetime, reason: str) -> None:

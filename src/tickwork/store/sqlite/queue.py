@@ -37,6 +37,7 @@ from tickwork.store.rows import (
     DUE_COLUMNS,
     JOBS,
     NEW_JOB_COLUMNS,
+    PAUSE_COLUMNS,
     RUN_INSERT_COLUMNS,
     Codec,
     completion_run_row,
@@ -353,11 +354,15 @@ SELECT {", ".join(DUE_COLUMNS)},
        AND {ACTIVE_FOR_OVERLAP}) AS active
 FROM tickwork_tasks AS t INDEXED BY ix_tickwork_tasks_next_fire
 WHERE next_fire_at IS NOT NULL AND next_fire_at <= :horizon AND enabled = 1
-  AND removed_at IS NULL
+  AND removed_at IS NULL AND (paused_at IS NULL OR pause_until <= :horizon)
 ORDER BY next_fire_at, name
 LIMIT :limit
 """
-ADVANCE_SQL = "UPDATE tickwork_tasks SET next_fire_at = ?, last_fire_at = ? WHERE name = ?"
+# A due task is not paused, or its pause is over (``tasks.unpaused``): cleared as it fires.
+_CLEAR_PAUSE = ", ".join(f"{c} = NULL" for c in PAUSE_COLUMNS)
+ADVANCE_SQL = f"""
+UPDATE tickwork_tasks SET next_fire_at = ?, last_fire_at = ?, {_CLEAR_PAUSE} WHERE name = ?
+"""
 CANCEL_PENDING_SQL = f"""
 UPDATE tickwork_jobs AS j SET state = 'cancelled', finished_at = :now, last_error = :reason
 WHERE task_name = :task AND state IN ('scheduled', 'available', 'retrying')
