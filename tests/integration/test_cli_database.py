@@ -35,6 +35,7 @@ USERS_OF_A_DATABASE = {
     ("jobs", "resume"): ["job"],
     ("jobs", "get"): ["1"],
     ("jobs", "cancel"): ["1"],
+    ("jobs", "retry"): ["1"],
     ("jobs", "queue"): [],
     ("jobs", "events"): ["1"],
     ("enqueue",): ["job"],
