@@ -152,6 +152,8 @@ async def test_a_viewer_sees_no_controls_and_is_refused(site: Api) -> None:
             ("/jobs/ping/trigger", {}),
             ("/jobs/ping/disable", {}),
             ("/jobs/ping/delete", {}),
+            ("/jobs/ping/pause", {"reason": "deploy"}),
+            ("/jobs/ping/resume", {}),
             ("/jobs/ping/edit", {"schedule": "* * * * *"}),
         ):
             refused = await client.post(path, data={"csrf": csrf, **data})
@@ -290,3 +292,31 @@ async def test_the_schedule_preview_answers_as_one_types(site: Api) -> None:
         assert zone.status_code == 422 and zone.json()["error"]["field"] == "timezone"
         script = await client.get("/static/preview.js")
         assert script.status_code == 200 and "preview-list" in script.text
+
+
+async def test_pausing_with_a_reason_and_an_end_then_resuming(site: Api) -> None:
+    await define(site, "ping")
+    async with browser(site) as client:
+        csrf = await admin_client(site, client)
+        bad = await client.post(
+            "/jobs/ping/pause", data={"csrf": csrf, "reason": "deploy", "until": "soon"}
+        )
+        assert bad.status_code == 422
+        assert "until" in bad.text and "30m" in bad.text
+        empty = await client.post("/jobs/ping/pause", data={"csrf": csrf, "reason": " "})
+        assert empty.status_code == 422
+        done = await client.post(
+            "/jobs/ping/pause", data={"csrf": csrf, "reason": "database upgrade", "until": "2h"}
+        )
+        assert done.status_code == 303
+        page = (await client.get("/jobs/ping")).text
+        assert "Paused by <strong>ada</strong>" in page and "database upgrade" in page
+        assert "resumes by itself in 2h" in page
+        overview = (await client.get("/")).text
+        assert "<h3>Paused (1)</h3>" in overview
+        listing = (await client.get("/jobs")).text
+        assert 'title="database upgrade">paused</span>' in listing
+        assert (await client.post("/jobs/ping/resume", data={"csrf": csrf})).status_code == 303
+        assert "Paused by" not in (await client.get("/jobs/ping")).text
+    actions = [e.action for e in await site.ctx.service.audit_log(AuditQuery(actor="ada"))]
+    assert "job.pause" in actions and "job.resume" in actions

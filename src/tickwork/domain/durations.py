@@ -1,8 +1,10 @@
-"""Parsing of human durations such as ``30s``, ``5m``, ``1h30m`` and ``250ms``."""
+"""Parsing of human durations such as ``30s``, ``5m``, ``1h30m`` and ``250ms``, and of times
+given as an ISO 8601 time or a duration from now."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 from tickwork.errors import ConfigError
 
@@ -51,3 +53,27 @@ def format_duration(seconds: float) -> str:
             out.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(out) or "0s"
+
+
+def parse_time(value: str, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"invalid ISO 8601 time {value!r}", field=field) from None
+    if parsed.tzinfo is None:
+        raise ConfigError(f"time {value!r} needs a UTC offset (e.g. +00:00 or Z)", field=field)
+    return parsed
+
+
+def parse_time_or_duration(value: str, field: str, now: datetime) -> datetime:
+    """An ISO 8601 time with a UTC offset, or a duration from ``now`` (``30m``, ``2h``)."""
+    try:
+        return now + timedelta(seconds=parse_duration(value, field=field))
+    except ConfigError:
+        pass
+    try:
+        return parse_time(value, field)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc.reason}; or give a duration from now such as '30m' or '2h'", field=field
+        ) from None

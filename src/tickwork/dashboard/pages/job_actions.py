@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from tickwork.api.deps import service_for
 from tickwork.dashboard.web import Looker, actor, form_of, local_path, redirect
 from tickwork.domain.access import Scope
+from tickwork.domain.durations import parse_time_or_duration
 from tickwork.domain.jobs import TriggeredBy
 
 router = APIRouter(include_in_schema=False)
@@ -51,3 +52,21 @@ async def delete(request: Request, name: str, who: Writer) -> RedirectResponse:
     definition lives), shown as the error page."""
     await service_for(request, who.principal).delete_task(name)
     return redirect("/jobs")
+
+
+@router.post("/jobs/{name}/pause")
+async def pause(request: Request, name: str, who: Triggerer) -> RedirectResponse:
+    """Pause with the form's reason and optional ``until`` (a duration from now such as
+    ``2h``, or an ISO time with an offset); a bad value is the error page naming it."""
+    form = await form_of(request)
+    service = service_for(request, who.principal)
+    text = form.get("until", "").strip()
+    until = None if not text else parse_time_or_duration(text, "until", service.clock.now())
+    await service.pause_task(name, form.get("reason", ""), until)
+    return await back(request, f"/jobs/{name}")
+
+
+@router.post("/jobs/{name}/resume")
+async def resume(request: Request, name: str, who: Triggerer) -> RedirectResponse:
+    await service_for(request, who.principal).resume_task(name)
+    return await back(request, f"/jobs/{name}")

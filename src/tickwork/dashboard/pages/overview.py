@@ -87,6 +87,7 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
         for task in select_tasks(tasks, last, TaskFilter(last_status=status.value))
     ]
     disabled = select_tasks(tasks, last, TaskFilter(enabled=False))
+    paused = select_tasks(tasks, last, TaskFilter(paused=True))
     missed = await ctx.service.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
     control = await ctx.control.get()
     minutes = await ctx.service.runs_per_minute(CHART_MINUTES)
@@ -113,6 +114,8 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
             "failing_count": len(failing),
             "disabled": disabled[:ATTENTION],
             "disabled_count": len(disabled),
+            "paused": paused[:ATTENTION],
+            "paused_count": len(paused),
             "missed": sorted(missed, key=lambda m: -m.count)[:ATTENTION],
             "control": control,
             "chart": throughput_bars(minutes, now),
