@@ -4,6 +4,7 @@ come from the rollups only (``service/stats.py``), never from scans of the runs 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -17,7 +18,7 @@ from tickwork.domain.processors import (
     processor_state,
 )
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.stats import ALL_PARTS, HOURLY, TASKS, TaskFigures
+from tickwork.domain.stats import ALL_PARTS, HOUR, HOURLY, TASKS, TaskFigures, bucket_start
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError, StoreError
 from tickwork.service.context import Context
@@ -65,9 +66,16 @@ def run_stats(f: TaskFigures) -> RunStats:
 
 
 def schedule_interval(expression: str, timezone: str, now: datetime) -> float | None:
-    """The shortest gap between a schedule's next few fires (seconds), None if unparseable."""
+    """The shortest gap between a schedule's next few fires after the hour ``now`` falls in
+    (seconds), None if unparseable: the same for every read within the hour, so it is kept
+    (computing the fires of every schedule took most of an insights read)."""
+    return _interval_after(expression, timezone, bucket_start(now, HOUR))
+
+
+@functools.lru_cache(maxsize=4096)
+def _interval_after(expression: str, timezone: str, hour: datetime) -> float | None:
     try:
-        fires = next_fires(parse_schedule(expression, timezone), now, 6)
+        fires = next_fires(parse_schedule(expression, timezone), hour, 6)
     except (ConfigError, ValueError):
         return None
     gaps = [(b - a).total_seconds() for a, b in pairwise(fires)]
