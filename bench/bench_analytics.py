@@ -59,17 +59,17 @@ KEYS = 20
 CHUNK = 20_000
 
 
-def fresh_url(base: str | None, scratch: Path) -> str:
+def fresh_url(base: str | None, scratch: Path, name: str = "tickwork_bench_analytics") -> str:
     if base is None:
         scratch.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{scratch / 'analytics.db'}"
     url = sa.make_url(base).set(drivername="postgresql+psycopg")
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql('DROP DATABASE IF EXISTS "tickwork_bench_analytics" WITH (FORCE)')
-        conn.exec_driver_sql('CREATE DATABASE "tickwork_bench_analytics"')
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
-    return url.set(database="tickwork_bench_analytics").render_as_string(hide_password=False)
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def finished_runs(n: int, rand: random.Random) -> list[rollups.Finished]:
@@ -198,6 +198,11 @@ async def main() -> None:
     p.add_argument("--cost", action="store_true", help="the rollups' cost in complete()")
     p.add_argument("--reuse", help="the URL of a database built by an earlier run: time only")
     p.add_argument(
+        "--database",
+        default="tickwork_bench_analytics",
+        help="PostgreSQL: the database to build into (dropped first)",
+    )
+    p.add_argument(
         "--live",
         action="store_true",
         help="a run finishes on the last day before each repetition (its sums are read again)",
@@ -210,7 +215,7 @@ async def main() -> None:
     if args.cost:
         await cost(args.url, scratch)
         return
-    url = args.reuse or fresh_url(args.url, scratch)
+    url = args.reuse or fresh_url(args.url, scratch, args.database)
     store = create_store(url)
     if not args.reuse:
         migrations.upgrade(store.engine)
