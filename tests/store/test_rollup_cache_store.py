@@ -62,6 +62,9 @@ async def test_cached_days_follow_late_runs_of_another_store(db_url: str) -> Non
             assert same(data, uncached(reader, q))
             # Served from the cache: the very rows of the first read.
             assert (await reader.read_rollups(q)).histograms is data.histograms
+        # A range ending a minute later reads the same day rows: still the cached ones.
+        later = RollupQuery(queries[0].start, NOW + timedelta(minutes=1), DAY, parts=PARTS)
+        assert (await reader.read_rollups(later)).histograms is first[0].histograms
         # A run that started two days ago finishes now, through the other store.
         late = MIDNIGHT - timedelta(days=2) + timedelta(hours=7, minutes=3)
         await writer.complete(

@@ -116,6 +116,15 @@ def by_day(spans: Sequence[Span]) -> list[list[Span]]:
     return [days[d] for d in sorted(days)]
 
 
+def ceiling(when: datetime, period: int) -> datetime:
+    """The first period start at or after ``when``: a span of rows of ``period`` ending there
+    holds the same rows as one ending at ``when`` (rows start on period starts), so a range
+    ending "now" keeps its keys until the period turns."""
+    if period <= 0:
+        return when
+    return bucket_start(when - timedelta(microseconds=1), period) + timedelta(seconds=period)
+
+
 def joined(spans: Sequence[Span]) -> list[Span]:
     """Adjacent spans of one period as one: fewer clauses in the statement."""
     out: list[Span] = []
@@ -165,7 +174,7 @@ def summed(
     once per read) hold, else read and kept. ``scope``: what else the sums depend on."""
     if cache is None or cache.entries <= 0:
         return part.build(_read(conn, part, where, spans))
-    days = by_day(spans)
+    days = by_day([(period, lo, ceiling(hi, period)) for period, lo, hi in spans])
     known = versions()
 
     def version(group: list[list[Span]]) -> tuple[int | None, ...]:
