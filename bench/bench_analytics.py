@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_analytics.py --url postgresql://postgres@127.0.0.1/postgres
     .venv/bin/python bench/bench_analytics.py --runs 200000 --reps 20
     .venv/bin/python bench/bench_analytics.py --cost [--url postgresql://...]
+    .venv/bin/python bench/bench_analytics.py --reuse URL [--live | --cold]
 
 The rollups are built as the completion path builds them: synthetic finished runs (50 tasks
 with tags, 30 days, log-normal durations, 10 % failures with a few error messages each, 20
@@ -12,6 +13,11 @@ upserts, 20,000 runs per transaction (the table holds the same sums whatever the
 runs table itself is left empty, as the analytics never read it). Each query then goes through
 the use case (``service.stats.stats_report``, ``Analytics.insights``) as the CLI and the API
 call it, ``--reps`` times.
+
+``--live``: before each repetition one run finishes on the range's last day, as in a running
+system, so the sums of that day are read again (those of the days before come from the
+store's cache of past days while their run counts hold); ``--cold``: that cache off, every read
+sums every day.
 
 ``--cost``: what keeping the rollups costs the completion path, in one process: 20,000 jobs
 enqueued, claimed and completed in batches of 200 as a worker does, ``store.complete`` timed
@@ -42,6 +48,7 @@ from tickwork.service.context import Context
 from tickwork.service.stats import StatsRequest, parts_for, stats_report
 from tickwork.store import SqlStore, create_store, rollups
 from tickwork.store import migrate as migrations
+from tickwork.store.rollup_cache import RollupCache
 from tickwork.store.schema import error_rollups, key_rollups, series_rollups
 from tickwork.store.schema import rollups as rollup_table
 
@@ -52,17 +59,17 @@ KEYS = 20
 CHUNK = 20_000
 
 
-def fresh_url(base: str | None, scratch: Path) -> str:
+def fresh_url(base: str | None, scratch: Path, name: str = "tickwork_bench_analytics") -> str:
     if base is None:
         scratch.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{scratch / 'analytics.db'}"
     url = sa.make_url(base).set(drivername="postgresql+psycopg")
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql('DROP DATABASE IF EXISTS "tickwork_bench_analytics" WITH (FORCE)')
-        conn.exec_driver_sql('CREATE DATABASE "tickwork_bench_analytics"')
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
-    return url.set(database="tickwork_bench_analytics").render_as_string(hide_password=False)
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def finished_runs(n: int, rand: random.Random) -> list[rollups.Finished]:
@@ -102,10 +109,13 @@ async def build(store: SqlStore, n: int) -> float:
     return time.perf_counter() - began
 
 
-async def timed(reps: int, fn: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+async def timed(
+    reps: int, fn: Callable[[], Awaitable[object]], before: Callable[[], None] = lambda: None
+) -> tuple[float, float]:
     await fn()  # warm caches and prepared statements
     times = []
     for _ in range(reps):
+        before()
         began = time.perf_counter()
         await fn()
         times.append((time.perf_counter() - began) * 1000)
@@ -187,12 +197,25 @@ async def main() -> None:
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--cost", action="store_true", help="the rollups' cost in complete()")
     p.add_argument("--reuse", help="the URL of a database built by an earlier run: time only")
+    p.add_argument(
+        "--database",
+        default="tickwork_bench_analytics",
+        help="PostgreSQL: the database to build into (dropped first)",
+    )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="a run finishes on the last day before each repetition (its sums are read again)",
+    )
+    p.add_argument(
+        "--cold", action="store_true", help="no cache of past days' sums: every read sums them"
+    )
     args = p.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="tickwork-analytics-"))
     if args.cost:
         await cost(args.url, scratch)
         return
-    url = args.reuse or fresh_url(args.url, scratch)
+    url = args.reuse or fresh_url(args.url, scratch, args.database)
     store = create_store(url)
     if not args.reuse:
         migrations.upgrade(store.engine)
@@ -220,6 +243,16 @@ async def main() -> None:
     built = "reused" if args.reuse else f"of {args.runs:,} runs built in {seconds:.1f} s"
     print(f"# {store.dialect}: rollups {built}; rows {sizes}")
     analytics = Analytics(Context(store, clock=FakeClock(NOW)))
+    if args.cold:
+        store.rollup_cache = RollupCache(0)
+    late = finished_runs(1, random.Random(2))[0]._replace(
+        task_name="task-07", started_at=NOW - timedelta(seconds=1)
+    )
+
+    def finish_one() -> None:
+        """As a live system: the last day changes between two reads."""
+        with store.engine.begin() as conn:
+            rollups.upsert(conn, store._backend, [late])
 
     def report(
         since: timedelta, by: str | None = None, **kw: str
@@ -247,7 +280,7 @@ async def main() -> None:
     print("| query | p50 ms | p99 ms |")
     print("|---|---|---|")
     for name, fn in queries.items():
-        p50, p99 = await timed(args.reps, fn)
+        p50, p99 = await timed(args.reps, fn, finish_one if args.live else lambda: None)
         print(f"| {name} | {p50:.1f} | {p99:.1f} |", flush=True)
     await store.close()
 

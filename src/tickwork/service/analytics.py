@@ -4,6 +4,8 @@ come from the rollups only (``service/stats.py``), never from scans of the runs 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -17,7 +19,7 @@ from tickwork.domain.processors import (
     processor_state,
 )
 from tickwork.domain.schedules import next_fires, parse_schedule
-from tickwork.domain.stats import ALL_PARTS, HOURLY, TASKS, TaskFigures
+from tickwork.domain.stats import ALL_PARTS, HOUR, HOURLY, TASKS, TaskFigures, bucket_start
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError, StoreError
 from tickwork.service.context import Context
@@ -65,9 +67,16 @@ def run_stats(f: TaskFigures) -> RunStats:
 
 
 def schedule_interval(expression: str, timezone: str, now: datetime) -> float | None:
-    """The shortest gap between a schedule's next few fires (seconds), None if unparseable."""
+    """The shortest gap between a schedule's next few fires after the hour ``now`` falls in
+    (seconds), None if unparseable: the same for every read within the hour, so it is kept
+    (computing the fires of every schedule took most of an insights read)."""
+    return _interval_after(expression, timezone, bucket_start(now, HOUR))
+
+
+@functools.lru_cache(maxsize=4096)
+def _interval_after(expression: str, timezone: str, hour: datetime) -> float | None:
     try:
-        fires = next_fires(parse_schedule(expression, timezone), now, 6)
+        fires = next_fires(parse_schedule(expression, timezone), hour, 6)
     except (ConfigError, ValueError):
         return None
     gaps = [(b - a).total_seconds() for a, b in pairwise(fires)]
@@ -101,13 +110,17 @@ class Analytics:
         near their timeout (closest first), the busiest UTC hours and the slowest tasks; and
         the findings of every rule of ``domain.insights``, each with its evidence and what to
         do."""
-        report = await stats_report(self.store, StatsRequest(start, end), ALL_PARTS | {HOURLY})
-        previous = await stats_report(
-            self.store, StatsRequest(start - (end - start), start), frozenset({TASKS})
+        # Independent reads, side by side on the store's threads.
+        report, previous, listed = await asyncio.gather(
+            stats_report(self.store, StatsRequest(start, end), ALL_PARTS | {HOURLY}),
+            stats_report(
+                self.store, StatsRequest(start - (end - start), start), frozenset({TASKS})
+            ),
+            self.store.list_tasks(),
         )
         stats = [run_stats(f) for f in report.tasks]
         p95 = {s.task_name: s.p95_duration_seconds for s in stats}
-        tasks = {t.name: t.definition for t in await self.store.list_tasks()}
+        tasks = {t.name: t.definition for t in listed}
         timeouts = {
             name: d.timeout_seconds for name, d in tasks.items() if d.timeout_seconds is not None
         }
@@ -144,16 +157,19 @@ class Analytics:
         failing = [
             f.task_name for f in report.tasks if f.runs >= 2 and f.failed and not f.succeeded
         ]
-        since = await self.store.failing_since(failing)
+        since, queue, processors, control, missed = await asyncio.gather(
+            self.store.failing_since(failing),
+            self.store.queue_stats(now),
+            self.store.list_processors(),
+            self.store.get_control(),
+            self.store.missed_fire_counts(report.first_bucket, report.end),
+        )
         intervals = {
             name: interval
             for name, d in tasks.items()
             if d.schedule
             and (interval := schedule_interval(d.schedule, d.timezone, now)) is not None
         }
-        queue = await self.store.queue_stats(now)
-        processors = await self.store.list_processors()
-        control = await self.store.get_control()
         lost_after = lost_after_seconds(self.heartbeat_interval_seconds)
         workers = sum(
             1
@@ -162,7 +178,6 @@ class Analytics:
         )
         slots = workers * (control.max_concurrent_jobs or DEFAULT_MAX_CONCURRENT_JOBS)
         span = (min(report.end, now) - report.first_bucket).total_seconds()
-        missed = await self.store.missed_fire_counts(report.first_bucket, report.end)
         oldest = (
             None if queue.oldest_due_at is None else (now - queue.oldest_due_at).total_seconds()
         )

@@ -12,7 +12,7 @@ started in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -45,6 +45,15 @@ from tickwork.domain.stats import (
     hour_spans,
 )
 from tickwork.store.backend import Backend
+from tickwork.store.rollup_cache import (
+    Part,
+    RollupCache,
+    Span,
+    day_versions,
+    first_of,
+    plus,
+    summed,
+)
 from tickwork.store.rows import CORE, Codec
 from tickwork.store.schema import (
     error_rollups,
@@ -273,122 +282,162 @@ def upsert(conn: Connection, backend: Backend, batch: Iterable[Finished]) -> Non
 
 
 # --- reads -----------------------------------------------------------------------------------
-def _where(table: sa.Table, q: RollupQuery, first: datetime) -> list[Any]:
-    where: list[Any] = [table.c.bucket_start >= first, table.c.bucket_start < q.end]
-    if q.tasks is not None:
-        where.append(table.c.task_name.in_(q.tasks))
-    return where
+def _hour_spans(q: RollupQuery) -> list[Span]:
+    """The spans of rows that sum the hours of ``q``'s range: day rows for its whole days,
+    hour rows for the rest (``hour_spans``)."""
+    return hour_spans(bucket_start(q.start, HOUR), q.end)
 
 
-def _spanned(table: sa.Table, q: RollupQuery, *where: Any) -> list[Any]:
-    """Where-clauses of the rows of ``table`` (hour and day rows) that sum the hours of ``q``'s
-    range: day rows for its whole days, hour rows for the rest (``hour_spans``)."""
+def _within(table: sa.Table, q: RollupQuery, *where: Any) -> Callable[[Sequence[Span]], list[Any]]:
+    """Where-clauses of the rows of ``table`` in some spans, of ``q``'s tasks, and ``where``."""
     c = table.c
-    spans = [
-        sa.and_(c.period_seconds == period, c.bucket_start >= lo, c.bucket_start < hi)
-        for period, lo, hi in hour_spans(bucket_start(q.start, HOUR), q.end)
-    ]
     tasks = [] if q.tasks is None else [c.task_name.in_(q.tasks)]
-    return [sa.or_(*spans), *tasks, *where]
+
+    def clauses(spans: Sequence[Span]) -> list[Any]:
+        ranges = [
+            sa.and_(c.period_seconds == period, c.bucket_start >= lo, c.bucket_start < hi)
+            for period, lo, hi in spans
+        ]
+        return [sa.or_(*ranges), *tasks, *where]
+
+    return clauses
 
 
-def read(conn: Connection, q: RollupQuery) -> RollupData:
+_r, _s, _k, _e = rollups.c, series_rollups.c, key_rollups.c, error_rollups.c
+_HISTOGRAMS = Part(
+    "histograms",
+    4,
+    (plus, plus),
+    lambda where: (
+        sa.select(
+            _r.task_name,
+            _r.measure,
+            _r.status,
+            _r.bucket,
+            sa.func.sum(_r.count),
+            sa.func.sum(_r.total),
+        )
+        .where(*where)
+        .group_by(_r.task_name, _r.measure, _r.status, _r.bucket)
+    ),
+    lambda sums: [
+        HistogramRow(task, measure, status, int(bucket), int(n), float(total))
+        for (task, measure, status, bucket), (n, total) in sums.items()
+    ],
+)
+_SERIES = Part(
+    "series",
+    2,
+    (plus, plus),
+    lambda where: (
+        sa.select(_s.bucket_start, _s.status, sa.func.sum(_s.count), sa.func.sum(_s.total))
+        .where(*where)
+        .group_by(_s.bucket_start, _s.status)
+    ),
+    lambda sums: [
+        SeriesRow(start, status, int(n), float(total))
+        for (start, status), (n, total) in sums.items()
+    ],
+)
+_KEYS = Part(
+    "keys",
+    3,
+    (plus,),
+    lambda where: (
+        sa.select(_k.task_name, _k.key, _k.status, sa.func.sum(_k.count))
+        .where(*where)
+        .group_by(_k.task_name, _k.key, _k.status)
+    ),
+    lambda sums: [KeyRow(task, key, status, int(n)) for (task, key, status), (n,) in sums.items()],
+)
+_KEYED_SERIES = Part(
+    "keyed series",
+    2,
+    (plus,),
+    lambda where: (
+        sa.select(_k.bucket_start, _k.status, sa.func.sum(_k.count))
+        .where(*where)
+        .group_by(_k.bucket_start, _k.status)
+    ),
+    lambda sums: [SeriesRow(start, status, int(n), 0.0) for (start, status), (n,) in sums.items()],
+)
+_ERRORS = Part(
+    "errors",
+    2,
+    (first_of, first_of, first_of, first_of, plus),
+    lambda where: (
+        sa.select(
+            _e.task_name,
+            _e.fingerprint,
+            sa.func.max(_e.error_type),
+            sa.func.max(_e.error_class),
+            sa.func.max(_e.message),
+            sa.func.max(_e.frame),
+            sa.func.sum(_e.count),
+        )
+        .where(*where)
+        .group_by(_e.task_name, _e.fingerprint)
+    ),
+    lambda sums: [
+        ErrorRow(task, fp, etype, eclass, message, frame, int(n))
+        for (task, fp), (etype, eclass, message, frame, n) in sums.items()
+    ],
+)
+
+
+def read(conn: Connection, q: RollupQuery, cache: RollupCache | None = None) -> RollupData:
     """``Store.read_rollups``: the parts ``q.parts`` asks for, each summed in SQL — the range's
-    histograms per task, its series, its keys and its errors. With ``q.key`` the histograms
-    and errors are left empty (they carry no key) and the series come from the per-key rows
-    (counts only)."""
-    r = rollups.c
-    k = key_rollups.c
-    keyed_by = [] if q.key is None else [k.key == q.key]
+    histograms per task, its series, its keys and its errors — and with ``cache``, sums of
+    days read before reused while the days' run counts are unchanged (``rollup_cache``).
+    With ``q.key`` the histograms and errors are left empty (they carry no key) and the
+    series come from the per-key rows (counts only)."""
+    found: dict[datetime, int] | None = None
+
+    def versions() -> dict[datetime, int]:
+        nonlocal found
+        if found is None:  # once per read, before any sum it checks
+            found = day_versions(conn, q.tasks, q.start, q.end)
+        return found
+
+    def sums(
+        part: Part, spans: list[Span], where: Callable[[Sequence[Span]], list[Any]]
+    ) -> list[Any]:
+        # Per-key reads are cheap seeks of one key: not cached (their scope would need the key).
+        return summed(conn, None if q.key else cache, part, spans, where, versions, q.tasks)
+
+    keyed_by = [] if q.key is None else [_k.key == q.key]
     keys: list[KeyRow] = []
     if KEYS in q.parts or q.key is not None:
-        keys = [
-            KeyRow(task, key, status, int(n))
-            for task, key, status, n in conn.execute(
-                sa.select(k.task_name, k.key, k.status, sa.func.sum(k.count))
-                .where(*_spanned(key_rollups, q, *keyed_by))
-                .group_by(k.task_name, k.key, k.status)
-            )
-        ]
+        keys = sums(_KEYS, _hour_spans(q), _within(key_rollups, q, *keyed_by))
     if q.key is not None:
         keyed: list[SeriesRow] = []
         if SERIES in q.parts:
             # Hourly trends need the hour rows; daily ones are the same sums from day rows.
-            where = (
-                _spanned(key_rollups, q, *keyed_by)
+            spans = (
+                _hour_spans(q)
                 if q.series_period > HOUR
-                else [
-                    k.period_seconds == HOUR,
-                    *_where(key_rollups, q, bucket_start(q.start, HOUR)),
-                    *keyed_by,
-                ]
+                else [(HOUR, bucket_start(q.start, HOUR), q.end)]
             )
-            keyed = [
-                SeriesRow(start, status, int(n), 0.0)
-                for start, status, n in conn.execute(
-                    sa.select(k.bucket_start, k.status, sa.func.sum(k.count))
-                    .where(*where)
-                    .group_by(k.bucket_start, k.status)
-                )
-            ]
+            keyed = sums(_KEYED_SERIES, spans, _within(key_rollups, q, *keyed_by))
         return RollupData([], keyed, keys, [])
     histograms: list[HistogramRow] = []
     if TASKS in q.parts:
         # A range read by the hour sums the same rows from day rows for its whole days.
-        spanned = (
-            _spanned(rollups, q)
+        spans = (
+            _hour_spans(q)
             if q.period_seconds == HOUR
-            else [r.period_seconds == q.period_seconds, *_where(rollups, q, q.first_bucket)]
+            else [(q.period_seconds, q.first_bucket, q.end)]
         )
-        histograms = [
-            HistogramRow(task, measure, status, int(bucket), int(n), float(total))
-            for task, measure, status, bucket, n, total in conn.execute(
-                sa.select(
-                    r.task_name,
-                    r.measure,
-                    r.status,
-                    r.bucket,
-                    sa.func.sum(r.count),
-                    sa.func.sum(r.total),
-                )
-                .where(*spanned)
-                .group_by(r.task_name, r.measure, r.status, r.bucket)
-            )
-        ]
+        histograms = sums(_HISTOGRAMS, spans, _within(rollups, q))
     series: list[SeriesRow] = []
     if SERIES in q.parts:
         period = q.series_period
-        s = series_rollups.c
-        series = [
-            SeriesRow(start, status, int(n), float(total))
-            for start, status, n, total in conn.execute(
-                sa.select(s.bucket_start, s.status, sa.func.sum(s.count), sa.func.sum(s.total))
-                .where(
-                    s.period_seconds == period,
-                    *_where(series_rollups, q, bucket_start(q.start, period)),
-                )
-                .group_by(s.bucket_start, s.status)
-            )
-        ]
+        series = sums(
+            _SERIES, [(period, bucket_start(q.start, period), q.end)], _within(series_rollups, q)
+        )
     errors: list[ErrorRow] = []
     if ERRORS_PART in q.parts:
-        e = error_rollups.c
-        errors = [
-            ErrorRow(task, fp, etype, eclass, message, frame, int(n))
-            for task, fp, etype, eclass, message, frame, n in conn.execute(
-                sa.select(
-                    e.task_name,
-                    e.fingerprint,
-                    sa.func.max(e.error_type),
-                    sa.func.max(e.error_class),
-                    sa.func.max(e.message),
-                    sa.func.max(e.frame),
-                    sa.func.sum(e.count),
-                )
-                .where(*_spanned(error_rollups, q))
-                .group_by(e.task_name, e.fingerprint)
-            )
-        ]
+        errors = sums(_ERRORS, _hour_spans(q), _within(error_rollups, q))
     return RollupData(histograms, series, keys, errors)
 
 

@@ -76,6 +76,7 @@ from tickwork.store.backend import Backend
 from tickwork.store.base import Closeable
 from tickwork.store.database import Database
 from tickwork.store.observing import PruneLock
+from tickwork.store.rollup_cache import RollupCache
 
 
 class SqlStore:
@@ -86,6 +87,8 @@ class SqlStore:
         self._backend = backend
         self.engine: Engine = db.engine
         self.dialect = self._backend.name
+        # Sums of past days the analytics read, kept while those days' run counts hold.
+        self.rollup_cache = RollupCache()
 
     # --- life cycle ----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -332,7 +335,7 @@ class SqlStore:
 
     # --- rollups --------------------------------------------------------------------------------
     async def read_rollups(self, query: RollupQuery) -> RollupData:
-        return await self._db.read(rollups.read, query)
+        return await self._db.read(rollups.read, query, self.rollup_cache)
 
     async def failing_since(self, task_names: Sequence[str]) -> dict[str, datetime]:
         if not task_names:
