@@ -16,19 +16,20 @@ from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.store import create_store
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
 
 @pytest.fixture
 async def filled(sqlite_url: str) -> dict[str, Any]:
+    # Now, not at import: under xdist a module's tests may run minutes after it was collected,
+    # and the test reads a window of the last 10 minutes.
+    now = datetime.now(UTC).replace(microsecond=0)
     store = create_store(sqlite_url)
     await store.open()
     try:
         defs = [TaskDefinition(name=n, target=ShellTarget("true")) for n in ("sync", "mail")]
         await Service(Context(store, resolve=None)).sync_definitions(defs, [TaskSource.CONFIG])
         for i, task in enumerate(("sync", "mail", "sync")):
-            await fail_job(store, task, f"repo {i} gone", NOW - timedelta(minutes=30 - i))
-        await fail_job(store, "mail", "smtp down", NOW - timedelta(minutes=5), error_type="OSError")
+            await fail_job(store, task, f"repo {i} gone", now - timedelta(minutes=30 - i))
+        await fail_job(store, "mail", "smtp down", now - timedelta(minutes=5), error_type="OSError")
     finally:
         await store.close()
     return {"TICKWORK_DATABASE_URL": sqlite_url}
