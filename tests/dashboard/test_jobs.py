@@ -237,6 +237,12 @@ async def test_editing_shows_the_use_cases_errors_next_to_the_fields(site: Api) 
         assert zone.status_code == 422 and 'id="timezone-error"' in zone.text
         retries = await client.post("/jobs/ping/edit", data={**sent, "max_retries": "many"})
         assert retries.status_code == 422 and 'id="max_retries-error"' in retries.text
+        # Every wrong field is named at once, not one per try.
+        many = {**sent, "timezone": "Mars/Olympus", "timeout": "soon", "priority": "high"}
+        everything = await client.post("/jobs/ping/edit", data=many)
+        assert everything.status_code == 422
+        named = re.findall(r'<p class="field-error" id="([a-z_]+)-error"', everything.text)
+        assert sorted(set(named) - {"preview"}) == ["priority", "schedule", "timeout", "timezone"]
         ok = await client.post(
             "/jobs/ping/edit", data={**sent, "schedule": "0 9 * * 1-5", "timeout": "30s"}
         )

@@ -6,7 +6,7 @@ their fires, and create, change or delete those made over the API (source ``api`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -288,14 +288,7 @@ class Definitions:
                 job=name,
                 field="name",
             )
-        table = definition_table(old)
-        for key, value in changes.items():
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
-        table["name"] = name
-        defn = self._api_definition(table)
+        defn = self._api_definition(merged_table(old, name, changes))
         now = ctx.clock.now()
         next_fire = task.next_fire_at
         rhythm = (defn.schedule, defn.timezone, defn.enabled)
@@ -308,6 +301,24 @@ class Definitions:
         ctx.schedules_changed()
         await ctx.audit("job.update", "job", name, before=audit_table(old), after=audit_table(defn))
         return updated
+
+    async def problems(self, name: str, changes: dict[str, Any]) -> list[ConfigError]:
+        """Every invalid key of ``changes`` with its reason, where ``update`` stops at the
+        first: a key found invalid is set back to its stored value and the rest checked again.
+        Nothing is written."""
+        task = await self._api_task(name, "changed")
+        left = dict(changes)
+        found: list[ConfigError] = []
+        while True:
+            try:
+                self._api_definition(merged_table(task.definition, name, left))
+                return found
+            except ConfigError as exc:
+                found.append(exc)
+                key = (exc.field or "").split(".")[0]
+                if key not in left:  # not a key of its own: nothing more to learn
+                    return found
+                del left[key]
 
     async def delete(self, name: str) -> Task:
         """Remove a definition made over the API (history kept, pending jobs cancelled);
@@ -336,6 +347,19 @@ class Definitions:
             raise NotFoundError(f"no job named {name!r} (it was deleted)")
         check_api_changeable(task, verb)
         return task
+
+
+def merged_table(old: TaskDefinition, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``old``'s ``[[jobs]]`` table with ``changes`` merged at the top level (a None value
+    removes its key)."""
+    table = definition_table(old)
+    for key, value in changes.items():
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    table["name"] = name
+    return table
 
 
 def current(task: Task, now: datetime) -> Task:

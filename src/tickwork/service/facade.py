@@ -24,6 +24,7 @@ from tickwork.domain.queries import SyncReport
 from tickwork.domain.retention import PruneReport
 from tickwork.domain.stats import ALL_PARTS, TrendPoint
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.errors import ConfigError
 from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.context import Context
@@ -109,6 +110,9 @@ class Service:
 
     async def update_task(self, name: str, changes: dict[str, Any]) -> Task:
         return await self.definitions.update(name, changes)
+
+    async def task_change_problems(self, name: str, changes: dict[str, Any]) -> list[ConfigError]:
+        return await self.definitions.problems(name, changes)
 
     async def delete_task(self, name: str) -> Task:
         return await self.definitions.delete(name)

@@ -63,9 +63,11 @@ def form_values(task: Task) -> dict[str, str]:
     }
 
 
-def changes_of(form: Mapping[str, str]) -> dict[str, Any]:
-    """The PATCH changes of a sent form: an empty field removes its key (its default)."""
+def changes_of(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The PATCH changes of a sent form (an empty field removes its key: its default), and
+    the fields that are not even of their type, with why."""
     changes: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     for name, _, _ in FIELDS:
         text = form.get(name, "").strip()
         value: Any = text or None
@@ -73,13 +75,12 @@ def changes_of(form: Mapping[str, str]) -> dict[str, Any]:
             try:
                 value = int(text)
             except ValueError:
-                raise ConfigError(
-                    f"expected a whole number, got {text[:40]!r}", field=name
-                ) from None
+                errors[name] = f"expected a whole number, got {text[:40]!r}"
+                continue
         elif name == "tags" and text:
             value = [t.strip() for t in text.split(",") if t.strip()] or None
         changes[name] = value
-    return changes
+    return changes, errors
 
 
 async def edit_page(
@@ -137,14 +138,20 @@ async def save(request: Request, name: JobName, who: Editor) -> HTMLResponse | R
     task = await svc.get_task(name)
     form = await form_of(request)
     values = {field: form.get(field, "") for field, _, _ in FIELDS}
+    changes, errors = changes_of(form)
     try:
-        await svc.update_task(name, changes_of(form))
-    except ConfigError as exc:
-        field = (exc.field or "").split(".")[0]
-        if field in values:
-            return await edit_page(
-                request, task, values, errors={field: exc.reason}, status_code=422
-            )
+        # Every field's problem at once, not one per try (the API's PATCH names the first).
+        problems = await svc.task_change_problems(name, changes)
+        for exc in problems:
+            field = (exc.field or "").split(".")[0]
+            if field in values:
+                errors.setdefault(field, exc.reason)
+        if errors:
+            return await edit_page(request, task, values, errors=errors, status_code=422)
+        if problems:
+            return await edit_page(request, task, values, problem=str(problems[0]), status_code=422)
+        await svc.update_task(name, changes)
+    except ConfigError as exc:  # changed meanwhile by someone else, into something invalid
         return await edit_page(request, task, values, problem=str(exc), status_code=422)
     except ConflictError as exc:  # defined in code or tickwork.toml
         return await edit_page(request, task, values, problem=str(exc), status_code=409)
