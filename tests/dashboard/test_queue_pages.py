@@ -12,6 +12,7 @@ from tests.api.conftest import Api, define
 from tests.dashboard.conftest import browser, csrf_of, log_in
 from tests.dashboard.queue_support import WORKER, claimed, fail, report
 from tickwork.domain.access import LOCAL, AuditQuery, Role
+from tickwork.domain.activity import NewRunEvent, RunEventKind
 from tickwork.domain.jobs import JobState, NewJob, TriggeredBy
 from tickwork.service.jobs import EnqueueRequest
 
@@ -245,6 +246,11 @@ async def test_a_running_retry_shows_its_progress_live(site: Api) -> None:
         (job,) = await site.store.claim(WORKER, 1, site.clock.now(), 60)
         assert job.attempt == attempt + 1
     await report(site, job, site.clock.now())
+    older = NewRunEvent(
+        job.id, 2, "ping", RunEventKind.OUTPUT, site.clock.now(), "older attempt <b>\n"
+    )
+    piece = NewRunEvent(job.id, 3, "ping", RunEventKind.OUTPUT, site.clock.now(), "row 1 <ok>\n")
+    await site.store.add_run_events([older, piece])
     first, second = sorted(await site.ctx.service.runs_of_job(job.id), key=lambda r: r.attempt)
     async with browser(site) as client:
         for path in (f"/runs/{first.id}", f"/queue/{job.id}"):
@@ -257,7 +263,9 @@ async def test_a_running_retry_shows_its_progress_live(site: Api) -> None:
             region = live.group(2)
             assert "Running now: attempt 3" in region
             assert "copied batch of attempt 3" in region and "3 of 10" in region
-            assert "Output appears when the run ends." in region
+            assert (
+                "row 1 &lt;ok&gt;" in region and "older attempt" not in region
+            )  # its own, escaped
             assert "Stop</button>" in page.text
         timeline = (await client.get(f"/runs/{first.id}")).text
         rows = re.findall(

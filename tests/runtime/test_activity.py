@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ from tickwork.domain.activity import (
     MAX_DATA_BYTES,
     MAX_EVENTS_PER_RUN,
     MAX_MESSAGE_BYTES,
+    OUTPUT_PIECE_BYTES,
+    OUTPUT_PIECES_KEPT,
     RunEvent,
     RunEventKind,
     RunEventQuery,
@@ -24,7 +27,7 @@ from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.executors.python import PythonExecutor
 from tickwork.runtime.worker import Worker, WorkerSettings
 from tickwork.service.context import Context
-from tickwork.service.events import RUN_EVENT, RUN_PROGRESS, EventFeed
+from tickwork.service.events import RUN_EVENT, RUN_OUTPUT, RUN_PROGRESS, EventFeed
 from tickwork.service.facade import Service
 from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore
@@ -254,3 +257,83 @@ async def test_what_a_run_emits_after_it_ended_is_ignored(store: SqlStore) -> No
         ("event", "1 event(s) dropped: at most 2 are kept per run", None),
     ]
     assert events[-1].task_name == "t" and events[-1].data == {"dropped": 1}
+
+
+async def test_output_is_written_in_pieces_kept_bounded_and_removed_at_the_end(
+    store: SqlStore,
+) -> None:
+    from tickwork.runtime.activity import ActivityRecorder
+
+    recorder = ActivityRecorder(store)
+    service = Service(Context(store))
+    scope = recorder.scope(9, 1, "t")
+    scope.output(b"x" * 20_000 + b"the end\n")
+    await recorder.flush()
+    (piece,) = await store.query_run_events(RunEventQuery(job_id=9, kind=RunEventKind.OUTPUT))
+    cut = 20_008 - OUTPUT_PIECE_BYTES
+    assert (
+        piece.message
+        == f"[... {cut} bytes not shown live ...]\n" + "x" * (OUTPUT_PIECE_BYTES - 8) + "the end\n"
+    )
+    # A character split between two writes comes out whole.
+    scope.output(b"caf" + b"\xc3")
+    await recorder.flush()
+    scope.output(b"\xa9\n")
+    await recorder.flush()
+    assert (await service.live_output(9, 1)).endswith("the end\ncafé\n")
+    # Pieces are not events: lists leave them out.
+    assert await service.latest_events(9, 1) == []
+    for i in range(OUTPUT_PIECES_KEPT + 5):
+        scope.output(f"line {i}\n".encode())
+        await recorder.flush()
+    pieces = await store.query_run_events(RunEventQuery(job_id=9, kind=RunEventKind.OUTPUT))
+    assert len(pieces) == OUTPUT_PIECES_KEPT
+    assert (await service.live_output(9, 1)).endswith(f"line {OUTPUT_PIECES_KEPT + 4}\n")
+    recorder.finish(scope)
+    scope.output(b"after the end\n")
+    await recorder.flush()
+    assert await service.live_output(9, 1) == ""
+
+
+SHELL_WAITING = r"""
+echo first
+echo 'to stderr' >&2
+while [ ! -f "$GO" ]; do sleep 0.02; done
+echo second
+"""
+
+
+async def test_shell_output_is_seen_while_the_job_runs(
+    store: SqlStore, worker: Worker, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    waiting = TaskDefinition(
+        name="waiting",
+        target=ShellTarget(SHELL_WAITING, env={"GO": str(go)}),
+        source=TaskSource.CODE,
+    )
+    service = Service(Context(store))
+    await service.sync_definitions([waiting], [TaskSource.CODE])
+    feed = EventFeed(Context(store), poll_seconds=0.05)
+    sub = await feed.subscribe(lambda e: e.type == RUN_OUTPUT)
+    try:
+        job_id = await service.enqueue(EnqueueRequest("waiting"))
+        worker.wake()
+        async with asyncio.timeout(20):
+            event = await anext(sub)
+        assert isinstance(event.subject, RunEvent) and event.subject.job_id == job_id
+        async with asyncio.timeout(20):
+            while "to stderr" not in (live := await service.live_output(job_id, 1)):
+                await asyncio.sleep(0.02)
+        assert "first" in live and "second" not in live
+        assert (await service.get_job(job_id)).state is JobState.RUNNING
+        go.touch()
+        async with asyncio.timeout(20):
+            while (await service.get_job(job_id)).state is not JobState.SUCCEEDED:
+                await asyncio.sleep(0.02)
+        await worker.activity.flush()
+        assert await service.live_output(job_id, 1) == ""  # the run holds it now
+        (run_,) = await service.runs_of_job(job_id)
+        assert "first" in (run_.output or "") and "second" in (run_.output or "")
+    finally:
+        await feed.close()

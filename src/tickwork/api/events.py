@@ -22,6 +22,7 @@ from tickwork.service.events import (
     PROCESSOR_UP,
     RUN_EVENT,
     RUN_FINISHED,
+    RUN_OUTPUT,
     RUN_PROGRESS,
     RUN_STARTED,
     Event,
@@ -42,6 +43,7 @@ EVENT_SCOPES: dict[str, Scope] = {
     PROCESSOR_DOWN: Scope.JOBS_READ,
     RUN_PROGRESS: Scope.JOBS_READ,
     RUN_EVENT: Scope.JOBS_READ,
+    RUN_OUTPUT: Scope.JOBS_READ,
     FIRE_MISSED: Scope.JOBS_READ,
 }
 

@@ -27,11 +27,18 @@ MAX_MESSAGE_BYTES = 1024
 MAX_DATA_BYTES = 4096
 # Progress is coalesced: at most one progress row per run per this interval, the latest wins.
 PROGRESS_INTERVAL_SECONDS = 0.25
+# A running attempt's output (a shell job's stdout and stderr, an isolated child's stderr) is
+# written as it comes, one piece per write interval of at most this many bytes (the interval's
+# tail; what was cut is said in the piece), the newest this many pieces kept; the pieces go
+# when the attempt ends (its run then holds the output's tail).
+OUTPUT_PIECE_BYTES = 8192
+OUTPUT_PIECES_KEPT = 100
 
 
 class RunEventKind(StrEnum):
     PROGRESS = "progress"  # done (of total)
     EVENT = "event"  # a message with data
+    OUTPUT = "output"  # a piece of a running attempt's output (removed when it ends)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,15 @@ class NewRunEvent:
     done: float | None = None
     total: float | None = None
     data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OutputTrim:
+    """Keep only the newest ``keep`` output pieces of an attempt (0: none, it ended)."""
+
+    job_id: int
+    attempt: int
+    keep: int
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,8 @@ class RunEvent:
 class RunEventQuery:
     """A page of run events, oldest first: of one job (and attempt), or of every job (the event
     feed) after ``after_id``; of one ``kind`` if given. ``newest_first``: the latest ones (a
-    run's current progress)."""
+    run's current progress). Pieces of output are read only when asked for by their kind or
+    by ``with_output`` (the feed): they are not what a list of events means."""
 
     job_id: int | None = None
     attempt: int | None = None
@@ -77,6 +94,7 @@ class RunEventQuery:
     limit: int = 100
     kind: RunEventKind | None = None
     newest_first: bool = False
+    with_output: bool = False
 
 
 def clean_message(message: object) -> str:

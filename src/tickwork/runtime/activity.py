@@ -7,6 +7,8 @@ that a task reaches it from any code it runs: coroutines, its pool thread, an is
 hands them to the process's ``ActivityRecorder``, which keeps per run at most
 ``MAX_EVENTS_PER_RUN`` rows, coalesces progress (the latest within each
 ``PROGRESS_INTERVAL_SECONDS`` wins) and writes what accumulated in one batch off the job's path.
+A running attempt's output goes the same way, as pieces (``RunEventKind.OUTPUT``), so that
+pages and the event feed show it while it runs; they are removed when the attempt ends.
 A run that emits nothing costs one context-variable set; nothing is allocated or written for it.
 Writing is best effort: a batch the store refuses is logged and dropped (results never are).
 """
@@ -14,6 +16,7 @@ Writing is best effort: a batch the store refuses is logged and dropped (results
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import logging
@@ -21,13 +24,17 @@ import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from tickwork.clock import Clock, SystemClock
 from tickwork.domain.activity import (
     MAX_EVENTS_PER_RUN,
+    OUTPUT_PIECE_BYTES,
+    OUTPUT_PIECES_KEPT,
     PROGRESS_INTERVAL_SECONDS,
     NewRunEvent,
+    OutputTrim,
     RunEventKind,
     clean_data,
     clean_message,
@@ -82,7 +89,9 @@ def event(message: str, **data: Any) -> None:
 
 # --- the worker's side ---------------------------------------------------------------------------
 class EventWrites(Protocol):
-    async def add_run_events(self, events: Sequence[NewRunEvent]) -> None: ...
+    async def add_run_events(
+        self, events: Sequence[NewRunEvent], trims: Sequence[OutputTrim] = ()
+    ) -> None: ...
 
 
 @dataclass
@@ -91,6 +100,10 @@ class _RunState:
     kept: int = 0
     dropped: int = 0
     progress: NewRunEvent | None = None  # waiting for the next write (latest wins)
+    output: bytearray | None = None  # output since the last write (its tail)
+    output_cut: int = 0  # bytes of it left out (only a piece's worth is written)
+    pieces: int = 0  # output pieces written
+    decoder: codecs.IncrementalDecoder | None = None
 
 
 class RunScope:
@@ -117,6 +130,10 @@ class RunScope:
         """Events the run emitted that never reached this process (an isolated child's cap)."""
         self.recorder.count_dropped(self, count)
 
+    def output(self, data: bytes) -> None:
+        """Output the run wrote (stdout or stderr, as it came)."""
+        self.recorder.add_output(self, data)
+
 
 @dataclass
 class ActivityRecorder:
@@ -131,6 +148,7 @@ class ActivityRecorder:
         self._lock = threading.Lock()
         self._runs: dict[tuple[int, int], _RunState] = {}
         self._buffer: list[NewRunEvent] = []
+        self._trims: list[OutputTrim] = []  # output pieces to remove (ended or too many)
         self._scheduled = False  # a write is due; set under the lock
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -186,6 +204,28 @@ class ActivityRecorder:
         if wake:
             self._signal()
 
+    def add_output(self, scope: RunScope, data: bytes) -> None:
+        if scope.closed or not data:
+            return
+        with self._lock:
+            key = (scope.job_id, scope.attempt)
+            state = self._runs.get(key)
+            if state is None:
+                state = self._runs[key] = _RunState(scope.task_name)
+            if state.output is None:
+                state.output = bytearray()
+            state.output += data
+            # Only a piece's worth is written per interval: trimming past twice that keeps
+            # the copying cost amortised per byte.
+            extra = len(state.output) - OUTPUT_PIECE_BYTES
+            if extra > OUTPUT_PIECE_BYTES:
+                del state.output[:extra]
+                state.output_cut += extra
+            wake = not self._scheduled
+            self._scheduled = True
+        if wake:
+            self._signal()
+
     def count_dropped(self, scope: RunScope, count: int) -> None:
         with self._lock:
             key = (scope.job_id, scope.attempt)
@@ -202,6 +242,8 @@ class ActivityRecorder:
             state = self._runs.pop((job_id, attempt), None)
             if state is None:
                 return
+            if state.pieces:  # its run holds the output now; output not yet written is not
+                self._trims.append(OutputTrim(job_id, attempt, 0))
             if state.progress is not None:
                 self._buffer.append(state.progress)
             if state.dropped:
@@ -217,8 +259,9 @@ class ActivityRecorder:
                         data={"dropped": state.dropped},
                     )
                 )
-            wake = bool(self._buffer) and not self._scheduled
-            self._scheduled = self._scheduled or bool(self._buffer)
+            due = bool(self._buffer or self._trims)
+            wake = due and not self._scheduled
+            self._scheduled = self._scheduled or due
         if wake:
             self._signal()
 
@@ -236,15 +279,21 @@ class ActivityRecorder:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(wake.set)
 
-    def _take(self) -> list[NewRunEvent]:
+    def _take(self) -> tuple[list[NewRunEvent], list[OutputTrim]]:
+        now = self.clock.now()
         with self._lock:
             batch, self._buffer = self._buffer, []
-            for state in self._runs.values():
+            trims, self._trims = self._trims, []
+            for (job_id, attempt), state in self._runs.items():
                 if state.progress is not None:
                     batch.append(state.progress)
                     state.progress = None
+                if state.output:
+                    batch.append(_piece(job_id, attempt, state, now))
+                    if state.pieces > OUTPUT_PIECES_KEPT:
+                        trims.append(OutputTrim(job_id, attempt, OUTPUT_PIECES_KEPT))
             self._scheduled = False
-        return batch
+        return batch, trims
 
     # --- writing (the worker's loop) ------------------------------------------------------------
     async def start(self) -> None:
@@ -269,9 +318,9 @@ class ActivityRecorder:
         """Write everything recorded so far now (waiting progress included)."""
         # One write at a time, each taking what came before it: IDs follow the order of events.
         async with self._write_lock:
-            batch = self._take()
-            if batch:
-                await self._write(batch)
+            batch, trims = self._take()
+            if batch or trims:
+                await self._write(batch, trims)
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -284,13 +333,29 @@ class ActivityRecorder:
             # for it and writes the rest).
             await asyncio.shield(self.flush())
 
-    async def _write(self, batch: list[NewRunEvent]) -> None:
+    async def _write(self, batch: list[NewRunEvent], trims: list[OutputTrim]) -> None:
         try:
-            await self.store.add_run_events(batch)
+            await self.store.add_run_events(batch, trims)
         except Exception as exc:
             log.warning("could not write %d run event(s), dropped: %s", len(batch), exc)
             return
         self.written += len(batch)
+
+
+def _piece(job_id: int, attempt: int, state: _RunState, now: datetime) -> NewRunEvent:
+    """The output a run wrote since the last write, as one piece (its tail, the rest said)."""
+    assert state.output is not None
+    tail = bytes(state.output[-OUTPUT_PIECE_BYTES:])
+    cut = state.output_cut + len(state.output) - len(tail)
+    state.output.clear()
+    state.output_cut = 0
+    if state.decoder is None or cut:  # a cut may fall inside a character: start afresh
+        state.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = state.decoder.decode(tail)
+    if cut:
+        text = f"[... {cut} bytes not shown live ...]\n{text}"
+    state.pieces += 1
+    return NewRunEvent(job_id, attempt, state.task_name, RunEventKind.OUTPUT, now, text)
 
 
 # --- shell jobs ----------------------------------------------------------------------------------

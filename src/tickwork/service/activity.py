@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from tickwork.domain.activity import (
+    OUTPUT_PIECES_KEPT,
     MissedCount,
     MissedFire,
     MissedFireQuery,
@@ -65,6 +66,14 @@ class Activity:
         """The last progress an attempt of a job reported (None: none yet); one row read."""
         found = await self.latest_events(job_id, attempt, kind=RunEventKind.PROGRESS, limit=1)
         return found[0] if found else None
+
+    async def live_output(self, job_id: int, attempt: int) -> str:
+        """What a running attempt of a job wrote so far (its newest pieces, in order); "" when
+        nothing, or when it ended (its run holds the output then)."""
+        pieces = await self.latest_events(
+            job_id, attempt, kind=RunEventKind.OUTPUT, limit=OUTPUT_PIECES_KEPT
+        )
+        return "".join(p.message or "" for p in reversed(pieces))
 
     async def missed_fires(self, query: MissedFireQuery) -> list[MissedFire]:
         """A page of missed fires, newest first. ``NotFoundError`` for a task that was never

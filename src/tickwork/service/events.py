@@ -13,7 +13,8 @@ nothing. What is read, each poll:
 - audit entries after the audit cursor → ``job.changed`` for entries about definitions and
   queued jobs, ``audit.recorded`` for the others (an ``AuditEntry`` either way)
 - processors whose state (running / lost / stopped) changed → ``processor.up`` / ``.down``
-- run events after the events cursor → ``run.progress`` / ``run.event`` (a ``RunEvent``)
+- run events after the events cursor → ``run.progress`` / ``run.event`` / ``run.output`` (a
+  ``RunEvent``; ``run.output``: a piece of a running attempt's output)
 - missed fires after the missed cursor → ``fire.missed`` (a ``MissedFire``)
 
 Each event carries the feed's position after it (a ``Cursor``); a subscriber that resumes from
@@ -60,6 +61,13 @@ PROCESSOR_UP = "processor.up"
 PROCESSOR_DOWN = "processor.down"
 RUN_PROGRESS = "run.progress"
 RUN_EVENT = "run.event"
+RUN_OUTPUT = "run.output"
+# The feed's name of each kind of run event.
+RUN_EVENT_NAMES = {
+    RunEventKind.PROGRESS: RUN_PROGRESS,
+    RunEventKind.EVENT: RUN_EVENT,
+    RunEventKind.OUTPUT: RUN_OUTPUT,
+}
 FIRE_MISSED = "fire.missed"
 
 # Audit entries about these targets are ``job.changed`` events (definitions and queued jobs).
@@ -389,14 +397,13 @@ class EventFeed:
     async def _run_events_after(
         self, cursor: Cursor, upto: int | None
     ) -> tuple[list[Event], Cursor]:
-        query = RunEventQuery(after_id=cursor.events or 0, limit=self.batch)
+        query = RunEventQuery(after_id=cursor.events or 0, limit=self.batch, with_output=True)
         events = []
         for told in await self.store.query_run_events(query):
             if upto is not None and told.id > upto:
                 break
             cursor = replace(cursor, events=told.id)
-            kind = RUN_PROGRESS if told.kind is RunEventKind.PROGRESS else RUN_EVENT
-            events.append(Event(kind, told.at, told, cursor))
+            events.append(Event(RUN_EVENT_NAMES[told.kind], told.at, told, cursor))
         return events, cursor
 
     async def _missed_after(self, cursor: Cursor, upto: int | None) -> tuple[list[Event], Cursor]:

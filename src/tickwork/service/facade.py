@@ -218,6 +218,9 @@ class Service:
     async def latest_progress(self, job_id: int, attempt: int) -> RunEvent | None:
         return await self.activity.latest_progress(job_id, attempt)
 
+    async def live_output(self, job_id: int, attempt: int) -> str:
+        return await self.activity.live_output(job_id, attempt)
+
     async def latest_events(
         self, job_id: int, attempt: int, *, kind: RunEventKind | None = None, limit: int = 10
     ) -> list[RunEvent]:

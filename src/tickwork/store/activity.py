@@ -17,6 +17,7 @@ from tickwork.domain.activity import (
     MissedReason,
     NewMissedFire,
     NewRunEvent,
+    OutputTrim,
     RunEvent,
     RunEventKind,
     RunEventQuery,
@@ -64,8 +65,18 @@ def add_missed(conn: Connection, fires: Sequence[NewMissedFire], now: datetime) 
         conn.execute(stmt, [missed_params(m, now) for m in fires])
 
 
-def add_events(conn: Connection, events: Sequence[NewRunEvent]) -> None:
-    """``Store.add_run_events``: one multi-row insert, IDs ascending in the given order."""
+def add_events(
+    conn: Connection, events: Sequence[NewRunEvent], trims: Sequence[OutputTrim] = ()
+) -> None:
+    """``Store.add_run_events``: one multi-row insert, IDs ascending in the given order, then
+    the trims of output pieces (after: a live attempt's newest pieces include the new ones)."""
+    if events:
+        _insert_events(conn, events)
+    if trims:
+        trim_output(conn, trims)
+
+
+def _insert_events(conn: Connection, events: Sequence[NewRunEvent]) -> None:
     conn.execute(
         run_events.insert(),
         [
@@ -85,6 +96,28 @@ def add_events(conn: Connection, events: Sequence[NewRunEvent]) -> None:
     )
 
 
+def trim_output(conn: Connection, trims: Sequence[OutputTrim]) -> None:
+    """``Store.add_run_events``' trims: an attempt's output pieces but its newest ``keep``."""
+    for t in trims:
+        mine = sa.and_(
+            run_events.c.job_id == t.job_id,
+            run_events.c.attempt == t.attempt,
+            run_events.c.kind == RunEventKind.OUTPUT.value,
+        )
+        if t.keep > 0:
+            oldest_kept = conn.execute(
+                sa.select(run_events.c.id)
+                .where(mine)
+                .order_by(run_events.c.id.desc())
+                .offset(t.keep - 1)
+                .limit(1)
+            ).scalar()
+            if oldest_kept is None:
+                continue
+            mine = sa.and_(mine, run_events.c.id < oldest_kept)
+        conn.execute(sa.delete(run_events).where(mine))
+
+
 def query_events(conn: Connection, q: RunEventQuery) -> list[RunEvent]:
     """``Store.query_run_events``: oldest first unless ``newest_first``."""
     stmt = sa.select(*columns(RUN_EVENTS))
@@ -94,6 +127,8 @@ def query_events(conn: Connection, q: RunEventQuery) -> list[RunEvent]:
             stmt = stmt.where(run_events.c.attempt == q.attempt)
     if q.kind is not None:
         stmt = stmt.where(run_events.c.kind == q.kind.value)
+    elif not q.with_output:
+        stmt = stmt.where(run_events.c.kind != RunEventKind.OUTPUT.value)
     if q.after_id is not None:
         stmt = stmt.where(run_events.c.id > q.after_id)
     order = run_events.c.id.desc() if q.newest_first else run_events.c.id

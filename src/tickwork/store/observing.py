@@ -15,6 +15,7 @@ from tickwork.domain.activity import (
     MissedFireQuery,
     NewMissedFire,
     NewRunEvent,
+    OutputTrim,
     RunEvent,
     RunEventQuery,
 )
@@ -26,8 +27,11 @@ from tickwork.domain.stats import RollupData, RollupQuery
 class RunEventWrites(Protocol):
     """A worker's side of run events: what running jobs emitted."""
 
-    async def add_run_events(self, events: Sequence[NewRunEvent]) -> None:
-        """Store the events in one transaction, their IDs ascending in the given order."""
+    async def add_run_events(
+        self, events: Sequence[NewRunEvent], trims: Sequence[OutputTrim] = ()
+    ) -> None:
+        """Store the events in one transaction, their IDs ascending in the given order, and
+        remove the output pieces the trims say (``OutputTrim``)."""
         ...
 
 

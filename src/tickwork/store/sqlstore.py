@@ -32,6 +32,7 @@ from tickwork.domain.activity import (
     MissedFireQuery,
     NewMissedFire,
     NewRunEvent,
+    OutputTrim,
     RunEvent,
     RunEventQuery,
 )
@@ -454,9 +455,11 @@ class SqlStore:
         return await self._db.read(audit.query, query)
 
     # --- run events, missed fires -------------------------------------------------------------
-    async def add_run_events(self, events: Sequence[NewRunEvent]) -> None:
-        if events:
-            await self._db.write(activity.add_events, events)
+    async def add_run_events(
+        self, events: Sequence[NewRunEvent], trims: Sequence[OutputTrim] = ()
+    ) -> None:
+        if events or trims:
+            await self._db.write(activity.add_events, events, trims)
 
     async def query_run_events(self, query: RunEventQuery) -> list[RunEvent]:
         return await self._db.read(activity.query_events, query)

@@ -99,14 +99,14 @@ async def get_queue_job(request: Request, principal: Reader, job_id: Id) -> Queu
     job = await svc.get_job(job_id)
     runs = await svc.runs_of_job(job_id)
     held = await svc.explain(job_id)
-    progress = (
-        await svc.latest_progress(job_id, job.attempt) if job.state is JobState.RUNNING else None
-    )
+    running = job.state is JobState.RUNNING
+    progress = await svc.latest_progress(job_id, job.attempt) if running else None
     return QueueJobDetailOut(
         job=queue_job_out(job),
         runs=[run_out(r) for r in runs],
         held=hold_out(held),
         progress=None if progress is None else run_event_out(progress),
+        output=await svc.live_output(job_id, job.attempt) if running else None,
     )
 
 

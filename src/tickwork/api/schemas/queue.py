@@ -62,3 +62,8 @@ class QueueJobDetailOut(BaseModel):
         description="The latest progress of the attempt running now (null: not running, or "
         "no progress reported yet)",
     )
+    output: str | None = Field(
+        default=None,
+        description="What the attempt running now wrote so far (a shell job's stdout and "
+        "stderr, an isolated job's stderr; its newest pieces); null when not running",
+    )

@@ -28,6 +28,7 @@ class Current:
     attempt: int
     progress: RunEvent | None
     events: list[RunEvent]  # newest first
+    output: str  # written so far
 
 
 async def current_attempt(svc: Service, job: Job) -> Current | None:
@@ -37,7 +38,8 @@ async def current_attempt(svc: Service, job: Job) -> Current | None:
     events = await svc.latest_events(
         job.id, job.attempt, kind=RunEventKind.EVENT, limit=LIVE_EVENTS
     )
-    return Current(job.attempt, progress, events)
+    output = await svc.live_output(job.id, job.attempt)
+    return Current(job.attempt, progress, events, output)
 
 
 @router.get("/queue/{job_id}", response_class=HTMLResponse)

@@ -4,7 +4,7 @@
   "use strict";
 
   // Events that change what a page shows; each one schedules a refresh of its live regions.
-  var EVENTS = ["run.started", "run.finished", "run.progress", "run.event", "job.created",
+  var EVENTS = ["run.started", "run.finished", "run.progress", "run.event", "run.output", "job.created",
     "job.changed", "processor.up", "processor.down", "fire.missed"];
   // At most one refresh per this many milliseconds, however many events arrive.
   var REFRESH_MS = 1000;
@@ -64,6 +64,13 @@
       if (message.data) { setState("session ended", "bad"); stream.close(); }
     });
   }
+
+  // Output shown while a job runs follows its end, as a terminal does.
+  document.addEventListener("tickwork:refreshed", function () {
+    document.querySelectorAll("[data-live] pre.output").forEach(function (pre) {
+      pre.scrollTop = pre.scrollHeight;
+    });
+  });
 
   // Forms that ask first (delete, bulk actions): data-confirm holds the question.
   document.addEventListener("submit", function (event) {

@@ -436,6 +436,8 @@ class _ChildProtocol:
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd != 1:
             self.stderr.feed(data)
+            if isinstance(self.emitter, RunScope):  # shown while it runs
+                self.emitter.output(data)
             return
         self._pending += data
         end = self._pending.rfind(b"\n")

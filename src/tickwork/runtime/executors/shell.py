@@ -6,11 +6,12 @@ import asyncio
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 
 from tickwork.domain.jobs import ErrorClass, Outcome
 from tickwork.domain.processors import DEFAULT_OUTPUT_LIMIT_BYTES
 from tickwork.domain.tasks import ShellTarget
-from tickwork.runtime.activity import CURRENT_RUN, DirectiveScanner
+from tickwork.runtime.activity import CURRENT_RUN, DirectiveScanner, RunScope
 from tickwork.runtime.executors.output import OutputTail
 from tickwork.runtime.executors.processes import (
     signal_group,
@@ -31,7 +32,13 @@ class _ShellProtocol:
     """Keeps the tail of stdout and stderr and signals exit and pipe closure separately: a
     grandchild holding stdout must not stall seeing the shell's own exit."""
 
-    def __init__(self, limit: int, directives: DirectiveScanner | None = None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        directives: DirectiveScanner | None = None,
+        live: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.live = live  # the run's output as it comes (pages show it while it runs)
         self.stdout = OutputTail(limit)
         self.stderr = OutputTail(limit)
         self.exited = asyncio.Event()
@@ -39,6 +46,8 @@ class _ShellProtocol:
         self.directives = directives  # ``::tickwork`` lines of stdout, within a run
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if self.live is not None:
+            self.live(data)
         if fd == 1:
             self.stdout.feed(data)
             if self.directives is not None:
@@ -81,7 +90,8 @@ async def run_shell(
     env = {**os.environ, **target.env} if target.env else None
     emitter = CURRENT_RUN.get()
     scanner = None if emitter is None else DirectiveScanner(emitter)
-    proto = _ShellProtocol(output_limit, scanner)
+    live = emitter.output if isinstance(emitter, RunScope) else None
+    proto = _ShellProtocol(output_limit, scanner, live)
     try:
         transport = await spawn_group(
             proto, (SHELL, "-c", target.command), stdin=subprocess.DEVNULL, cwd=target.cwd, env=env
