@@ -25,9 +25,13 @@ def _record(tag: str, start: float, end: float) -> None:
     os.write(_fd, f"{tag} {start:.6f} {end:.6f} {os.getpid()}\n".encode())
 
 
-async def work(tag: str, seconds: float = 0.0) -> str:
-    """Sleep ``seconds`` on the event loop, then record the execution."""
+async def work(tag: str, seconds: float = 0.0, gate: str | None = None) -> str:
+    """Wait until the file ``gate`` exists (if given: a test decides when running jobs may
+    end, whatever the machine's speed), sleep ``seconds`` on the event loop, then record the
+    execution."""
     start = time.time()
+    while gate is not None and not os.path.exists(gate):
+        await asyncio.sleep(0.02)
     if seconds > 0:
         await asyncio.sleep(seconds)
     _record(tag, start, time.time())

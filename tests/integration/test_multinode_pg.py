@@ -152,10 +152,11 @@ def test_kill_9_worker_mid_run_other_worker_finishes_after_lease(cluster: Cluste
     lease = ["--lease", "2", *FAST]
     victim = cluster.start("victim", "--concurrency", "4", *lease)
     cluster.wait_started([victim])
+    gate = cluster.out.parent / "gate"  # the jobs run until it exists
     ids = setup(
         cluster.url,
         [work_task("slow", max_retries=1)],
-        [EnqueueRequest("slow", args=(f"slow-{i}", 3.0)) for i in range(4)],
+        [EnqueueRequest("slow", args=(f"slow-{i}", 0.0, str(gate))) for i in range(4)],
     )
     # Mid-run: the victim holds all four and has extended their leases at least once.
     wait_for(
@@ -173,6 +174,7 @@ def test_kill_9_worker_mid_run_other_worker_finishes_after_lease(cluster: Cluste
     cluster.wait_started([survivor])
     cluster.kill(victim)
     assert cluster.count_in("running") == 4  # orphaned until their leases expire
+    gate.touch()
 
     wait_for(lambda: cluster.count_in("succeeded") == 4, timeout=20)
     stop_all_cleanly(cluster)
@@ -271,10 +273,11 @@ def test_terminated_connections_recover_without_losing_jobs(cluster: Cluster) ->
 def test_sigterm_releases_running_jobs_to_another_worker(cluster: Cluster) -> None:
     leaving = cluster.start("leaving", "--concurrency", "4", "--shutdown-timeout", "1", *FAST)
     cluster.wait_started([leaving])
+    gate = cluster.out.parent / "gate"  # the jobs run until it exists
     ids = setup(
         cluster.url,
         [work_task("slow")],
-        [EnqueueRequest("slow", args=(f"slow-{i}", 3.0)) for i in range(4)],
+        [EnqueueRequest("slow", args=(f"slow-{i}", 0.0, str(gate))) for i in range(4)],
     )
     wait_for(
         lambda: (
@@ -298,6 +301,7 @@ def test_sigterm_releases_running_jobs_to_another_worker(cluster: Cluster) -> No
         == 0
     )
 
+    gate.touch()
     wait_for(lambda: cluster.count_in("succeeded") == 4, timeout=20)
     stop_all_cleanly(cluster)
 
