@@ -86,6 +86,7 @@ async def command_context(settings: Settings, actor: Principal) -> AsyncIterator
             actor=actor,
             max_interruptions=settings.max_interruptions,
             retention=settings.retention,
+            alerts=settings.alerts,
         )
     finally:
         await store.close()
@@ -181,6 +182,7 @@ async def serve(
         max_interruptions=settings.max_interruptions,
         heartbeat_interval_seconds=(pset or ProcessorSettings()).heartbeat_interval_seconds,
         retention=settings.retention,
+        alerts=settings.alerts,
     )
     if processor is not None and processor.pruner is not None:
         # The worker's own passes are audited as this processor.
