@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tickwork.api.deps import ApiContext
     from tickwork.api.server import ApiServer
     from tickwork.runtime.processor import Processor, ProcessorSettings
+    from tickwork.service.events import EventFeed
 
 log = logging.getLogger("tickwork")
 
@@ -62,8 +63,14 @@ def processor_settings(
         max_interruptions=settings.max_interruptions,
         rules=settings.claim_rules,
         retention=settings.retention,
+        alerts=settings.alerts if alerts_configured(settings) else None,
         **extra,
     )
+
+
+def alerts_configured(settings: Settings) -> bool:
+    """Whether ``[alerts]`` has rules or channels (a process then evaluates or delivers)."""
+    return bool(settings.alerts.rules or settings.alerts.channels)
 
 
 # --- the edges that only use the use cases -------------------------------------------------
@@ -79,6 +86,7 @@ async def command_context(settings: Settings, actor: Principal) -> AsyncIterator
             actor=actor,
             max_interruptions=settings.max_interruptions,
             retention=settings.retention,
+            alerts=settings.alerts,
         )
     finally:
         await store.close()
@@ -142,9 +150,14 @@ async def serve(
     SIGINT/SIGTERM arrives. Everything is validated before anything is written. Every role
     syncs: the sync is idempotent and one transaction, so processes of any roles may start in
     any order."""
+    from tickwork.runtime.notify.delivery import notify_definition
     from tickwork.runtime.processor import Processor, ProcessorSettings
     from tickwork.service.retention import record_prune
 
+    if alerts_configured(settings):
+        # The built-in task that delivers alert notices, synced like the process's own.
+        definitions = [*definitions, notify_definition()]
+        sources = [*sources, TaskSource.BUILTIN]
     validate_definitions(definitions, resolve)
     # No roles (``tickwork api``): no processor; processor settings refuse an empty set.
     pset = processor_settings(settings, roles, processor_id) if roles != frozenset() else None
@@ -169,6 +182,7 @@ async def serve(
         max_interruptions=settings.max_interruptions,
         heartbeat_interval_seconds=(pset or ProcessorSettings()).heartbeat_interval_seconds,
         retention=settings.retention,
+        alerts=settings.alerts,
     )
     if processor is not None and processor.pruner is not None:
         # The worker's own passes are audited as this processor.
@@ -179,6 +193,8 @@ async def serve(
     installed = _install_signals(loop, stop)
     api_server: ApiServer | None = None
     api_context: ApiContext | None = None
+    feed: EventFeed | None = None
+    alert_wakes: asyncio.Task[None] | None = None
     try:
         if processor is None:
             await store.open()
@@ -197,6 +213,13 @@ async def serve(
             await processor.start()
             if on_started:
                 on_started(processor, service)
+        if processor is not None and processor.evaluator is not None:
+            from tickwork.service.events import EventFeed
+
+            feed = EventFeed(ctx)
+            alert_wakes = asyncio.create_task(
+                wake_on_events(feed, processor.evaluator.wake), name="tickwork-alert-wakes"
+            )
         if api is not None:
             from tickwork.api.app import create_app as create_api
             from tickwork.api.deps import ApiContext
@@ -204,12 +227,12 @@ async def serve(
             from tickwork.dashboard.app import create_app
             from tickwork.service.events import EventFeed
 
-            # The process's one event feed; the API's streams subscribe to it.
+            # The process's one event feed; the API's streams and the alerts subscribe to it.
             worker = None if processor is None else processor.worker
             api_context = ApiContext.build(
                 ctx,
                 api,
-                events=EventFeed(ctx),
+                events=feed or EventFeed(ctx),
                 claim_durations=None if worker is None else worker.claim_durations,
             )
             api_server = ApiServer(
@@ -228,12 +251,37 @@ async def serve(
             if api_context is not None and api_context.events is not None:
                 await api_context.events.close()  # ends event streams, so shutdown is quick
             await api_server.stop()
+        if feed is not None:
+            await feed.close()
+        if alert_wakes is not None:
+            alert_wakes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await alert_wakes
         if processor is not None:
             await processor.stop()
         await store.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
         unbind(log_token)
+
+
+async def wake_on_events(feed: EventFeed, wake: Callable[[], None]) -> None:
+    """Call ``wake`` when a run finishes, a fire is missed or a processor goes down, in any
+    process of the store (the alert evaluator then evaluates without waiting for its tick)."""
+    from tickwork.service.events import FIRE_MISSED, PROCESSOR_DOWN, RUN_FINISHED
+
+    kinds = {RUN_FINISHED, FIRE_MISSED, PROCESSOR_DOWN}
+    while True:
+        try:
+            subscription = await feed.subscribe(lambda event: event.type in kinds)
+        except StoreError as exc:
+            log.warning("alerts: cannot follow the event feed (%s); retrying", exc)
+            await asyncio.sleep(5.0)
+            continue
+        async for _event in subscription:
+            wake()
+        if not subscription.dropped:
+            return  # the feed closed (shutdown); a dropped subscriber follows it again
 
 
 async def check_api_exposure(ctx: Context, api: ApiSettings) -> None:

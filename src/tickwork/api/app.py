@@ -16,6 +16,7 @@ from tickwork.api.errors import error_body, install_error_handlers
 from tickwork.api.middleware import ApiMiddleware, RateLimiter
 from tickwork.api.routes import (
     accounts,
+    alerts,
     analytics,
     audit,
     events,
@@ -106,6 +107,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         health,
         metrics,
         stats,
+        alerts,
     )
     for module in routers:
         app.include_router(module.router)

@@ -369,6 +369,7 @@ def jobs_queue(
 from tickwork.cli import (  # noqa: E402
     accounts,  # noqa: F401  (users, tokens, audit)
     activity,  # noqa: F401  (jobs events, missed)
+    alerts,  # noqa: F401  (alerts list/history/ack/mute/test)
     failures,  # noqa: F401  (failures, failures retry/discard)
     ops,  # noqa: F401  (registers its commands)
 )

@@ -102,12 +102,36 @@ class Observation:
     details: Mapping[str, str] = field(default_factory=dict)
 
 
+class Facts(StrEnum):
+    """The parts of ``SubjectFacts`` an evaluator reads, each in one query for every subject."""
+
+    RUNS = "runs"  # runs, p95_seconds
+    RUNNING = "running"  # running_since
+    BATCH = "batch"  # batch_succeeded, batch_failed
+    FIRES = "fires"  # late_fire_at, missed_fires
+    PROCESSORS = "processors"  # heartbeat_at
+    BACKLOG = "backlog"  # oldest_due_at
+    CHANNELS = "channels"  # delivery_failures
+
+
+# The runs a rate over a window looks at, at most (newest first).
+RATE_RUNS = 500
+# The successful runs a p95 is computed from.
+P95_RUNS = 100
+
+
 class Condition:
     """A rule kind; subclasses are frozen dataclasses with their parameters."""
 
     kind: ClassVar[str]
     # Kinds about one task may be scoped to a task or tag; the others watch the whole cluster.
     per_task: ClassVar[bool] = True
+    # What the evaluator must read for it.
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.RUNS})
+
+    def runs_needed(self) -> int:
+        """How many of a task's newest runs the check looks at (with ``Facts.RUNS``)."""
+        return 1
 
     def test(self, facts: SubjectFacts, now: datetime) -> str | None:
         """Why ``facts`` breach the condition at ``now``, or None."""
@@ -128,6 +152,9 @@ class ConsecutiveFailures(Condition):
 
     def __post_init__(self) -> None:
         _positive_int(self.count, "count")
+
+    def runs_needed(self) -> int:
+        return self.count
 
     def test(self, facts: SubjectFacts, now: datetime) -> str | None:
         newest = facts.runs[: self.count]
@@ -151,6 +178,9 @@ class FailureWindow(Condition):
             message = f"must be <= runs ({self.runs}), got {self.failures}"
             raise ConfigError(message, field="failures")
 
+    def runs_needed(self) -> int:
+        return self.runs
+
     def test(self, facts: SubjectFacts, now: datetime) -> str | None:
         failed = sum(run.failed for run in facts.runs[: self.runs])
         if failed >= self.failures:
@@ -173,6 +203,9 @@ class FailureRate(Condition):
         _positive_seconds(self.window_seconds, "window")
         _positive_int(self.min_runs, "min_runs")
 
+    def runs_needed(self) -> int:
+        return RATE_RUNS
+
     def test(self, facts: SubjectFacts, now: datetime) -> str | None:
         since = now - timedelta(seconds=self.window_seconds)
         recent = [run for run in facts.runs if run.finished_at > since]
@@ -190,6 +223,7 @@ class BatchFailures(Condition):
     """The latest batch has more failed jobs than succeeded ones (once ``min_finished`` ended)."""
 
     kind: ClassVar[str] = "batch_failures"
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.BATCH})
     min_finished: int = 1
 
     def __post_init__(self) -> None:
@@ -207,8 +241,12 @@ class LongRun(Condition):
     """A run (finished last, or still going) longer than ``max_seconds`` or p95 × ``p95_factor``."""
 
     kind: ClassVar[str] = "long_run"
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.RUNS, Facts.RUNNING})
     max_seconds: float | None = None
     p95_factor: float | None = None
+
+    def runs_needed(self) -> int:
+        return 1 if self.p95_factor is None else P95_RUNS
 
     def __post_init__(self) -> None:
         if self.max_seconds is None and self.p95_factor is None:
@@ -255,6 +293,7 @@ class MissedFire(Condition):
     """A fire did not start within ``grace_seconds``, or was recorded as missed (misfire)."""
 
     kind: ClassVar[str] = "missed_fire"
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.FIRES})
     grace_seconds: float = 300.0
 
     def __post_init__(self) -> None:
@@ -276,6 +315,7 @@ class ProcessorDown(Condition):
 
     kind: ClassVar[str] = "processor_down"
     per_task: ClassVar[bool] = False
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.PROCESSORS})
     after_seconds: float = 60.0
 
     def __post_init__(self) -> None:
@@ -295,6 +335,8 @@ class BacklogAge(Condition):
     """The oldest due job has waited longer than ``max_age_seconds``."""
 
     kind: ClassVar[str] = "backlog_age"
+    per_task: ClassVar[bool] = False
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.BACKLOG})
     max_age_seconds: float = 600.0
 
     def __post_init__(self) -> None:
@@ -315,6 +357,7 @@ class ChannelFailing(Condition):
 
     kind: ClassVar[str] = "channel_failing"
     per_task: ClassVar[bool] = False
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.CHANNELS})
     failures: int = 3
 
     def __post_init__(self) -> None:

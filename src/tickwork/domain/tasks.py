@@ -44,6 +44,7 @@ class TaskSource(StrEnum):
     CODE = "code"
     CONFIG = "config"
     API = "api"
+    BUILTIN = "builtin"  # tickwork's own tasks (``tickwork.notify``)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tickwork.callables import resolve_callable
 from tickwork.clock import Clock, SystemClock
+from tickwork.config.alerts import AlertSettings
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.processors import (
     DEFAULT_BATCH_SIZE,
@@ -34,8 +35,10 @@ from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.dispatch import Dispatcher
+from tickwork.runtime.evaluator import DEFAULT_EVALUATE_SECONDS, Evaluator
 from tickwork.runtime.executors.python import PythonExecutor
 from tickwork.runtime.heartbeat import Heartbeat
+from tickwork.runtime.notify.delivery import Deliverer
 from tickwork.runtime.pruner import Pruner
 from tickwork.runtime.reaper import Reaper
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
@@ -64,6 +67,10 @@ class ProcessorSettings:
     rules: ClaimRules = field(default_factory=ClaimRules)
     # What the worker role's pruner removes; None: no pruner in this process.
     retention: RetentionPolicy | None = None
+    # [alerts]: the scheduler role evaluates the rules, the worker role delivers the notices
+    # (jobs of ``tickwork.notify``); None: neither.
+    alerts: AlertSettings | None = None
+    alerts_interval_seconds: float = DEFAULT_EVALUATE_SECONDS
 
     def __post_init__(self) -> None:
         unknown = sorted(self.roles - ROLES)
@@ -93,10 +100,16 @@ class Processor:
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
         self.pruner: Pruner | None = None
+        self.evaluator: Evaluator | None = None
+        self.deliverer: Deliverer | None = None
         self._watch: Closeable | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         s = settings
+        if ROLE_WORKER in s.roles and s.alerts is not None and s.alerts.channels:
+            # The built-in delivery task resolves to this process's channels.
+            self.deliverer = Deliverer(store, s.alerts, clock=self.clock)
+            resolve = self.deliverer.resolver(resolve)
         if ROLE_WORKER in s.roles:
             dispatcher = Dispatcher(
                 PythonExecutor(resolve, max_threads=s.max_concurrent_jobs),
@@ -130,6 +143,14 @@ class Processor:
                 clock=self.clock,
                 on_fired=self.notify_work,
             )
+            if s.alerts is not None and s.alerts.rules:
+                self.evaluator = Evaluator(
+                    store,
+                    s.alerts,
+                    clock=self.clock,
+                    interval_seconds=s.alerts_interval_seconds,
+                    on_enqueued=self.notify_work,
+                )
         self.reaper = Reaper(
             store,
             max(s.lease_seconds / 2, 1.0),
@@ -180,6 +201,8 @@ class Processor:
             ]
         if self.pruner is not None:
             loops.append(("pruner", self.pruner.retry))
+        if self.evaluator is not None:
+            loops.append(("alerts", self.evaluator.retry))
         return loops
 
     def notify_work(self) -> None:
@@ -212,10 +235,14 @@ class Processor:
                 await self.pruner.start()
         if self.scheduler is not None:
             await self.scheduler.start()
+        if self.evaluator is not None:
+            await self.evaluator.start()
         log.info("processor %s started (%s)", self.settings.processor_id, self.settings.role)
 
     async def stop(self) -> None:
         """Stop firing, drain the worker, record the stop. Safe to call twice."""
+        if self.evaluator is not None:
+            await self.evaluator.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.pruner is not None:
@@ -223,6 +250,8 @@ class Processor:
         if self.worker is not None:
             await self.worker.stop()
             await self.worker.dispatcher.aclose()
+        if self.deliverer is not None:
+            await self.deliverer.aclose()
         await self.reaper.stop()
         if self._watch is not None:
             watch, self._watch = self._watch, None

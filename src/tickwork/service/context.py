@@ -11,6 +11,7 @@ from typing import Any
 
 from tickwork.callables import Resolver, resolve_callable
 from tickwork.clock import Clock, SystemClock
+from tickwork.config.alerts import AlertSettings
 from tickwork.domain.access import LOCAL, Principal
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
@@ -54,6 +55,8 @@ class Context:
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     # The [retention] table, for pruning on demand (`tickwork prune`, POST /api/prune).
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    # The [alerts] table: rules and channels (with their secrets) for the alert use cases.
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     # Shared by every view: definitions read for enqueues, and call shapes known to fit.
     tasks: TaskCache = field(init=False, repr=False)
     calls: CallCheck = field(init=False, repr=False)

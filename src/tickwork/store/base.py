@@ -43,6 +43,7 @@ from tickwork.domain.tasks import (
     TaskPause,
     TaskSource,
 )
+from tickwork.store.alerting import Alerting
 from tickwork.store.observing import (
     Activity,
     Figures,
@@ -564,9 +565,11 @@ class RuntimeStore(
     ControlReads,
     RunEventWrites,
     Pruning,
+    Alerting,
     Protocol,
 ):
-    """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats."""
+    """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats,
+    the alert evaluator and the deliveries of its notices."""
 
 
 class Store(

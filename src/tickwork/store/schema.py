@@ -471,3 +471,65 @@ error_rollups = sa.Table(
     sa.Column("count", sa.BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# --- alerts: the state of each rule × subject, its transitions, the channels' health -------
+# One row per rule × subject (``*``: the rule itself, holding an operator's mute of it).
+# ``version`` grows by one with each stored step: a write names the version it was computed
+# from and changes nothing when another evaluator stored a step first (compare-and-set).
+alert_states = sa.Table(
+    "tickwork_alert_states",
+    metadata,
+    sa.Column("rule", sa.String(100), primary_key=True),
+    sa.Column("subject", sa.String(300), primary_key=True),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("changed_at", UTCDateTime),
+    sa.Column("why", sa.Text, nullable=False),
+    sa.Column("announced", sa.Boolean, nullable=False),
+    sa.Column("announced_since", UTCDateTime),
+    sa.Column("last_notice_at", UTCDateTime),
+    # Status changes within the flap window, as epoch seconds, oldest first.
+    sa.Column("flips", sa.JSON, nullable=False),
+    sa.Column("flapping", sa.Boolean, nullable=False),
+    sa.Column("acked_by", sa.String(200)),
+    sa.Column("acked_at", UTCDateTime),
+    sa.Column("muted_until", UTCDateTime),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every stored step: when, from, to, why, the notices sent (kinds), to which channels, and the
+# delivery jobs created with it (their runs say how each delivery went).
+alert_transitions = sa.Table(
+    "tickwork_alert_transitions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("from_status", sa.String(8), nullable=False),
+    sa.Column("to_status", sa.String(8), nullable=False),
+    sa.Column("why", sa.Text, nullable=False),
+    sa.Column("sent", sa.JSON, nullable=False),
+    sa.Column("channels", sa.JSON, nullable=False),
+    sa.Column("job_ids", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+sa.Index(
+    "ix_tickwork_alert_transitions_key",
+    alert_transitions.c.rule,
+    alert_transitions.c.subject,
+    alert_transitions.c.id,
+)
+sa.Index("ix_tickwork_alert_transitions_at", alert_transitions.c.at)
+
+# Per channel: failed delivery attempts in a row since its last success (the channel_failing
+# rule reads it), the last error (never a secret: ``DeliveryError`` names none).
+alert_channels = sa.Table(
+    "tickwork_alert_channels",
+    metadata,
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_failure_at", UTCDateTime),
+    sa.Column("last_success_at", UTCDateTime),
+)

@@ -37,6 +37,15 @@ from tickwork.domain.activity import (
     RunEventQuery,
 )
 from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.alert_records import (
+    AlertKey,
+    AlertWrite,
+    ChannelHealth,
+    TransitionQuery,
+    TransitionRecord,
+)
+from tickwork.domain.alert_states import AlertState
+from tickwork.domain.alerts import RunFact
 from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.metrics import ClusterFigures
@@ -62,6 +71,7 @@ from tickwork.domain.tasks import (
 from tickwork.store import (
     accounts,
     activity,
+    alerts,
     audit,
     control,
     failures,
@@ -489,6 +499,44 @@ class SqlStore:
 
     async def count_prunable(self, target: PruneTarget) -> dict[str, int]:
         return await self._db.read(retention.count, target)
+
+    # --- alerts ---------------------------------------------------------------------------------
+    async def alert_runs(
+        self, task_names: Sequence[str], per_task: int
+    ) -> dict[str, list[RunFact]]:
+        if not task_names or per_task < 1:
+            return {}
+        return await self._db.read(alerts.alert_runs, task_names, per_task)
+
+    async def running_since(self, task_names: Sequence[str]) -> dict[str, datetime]:
+        return await self._db.read(alerts.running_since, task_names) if task_names else {}
+
+    async def latest_batches(self, task_names: Sequence[str]) -> dict[str, tuple[int, int]]:
+        return await self._db.read(alerts.latest_batches, task_names) if task_names else {}
+
+    async def late_fires(
+        self, task_names: Sequence[str], now: datetime
+    ) -> dict[str, tuple[datetime | None, int]]:
+        return await self._db.read(alerts.late_fires, task_names, now) if task_names else {}
+
+    async def channel_health(self) -> dict[str, ChannelHealth]:
+        return await self._db.read(alerts.channel_health)
+
+    async def alert_states(self, rules: Sequence[str] | None = None) -> dict[AlertKey, AlertState]:
+        return await self._db.read(alerts.states, rules)
+
+    async def write_alerts(
+        self, writes: Sequence[AlertWrite], now: datetime
+    ) -> list[list[int] | None]:
+        if not writes:
+            return []
+        return await self._db.write(alerts.write, self._backend, writes, now)
+
+    async def alert_history(self, query: TransitionQuery) -> list[TransitionRecord]:
+        return await self._db.read(alerts.history, query)
+
+    async def record_delivery(self, channel: str, now: datetime, error: str | None) -> None:
+        await self._db.write(alerts.record_delivery, self._backend, channel, now, error)
 
 
 def _ping(conn: Connection) -> None:

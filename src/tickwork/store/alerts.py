@@ -1,0 +1,369 @@
+"""Alerts in SQL (Core, both dialects): the facts an evaluator reads about many subjects (one
+statement per kind of fact), the rule × subject states written by compare-and-set with their
+transitions and delivery jobs, the history, the channels' delivery health.
+
+The states' and transitions' column lists and mappers are here, derived from their tables and
+domain types (``TableMap``), like those of ``store.rows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tickwork.domain.activity import MissedReason
+from tickwork.domain.alert_records import (
+    AlertKey,
+    AlertWrite,
+    ChannelHealth,
+    TransitionQuery,
+    TransitionRecord,
+)
+from tickwork.domain.alert_states import AlertState, NoticeKind, Status
+from tickwork.domain.alerts import RunFact
+from tickwork.domain.jobs import JobState, RunStatus
+from tickwork.store.backend import Backend
+from tickwork.store.jobs import in_states
+from tickwork.store.rows import TableMap, columns, new_job_values
+from tickwork.store.schema import (
+    FAILED_SQL,
+    alert_channels,
+    alert_states,
+    alert_transitions,
+    jobs,
+    missed_fires,
+    runs,
+    tasks,
+)
+
+# Names per statement (SQLite allows 500 terms in a compound SELECT, and bounds parameters).
+_CHUNK = 200
+# A batch is looked for among the task's newest jobs only (one enqueue of more counts these).
+BATCH_SPAN = 10_000
+# Runs that tell whether a task works: skipped, deferred, cancelled, interrupted runs do not.
+_TELLING = (RunStatus.SUCCEEDED.value, *FAILED_SQL)
+# Missed fires that are a problem (not a policy's or an operator's decision).
+_MISSED = (MissedReason.MISFIRE.value, MissedReason.NO_SCHEDULER.value)
+_NOT_STARTED = (JobState.SCHEDULED.value, JobState.AVAILABLE.value)
+
+
+def _epochs(values: list[float]) -> tuple[datetime, ...]:
+    return tuple(datetime.fromtimestamp(v, UTC) for v in values)
+
+
+def _statuses(values: list[str]) -> tuple[NoticeKind, ...]:
+    return tuple(NoticeKind(v) for v in values)
+
+
+STATES = TableMap(
+    alert_states,
+    AlertState,
+    {"status": Status, "flips": _epochs},
+    extra=("rule", "subject"),
+)
+TRANSITIONS = TableMap(
+    alert_transitions,
+    TransitionRecord,
+    {
+        "from_status": Status,
+        "to_status": Status,
+        "sent": _statuses,
+        "channels": tuple,
+        "job_ids": tuple,
+    },
+)
+CHANNELS = TableMap(alert_channels, ChannelHealth)
+
+
+def _chunks(names: Sequence[str]) -> list[list[str]]:
+    unique = list(dict.fromkeys(names))
+    return [unique[i : i + _CHUNK] for i in range(0, len(unique), _CHUNK)]
+
+
+# --- facts ---------------------------------------------------------------------------------
+def alert_runs(
+    conn: Connection, task_names: Sequence[str], per_task: int
+) -> dict[str, list[RunFact]]:
+    """``Store.alert_runs``: one SELECT per task with its own LIMIT, joined by UNION ALL
+    (as ``runs.recent_marks``), each a walk of ``ix_tickwork_runs_task_started``."""
+    r = runs.c
+    found: dict[str, list[Any]] = {}
+    for chunk in _chunks(task_names):
+        picks = [
+            sa.select(
+                r.task_name,
+                r.status,
+                r.started_at,
+                r.finished_at,
+                r.duration_seconds,
+                r.id,
+                r.error_message,
+            )
+            .where(r.task_name == name, r.status.in_(_TELLING))
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(per_task)
+            .subquery()
+            for name in chunk
+        ]
+        for row in conn.execute(sa.union_all(*(sa.select(*pick.c) for pick in picks))):
+            found.setdefault(row.task_name, []).append(row)
+    facts: dict[str, list[RunFact]] = {}
+    for name, rows in found.items():
+        rows.sort(key=lambda row: (row.started_at, row.id), reverse=True)
+        facts[name] = [
+            RunFact(
+                row.status, row.finished_at, row.duration_seconds, str(row.id), row.error_message
+            )
+            for row in rows
+        ]
+    return facts
+
+
+def running_since(conn: Connection, task_names: Sequence[str]) -> dict[str, datetime]:
+    """``Store.running_since``."""
+    j = jobs.c
+    found: dict[str, datetime] = {}
+    for chunk in _chunks(task_names):
+        stmt = (
+            sa.select(j.task_name, sa.func.min(j.started_at))
+            .where(in_states([JobState.RUNNING.value]), j.task_name.in_(chunk))
+            .group_by(j.task_name)
+        )
+        found.update({name: since for name, since in conn.execute(stmt) if since is not None})
+    return found
+
+
+def latest_batches(conn: Connection, task_names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """``Store.latest_batches``: each task's newest job through ``ix_tickwork_jobs_task``, then
+    the jobs created at the same time among its newest ``BATCH_SPAN``, counted by state."""
+    j = jobs.c
+    newest_job = jobs.alias("newest_job")
+    found: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(task_names):
+        newest = (
+            sa.select(j.task_name, sa.func.max(j.id).label("id"))
+            .where(j.task_name.in_(chunk), j.watch_job_id.is_(None))
+            .group_by(j.task_name)
+            .subquery()
+        )
+        batch = (
+            sa.select(newest.c.task_name, newest.c.id, newest_job.c.created_at)
+            .join(newest_job, newest_job.c.id == newest.c.id)
+            .subquery()
+        )
+        stmt = (
+            sa.select(j.task_name, j.state, sa.func.count())
+            .join(
+                batch,
+                sa.and_(
+                    j.task_name == batch.c.task_name,
+                    j.id > batch.c.id - BATCH_SPAN,
+                    j.id <= batch.c.id,
+                    j.created_at == batch.c.created_at,
+                ),
+            )
+            .where(j.watch_job_id.is_(None))
+            .group_by(j.task_name, j.state)
+        )
+        counts: dict[str, list[int]] = {}
+        for name, state, n in conn.execute(stmt):
+            pair = counts.setdefault(name, [0, 0])
+            if state == JobState.SUCCEEDED.value:
+                pair[0] += int(n)
+            elif state in FAILED_SQL:
+                pair[1] += int(n)
+        found.update({name: (ok, failed) for name, (ok, failed) in counts.items()})
+    return found
+
+
+def late_fires(
+    conn: Connection, task_names: Sequence[str], now: datetime
+) -> dict[str, tuple[datetime | None, int]]:
+    """``Store.late_fires``: fires' jobs not started, overdue schedules, and the missed fires
+    after each task's last run (a seek of ``ix_tickwork_runs_task_started`` per missed row's
+    task) through ``ix_tickwork_missed_fires_task``."""
+    j, t, m, r = jobs.c, tasks.c, missed_fires.c, runs.c
+    late: dict[str, datetime] = {}
+    missed: dict[str, int] = {}
+
+    def earliest(name: str, at: datetime | None) -> None:
+        if at is not None and (name not in late or at < late[name]):
+            late[name] = at
+
+    for chunk in _chunks(task_names):
+        pending = (
+            sa.select(j.task_name, sa.func.min(j.scheduled_at))
+            .where(
+                in_states(_NOT_STARTED),
+                j.fire_at.is_not(None),
+                j.scheduled_at <= now,
+                j.task_name.in_(chunk),
+            )
+            .group_by(j.task_name)
+        )
+        for name, at in conn.execute(pending):
+            earliest(name, at)
+        overdue = sa.select(t.name, t.next_fire_at).where(
+            t.name.in_(chunk),
+            t.enabled.is_(True),
+            t.removed_at.is_(None),
+            t.paused_at.is_(None),
+            t.next_fire_at <= now,
+        )
+        for name, at in conn.execute(overdue):
+            earliest(name, at)
+        last_start = (
+            sa.select(sa.func.max(r.started_at))
+            .where(r.task_name == m.task_name)
+            .correlate(missed_fires)
+            .scalar_subquery()
+        )
+        counted = (
+            sa.select(m.task_name, sa.func.count())
+            .where(
+                m.task_name.in_(chunk),
+                m.reason.in_(_MISSED),
+                sa.or_(last_start.is_(None), m.fire_at > last_start),
+            )
+            .group_by(m.task_name)
+        )
+        missed.update({name: int(n) for name, n in conn.execute(counted)})
+    return {name: (late.get(name), missed.get(name, 0)) for name in {*late, *missed}}
+
+
+def channel_health(conn: Connection) -> dict[str, ChannelHealth]:
+    """``Store.channel_health``."""
+    build = CHANNELS.mapper()
+    rows = conn.execute(sa.select(*columns(CHANNELS)))
+    return {health.channel: health for health in map(build, rows)}
+
+
+# --- states --------------------------------------------------------------------------------
+def states(conn: Connection, rules: Sequence[str] | None) -> dict[AlertKey, AlertState]:
+    """``Store.alert_states``."""
+    s = alert_states.c
+    build = STATES.mapper()
+    stmt = sa.select(*columns(STATES), s.rule, s.subject)
+    selections = [stmt] if rules is None else [stmt.where(s.rule.in_(c)) for c in _chunks(rules)]
+    found: dict[AlertKey, AlertState] = {}
+    for selection in selections:
+        for row in conn.execute(selection):
+            found[AlertKey(row.rule, row.subject)] = build(row)
+    return found
+
+
+def _state_values(state: AlertState, now: datetime) -> dict[str, Any]:
+    return {
+        "status": state.status.value,
+        "changed_at": state.changed_at,
+        "why": state.why,
+        "announced": state.announced,
+        "announced_since": state.announced_since,
+        "last_notice_at": state.last_notice_at,
+        "flips": [at.timestamp() for at in state.flips],
+        "flapping": state.flapping,
+        "acked_by": state.acked_by,
+        "acked_at": state.acked_at,
+        "muted_until": state.muted_until,
+        "version": state.version,
+        "updated_at": now,
+    }
+
+
+def write(
+    conn: Connection, backend: Backend, writes: Sequence[AlertWrite], now: datetime
+) -> list[list[int] | None]:
+    """``Store.write_alerts``: keys in order (concurrent writers lock rows alike, so they
+    never wait on each other in a cycle); a stale write is skipped, the others apply."""
+    s = alert_states.c
+    results: list[list[int] | None] = [None] * len(writes)
+    created = False
+    for index in sorted(range(len(writes)), key=lambda i: writes[i].key):
+        w = writes[index]
+        expected = w.transition.expected_version
+        values = _state_values(w.state, now)
+        if w.state.version != expected + 1:
+            raise ValueError(f"version {w.state.version} does not follow {expected}")
+        if expected == 0:
+            stmt: Any = (
+                backend.insert(alert_states)
+                .values(rule=w.key.rule, subject=w.key.subject, **values)
+                .on_conflict_do_nothing(index_elements=[s.rule, s.subject])
+            )
+        else:
+            stmt = (
+                sa.update(alert_states)
+                .where(s.rule == w.key.rule, s.subject == w.key.subject, s.version == expected)
+                .values(**values)
+            )
+        # RETURNING tells whether the row was written (rowcount is not reliable for an
+        # INSERT ... ON CONFLICT DO NOTHING on every driver).
+        if conn.execute(stmt.returning(s.version)).first() is None:
+            continue  # another writer stored this version first: nothing of it goes in
+        job_ids = [
+            int(
+                conn.execute(
+                    jobs.insert().returning(jobs.c.id), new_job_values(j, now)
+                ).scalar_one()
+            )
+            for j in w.jobs
+        ]
+        created = created or bool(job_ids)
+        t = w.transition
+        conn.execute(
+            alert_transitions.insert(),
+            {
+                "rule": w.key.rule,
+                "subject": w.key.subject,
+                "at": t.at,
+                "from_status": t.from_status.value,
+                "to_status": t.to_status.value,
+                "why": t.why,
+                "sent": [kind.value for kind in t.sent],
+                "channels": list(w.channels),
+                "job_ids": job_ids,
+                "version": t.version,
+            },
+        )
+        results[index] = job_ids
+    if created:
+        backend.notify(conn)  # wake the workers of other processes: deliveries are due
+    return results
+
+
+def history(conn: Connection, query: TransitionQuery) -> list[TransitionRecord]:
+    """``Store.alert_history``."""
+    a = alert_transitions.c
+    stmt = sa.select(*columns(TRANSITIONS))
+    if query.rule is not None:
+        stmt = stmt.where(a.rule == query.rule)
+    if query.subject is not None:
+        stmt = stmt.where(a.subject == query.subject)
+    if query.before_id is not None:
+        stmt = stmt.where(a.id < query.before_id)
+    build = TRANSITIONS.mapper()
+    return [build(row) for row in conn.execute(stmt.order_by(a.id.desc()).limit(query.limit))]
+
+
+def record_delivery(
+    conn: Connection, backend: Backend, channel: str, now: datetime, error: str | None
+) -> None:
+    """``Store.record_delivery``: one upsert; failures in a row add up in SQL, so concurrent
+    workers' attempts all count."""
+    c = alert_channels.c
+    insert = backend.insert(alert_channels)
+    if error is None:
+        values: dict[str, Any] = {"failures": 0, "last_success_at": now}
+        changes: dict[str, Any] = {"failures": 0, "last_success_at": now}
+    else:
+        values = {"failures": 1, "last_error": error, "last_failure_at": now}
+        changes = {"failures": c.failures + 1, "last_error": error, "last_failure_at": now}
+    conn.execute(
+        insert.values(channel=channel, **values).on_conflict_do_update(
+            index_elements=[c.channel], set_=changes
+        )
+    )
