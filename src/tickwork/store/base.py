@@ -35,6 +35,8 @@ from tickwork.domain.queries import (
     RunQuery,
     RunStats,
     SyncReport,
+    TaskFilter,
+    TaskPage,
 )
 from tickwork.domain.tasks import (
     DEFAULT_MAX_INTERRUPTIONS,
@@ -220,6 +222,22 @@ class TaskReads(Protocol):
 
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]: ...
 
+    async def search_tasks(
+        self,
+        query: TaskFilter,
+        now: datetime,
+        *,
+        after: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> TaskPage:
+        """The tasks ``query`` selects at ``now`` (a pause whose end has come is none), in its
+        order: ``limit`` of them (None: all) from ``offset`` on, after the name ``after``
+        (keyset; name order only, else ``ConfigError``). ``TaskPage.last`` is left empty. Only
+        the page's tasks are read whole; the filter runs on the stored columns, and the latest
+        run's status (``TaskFilter.last_status``) costs one index seek per task."""
+        ...
+
 
 class Processors(Protocol):
     """The processes of a deployment: their registrations and heartbeats."""
@@ -394,9 +412,9 @@ class Queries(Protocol):
         ``ascending``; ``sort="id"`` is the order they were recorded in)."""
         ...
 
-    async def last_run_statuses(self) -> dict[str, RunStatus]:
-        """Each task's most recent run's status (the latest recorded); tasks without runs are
-        absent."""
+    async def last_run_statuses(self, task_names: Sequence[str]) -> dict[str, RunStatus]:
+        """The status of the newest run of each of ``task_names`` (by start, as
+        ``recent_runs``), in one round trip; tasks without runs are absent."""
         ...
 
     async def recent_runs(

@@ -70,10 +70,27 @@ def query(conn: Connection, q: RunQuery) -> list[Run]:
     return [run_from_row(r) for r in conn.execute(stmt)]
 
 
-def last_statuses(conn: Connection) -> dict[str, RunStatus]:
-    latest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.task_name)
-    query = sa.select(runs.c.task_name, runs.c.status).where(runs.c.id.in_(latest))
-    return {name: RunStatus(status) for name, status in conn.execute(query)}
+# A task's runs newest first: by start, ties by recording order. ``ix_tickwork_runs_task_started``
+# (with the row ID SQLite keeps in every index) serves it as a seek per task.
+NEWEST_FIRST = (runs.c.started_at.desc(), runs.c.id.desc())
+
+
+def latest_status(task_name: sa.ColumnElement[str]) -> sa.ScalarSelect[str]:
+    """The status of the newest run of the task named by ``task_name`` (a column of the
+    enclosing query), NULL without runs: a correlated subquery, one index seek per task."""
+    return (
+        sa.select(runs.c.status)
+        .where(runs.c.task_name == task_name)
+        .order_by(*NEWEST_FIRST)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def last_statuses(conn: Connection, task_names: Sequence[str]) -> dict[str, RunStatus]:
+    """``Store.last_run_statuses``: each task's newest run, as ``recent_marks`` finds it."""
+    newest = recent_marks(conn, task_names, 1)
+    return {name: marks[0].status for name, marks in newest.items() if marks}
 
 
 # Tasks per statement of ``recent_marks``: SQLite allows 500 terms in a compound SELECT.
@@ -92,7 +109,7 @@ def recent_marks(
         picks = [
             sa.select(*columns(RUN_MARKS))
             .where(runs.c.task_name == name)
-            .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+            .order_by(*NEWEST_FIRST)
             .limit(per_task)
             .subquery()
             for name in names[i : i + RECENT_CHUNK]

@@ -48,6 +48,8 @@ from tickwork.domain.queries import (
     RunQuery,
     RunStats,
     SyncReport,
+    TaskFilter,
+    TaskPage,
 )
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.stats import RollupData, RollupQuery
@@ -183,6 +185,17 @@ class SqlStore:
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
         return await self._db.read(tasks.list_all, include_removed)
 
+    async def search_tasks(
+        self,
+        query: TaskFilter,
+        now: datetime,
+        *,
+        after: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> TaskPage:
+        return await self._db.read(tasks.search, self._backend, query, now, after, offset, limit)
+
     async def sync_tasks(
         self,
         definitions: Sequence[TaskDefinition],
@@ -288,8 +301,8 @@ class SqlStore:
     async def query_runs(self, query: RunQuery) -> list[Run]:
         return await self._db.read(runs.query, query)
 
-    async def last_run_statuses(self) -> dict[str, RunStatus]:
-        return await self._db.read(runs.last_statuses)
+    async def last_run_statuses(self, task_names: Sequence[str]) -> dict[str, RunStatus]:
+        return await self._db.read(runs.last_statuses, task_names)
 
     async def recent_runs(
         self, task_names: Sequence[str], per_task: int

@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse
 from tickwork.api.deps import get_context
 from tickwork.dashboard.web import LookerDep, render
 from tickwork.domain.activity import MissedFireQuery
-from tickwork.domain.jobs import JobState, RunStatus
+from tickwork.domain.jobs import JobState
 from tickwork.domain.stats import TASKS, TrendPoint
-from tickwork.service.definition_rules import TaskFilter, select_tasks
+from tickwork.service.queries import FAILING, TaskFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,15 +79,13 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     health = await ctx.analytics.health(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
     status = await ctx.service.status(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
     hour = await ctx.service.stats(since="1h", parts=frozenset({TASKS}))
-    # One read of the definitions and their last statuses, filtered by the lists' own rule.
-    tasks, last = await ctx.service.search_tasks(TaskFilter(removed=False))
-    failing = [
-        task
-        for status in (RunStatus.FAILED, RunStatus.TIMEOUT)
-        for task in select_tasks(tasks, last, TaskFilter(last_status=status.value))
+    # The first few of each list and how many it holds, by the jobs list's own filters.
+    failing, disabled, paused = [
+        await ctx.service.search_tasks(
+            TaskFilter(removed=False, **f), limit=ATTENTION, with_last=False
+        )
+        for f in ({"last_status": FAILING}, {"enabled": False}, {"paused": True})
     ]
-    disabled = select_tasks(tasks, last, TaskFilter(enabled=False))
-    paused = select_tasks(tasks, last, TaskFilter(paused=True))
     missed = await ctx.service.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
     control = await ctx.control.get()
     minutes = await ctx.service.runs_per_minute(CHART_MINUTES)
@@ -110,12 +108,12 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
             "hour_runs": runs,
             "hour_failed": failed,
             "failure_rate": failed / runs if runs else None,
-            "failing": failing[:ATTENTION],
-            "failing_count": len(failing),
-            "disabled": disabled[:ATTENTION],
-            "disabled_count": len(disabled),
-            "paused": paused[:ATTENTION],
-            "paused_count": len(paused),
+            "failing": failing.tasks,
+            "failing_count": failing.total,
+            "disabled": disabled.tasks,
+            "disabled_count": disabled.total,
+            "paused": paused.tasks,
+            "paused_count": paused.total,
             "missed": sorted(missed, key=lambda m: -m.count)[:ATTENTION],
             "control": control,
             "chart": throughput_bars(minutes, now),
