@@ -233,9 +233,12 @@ class Service:
         return await self.activity.missed_counts(query)
 
     async def status(
-        self, *, heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+        self,
+        *,
+        heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        finished: bool = True,
     ) -> Status:
-        return await cluster_status(self.ctx, heartbeat_interval_seconds)
+        return await cluster_status(self.ctx, heartbeat_interval_seconds, finished=finished)
 
     async def stats(
         self,

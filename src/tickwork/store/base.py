@@ -452,14 +452,20 @@ class Failures(Protocol):
 class Stats(Protocol):
     """Figures over the queue and the run history."""
 
-    async def count_jobs_by_state(self) -> dict[JobState, int]: ...
+    async def count_jobs_by_state(self, *, finished: bool = True) -> dict[JobState, int]:
+        """How many jobs are in each state (every state a key). Without ``finished``, only
+        the active states (pending and running) are counted and are keys: through their
+        partial indexes, where the finished ones take a scan of every job."""
+        ...
 
     async def running_counts_by_worker(self) -> dict[str, int]:
         """How many jobs each worker (by ``worker_id``, i.e. processor ID) is running now;
         workers running none are absent."""
         ...
 
-    async def queue_stats(self, now: datetime) -> QueueStats: ...
+    async def queue_stats(self, now: datetime, *, finished: bool = True) -> QueueStats:
+        """The queue at ``now``; ``by_state`` as ``count_jobs_by_state(finished=...)``."""
+        ...
 
     async def run_stats(
         self, start: datetime, end: datetime, task_name: str | None = None

@@ -326,14 +326,14 @@ class SqlStore:
         await self._db.write(failures.acknowledge, self._backend, fingerprint, until, now, by)
 
     # --- figures ------------------------------------------------------------------------------
-    async def count_jobs_by_state(self) -> dict[JobState, int]:
-        return await self._db.read(jobs.count_by_state)
+    async def count_jobs_by_state(self, *, finished: bool = True) -> dict[JobState, int]:
+        return await self._db.read(jobs.count_by_state, finished)
 
     async def running_counts_by_worker(self) -> dict[str, int]:
         return await self._db.read(jobs.running_by_worker)
 
-    async def queue_stats(self, now: datetime) -> QueueStats:
-        return await self._db.read(jobs.queue_stats, now)
+    async def queue_stats(self, now: datetime, *, finished: bool = True) -> QueueStats:
+        return await self._db.read(jobs.queue_stats, now, finished)
 
     async def run_stats(
         self, start: datetime, end: datetime, task_name: str | None = None

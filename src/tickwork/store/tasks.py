@@ -147,25 +147,27 @@ def search(
     limit: int | None,
 ) -> TaskPage:
     """``Store.search_tasks``: the filter in SQL on the stored columns (the latest run's status
-    by a seek per task, only when the filter asks for it), the selection's keys sorted, then
-    only the page's rows read whole and decoded."""
-    keyed = f.sort != "name"
-    columns = [tasks.c.name, *((tasks.c.next_fire_at, tasks.c.updated_at) if keyed else ())]
-    query = sa.select(*columns).where(*_conditions(backend, f, now))
-    keys = [TaskKey(*row) for row in conn.execute(query)]
-    sort_task_keys(keys, f.sort)
-    start = 0
-    if after is not None:
-        if keyed:
+    by a seek per task, only when the filter asks for it), the selection's names sorted by
+    ``sort_task_keys``' rule (by name: the names alone), then only the page's rows read whole
+    and decoded."""
+    where = _conditions(backend, f, now)
+    # all(): one fetch, not one per row (10,000 rows).
+    if f.sort == "name":
+        selected = sorted(conn.execute(sa.select(tasks.c.name).where(*where)).scalars().all())
+    else:
+        if after is not None:
             raise ConfigError("a page after a name needs the name order", field="after")
-        start = bisect.bisect_right(keys, after, key=lambda k: k.name)
-    start += offset
+        keyed = sa.select(tasks.c.name, tasks.c.next_fire_at, tasks.c.updated_at).where(*where)
+        keys = [TaskKey(*row) for row in conn.execute(keyed).all()]
+        sort_task_keys(keys, f.sort)
+        selected = [k.name for k in keys]
+    start = offset if after is None else bisect.bisect_right(selected, after) + offset
     end = None if limit is None else start + limit
-    names = [k.name for k in keys[start:end]]
+    names = selected[start:end]
     found = {t.name: t for t in get_many(conn, names)}
     # A task removed between the two reads has no row: tasks are never deleted, so none is.
     page = [found[name] for name in names if name in found]
-    return TaskPage(page, total=len(keys), more=end is not None and end < len(keys))
+    return TaskPage(page, total=len(selected), more=end is not None and end < len(selected))
 
 
 def _conditions(backend: Backend, f: TaskFilter, now: datetime) -> list[sa.ColumnElement[bool]]:

@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse
 from tickwork.api.deps import get_context
 from tickwork.dashboard.web import LookerDep, render
 from tickwork.domain.activity import MissedFireQuery
-from tickwork.domain.jobs import JobState
 from tickwork.domain.stats import TASKS, TrendPoint
 from tickwork.service.queries import FAILING, TaskFilter
 
@@ -77,7 +76,10 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     ctx = get_context(request)
     now = ctx.clock.now()
     health = await ctx.analytics.health(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
-    status = await ctx.service.status(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
+    # The queue's states only: counting the finished jobs is a scan of the whole history.
+    status = await ctx.service.status(
+        heartbeat_interval_seconds=ctx.heartbeat_interval_seconds, finished=False
+    )
     hour = await ctx.service.stats(since="1h", parts=frozenset({TASKS}))
     # The first few of each list and how many it holds, by the jobs list's own filters.
     failing, disabled, paused = [
@@ -103,7 +105,7 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
         {
             "health": health,
             "status": status,
-            "states": [(state.value, status.jobs_by_state.get(state, 0)) for state in JobState],
+            "states": [(state.value, n) for state, n in status.jobs_by_state.items()],
             "oldest_due_age": oldest_due_age,
             "hour_runs": runs,
             "hour_failed": failed,
