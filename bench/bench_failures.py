@@ -34,6 +34,8 @@ DAYS = 30
 TASKS = 50
 RANGES = ("1h", "24h", "7d", "30d")
 FAILED = "i % 53 = 0"
+# Task names as bench_analytics writes them: task-07, task-123.
+NAME = "'task-' || CASE WHEN i % :tasks < 10 THEN '0' ELSE '' END || (i % :tasks)"
 # One expression list for both dialects; the time and newline functions differ.
 JOBS = """
 INSERT INTO tickwork_jobs (id, task_name, state, args, kwargs, priority, scheduled_at, attempt,
@@ -59,13 +61,11 @@ SQLITE = {
     " SELECT i FROM s)",
     "t": "(:t0 + i * :step)",
     "nl": "char(10)",
-    "name": "printf('task-%02d', i % :tasks)",
 }
 POSTGRES = {
     "series": "generate_series(1, :n) AS i",
     "t": "to_timestamp(:t0 + i * :step)",
     "nl": "chr(10)",
-    "name": "'task-' || lpad((i % :tasks)::text, 2, '0')",
 }
 
 
@@ -78,7 +78,7 @@ def load(store: SqlStore, n: int, tasks: int = TASKS) -> float:
     with store.engine.begin() as conn:
         for statement in (JOBS, RUNS):
             conn.execute(
-                sa.text(statement.format(failed=FAILED, **spelling)),
+                sa.text(statement.format(failed=FAILED, name=NAME, **spelling)),
                 {"n": n, "t0": t0, "step": DAYS * 86400 / n, "tasks": tasks},
             )
         conn.exec_driver_sql("ANALYZE")
