@@ -72,11 +72,11 @@ def fresh_url(base: str | None, scratch: Path, name: str = "tickwork_bench_analy
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def finished_runs(n: int, rand: random.Random) -> list[rollups.Finished]:
+def finished_runs(n: int, rand: random.Random, tasks: int = TASKS) -> list[rollups.Finished]:
     span = DAYS * 86400
     out = []
     for _ in range(n):
-        t = rand.randrange(TASKS)
+        t = rand.randrange(tasks)
         started = NOW - timedelta(seconds=rand.uniform(0, span))
         failed = rand.random() < 0.1
         status = ("timeout" if rand.random() < 0.2 else "failed") if failed else "succeeded"
@@ -98,12 +98,12 @@ def finished_runs(n: int, rand: random.Random) -> list[rollups.Finished]:
     return out
 
 
-async def build(store: SqlStore, n: int) -> float:
+async def build(store: SqlStore, n: int, tasks: int = TASKS) -> float:
     rand = random.Random(1)
     began = time.perf_counter()
     backend = store._backend  # the bench writes as the completion path does, on its dialect
     for start in range(0, n, CHUNK):
-        batch = finished_runs(min(CHUNK, n - start), rand)
+        batch = finished_runs(min(CHUNK, n - start), rand, tasks)
         with store.engine.begin() as conn:
             rollups.upsert(conn, backend, batch)
     return time.perf_counter() - began

@@ -31,20 +31,23 @@ from tickwork.store import migrate as migrations
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 DAYS = 30
+TASKS = 50
 RANGES = ("1h", "24h", "7d", "30d")
 FAILED = "i % 53 = 0"
+# Task names as bench_analytics writes them: task-07, task-123.
+NAME = "'task-' || CASE WHEN i % :tasks < 10 THEN '0' ELSE '' END || (i % :tasks)"
 # One expression list for both dialects; the time and newline functions differ.
 JOBS = """
 INSERT INTO tickwork_jobs (id, task_name, state, args, kwargs, priority, scheduled_at, attempt,
     max_attempts, triggered_by, created_at, started_at, finished_at)
-SELECT i, 'task-' || (i % 50), CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END, '[]',
+SELECT i, {name}, CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END, '[]',
     '{{}}', 0, {t}, 1, 1, 'scheduler', {t}, {t}, {t}
 FROM {series}
 """
 RUNS = """
 INSERT INTO tickwork_runs (id, job_id, task_name, attempt, status, triggered_by, started_at,
     finished_at, duration_seconds, worker_id, error_type, error_class, error_message, traceback)
-SELECT i, i, 'task-' || (i % 50), 1, CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END,
+SELECT i, i, {name}, 1, CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END,
     'scheduler', {t}, {t}, 0.5, 'bench',
     CASE WHEN {failed} THEN 'Error' || (i % 4) END,
     CASE WHEN {failed} THEN 'unknown' END,
@@ -66,16 +69,17 @@ POSTGRES = {
 }
 
 
-def load(store: SqlStore, n: int) -> float:
-    """``n`` jobs and runs over the 30 days before ``NOW``; the seconds the inserts took."""
+def load(store: SqlStore, n: int, tasks: int = TASKS) -> float:
+    """``n`` jobs and runs over the 30 days before ``NOW``, spread over ``tasks`` tasks named as
+    ``bench_analytics`` names them (``task-07``); the seconds the inserts took."""
     spelling = POSTGRES if store.dialect == "postgresql" else SQLITE
     t0 = (NOW - timedelta(days=DAYS)).timestamp()
     started = time.perf_counter()
     with store.engine.begin() as conn:
         for statement in (JOBS, RUNS):
             conn.execute(
-                sa.text(statement.format(failed=FAILED, **spelling)),
-                {"n": n, "t0": t0, "step": DAYS * 86400 / n},
+                sa.text(statement.format(failed=FAILED, name=NAME, **spelling)),
+                {"n": n, "t0": t0, "step": DAYS * 86400 / n, "tasks": tasks},
             )
         conn.exec_driver_sql("ANALYZE")
     return time.perf_counter() - started

@@ -461,21 +461,6 @@ async def test_ping(store: SqlStore) -> None:
     await store.ping()
 
 
-async def test_last_run_statuses_are_of_the_latest_recorded_run(store: SqlStore) -> None:
-    assert await store.last_run_statuses() == {}
-    job_a, job_b, _ = await store.enqueue([new_job("a"), new_job("b"), new_job("c")], at(0))
-    # Recorded order counts, not start times: "a" last recorded a failure that started first.
-    await store.complete([record(job_a, "a", at(50), 1.0, RunStatus.SUCCEEDED)])
-    await store.complete([record(job_a, "a", at(10), 1.0, RunStatus.FAILED)])
-    await store.complete(
-        [
-            record(job_b, "b", at(1), 1.0, RunStatus.TIMEOUT),
-            record(job_b, "b", at(2), 1.0, RunStatus.SKIPPED),
-        ]
-    )
-    assert await store.last_run_statuses() == {"a": RunStatus.FAILED, "b": RunStatus.SKIPPED}
-
-
 async def test_recent_runs_are_each_tasks_newest_by_start(store: SqlStore) -> None:
     job_a, job_b, _ = await store.enqueue([new_job("a"), new_job("b"), new_job("c")], at(0))
     # Recorded out of start order; "b" has fewer runs than asked for.

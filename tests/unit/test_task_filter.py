@@ -1,4 +1,5 @@
-"""Filtering and sorting lists of job definitions (definitions.select_tasks)."""
+"""The rules of lists of job definitions that need no store: a filter's checks, and the sorts
+(``domain.queries``; the filters themselves run in the store: ``test_task_search_store``)."""
 
 from __future__ import annotations
 
@@ -6,54 +7,43 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tickwork.domain.jobs import RunStatus
-from tickwork.domain.tasks import HttpTarget, ShellTarget, Task, TaskDefinition
+from tickwork.domain.queries import TaskFilter, TaskKey, sort_task_keys
 from tickwork.errors import ConfigError
-from tickwork.service.definition_rules import NEVER_RAN, TaskFilter, select_tasks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def task(name: str, *, minutes: int | None = None, **kw: object) -> Task:
-    target = kw.pop("target", HttpTarget(url="http://127.0.0.1:9/"))
-    defn = TaskDefinition(name=name, target=target, **kw)  # type: ignore[arg-type]
-    fire = None if minutes is None else T0 + timedelta(minutes=minutes)
-    return Task(defn, False, fire, None, T0, T0 + timedelta(minutes=len(name)))
+def minutes(n: int) -> datetime:
+    return T0 + timedelta(minutes=n)
 
 
-TASKS = [
-    task("Nightly-Report", minutes=30, tags=("reports",)),
-    task("cleanup", minutes=5, target=ShellTarget(command="true"), enabled=False),
-    task("ping", tags=("checks",)),
+KEYS = [
+    TaskKey("ping", None, minutes(4)),
+    TaskKey("cleanup", minutes(5), minutes(7)),
+    TaskKey("Nightly-Report", minutes(30), minutes(14)),
+    TaskKey("backup", None, minutes(9)),
+    TaskKey("alpha", minutes(5), minutes(7)),
 ]
-LAST = {"Nightly-Report": RunStatus.FAILED, "cleanup": RunStatus.SUCCEEDED}
 
 
-def names(f: TaskFilter) -> list[str]:
-    return [t.name for t in select_tasks(TASKS, LAST, f)]
-
-
-def test_filters_combine() -> None:
-    assert names(TaskFilter()) == ["Nightly-Report", "cleanup", "ping"]
-    assert names(TaskFilter(name="night")) == ["Nightly-Report"]  # any case
-    assert names(TaskFilter(tag="checks")) == ["ping"]
-    assert names(TaskFilter(enabled=False)) == ["cleanup"]
-    assert names(TaskFilter(last_status="failed")) == ["Nightly-Report"]
-    assert names(TaskFilter(last_status=NEVER_RAN)) == ["ping"]
-    assert names(TaskFilter(last_status="succeeded", enabled=True)) == []
+def order(sort: str) -> list[str]:
+    keys = list(KEYS)
+    sort_task_keys(keys, sort)
+    return [k.name for k in keys]
 
 
 def test_sorts() -> None:
-    # Never-firing definitions last; the longest name was updated last.
-    assert names(TaskFilter(sort="next_fire_at")) == ["cleanup", "Nightly-Report", "ping"]
-    assert names(TaskFilter(sort="updated_at")) == ["Nightly-Report", "cleanup", "ping"]
+    assert order("name") == ["Nightly-Report", "alpha", "backup", "cleanup", "ping"]
+    # Soonest fire first (ties by name); never-firing ones last, by their last change.
+    assert order("next_fire_at") == ["alpha", "cleanup", "Nightly-Report", "ping", "backup"]
+    # Newest change first, ties by name.
+    assert order("updated_at") == ["Nightly-Report", "backup", "alpha", "cleanup", "ping"]
 
 
 @pytest.mark.parametrize(
-    ("f", "field"),
-    [(TaskFilter(sort="size"), "sort"), (TaskFilter(last_status="great"), "status")],
+    ("kw", "field"), [({"sort": "size"}, "sort"), ({"last_status": "great"}, "status")]
 )
-def test_bad_filters_name_their_field(f: TaskFilter, field: str) -> None:
+def test_bad_filters_name_their_field(kw: dict[str, str], field: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        select_tasks(TASKS, LAST, f)
+        TaskFilter(**kw)  # type: ignore[arg-type]
     assert raised.value.field == field

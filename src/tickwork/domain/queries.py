@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import JobState, NewJob, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
-from tickwork.domain.tasks import Task, TaskPause
+from tickwork.domain.tasks import Task, TaskKind, TaskPause
+from tickwork.errors import ConfigError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,70 @@ class RunQuery:
 
 
 RUN_SORTS = ("started_at", "finished_at", "duration", "id")
+
+NEVER_RAN = "never"  # the last-status filter of definitions without any run
+FAILING = "failing"  # the last-status filter of definitions whose latest run failed or timed out
+FAILING_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT)
+LAST_STATUSES = (NEVER_RAN, FAILING, *(status.value for status in RunStatus))
+TASK_SORTS = ("name", "next_fire_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which definitions a list shows; None matches anything. A task's latest run is its
+    newest by start (ties: the one recorded last), as ``Store.recent_runs`` orders them.
+    ``ConfigError`` naming the field for an unknown sort or status."""
+
+    name: str | None = None  # part of the name, any case
+    tag: str | None = None
+    kind: TaskKind | None = None
+    enabled: bool | None = None
+    removed: bool | None = None
+    paused: bool | None = None  # as the tasks are read (a pause that is over is none)
+    last_status: str | None = None  # a RunStatus value, NEVER_RAN or FAILING
+    sort: str = "name"  # TASK_SORTS; next_fire_at puts never-firing ones last
+
+    def __post_init__(self) -> None:
+        if self.sort not in TASK_SORTS:
+            raise ConfigError(
+                f"unknown sort {self.sort!r}; sorts are {', '.join(TASK_SORTS)}", field="sort"
+            )
+        if self.last_status is not None and self.last_status not in LAST_STATUSES:
+            raise ConfigError(
+                f"unknown status {self.last_status!r}; statuses are {', '.join(LAST_STATUSES)}",
+                field="status",
+            )
+
+
+class TaskKey(NamedTuple):
+    """What a list of definitions is sorted by (the times only for the sorts that use them)."""
+
+    name: str
+    next_fire_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def sort_task_keys(keys: list[TaskKey], sort: str) -> None:
+    """Sort ``keys`` in place in the order of ``sort`` (by name within equal keys):
+    ``next_fire_at`` soonest first, never-firing ones last (among them, by last change);
+    ``updated_at`` newest first."""
+    keys.sort(key=lambda k: k.name)  # also the tie-break of the sorts below (stable)
+    if sort == "next_fire_at":
+        keys.sort(key=lambda k: (k.next_fire_at is None, k.next_fire_at or k.updated_at))
+    elif sort == "updated_at":
+        keys.sort(key=lambda k: k.updated_at or _EPOCH, reverse=True)
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """A page of the definitions a ``TaskFilter`` selects, in its order: how many it selects
+    (``total``), whether more follow the page (``more``), and the status of each listed task's
+    latest run where asked for (tasks without runs absent)."""
+
+    tasks: list[Task]
+    total: int
+    more: bool
+    last: dict[str, RunStatus] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

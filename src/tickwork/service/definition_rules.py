@@ -1,13 +1,13 @@
 """Rules for job definitions: what is checked before any is written, when one fires first and
 by which calendar, which kinds the API may define and which stored ones it may change, how a
-definition appears in the audit log, and how lists of definitions are filtered."""
+definition appears in the audit log. (How lists of definitions are filtered and sorted:
+``domain.queries.TaskFilter``, answered by the store.)"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,6 @@ from tickwork.callables import Resolver, resolve_callable
 from tickwork.config.jobs import definition_table
 from tickwork.domain.arguments import check_call, check_json, signature_of
 from tickwork.domain.calendars import Calendar, calendar_from_spec
-from tickwork.domain.jobs import RunStatus
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.schedules import parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
@@ -172,64 +171,3 @@ def sync_changes(definitions: Sequence[TaskDefinition], report: SyncReport) -> l
         before = audit_table(report.previous[name].definition)
         changes.append(Change("job.delete", "job", name, before=before))
     return changes
-
-
-NEVER_RAN = "never"  # the last-status filter of definitions without any run
-FAILING = "failing"  # the last-status filter of definitions whose latest run failed or timed out
-FAILING_STATUSES = frozenset({RunStatus.FAILED.value, RunStatus.TIMEOUT.value})
-TASK_SORTS = ("name", "next_fire_at", "updated_at")
-
-
-@dataclass(frozen=True)
-class TaskFilter:
-    """Which definitions a list shows; None matches anything."""
-
-    name: str | None = None  # part of the name, any case
-    tag: str | None = None
-    kind: TaskKind | None = None
-    enabled: bool | None = None
-    removed: bool | None = None
-    paused: bool | None = None  # as the tasks are read (a pause that is over is none)
-    last_status: str | None = None  # a RunStatus value, NEVER_RAN or FAILING
-    sort: str = "name"  # TASK_SORTS; next_fire_at puts never-firing ones last
-
-
-def select_tasks(tasks: Sequence[Task], last: Mapping[str, RunStatus], f: TaskFilter) -> list[Task]:
-    """The definitions matching every filter of ``f``, sorted (by name within equal keys);
-    ``last`` holds each task's latest run status."""
-    if f.sort not in TASK_SORTS:
-        raise ConfigError(
-            f"unknown sort {f.sort!r}; sorts are {', '.join(TASK_SORTS)}", field="sort"
-        )
-    statuses = (NEVER_RAN, FAILING, *(status.value for status in RunStatus))
-    if f.last_status is not None and f.last_status not in statuses:
-        raise ConfigError(
-            f"unknown status {f.last_status!r}; statuses are {', '.join(statuses)}",
-            field="status",
-        )
-    found = [
-        t
-        for t in tasks
-        if (f.name is None or f.name.lower() in t.name.lower())
-        and (f.tag is None or f.tag in t.definition.tags)
-        and (f.kind is None or t.definition.kind is f.kind)
-        and (f.enabled is None or t.definition.enabled is f.enabled)
-        and (f.removed is None or t.removed is f.removed)
-        and (f.paused is None or (t.pause is not None) is f.paused)
-        and (f.last_status is None or _status_matches(f.last_status, _last(last, t.name)))
-    ]
-    found.sort(key=lambda t: t.name)  # also the tie-break of the sorts below (stable)
-    if f.sort == "next_fire_at":
-        found.sort(key=lambda t: (t.next_fire_at is None, t.next_fire_at or t.updated_at))
-    elif f.sort == "updated_at":
-        found.sort(key=lambda t: t.updated_at, reverse=True)  # newest first
-    return found
-
-
-def _status_matches(wanted: str, status: str) -> bool:
-    return status in FAILING_STATUSES if wanted == FAILING else status == wanted
-
-
-def _last(last: Mapping[str, RunStatus], name: str) -> str:
-    status = last.get(name)
-    return NEVER_RAN if status is None else status.value

@@ -13,21 +13,19 @@ from typing import Any
 
 from tickwork.config.jobs import definition_table, parse_job_table
 from tickwork.domain.activity import MissedReason, NewMissedFire, missed_between
-from tickwork.domain.jobs import RunStatus, TriggeredBy
-from tickwork.domain.queries import SyncReport
+from tickwork.domain.jobs import TriggeredBy
+from tickwork.domain.queries import SyncReport, TaskFilter, TaskPage
 from tickwork.domain.schedules import next_fires, parse_schedule
 from tickwork.domain.tasks import Task, TaskDefinition, TaskPause, TaskSource, new_pause
 from tickwork.errors import ConfigError, ConflictError, NotFoundError
 from tickwork.service.audit import Change
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import (
-    TaskFilter,
     audit_table,
     calendar_of,
     check_api_changeable,
     check_api_definable,
     first_fire,
-    select_tasks,
     sync_changes,
     taken_message,
     validate_definitions,
@@ -115,14 +113,23 @@ class Definitions:
         ]
 
     async def search(
-        self, query: TaskFilter, *, with_last: bool = True
-    ) -> tuple[list[Task], dict[str, RunStatus]]:
-        """The definitions matching ``query``, sorted, and each task's latest run status
-        (read over every run: without ``with_last`` only when the query filters by it, else
-        the map is empty)."""
-        wanted = with_last or query.last_status is not None
-        last = await self.ctx.store.last_run_statuses() if wanted else {}
-        return select_tasks(await self.tasks(), last, query), last
+        self,
+        query: TaskFilter,
+        *,
+        after: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        with_last: bool = True,
+    ) -> TaskPage:
+        """A page of the definitions ``query`` selects, in its order (``Store.search_tasks``:
+        ``limit`` None is all of them; ``after`` a name, the keyset of the name order), with
+        the latest run's status of each task on the page when ``with_last``."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        found = await ctx.store.search_tasks(query, now, after=after, offset=offset, limit=limit)
+        page = [current(t, now) for t in found.tasks]
+        last = await ctx.store.last_run_statuses([t.name for t in page]) if with_last else {}
+        return TaskPage(page, found.total, found.more, last)
 
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         ctx = self.ctx
@@ -160,7 +167,8 @@ class Definitions:
                 f"unknown action {action!r}; actions are {', '.join(BULK_ACTIONS)}",
                 field="action",
             )
-        tasks, _ = await self.search(dataclasses.replace(query, removed=False), with_last=False)
+        selected = await self.search(dataclasses.replace(query, removed=False), with_last=False)
+        tasks = selected.tasks
         if action == "trigger":
             from tickwork.service.jobs import Jobs  # jobs imports this module
 

@@ -18,7 +18,7 @@ from tickwork.domain.activity import (
 )
 from tickwork.domain.admission import Hold
 from tickwork.domain.failures import FAILURE_LIMIT, FailureReport
-from tickwork.domain.jobs import Job, JobState, Run, RunMark, RunStatus, TriggeredBy
+from tickwork.domain.jobs import Job, JobState, Run, RunMark, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.retention import PruneReport
@@ -29,11 +29,10 @@ from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.alerts import Alerts
 from tickwork.service.context import Context
-from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.definitions import BulkReport, Definitions, task_table
 from tickwork.service.failures import DEFAULT_SINCE, Failures
 from tickwork.service.jobs import EnqueueRequest, Jobs
-from tickwork.service.queries import JobQuery, QueueStats, RunQuery
+from tickwork.service.queries import JobQuery, QueueStats, RunQuery, TaskFilter, TaskPage
 from tickwork.service.runs import Runs
 from tickwork.service.stats import StatsReport, per_minute, request_of, stats_report
 from tickwork.service.status import Status, cluster_status
@@ -85,9 +84,17 @@ class Service:
         return await self.definitions.tasks(include_removed=include_removed)
 
     async def search_tasks(
-        self, query: TaskFilter, *, with_last: bool = True
-    ) -> tuple[list[Task], dict[str, RunStatus]]:
-        return await self.definitions.search(query, with_last=with_last)
+        self,
+        query: TaskFilter,
+        *,
+        after: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        with_last: bool = True,
+    ) -> TaskPage:
+        return await self.definitions.search(
+            query, after=after, offset=offset, limit=limit, with_last=with_last
+        )
 
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         return await self.definitions.set_enabled(name, enabled)
@@ -236,9 +243,12 @@ class Service:
         return await self.activity.missed_counts(query)
 
     async def status(
-        self, *, heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+        self,
+        *,
+        heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        finished: bool = True,
     ) -> Status:
-        return await cluster_status(self.ctx, heartbeat_interval_seconds)
+        return await cluster_status(self.ctx, heartbeat_interval_seconds, finished=finished)
 
     async def stats(
         self,

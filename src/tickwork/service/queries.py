@@ -15,6 +15,8 @@ from tickwork.domain.activity import (
     parse_reasons,
 )
 from tickwork.domain.queries import (
+    FAILING,
+    NEVER_RAN,
     RUN_SORTS,
     ControlState,
     JobQuery,
@@ -22,11 +24,15 @@ from tickwork.domain.queries import (
     QueueStats,
     RunQuery,
     RunStats,
+    TaskFilter,
+    TaskPage,
 )
 from tickwork.errors import ConfigError
 
 __all__ = [
+    "FAILING",
     "MAX_PAGE",
+    "NEVER_RAN",
     "RUN_SORTS",
     "AuditEntry",
     "AuditQuery",
@@ -41,6 +47,8 @@ __all__ = [
     "RunEvent",
     "RunQuery",
     "RunStats",
+    "TaskFilter",
+    "TaskPage",
     "check_aware",
     "check_limit",
     "parse_reasons",

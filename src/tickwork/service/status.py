@@ -26,10 +26,13 @@ class Status:
     unregistered: dict[str, int] = field(default_factory=dict)
 
 
-async def cluster_status(ctx: Context, heartbeat_interval_seconds: float) -> Status:
-    """Job counts by state, and each processor with its state and running jobs."""
+async def cluster_status(
+    ctx: Context, heartbeat_interval_seconds: float, *, finished: bool = True
+) -> Status:
+    """Job counts by state (without ``finished``, the active states only: the finished ones
+    take a scan of every job), and each processor with its state and running jobs."""
     store = ctx.store
-    counts = await store.count_jobs_by_state()
+    counts = await store.count_jobs_by_state(finished=finished)
     infos = await store.list_processors()
     running = await store.running_counts_by_worker()
     now = ctx.clock.now()

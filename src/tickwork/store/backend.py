@@ -44,6 +44,10 @@ class Backend(Protocol):
         """The UTC hour (0-23) of a time column."""
         ...
 
+    def json_array_has(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        """Whether the JSON array of strings in ``column`` holds ``value`` (a task's tags)."""
+        ...
+
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None
     ) -> list[RunStats]:

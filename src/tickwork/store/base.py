@@ -35,6 +35,8 @@ from tickwork.domain.queries import (
     RunQuery,
     RunStats,
     SyncReport,
+    TaskFilter,
+    TaskPage,
 )
 from tickwork.domain.tasks import (
     DEFAULT_MAX_INTERRUPTIONS,
@@ -221,6 +223,22 @@ class TaskReads(Protocol):
 
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]: ...
 
+    async def search_tasks(
+        self,
+        query: TaskFilter,
+        now: datetime,
+        *,
+        after: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> TaskPage:
+        """The tasks ``query`` selects at ``now`` (a pause whose end has come is none), in its
+        order: ``limit`` of them (None: all) from ``offset`` on, after the name ``after``
+        (keyset; name order only, else ``ConfigError``). ``TaskPage.last`` is left empty. Only
+        the page's tasks are read whole; the filter runs on the stored columns, and the latest
+        run's status (``TaskFilter.last_status``) costs one index seek per task."""
+        ...
+
 
 class Processors(Protocol):
     """The processes of a deployment: their registrations and heartbeats."""
@@ -395,9 +413,9 @@ class Queries(Protocol):
         ``ascending``; ``sort="id"`` is the order they were recorded in)."""
         ...
 
-    async def last_run_statuses(self) -> dict[str, RunStatus]:
-        """Each task's most recent run's status (the latest recorded); tasks without runs are
-        absent."""
+    async def last_run_statuses(self, task_names: Sequence[str]) -> dict[str, RunStatus]:
+        """The status of the newest run of each of ``task_names`` (by start, as
+        ``recent_runs``), in one round trip; tasks without runs are absent."""
         ...
 
     async def recent_runs(
@@ -435,14 +453,20 @@ class Failures(Protocol):
 class Stats(Protocol):
     """Figures over the queue and the run history."""
 
-    async def count_jobs_by_state(self) -> dict[JobState, int]: ...
+    async def count_jobs_by_state(self, *, finished: bool = True) -> dict[JobState, int]:
+        """How many jobs are in each state (every state a key). Without ``finished``, only
+        the active states (pending and running) are counted and are keys: through their
+        partial indexes, where the finished ones take a scan of every job."""
+        ...
 
     async def running_counts_by_worker(self) -> dict[str, int]:
         """How many jobs each worker (by ``worker_id``, i.e. processor ID) is running now;
         workers running none are absent."""
         ...
 
-    async def queue_stats(self, now: datetime) -> QueueStats: ...
+    async def queue_stats(self, now: datetime, *, finished: bool = True) -> QueueStats:
+        """The queue at ``now``; ``by_state`` as ``count_jobs_by_state(finished=...)``."""
+        ...
 
     async def run_stats(
         self, start: datetime, end: datetime, task_name: str | None = None

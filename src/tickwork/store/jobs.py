@@ -23,7 +23,7 @@ from tickwork.store.rows import (
     job_from_row,
     max_interruptions_of,
 )
-from tickwork.store.schema import PENDING_SQL, jobs, runs, tasks
+from tickwork.store.schema import ACTIVE_SQL, PENDING_SQL, jobs, runs, tasks
 
 _JOB = sa.select(*columns(JOBS))
 
@@ -240,10 +240,16 @@ def next_due_time(conn: Connection) -> datetime | None:
     return due
 
 
-def count_by_state(conn: Connection) -> dict[JobState, int]:
+def count_by_state(conn: Connection, finished: bool = True) -> dict[JobState, int]:
+    """``Store.count_jobs_by_state``: without ``finished``, the active states only, counted
+    through their partial indexes instead of a scan of every job."""
     query = sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)
+    states = list(JobState)
+    if not finished:
+        query = query.where(in_states(ACTIVE_SQL))
+        states = [JobState(s) for s in ACTIVE_SQL]
     counts = {JobState(state): n for state, n in conn.execute(query)}
-    return {s: counts.get(s, 0) for s in JobState}
+    return {s: counts.get(s, 0) for s in states}
 
 
 def running_by_worker(conn: Connection) -> dict[str, int]:
@@ -271,12 +277,12 @@ def due_jobs(conn: Connection, now: datetime) -> tuple[int, datetime | None]:
     return int(count), oldest
 
 
-def queue_stats(conn: Connection, now: datetime) -> QueueStats:
+def queue_stats(conn: Connection, now: datetime, finished: bool = True) -> QueueStats:
     """``Store.queue_stats``."""
     expired = sa.select(sa.func.count()).where(
         jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires_at <= now
     )
-    by_state = count_by_state(conn)
+    by_state = count_by_state(conn, finished)
     due_now, oldest = due_jobs(conn, now)
     expired_leases = conn.execute(expired).scalar() or 0
     return QueueStats(

@@ -3,6 +3,7 @@ keyset cursors, last status per task, counts by hour; what run statistics count.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -70,10 +71,27 @@ def query(conn: Connection, q: RunQuery) -> list[Run]:
     return [run_from_row(r) for r in conn.execute(stmt)]
 
 
-def last_statuses(conn: Connection) -> dict[str, RunStatus]:
-    latest = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.task_name)
-    query = sa.select(runs.c.task_name, runs.c.status).where(runs.c.id.in_(latest))
-    return {name: RunStatus(status) for name, status in conn.execute(query)}
+# A task's runs newest first: by start, ties by recording order. ``ix_tickwork_runs_task_started``
+# (with the row ID SQLite keeps in every index) serves it as a seek per task.
+NEWEST_FIRST = (runs.c.started_at.desc(), runs.c.id.desc())
+
+
+def latest_status(task_name: sa.ColumnElement[str]) -> sa.ScalarSelect[str]:
+    """The status of the newest run of the task named by ``task_name`` (a column of the
+    enclosing query), NULL without runs: a correlated subquery, one index seek per task."""
+    return (
+        sa.select(runs.c.status)
+        .where(runs.c.task_name == task_name)
+        .order_by(*NEWEST_FIRST)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def last_statuses(conn: Connection, task_names: Sequence[str]) -> dict[str, RunStatus]:
+    """``Store.last_run_statuses``: each task's newest run, as ``recent_marks`` finds it."""
+    newest = recent_marks(conn, task_names, 1)
+    return {name: marks[0].status for name, marks in newest.items() if marks}
 
 
 # Tasks per statement of ``recent_marks``: SQLite allows 500 terms in a compound SELECT.
@@ -89,21 +107,30 @@ def recent_marks(
     found: dict[str, list[RunMark]] = {name: [] for name in task_names}
     names = list(found)
     for i in range(0, len(names), RECENT_CHUNK):
-        picks = [
-            sa.select(*columns(RUN_MARKS))
-            .where(runs.c.task_name == name)
-            .order_by(runs.c.started_at.desc(), runs.c.id.desc())
-            .limit(per_task)
-            .subquery()
-            for name in names[i : i + RECENT_CHUNK]
-        ]
-        stmt = sa.union_all(*(sa.select(*pick.c) for pick in picks))
-        for row in conn.execute(stmt):
+        chunk = names[i : i + RECENT_CHUNK]
+        params: dict[str, Any] = {f"name_{k}": name for k, name in enumerate(chunk)}
+        # all(): one fetch for the rows, not one call per row.
+        for row in conn.execute(_newest(len(chunk)), {**params, "per_task": per_task}).all():
             mark = run_mark_from_row(row)
             found[mark.task_name].append(mark)
     for marks in found.values():
         marks.sort(key=lambda m: (m.started_at, m.id), reverse=True)
     return found
+
+
+@functools.cache
+def _newest(count: int) -> sa.CompoundSelect[Any]:
+    """The statement of ``recent_marks`` for ``count`` tasks (``:name_0``… and ``:per_task``),
+    built once per count: building 50 subqueries took longer than running them."""
+    picks = [
+        sa.select(*columns(RUN_MARKS))
+        .where(runs.c.task_name == sa.bindparam(f"name_{k}", type_=runs.c.task_name.type))
+        .order_by(*NEWEST_FIRST)
+        .limit(sa.bindparam("per_task", type_=sa.Integer))
+        .subquery()
+        for k in range(count)
+    ]
+    return sa.union_all(*(sa.select(*pick.c) for pick in picks))
 
 
 def by_hour(conn: Connection, backend: Backend, start: datetime, end: datetime) -> dict[int, int]:

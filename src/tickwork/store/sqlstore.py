@@ -58,6 +58,8 @@ from tickwork.domain.queries import (
     RunQuery,
     RunStats,
     SyncReport,
+    TaskFilter,
+    TaskPage,
 )
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.stats import RollupData, RollupQuery
@@ -194,6 +196,17 @@ class SqlStore:
     async def list_tasks(self, *, include_removed: bool = True) -> list[Task]:
         return await self._db.read(tasks.list_all, include_removed)
 
+    async def search_tasks(
+        self,
+        query: TaskFilter,
+        now: datetime,
+        *,
+        after: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> TaskPage:
+        return await self._db.read(tasks.search, self._backend, query, now, after, offset, limit)
+
     async def sync_tasks(
         self,
         definitions: Sequence[TaskDefinition],
@@ -299,8 +312,8 @@ class SqlStore:
     async def query_runs(self, query: RunQuery) -> list[Run]:
         return await self._db.read(runs.query, query)
 
-    async def last_run_statuses(self) -> dict[str, RunStatus]:
-        return await self._db.read(runs.last_statuses)
+    async def last_run_statuses(self, task_names: Sequence[str]) -> dict[str, RunStatus]:
+        return await self._db.read(runs.last_statuses, task_names)
 
     async def recent_runs(
         self, task_names: Sequence[str], per_task: int
@@ -324,14 +337,14 @@ class SqlStore:
         await self._db.write(failures.acknowledge, self._backend, fingerprint, until, now, by)
 
     # --- figures ------------------------------------------------------------------------------
-    async def count_jobs_by_state(self) -> dict[JobState, int]:
-        return await self._db.read(jobs.count_by_state)
+    async def count_jobs_by_state(self, *, finished: bool = True) -> dict[JobState, int]:
+        return await self._db.read(jobs.count_by_state, finished)
 
     async def running_counts_by_worker(self) -> dict[str, int]:
         return await self._db.read(jobs.running_by_worker)
 
-    async def queue_stats(self, now: datetime) -> QueueStats:
-        return await self._db.read(jobs.queue_stats, now)
+    async def queue_stats(self, now: datetime, *, finished: bool = True) -> QueueStats:
+        return await self._db.read(jobs.queue_stats, now, finished)
 
     async def run_stats(
         self, start: datetime, end: datetime, task_name: str | None = None

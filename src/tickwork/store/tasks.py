@@ -1,8 +1,9 @@
 """Tasks and their schedules in SQL (Core, both dialects): definitions synced, registered and
-changed one by one, read, enabled, paused; the next fire time."""
+changed one by one, read, searched and paged, enabled, paused; the next fire time."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,12 +13,22 @@ from sqlalchemy.engine import Connection
 
 from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import JobState
-from tickwork.domain.queries import SyncReport
+from tickwork.domain.queries import (
+    FAILING,
+    FAILING_STATUSES,
+    NEVER_RAN,
+    SyncReport,
+    TaskFilter,
+    TaskKey,
+    TaskPage,
+    sort_task_keys,
+)
 from tickwork.domain.tasks import Task, TaskDefinition, TaskPause, TaskSource
-from tickwork.errors import ConflictError
+from tickwork.errors import ConfigError, ConflictError
 from tickwork.store.activity import add_missed
 from tickwork.store.backend import Backend
 from tickwork.store.rows import pause_values, task_from_row, task_values
+from tickwork.store.runs import latest_status
 from tickwork.store.schema import PENDING_SQL, jobs, tasks
 
 DELETED_REASON = "job definition deleted"
@@ -124,6 +135,70 @@ def get_many(conn: Connection, names: Sequence[str]) -> list[Task]:
         query = sa.select(tasks).where(tasks.c.name.in_(unique[i : i + NAMES_PER_QUERY]))
         found += [task_from_row(r) for r in conn.execute(query).mappings()]
     return found
+
+
+def search(
+    conn: Connection,
+    backend: Backend,
+    f: TaskFilter,
+    now: datetime,
+    after: str | None,
+    offset: int,
+    limit: int | None,
+) -> TaskPage:
+    """``Store.search_tasks``: the filter in SQL on the stored columns (the latest run's status
+    by a seek per task, only when the filter asks for it), the selection's names sorted by
+    ``sort_task_keys``' rule (by name: the names alone), then only the page's rows read whole
+    and decoded."""
+    where = _conditions(backend, f, now)
+    # all(): one fetch, not one per row (10,000 rows).
+    if f.sort == "name":
+        selected = sorted(conn.execute(sa.select(tasks.c.name).where(*where)).scalars().all())
+    else:
+        if after is not None:
+            raise ConfigError("a page after a name needs the name order", field="after")
+        keyed = sa.select(tasks.c.name, tasks.c.next_fire_at, tasks.c.updated_at).where(*where)
+        keys = [TaskKey(*row) for row in conn.execute(keyed).all()]
+        sort_task_keys(keys, f.sort)
+        selected = [k.name for k in keys]
+    start = offset if after is None else bisect.bisect_right(selected, after) + offset
+    end = None if limit is None else start + limit
+    names = selected[start:end]
+    found = {t.name: t for t in get_many(conn, names)}
+    # A task removed between the two reads has no row: tasks are never deleted, so none is.
+    page = [found[name] for name in names if name in found]
+    return TaskPage(page, total=len(selected), more=end is not None and end < len(selected))
+
+
+def _conditions(backend: Backend, f: TaskFilter, now: datetime) -> list[sa.ColumnElement[bool]]:
+    """``TaskFilter``'s rules on the stored columns."""
+    c = tasks.c
+    where: list[sa.ColumnElement[bool]] = []
+    if f.name is not None:
+        where.append(c.name.icontains(f.name, autoescape=True))
+    if f.tag is not None:
+        where.append(backend.json_array_has(c.tags, f.tag))
+    if f.kind is not None:
+        where.append(c.kind == f.kind.value)
+    if f.enabled is not None:
+        where.append(c.enabled.is_(f.enabled))
+    if f.removed is not None:
+        where.append(c.removed_at.isnot(None) if f.removed else c.removed_at.is_(None))
+    if f.paused is not None:
+        # As ``TaskPause.active``: a pause whose end has come is none.
+        paused = sa.and_(
+            c.paused_at.isnot(None), sa.or_(c.pause_until.is_(None), c.pause_until > now)
+        )
+        where.append(paused if f.paused else sa.not_(paused))
+    if f.last_status is not None:
+        status = latest_status(c.name)
+        if f.last_status == NEVER_RAN:
+            where.append(status.is_(None))
+        elif f.last_status == FAILING:
+            where.append(status.in_([s.value for s in FAILING_STATUSES]))
+        else:
+            where.append(status == f.last_status)
+    return where
 
 
 def list_all(conn: Connection, include_removed: bool) -> list[Task]:

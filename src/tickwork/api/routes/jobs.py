@@ -32,9 +32,8 @@ from tickwork.api.schemas.definitions import (
 from tickwork.domain.access import AuditQuery, Principal, Scope
 from tickwork.domain.jobs import TriggeredBy
 from tickwork.domain.tasks import NAME_PATTERN, Task, TaskKind
-from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.facade import Service
-from tickwork.service.queries import RunQuery
+from tickwork.service.queries import RunQuery, TaskFilter
 from tickwork.wire import AuditOut, RunOut, audit_out, queue_job_out, run_out
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -91,10 +90,9 @@ async def list_jobs(
         last_status=status,
         sort=sort,
     )
-    tasks, last = await svc.search_tasks(query)
-    start = (page - 1) * limit
-    items = [job_out(t, svc.task_table(t), last.get(t.name)) for t in tasks[start : start + limit]]
-    return JobPage(items=items, page=page, limit=limit, total=len(tasks))
+    found = await svc.search_tasks(query, offset=(page - 1) * limit, limit=limit)
+    items = [job_out(t, svc.task_table(t), found.last.get(t.name)) for t in found.tasks]
+    return JobPage(items=items, page=page, limit=limit, total=found.total)
 
 
 @router.post("", status_code=201, summary="Create a job definition")

@@ -23,8 +23,8 @@ from tickwork.domain.schedule_words import describe_schedule
 from tickwork.domain.stats import success_rate
 from tickwork.domain.tasks import Task, TaskKind
 from tickwork.errors import ConfigError
-from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.definitions import BULK_ACTIONS
+from tickwork.service.queries import TaskFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,15 +116,15 @@ async def jobs_page(
 ) -> HTMLResponse:
     ctx = get_context(request)
     filters = Filters(name=name, tag=tag, kind=kind, status=status, enabled=enabled)
-    # Each row's last run comes with its sparkline: the latest status of every task (a read
-    # over all runs) only when the filter needs it.
-    tasks, _ = await ctx.service.search_tasks(filters.query(), with_last=False)
-    # Keyset by name: the selection is sorted by name, so a page starts after the last one.
-    following = [t for t in tasks if after is None or t.name > after]
-    page = following[:PAGE_SIZE]
+    # Keyset by name: a page starts after the last name of the one before. Each row's last
+    # run comes with its sparkline.
+    found = await ctx.service.search_tasks(
+        filters.query(), after=after, limit=PAGE_SIZE, with_last=False
+    )
+    page = found.tasks
     recent = await ctx.service.recent_runs([t.name for t in page], SPARK_SLOTS)
     rows = [row_of(t, recent[t.name]) for t in page]
-    next_url = filters.url(after=page[-1].name) if len(following) > PAGE_SIZE else None
+    next_url = filters.url(after=page[-1].name) if found.more and page else None
     flash = None
     if done is not None and changed is not None:
         flash = f"{done}: {changed} job(s) {'triggered' if done == 'trigger' else 'changed'}"
@@ -133,7 +133,7 @@ async def jobs_page(
         "jobs.html",
         {
             "rows": rows,
-            "total": len(tasks),
+            "total": found.total,
             "filters": filters,
             "kinds": [k.value for k in TaskKind],
             "statuses": get_args(LastStatus),

@@ -12,9 +12,8 @@ from fastapi.responses import HTMLResponse
 from tickwork.api.deps import get_context
 from tickwork.dashboard.web import LookerDep, render
 from tickwork.domain.activity import MissedFireQuery
-from tickwork.domain.jobs import JobState, RunStatus
 from tickwork.domain.stats import TASKS, TrendPoint
-from tickwork.service.definition_rules import TaskFilter, select_tasks
+from tickwork.service.queries import FAILING, TaskFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,17 +76,18 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     ctx = get_context(request)
     now = ctx.clock.now()
     health = await ctx.analytics.health(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
-    status = await ctx.service.status(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
+    # The queue's states only: counting the finished jobs is a scan of the whole history.
+    status = await ctx.service.status(
+        heartbeat_interval_seconds=ctx.heartbeat_interval_seconds, finished=False
+    )
     hour = await ctx.service.stats(since="1h", parts=frozenset({TASKS}))
-    # One read of the definitions and their last statuses, filtered by the lists' own rule.
-    tasks, last = await ctx.service.search_tasks(TaskFilter(removed=False))
-    failing = [
-        task
-        for status in (RunStatus.FAILED, RunStatus.TIMEOUT)
-        for task in select_tasks(tasks, last, TaskFilter(last_status=status.value))
+    # The first few of each list and how many it holds, by the jobs list's own filters.
+    failing, disabled, paused = [
+        await ctx.service.search_tasks(
+            TaskFilter(removed=False, **f), limit=ATTENTION, with_last=False
+        )
+        for f in ({"last_status": FAILING}, {"enabled": False}, {"paused": True})
     ]
-    disabled = select_tasks(tasks, last, TaskFilter(enabled=False))
-    paused = select_tasks(tasks, last, TaskFilter(paused=True))
     missed = await ctx.service.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
     control = await ctx.control.get()
     minutes = await ctx.service.runs_per_minute(CHART_MINUTES)
@@ -105,17 +105,17 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
         {
             "health": health,
             "status": status,
-            "states": [(state.value, status.jobs_by_state.get(state, 0)) for state in JobState],
+            "states": [(state.value, n) for state, n in status.jobs_by_state.items()],
             "oldest_due_age": oldest_due_age,
             "hour_runs": runs,
             "hour_failed": failed,
             "failure_rate": failed / runs if runs else None,
-            "failing": failing[:ATTENTION],
-            "failing_count": len(failing),
-            "disabled": disabled[:ATTENTION],
-            "disabled_count": len(disabled),
-            "paused": paused[:ATTENTION],
-            "paused_count": len(paused),
+            "failing": failing.tasks,
+            "failing_count": failing.total,
+            "disabled": disabled.tasks,
+            "disabled_count": disabled.total,
+            "paused": paused.tasks,
+            "paused_count": paused.total,
             "missed": sorted(missed, key=lambda m: -m.count)[:ATTENTION],
             "control": control,
             "chart": throughput_bars(minutes, now),

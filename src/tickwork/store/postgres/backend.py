@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
@@ -66,6 +67,10 @@ class PostgresBackend:
 
     def hour_of_day(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return sa.extract("hour", sa.func.timezone("UTC", column))
+
+    def json_array_has(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        # The column is JSON (text kept as written); as JSONB, @> finds an element.
+        return sa.cast(column, JSONB).contains([value])
 
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None

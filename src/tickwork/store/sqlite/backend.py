@@ -49,6 +49,10 @@ class SqliteBackend:
         seconds = sa.cast(column, sa.Integer)
         return (seconds % 86400) // 3600
 
+    def json_array_has(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        each = sa.func.json_each(column).table_valued("value")
+        return sa.exists(sa.select(1).select_from(each).where(each.c.value == value))
+
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None
     ) -> list[RunStats]:
