@@ -30,6 +30,9 @@ from tickwork.store import create_store
 SETTINGS = ApiSettings(rate_limit=None, webhook_secret="webhook-secret-0123456789")
 HEADERS: dict[str, str] = {}
 EXAMPLES = 5  # per operation and mode: bounded so the whole file runs in well under a minute
+# Seconds a call may take: schemathesis' own 10 s was reached on a loaded machine (CI runs
+# two test processes on two cores beside PostgreSQL), and a slow answer is not a wrong one.
+TIMEOUT = 60
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.response_schema_conformance,
@@ -78,7 +81,7 @@ def api_schema(sqlite_url: str) -> Iterator[Any]:
     """The schema served by a fresh API over a seeded SQLite store (called in-process)."""
     ctx = _context(sqlite_url)
     HEADERS["Authorization"] = f"Bearer {asyncio.run(_seed(ctx))}"
-    yield schemathesis.openapi.from_asgi(OPENAPI_URL, create_app(ctx))
+    yield schemathesis.openapi.from_asgi(OPENAPI_URL, create_app(ctx), timeout=TIMEOUT)
     ctx.service.store.engine.dispose()  # type: ignore[attr-defined]
 
 
@@ -96,7 +99,7 @@ def test_operation_conforms_to_the_document(api_schema: Any, label: str) -> None
         database=None,
     )
     def run(case: Any) -> None:
-        case.call_and_validate(headers=HEADERS, checks=CHECKS)
+        case.call_and_validate(headers=HEADERS, checks=CHECKS, timeout=TIMEOUT)
 
     run()
 
@@ -115,6 +118,8 @@ def test_invalid_requests_never_cause_a_server_error(api_schema: Any, label: str
         database=None,
     )
     def run(case: Any) -> None:
-        case.call_and_validate(headers=HEADERS, checks=[schemathesis.checks.not_a_server_error])
+        case.call_and_validate(
+            headers=HEADERS, checks=[schemathesis.checks.not_a_server_error], timeout=TIMEOUT
+        )
 
     run()

@@ -57,6 +57,11 @@ USERS_OF_A_DATABASE = {
     ("tokens", "list"): [],
     ("tokens", "revoke"): ["1"],
     ("audit",): [],
+    ("alerts", "list"): [],
+    ("alerts", "history"): [],
+    ("alerts", "ack"): ["rule", "task:job"],
+    ("alerts", "mute"): ["rule", "--until", "1h"],
+    ("alerts", "test"): ["channel"],
 }
 UPGRADE = '(run "tickwork db upgrade" first)'
 

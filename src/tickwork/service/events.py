@@ -17,13 +17,15 @@ nothing. What is read, each poll:
   ``RunEvent``; ``run.output``: a piece of a running attempt's output)
 - missed fires after the missed cursor → ``fire.missed`` (a ``MissedFire``)
 
-Each event carries the feed's position after it (a ``Cursor``); a subscriber that resumes from
-a cursor gets the created/finished/changed/recorded, run progress/event and missed-fire events
-it missed replayed from the store (``run.started`` and processor events are live only). Each
-subscriber has its own filter and its own queue: one that falls ``max_backlog`` events behind
-is dropped (its iteration ends; it may resume from its last cursor), so a slow subscriber never
-holds up the others.
-"""
+Events of one source come in the order they were recorded, and a job's creation, start and end
+in that order; the sources are read one after the other, so events of different sources may
+interleave otherwise than they happened (an audit entry written just after a run ended can come
+before that run's end). Each event carries the feed's position after it (a ``Cursor``); a
+subscriber that resumes from a cursor gets the created/finished/changed/recorded, run
+progress/event and missed-fire events it missed replayed from the store (``run.started`` and
+processor events are live only). Each subscriber has its own filter and its own queue: one that
+falls ``max_backlog`` events behind is dropped (its iteration ends; it may resume from its last
+cursor), so a slow subscriber never holds up the others."""
 
 from __future__ import annotations
 
