@@ -4,8 +4,8 @@
     .venv/bin/python bench/bench_dashboard.py                      # SQLite file in a temp dir
     .venv/bin/python bench/bench_dashboard.py --pg-url postgresql://postgres@127.0.0.1/postgres
     .venv/bin/python bench/bench_dashboard.py --runs 200000 --requests 100
-    .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db          # build, keep
-    .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db --reuse  # measure
+    .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db   # build, keep
+    .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db --reuse
 
 The data: ``--jobs`` HTTP job definitions (``task-0`` …, cron and interval schedules in a few
 time zones, tags, one in 50 disabled) written by the use case (``Service.sync_definitions``);
@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from bench_api import fresh_url, free_port, pct
+from bench_api import free_port, fresh_url, pct
 from bench_failures import NOW
 from bench_failures import load as load_runs
 from bench_metrics import finished
