@@ -6,6 +6,7 @@
     .venv/bin/python bench/bench_dashboard.py --runs 200000 --requests 100
     .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db   # build, keep
     .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db --reuse
+    .venv/bin/python bench/bench_dashboard.py --database ... --reuse --pages job --requests 500
 
 The data: ``--jobs`` HTTP job definitions (``task-0`` …, cron and interval schedules in a few
 time zones, tags, one in 50 disabled) written by the use case (``Service.sync_definitions``);
@@ -65,6 +66,7 @@ DETAIL = "task-7"  # a job with its share of the runs (1M / 50) and their rollup
 SCHEDULES = ("*/5 * * * *", "0 9 * * MON-FRI", "every 10m", "30 2 * * *", "@hourly", "every 1h")
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
 CHUNK = 50_000
+PAGES = {"overview": "/", "jobs": "/jobs", "job": f"/jobs/{DETAIL}"}
 LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
 
 
@@ -244,6 +246,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--pages", nargs="+", choices=PAGES, default=list(PAGES))
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,7 +264,8 @@ def main() -> None:
             print(f"building {shown}: {args.jobs:,} jobs, {args.runs:,} runs", flush=True)
             asyncio.run(build(url, args.jobs, args.runs))
         with served(url, scratch) as base, contextlib.closing(logged_in(base)) as client:
-            for name, path in (("overview", "/"), ("jobs", "/jobs"), ("job", f"/jobs/{DETAIL}")):
+            for name in args.pages:
+                path = PAGES[name]
                 row = {"page": name, "database": shown}
                 row.update(measure(client, path, args.requests, args.warmup))
                 print(json.dumps(row), flush=True)
