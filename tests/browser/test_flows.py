@@ -54,6 +54,8 @@ async def test_a_scheduled_fire_shows_up_without_a_reload(site: Api, page: Page)
     await log_in(page, "ada", path="/jobs")
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name="tick", exact=True))
     await expect(row).to_contain_text("never")
+    # Each row's button says which job it triggers (to a screen reader: not ten "Trigger"s).
+    await expect(row.get_by_role("button", name="Trigger tick", exact=True)).to_be_visible()
     await expect(page.locator("#live-state")).to_have_text("live")
     # A mark on this very document: a reload or a navigation would drop it.
     await page.evaluate("window.tickworkMark = 'same page'")
