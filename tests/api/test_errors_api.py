@@ -124,7 +124,7 @@ async def test_every_response_has_security_headers(api: Api, admin: httpx.AsyncC
         assert headers["content-security-policy"] == "default-src 'self'"
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
 
 
 async def test_request_id_is_kept_or_made(admin: httpx.AsyncClient) -> None:

@@ -42,13 +42,20 @@ def limiter_of(request: Request) -> RateLimiter:
 
 
 def login_page(
-    request: Request, next_path: str, *, error: str | None = None, status_code: int = 200
+    request: Request,
+    next_path: str,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
 ) -> HTMLResponse:
+    """The form; after a refused attempt with its error and the name typed (kept, so only the
+    password is typed again)."""
     token = secrets.token_urlsafe(24)
     response = render(
         request,
         "login.html",
-        {"next_path": next_path, "login_token": token, "error": error},
+        {"next_path": next_path, "login_token": token, "error": error, "username": username},
         status_code=status_code,
     )
     response.set_cookie(
@@ -85,12 +92,13 @@ async def login(request: Request) -> HTMLResponse | RedirectResponse:
             request,
             next_path,
             error=f"too many attempts; try again in {max(1, round(wait))} s",
+            username=name,
             status_code=429,
         )
     try:
         cookie, _ = await sessions_of(request).login(name, form.get("password", ""))
     except AuthError as exc:
-        return login_page(request, next_path, error=str(exc), status_code=401)
+        return login_page(request, next_path, error=str(exc), username=name, status_code=401)
     response = redirect(next_path)
     set_session_cookie(response, cookie)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
