@@ -59,6 +59,18 @@ from tickwork.service.failures import Failures
 from tickwork.service.jobs import Jobs
 from tickwork.service.stats import MAX_RANGE_DAYS, StatsRequest, stats_report
 
+__all__ = [
+    "REPORT_PATH",
+    "REPORT_TASK",
+    "CheckSource",
+    "RenderedReport",
+    "Reports",
+    "ScheduledReport",
+    "SentReport",
+    "report_definition",
+    "send_report",
+]
+
 DEFAULT_SINCE = "7d"
 REPORT_TASK = "tickwork.report"
 REPORT_PATH = "tickwork.service.report:send_report"
