@@ -87,6 +87,7 @@ async def command_context(settings: Settings, actor: Principal) -> AsyncIterator
             max_interruptions=settings.max_interruptions,
             retention=settings.retention,
             alerts=settings.alerts,
+            report=settings.report,
         )
     finally:
         await store.close()
@@ -152,12 +153,18 @@ async def serve(
     any order."""
     from tickwork.runtime.notify.delivery import notify_definition
     from tickwork.runtime.processor import Processor, ProcessorSettings
+    from tickwork.service.report import ScheduledReport, report_definition
     from tickwork.service.retention import record_prune
 
     if alerts_configured(settings):
         # The built-in task that delivers alert notices, synced like the process's own.
         definitions = [*definitions, notify_definition()]
         sources = [*sources, TaskSource.BUILTIN]
+    if settings.report is not None:
+        # The built-in task that sends the weekly report ([report] needs an [alerts] channel,
+        # so the built-in source is synced already).
+        when = (settings.report.schedule, settings.report.timezone)
+        definitions = [*definitions, report_definition(*when)]
     validate_definitions(definitions, resolve)
     # No roles (``tickwork api``): no processor; processor settings refuse an empty set.
     pset = processor_settings(settings, roles, processor_id) if roles != frozenset() else None
@@ -169,7 +176,17 @@ async def serve(
     except BaseException:
         unbind(log_token)
         raise
-    processor = None if pset is None else Processor(store, pset, resolve=resolve)
+    own_resolve = resolve
+    if settings.report is not None:
+        # The worker runs the built-in report task with this process's [report] and channels.
+        report_ctx = Context(
+            store,
+            actor=processor_principal(own_id),
+            alerts=settings.alerts,
+            report=settings.report,
+        )
+        own_resolve = ScheduledReport(report_ctx).resolver(resolve)
+    processor = None if pset is None else Processor(store, pset, resolve=own_resolve)
     ctx = Context(
         store,
         resolve=resolve,
@@ -183,6 +200,7 @@ async def serve(
         heartbeat_interval_seconds=(pset or ProcessorSettings()).heartbeat_interval_seconds,
         retention=settings.retention,
         alerts=settings.alerts,
+        report=settings.report,
     )
     if processor is not None and processor.pruner is not None:
         # The worker's own passes are audited as this processor.

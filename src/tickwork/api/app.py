@@ -27,6 +27,7 @@ from tickwork.api.routes import (
     missed,
     processors,
     queue,
+    report,
     retention,
     runs,
     schedules,
@@ -108,6 +109,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         metrics,
         stats,
         alerts,
+        report,
     )
     for module in routers:
         app.include_router(module.router)

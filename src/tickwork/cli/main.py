@@ -372,4 +372,5 @@ from tickwork.cli import (  # noqa: E402
     alerts,  # noqa: F401  (alerts list/history/ack/mute/test)
     failures,  # noqa: F401  (failures, failures retry/discard)
     ops,  # noqa: F401  (registers its commands)
+    report,  # noqa: F401  (report)
 )

@@ -14,6 +14,7 @@ from tickwork.config.alerts import AlertSettings, alerts_from_table
 from tickwork.config.api import ApiSettings, api_settings_from_env, api_settings_from_table
 from tickwork.config.jobs import JOB_KEYS, parse_jobs
 from tickwork.config.policies import parse_calendars
+from tickwork.config.report import ReportSettings, report_from_table
 from tickwork.config.retention import (
     retention_from_env,
     retention_from_table,
@@ -24,7 +25,7 @@ from tickwork.config.tables import unknown_key_message
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError
 
-_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention", "alerts")
+_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention", "alerts", "report")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def load_config(
     api = ApiSettings()
     retention: dict[str, object] = {}
     alerts = AlertSettings()
+    report: ReportSettings | None = None
     config_path = None if path is None else Path(path)
     if config_path is not None:
         text = _read_config_file(config_path)
@@ -68,10 +70,11 @@ def load_config(
         api = api_settings_from_table(data.get("api", {}), env)
         retention = retention_from_table(data.get("retention", {}), env)
         alerts = alerts_from_table(data.get("alerts", {}), env)
+        report = report_from_table(data.get("report"), env, alerts)
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
     policy = retention_policy(retention, retention_from_env(env))
-    settings = dataclasses.replace(settings, retention=policy, alerts=alerts)
+    settings = dataclasses.replace(settings, retention=policy, alerts=alerts, report=report)
     return Config(
         settings=settings.replace(**flags),
         tasks=tasks,
@@ -92,7 +95,8 @@ def parse_config_text(
     settings, tasks, _ = _parse_tables(data, environ=environ)
     api_settings_from_table(data.get("api", {}), environ)  # validated, like the rest
     retention_from_table(data.get("retention", {}), environ)
-    alerts_from_table(data.get("alerts", {}), environ)
+    alerts = alerts_from_table(data.get("alerts", {}), environ)
+    report_from_table(data.get("report"), environ, alerts)
     return settings, tasks
 
 

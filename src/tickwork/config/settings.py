@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tickwork.config.alerts import AlertSettings
+from tickwork.config.report import ReportSettings
 from tickwork.config.tables import describe, show, substitute_env, unknown_key_message
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.durations import parse_duration
@@ -107,6 +108,8 @@ class Settings:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     # The [alerts] table (config/alerts.py): rules, channels, their notification defaults.
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    # The [report] table (config/report.py): the weekly report's schedule and recipients.
+    report: ReportSettings | None = None
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -208,6 +211,10 @@ def _validate_setting(name: str, value: object, *, field: str, given: object = N
     if name == "alerts":
         if not isinstance(value, AlertSettings):
             raise ConfigError(f"expected an AlertSettings, got {describe(value)}", field=field)
+        return value
+    if name == "report":
+        if value is not None and not isinstance(value, ReportSettings):
+            raise ConfigError(f"expected a ReportSettings, got {describe(value)}", field=field)
         return value
     if name in _OPTIONAL_INT_MINIMUMS or name == "rate_limit":
         if value is None:

@@ -12,6 +12,7 @@ from typing import Any
 from tickwork.callables import Resolver, resolve_callable
 from tickwork.clock import Clock, SystemClock
 from tickwork.config.alerts import AlertSettings
+from tickwork.config.report import ReportSettings
 from tickwork.domain.access import LOCAL, Principal
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
@@ -57,6 +58,8 @@ class Context:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     # The [alerts] table: rules and channels (with their secrets) for the alert use cases.
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    # The [report] table: the weekly report's recipients and e-mail channel (None: not set).
+    report: ReportSettings | None = None
     # Shared by every view: definitions read for enqueues, and call shapes known to fit.
     tasks: TaskCache = field(init=False, repr=False)
     calls: CallCheck = field(init=False, repr=False)

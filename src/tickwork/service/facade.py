@@ -21,6 +21,7 @@ from tickwork.domain.failures import FAILURE_LIMIT, FailureReport
 from tickwork.domain.jobs import Job, JobState, Run, RunMark, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
+from tickwork.domain.report import Report
 from tickwork.domain.retention import PruneReport
 from tickwork.domain.stats import ALL_PARTS, TrendPoint
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
@@ -33,6 +34,7 @@ from tickwork.service.definitions import BulkReport, Definitions, task_table
 from tickwork.service.failures import DEFAULT_SINCE, Failures
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery, TaskFilter, TaskPage
+from tickwork.service.report import Reports, SentReport
 from tickwork.service.runs import Runs
 from tickwork.service.stats import StatsReport, per_minute, request_of, stats_report
 from tickwork.service.status import Status, cluster_status
@@ -51,6 +53,8 @@ class Service:
         self.failure_groups = Failures(ctx, self.jobs)
         # Alert rules, states, history, ack/mute, channel tests (``service/alerts.py``).
         self.alerts = Alerts(ctx)
+        # The weekly report: made, drawn, sent (``service/report.py``).
+        self.reports = Reports(ctx, self.failure_groups, self.alerts)
 
     @property
     def store(self) -> Store:
@@ -280,6 +284,14 @@ class Service:
 
     async def audit_log(self, query: AuditQuery) -> list[AuditEntry]:
         return await audit.audit_log(self.ctx.store, query)
+
+    # --- the weekly report ------------------------------------------------------------------
+    async def report(self, *, since: str | None = None) -> Report:
+        return await self.reports.build(since)
+
+    async def send_report(self, *, since: str | None = None) -> tuple[Report, SentReport]:
+        report = await self.reports.build(since)
+        return report, await self.reports.send(report)
 
     # --- retention -------------------------------------------------------------------------
     async def prune(self, *, dry_run: bool = False) -> PruneReport:

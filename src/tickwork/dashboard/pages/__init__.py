@@ -19,6 +19,7 @@ from tickwork.dashboard.pages import (
     processors,
     queue,
     queue_job,
+    report,
     run,
     users,
 )
@@ -47,6 +48,7 @@ PAGE_MODULES = (
     jobs,
     job_edit,
     job,
+    report,
 )
 
 NAV: tuple[NavItem, ...] = (
@@ -55,6 +57,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Queue", "/queue", Scope.JOBS_READ),
     NavItem("Failures", "/failures", Scope.JOBS_READ),
     NavItem("Processors", "/processors", Scope.JOBS_READ),
+    NavItem("Report", "/report", Scope.JOBS_READ),
     NavItem("Audit log", "/audit", Scope.AUDIT_READ),
     NavItem("Users", "/users", Scope.ADMIN),
 )

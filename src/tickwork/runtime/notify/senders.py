@@ -81,8 +81,7 @@ class Notifier:
             payload = slack_payload(notification, self._base_url)
             await self._post(channel.name, channel.webhook_url.reveal(), json=payload, slack=True)
         elif isinstance(channel, EmailChannel):
-            message = email_message(notification, channel, self._base_url)
-            await asyncio.to_thread(_send_mail, channel, message, self._ssl, self._timeout)
+            await self.send_email(channel, email_message(notification, channel, self._base_url))
         else:
             body = webhook_body(notification, self._base_url)
             stamp = int(self._clock.now().timestamp())
@@ -91,6 +90,11 @@ class Notifier:
                 SIGNATURE_HEADER: signature_header(channel.secret.reveal(), stamp, body),
             }
             await self._post(channel.name, channel.url, content=body, headers=headers)
+
+    async def send_email(self, channel: EmailChannel, message: EmailMessage) -> None:
+        """Send ``message`` (to the recipients of its own headers) over the channel's SMTP
+        settings; ``DeliveryError`` if it was not accepted."""
+        await asyncio.to_thread(_send_mail, channel, message, self._ssl, self._timeout)
 
     async def _post(
         self,
