@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:  # run as a script: the demo's modules and its tas
     sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import Browser, async_playwright, expect  # noqa: E402
-from scripts.dashboard_demo import PASSWORD, Demo, populate  # noqa: E402
 
+from scripts.dashboard_demo import PASSWORD, Demo, populate  # noqa: E402
 from tickwork.api.deps import ApiContext  # noqa: E402
 from tickwork.api.server import ApiServer  # noqa: E402
 from tickwork.clock import SystemClock  # noqa: E402
