@@ -62,6 +62,7 @@ USERS_OF_A_DATABASE = {
     ("alerts", "ack"): ["rule", "task:job"],
     ("alerts", "mute"): ["rule", "--until", "1h"],
     ("alerts", "test"): ["channel"],
+    ("report",): [],
 }
 UPGRADE = '(run "tickwork db upgrade" first)'
 

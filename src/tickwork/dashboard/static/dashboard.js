@@ -52,7 +52,9 @@
     var source = document.body.getAttribute("data-live-source");
     if (!source || !window.EventSource) { setState("", ""); return; }
     var stream = new EventSource(source);
-    stream.onopen = function () { setState("live", "ok"); };
+    // On each (re)connection the page is drawn again once: what changed between drawing it
+    // and the stream's start (a run that began and ended meanwhile) sent no event to it.
+    stream.onopen = function () { setState("live", "ok"); schedule(); };
     stream.onerror = function () { setState("reconnecting…", "warn"); };
     EVENTS.forEach(function (name) {
       stream.addEventListener(name, function (message) {
