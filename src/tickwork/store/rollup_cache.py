@@ -1,16 +1,19 @@
-"""Sums of rollup rows, cached per process by UTC day and checked against each day's run count.
+"""Sums of rollup rows, cached per process by UTC day and hour, checked against run counts.
 
-The analytics sum the same rows of past days again and again: a dashboard showing the last week
-re-reads six days that no longer change. Rollup rows only ever grow, and every finished run adds
-to its day's series row in the same transaction as its other rollup rows, so the runs a day
-counts (the sum of its series day rows, for the tasks asked) change whenever anything read of
-that day may have: they are the day's version. A read splits its range at UTC midnights, sums
-the days before the last one in one statement and the last day in another, and keeps each sum
-with the versions of the days it covers; the next read reuses a sum while those versions hold.
-A late run (one that started on a past day) changes that day's version, and the next read sums
-those days again. The versions are read before the sums, so a sum is never older than the
-versions kept with it. Rows removed by retention leave a day's version alone (day series rows
-stay): a cached sum may still show them, as reads did before they went.
+The analytics sum the same rows again and again: a dashboard showing the last week re-reads
+six days that no longer change, and the hours of today that have passed. Rollup rows only ever
+grow, and every finished run adds to its day's and its hour's series rows in the same
+transaction as its other rollup rows, so the runs a day or an hour counts (the sum of its
+series rows, for the tasks asked) change whenever anything read of it may have: they are its
+version. A read cuts its range into pieces (``pieces``: the days before the last one, the last
+day's hours before the one the range ends in, and that hour), and keeps each piece's sum with
+the versions of the days or hours it covers; the next read reuses a sum while those versions
+hold, so a read of a range ending now, while runs finish, reads again only the current hour's
+rows. A late run (one that started in a past hour or day) changes that hour's or day's
+version, from whichever process wrote it, and the next read sums that piece again. The
+versions are read before the sums, in one statement, so a sum is never older than the versions
+kept with it. Rows removed by retention leave a day's version alone (day series rows stay): a
+cached sum may still show them, as reads did before they went.
 """
 
 from __future__ import annotations
@@ -26,14 +29,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tickwork.domain.stats import DAY, bucket_start
+from tickwork.domain.stats import DAY, HOUR, bucket_start
 from tickwork.store.schema import series_rollups
 
 Span = tuple[int, datetime, datetime]  # rows of a period whose bucket starts in [from, to)
 Sums = dict[tuple[Any, ...], tuple[Any, ...]]  # group → summed values
-# Sums kept per process: three per part of a range (the range, its days before the last one,
-# its last day), each at most the groups of the range's tasks.
-ENTRIES = 96
+# Sums kept per process: four or five per part of a range (the range, its days before the last
+# one, its last day's settled hours, the hour it ends in), each at most the groups of the range's
+# tasks.
+ENTRIES = 128
+_TICK = timedelta(microseconds=1)
+_ONE_HOUR = timedelta(hours=1)
+_ONE_DAY = timedelta(days=1)
 
 
 def first_of(a: Any, b: Any) -> Any:
@@ -50,13 +57,16 @@ class Part:
     """One grouped sum of a rollup table: ``statement(where)`` selects its ``groups`` leading
     columns and value columns, grouped by the former; ``combine`` adds two values of each
     value column (``plus`` or ``first_of``), so sums of days add up as one sum would. Rows
-    made by ``build`` are shared by the reads that find them cached: never changed."""
+    made by ``build`` are shared by the reads that find them cached: never changed.
+    ``hours_for_days``: a day's hour rows sum to what its day row holds (groups without the
+    bucket start, values all ``plus``: not samples), so they may be read in its place."""
 
     name: str
     groups: int
     combine: tuple[Callable[[Any, Any], Any], ...]
     statement: Callable[[list[Any]], sa.Select[Any]]
     build: Callable[[Sums], list[Any]]  # the rows the read returns, of the summed groups
+    hours_for_days: bool = False
 
 
 class RollupCache:
@@ -85,32 +95,63 @@ class RollupCache:
                 self._sums.popitem(last=False)
 
 
-def day_versions(
+@dataclass(frozen=True)
+class Versions:
+    """Runs per UTC day of a range, and per hour of its last day (``hours_of``), keyed by
+    ``(DAY or HOUR, bucket start)``; a period without runs is absent."""
+
+    runs: dict[tuple[int, datetime], int]
+    hours_of: datetime
+
+    @property
+    def complete(self) -> bool:
+        """The last day's hour rows count all of its runs (none taken by retention)."""
+        day = self.runs.get((DAY, self.hours_of), 0)
+        return sum(n for (p, _), n in self.runs.items() if p == HOUR) == day
+
+
+def versions(
     conn: Connection, tasks: tuple[str, ...] | None, first: datetime, end: datetime
-) -> dict[datetime, int]:
-    """Runs per UTC day from ``first``'s day to ``end`` (exclusive), of ``tasks`` (None: all):
-    the days' versions. Day series rows, in key order: a few rows per task and day."""
+) -> Versions:
+    """Runs per UTC day from ``first``'s day to ``end`` (exclusive), and per hour of the last
+    of those days, of ``tasks`` (None: all): the versions of the pieces of a range ending at
+    ``end``. One statement, so one snapshot: the day and hour series rows, in key order, a
+    few rows per task and period."""
     s = series_rollups.c
+    last_day = bucket_start(end - _TICK, DAY)
     where = [
-        s.period_seconds == DAY,
-        s.bucket_start >= bucket_start(first, DAY),
-        s.bucket_start < end,
+        sa.or_(
+            sa.and_(
+                s.period_seconds == DAY,
+                s.bucket_start >= bucket_start(first, DAY),
+                s.bucket_start < end,
+            ),
+            sa.and_(
+                s.period_seconds == HOUR,
+                s.bucket_start >= last_day,
+                s.bucket_start < last_day + _ONE_DAY,
+            ),
+        )
     ]
     if tasks is not None:
         where.append(s.task_name.in_(tasks))
-    stmt = sa.select(s.bucket_start, sa.func.sum(s.count)).where(*where).group_by(s.bucket_start)
-    return {day: int(n) for day, n in conn.execute(stmt)}
+    stmt = (
+        sa.select(s.period_seconds, s.bucket_start, sa.func.sum(s.count))
+        .where(*where)
+        .group_by(s.period_seconds, s.bucket_start)
+    )
+    runs = {(int(period), start): int(n) for period, start, n in conn.execute(stmt)}
+    return Versions(runs, last_day)
 
 
 def by_day(spans: Sequence[Span]) -> list[list[Span]]:
     """``spans`` cut at UTC midnights, grouped by day, oldest first."""
     days: dict[datetime, list[Span]] = {}
-    step = timedelta(seconds=DAY)
     for period, lo, hi in spans:
         at = lo
         while at < hi:
             day = bucket_start(at, DAY)
-            cut = min(hi, day + step)
+            cut = min(hi, day + _ONE_DAY)
             days.setdefault(day, []).append((period, at, cut))
             at = cut
     return [days[d] for d in sorted(days)]
@@ -122,7 +163,7 @@ def ceiling(when: datetime, period: int) -> datetime:
     ending "now" keeps its keys until the period turns."""
     if period <= 0:
         return when
-    return bucket_start(when - timedelta(microseconds=1), period) + timedelta(seconds=period)
+    return bucket_start(when - _TICK, period) + timedelta(seconds=period)
 
 
 def joined(spans: Sequence[Span]) -> list[Span]:
@@ -136,6 +177,72 @@ def joined(spans: Sequence[Span]) -> list[Span]:
     return out
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A part of a range summed and kept on its own: its spans, and the days or hours whose
+    versions (``Versions`` keys) it is kept with. ``grows``: the same piece an hour shorter
+    and the spans of that hour, so the hour that has just settled is added to its sums."""
+
+    spans: tuple[Span, ...]
+    checks: tuple[tuple[int, datetime], ...]
+    grows: tuple[Piece, tuple[Span, ...]] | None = None
+
+    def version(self, known: Versions) -> tuple[int | None, ...]:
+        return tuple(known.runs.get(check) for check in self.checks)
+
+
+def _hours(spans: Sequence[Span]) -> tuple[tuple[int, datetime], ...]:
+    """The hours ``spans`` (of hour or minute rows) cover, as ``Versions`` keys."""
+    at = bucket_start(min(lo for _, lo, _ in spans), HOUR)
+    end = ceiling(max(hi for _, _, hi in spans), HOUR)
+    return tuple((HOUR, at + h * _ONE_HOUR) for h in range((end - at) // _ONE_HOUR))
+
+
+def _settled(last: Sequence[Span], hour: datetime, grow: bool = True) -> Piece | None:
+    """The last day's ``last`` spans (none of day rows) before ``hour``, and with ``grow``
+    the same an hour shorter."""
+    spans = tuple((p, lo, min(hi, hour)) for p, lo, hi in last if lo < hour)
+    if not spans:
+        return None
+    before = hour - _ONE_HOUR
+    shorter = _settled(last, before, grow=False) if grow else None
+    added = tuple((p, max(lo, before), hi) for p, lo, hi in spans if hi > before)
+    grows = None if shorter is None else (shorter, added)
+    return Piece(spans, _hours(spans), grows)
+
+
+def pieces(spans: Sequence[Span], known: Versions, by_hours: bool) -> list[Piece]:
+    """How a read of ``spans`` is summed and kept: the days before the last one, checked by
+    their day versions; the last day's hours before the hour the range ends in (settled in a
+    running system, where runs land in the current hour), checked by their hour versions;
+    and the rest, checked by the versions of its hours, or of its day when it reads day rows.
+    Each span's end is rounded up to its period (``ceiling``). ``by_hours``: the part's sums
+    of a day's hour rows equal those of its day row (``Part.hours_for_days``), so the last
+    day's day rows are read as its hour rows, while these count every run of the day
+    (retention may have taken hour rows; day rows stay)."""
+    end = max(hi for _, _, hi in spans)
+    days = by_day([(period, lo, ceiling(hi, period)) for period, lo, hi in spans])
+    out: list[Piece] = []
+    if len(days) > 1:
+        past = days[:-1]
+        checks = tuple((DAY, bucket_start(day[0][1], DAY)) for day in past)
+        out.append(Piece(tuple(span for day in past for span in day), checks))
+    last = days[-1]
+    day = bucket_start(last[0][1], DAY)
+    if known.hours_of != day:  # not the day whose hours were counted: by the day only
+        return [*out, Piece(tuple(last), ((DAY, day),))]
+    if by_hours and known.complete:
+        last = [(HOUR if p == DAY else p, lo, hi) for p, lo, hi in last]
+    if any(p == DAY for p, _, _ in last):  # day rows cannot be cut by the hour
+        return [*out, Piece(tuple(last), ((DAY, day),))]
+    hour = max(bucket_start(end - _TICK, HOUR), day)
+    settled = _settled(last, hour)
+    if settled is not None:
+        out.append(settled)
+    rest = tuple((p, max(lo, hour), hi) for p, lo, hi in last if hi > hour)
+    return [*out, Piece(rest, _hours(rest))]
+
+
 def _read(
     conn: Connection,
     part: Part,
@@ -143,7 +250,7 @@ def _read(
     spans: Sequence[Span],
 ) -> Sums:
     g = part.groups
-    rows = conn.execute(part.statement(where(spans))).all()
+    rows = conn.execute(part.statement(where(joined(spans)))).all()
     return {tuple(row[:g]): tuple(row[g:]) for row in rows}
 
 
@@ -165,39 +272,57 @@ def summed(
     part: Part,
     spans: Sequence[Span],
     where: Callable[[Sequence[Span]], list[Any]],
-    versions: Callable[[], dict[datetime, int]],
+    versions: Callable[[], Versions],
     scope: Hashable,
 ) -> list[Any]:
     """``part`` summed over ``spans`` (``where(spans)``: the statement's where-clauses), as
-    ``part.build`` makes rows of it: the whole range, else the days before the last one and
-    the last day, each from the cache while the versions of its days (``versions()``, read
-    once per read) hold, else read and kept. ``scope``: what else the sums depend on."""
+    ``part.build`` makes rows of it: the whole range, else each of its ``pieces``, from the
+    cache while the versions it was kept with (``versions()``, read once per read, before any
+    sum) hold, else read and kept. ``scope``: what else the sums depend on."""
     if cache is None or cache.entries <= 0:
         return part.build(_read(conn, part, where, spans))
-    days = by_day([(period, lo, ceiling(hi, period)) for period, lo, hi in spans])
     known = versions()
-
-    def version(group: list[list[Span]]) -> tuple[int | None, ...]:
-        return tuple(known.get(bucket_start(day[0][1], DAY)) for day in group)
-
-    whole = ("rows", part.name, scope, tuple(span for day in days for span in day))
-    found: list[Any] | None = cache.get(whole, version(days))
+    cut = pieces(spans, known, part.hours_for_days)
+    whole = ("rows", part.name, scope, tuple(piece.spans for piece in cut))
+    version = tuple(piece.version(known) for piece in cut)
+    found: list[Any] | None = cache.get(whole, version)
     if found is not None:
         return found
     out: Sums = {}
-    for group in (days[:-1], days[-1:]):
-        pieces = tuple(span for day in group for span in day)
-        if not pieces:
-            continue
-        key = ("sums", part.name, scope, pieces)
-        sums = cache.get(key, version(group))
-        if sums is None:
-            sums = _read(conn, part, where, joined(pieces))
-            cache.put(key, version(group), sums)
+    for piece in cut:
+        sums = _sums(conn, cache, part, where, known, scope, piece)
         if out:
             _merge(out, sums, part.combine)
         else:
             out = dict(sums)
     rows = part.build(out)
-    cache.put(whole, version(days), rows)
+    cache.put(whole, version, rows)
     return rows
+
+
+def _sums(
+    conn: Connection,
+    cache: RollupCache,
+    part: Part,
+    where: Callable[[Sequence[Span]], list[Any]],
+    known: Versions,
+    scope: Hashable,
+    piece: Piece,
+) -> Sums:
+    """One piece's sums: kept, else the piece an hour shorter kept and the hour added, else
+    read."""
+    key = ("sums", part.name, scope, piece.spans)
+    found: Sums | None = cache.get(key, piece.version(known))
+    if found is not None:
+        return found
+    sums: Sums | None = None
+    if piece.grows is not None:
+        shorter, added = piece.grows
+        kept = cache.get(("sums", part.name, scope, shorter.spans), shorter.version(known))
+        if kept is not None:
+            sums = dict(kept)
+            _merge(sums, _read(conn, part, where, added), part.combine)
+    if sums is None:
+        sums = _read(conn, part, where, piece.spans)
+    cache.put(key, piece.version(known), sums)
+    return sums

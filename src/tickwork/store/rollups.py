@@ -49,10 +49,11 @@ from tickwork.store.rollup_cache import (
     Part,
     RollupCache,
     Span,
-    day_versions,
+    Versions,
     first_of,
     plus,
     summed,
+    versions,
 )
 from tickwork.store.rows import CORE, Codec
 from tickwork.store.schema import (
@@ -324,6 +325,7 @@ _HISTOGRAMS = Part(
         HistogramRow(task, measure, status, int(bucket), int(n), float(total))
         for (task, measure, status, bucket), (n, total) in sums.items()
     ],
+    hours_for_days=True,
 )
 _SERIES = Part(
     "series",
@@ -349,6 +351,7 @@ _KEYS = Part(
         .group_by(_k.task_name, _k.key, _k.status)
     ),
     lambda sums: [KeyRow(task, key, status, int(n)) for (task, key, status), (n,) in sums.items()],
+    hours_for_days=True,
 )
 _KEYED_SERIES = Part(
     "keyed series",
@@ -388,22 +391,22 @@ _ERRORS = Part(
 def read(conn: Connection, q: RollupQuery, cache: RollupCache | None = None) -> RollupData:
     """``Store.read_rollups``: the parts ``q.parts`` asks for, each summed in SQL — the range's
     histograms per task, its series, its keys and its errors — and with ``cache``, sums of
-    days read before reused while the days' run counts are unchanged (``rollup_cache``).
+    days and hours read before reused while their run counts are unchanged (``rollup_cache``).
     With ``q.key`` the histograms and errors are left empty (they carry no key) and the
     series come from the per-key rows (counts only)."""
-    found: dict[datetime, int] | None = None
+    found: Versions | None = None
 
-    def versions() -> dict[datetime, int]:
+    def known() -> Versions:
         nonlocal found
         if found is None:  # once per read, before any sum it checks
-            found = day_versions(conn, q.tasks, q.start, q.end)
+            found = versions(conn, q.tasks, q.start, q.end)
         return found
 
     def sums(
         part: Part, spans: list[Span], where: Callable[[Sequence[Span]], list[Any]]
     ) -> list[Any]:
         # Per-key reads are cheap seeks of one key: not cached (their scope would need the key).
-        return summed(conn, None if q.key else cache, part, spans, where, versions, q.tasks)
+        return summed(conn, None if q.key else cache, part, spans, where, known, q.tasks)
 
     keyed_by = [] if q.key is None else [_k.key == q.key]
     keys: list[KeyRow] = []
