@@ -34,10 +34,10 @@ from tickwork.store.schema import series_rollups
 
 Span = tuple[int, datetime, datetime]  # rows of a period whose bucket starts in [from, to)
 Sums = dict[tuple[Any, ...], tuple[Any, ...]]  # group → summed values
-# Sums kept per process: four or five per part of a range (the range, its days before the last
-# one, its last day's settled hours, the hour it ends in), each at most the groups of the range's
-# tasks.
-ENTRIES = 128
+# Sums kept per process: five per part of a range (its rows; its days before the last one, its
+# last day's settled hours, both together; the hour it ends in), each at most the groups of the
+# range's tasks.
+ENTRIES = 160
 _TICK = timedelta(microseconds=1)
 _ONE_HOUR = timedelta(hours=1)
 _ONE_DAY = timedelta(days=1)
@@ -56,8 +56,9 @@ def plus(a: Any, b: Any) -> Any:
 class Part:
     """One grouped sum of a rollup table: ``statement(where)`` selects its ``groups`` leading
     columns and value columns, grouped by the former; ``combine`` adds two values of each
-    value column (``plus`` or ``first_of``), so sums of days add up as one sum would. Rows
-    made by ``build`` are shared by the reads that find them cached: never changed.
+    value column (``plus`` or ``first_of``), so sums of days add up as one sum would. ``row``
+    makes the row a read returns of one group and its values; rows are shared by the reads
+    that find them cached: never changed.
     ``hours_for_days``: a day's hour rows sum to what its day row holds (groups without the
     bucket start, values all ``plus``: not samples), so they may be read in its place."""
 
@@ -65,7 +66,7 @@ class Part:
     groups: int
     combine: tuple[Callable[[Any, Any], Any], ...]
     statement: Callable[[list[Any]], sa.Select[Any]]
-    build: Callable[[Sums], list[Any]]  # the rows the read returns, of the summed groups
+    row: Callable[[tuple[Any, ...], tuple[Any, ...]], Any]
     hours_for_days: bool = False
 
 
@@ -119,26 +120,18 @@ def versions(
     few rows per task and period."""
     s = series_rollups.c
     last_day = bucket_start(end - _TICK, DAY)
-    where = [
-        sa.or_(
-            sa.and_(
-                s.period_seconds == DAY,
-                s.bucket_start >= bucket_start(first, DAY),
-                s.bucket_start < end,
-            ),
-            sa.and_(
-                s.period_seconds == HOUR,
-                s.bucket_start >= last_day,
-                s.bucket_start < last_day + _ONE_DAY,
-            ),
+    tasks_in = [] if tasks is None else [s.task_name.in_(tasks)]
+
+    def runs_by(period: int, lo: datetime, hi: datetime) -> sa.Select[Any]:
+        # Each branch a range of the primary key (an OR of both made SQLite walk a task index).
+        return (
+            sa.select(s.period_seconds, s.bucket_start, sa.func.sum(s.count))
+            .where(s.period_seconds == period, s.bucket_start >= lo, s.bucket_start < hi, *tasks_in)
+            .group_by(s.period_seconds, s.bucket_start)
         )
-    ]
-    if tasks is not None:
-        where.append(s.task_name.in_(tasks))
-    stmt = (
-        sa.select(s.period_seconds, s.bucket_start, sa.func.sum(s.count))
-        .where(*where)
-        .group_by(s.period_seconds, s.bucket_start)
+
+    stmt = sa.union_all(
+        runs_by(DAY, bucket_start(first, DAY), end), runs_by(HOUR, last_day, last_day + _ONE_DAY)
     )
     runs = {(int(period), start): int(n) for period, start, n in conn.execute(stmt)}
     return Versions(runs, last_day)
@@ -254,16 +247,21 @@ def _read(
     return {tuple(row[:g]): tuple(row[g:]) for row in rows}
 
 
+Values = tuple[Any, ...]
+
+
+def adder(combine: tuple[Callable[[Any, Any], Any], ...]) -> Callable[[Values, Values], Values]:
+    """Adds two groups' values as ``combine`` says (all ``plus``: one ``map``, the common case)."""
+    if all(f is plus for f in combine):
+        return lambda a, b: tuple(map(operator.add, a, b))
+    return lambda a, b: tuple(f(x, y) for f, x, y in zip(combine, a, b, strict=True))
+
+
 def _merge(into: Sums, sums: Sums, combine: tuple[Callable[[Any, Any], Any], ...]) -> None:
-    summing = all(f is plus for f in combine)
+    add = adder(combine)
     for group, values in sums.items():
         found = into.get(group)
-        if found is None:
-            into[group] = values
-        elif summing:
-            into[group] = tuple(map(operator.add, found, values))
-        else:
-            into[group] = tuple(f(a, b) for f, a, b in zip(combine, found, values, strict=True))
+        into[group] = values if found is None else add(found, values)
 
 
 def summed(
@@ -276,28 +274,40 @@ def summed(
     scope: Hashable,
 ) -> list[Any]:
     """``part`` summed over ``spans`` (``where(spans)``: the statement's where-clauses), as
-    ``part.build`` makes rows of it: the whole range, else each of its ``pieces``, from the
+    ``part.row`` makes rows of it: the whole range, else each of its ``pieces``, from the
     cache while the versions it was kept with (``versions()``, read once per read, before any
-    sum) hold, else read and kept. ``scope``: what else the sums depend on."""
+    sum) hold, else read and kept. The pieces before the last are also kept summed together,
+    with their rows, so a read that sums the last piece again (the hour runs land in) makes
+    rows only of the groups that piece has. ``scope``: what else the sums depend on."""
     if cache is None or cache.entries <= 0:
-        return part.build(_read(conn, part, where, spans))
+        return [part.row(g, v) for g, v in _read(conn, part, where, spans).items()]
     known = versions()
-    cut = pieces(spans, known, part.hours_for_days)
-    whole = ("rows", part.name, scope, tuple(piece.spans for piece in cut))
-    version = tuple(piece.version(known) for piece in cut)
+    *before, last = pieces(spans, known, part.hours_for_days)
+    version = tuple(piece.version(known) for piece in (*before, last))
+    whole = ("rows", part.name, scope, tuple(piece.spans for piece in (*before, last)))
     found: list[Any] | None = cache.get(whole, version)
     if found is not None:
         return found
-    out: Sums = {}
-    for piece in cut:
-        sums = _sums(conn, cache, part, where, known, scope, piece)
-        if out:
-            _merge(out, sums, part.combine)
-        else:
-            out = dict(sums)
-    rows = part.build(out)
-    cache.put(whole, version, rows)
-    return rows
+    settled: tuple[Sums, dict[tuple[Any, ...], Any]] = ({}, {})
+    if before:
+        key = ("settled", part.name, scope, tuple(piece.spans for piece in before))
+        kept = cache.get(key, version[:-1])
+        if kept is None:
+            sums: Sums = {}
+            for piece in before:
+                _merge(sums, _sums(conn, cache, part, where, known, scope, piece), part.combine)
+            kept = (sums, {g: part.row(g, v) for g, v in sums.items()})
+            cache.put(key, version[:-1], kept)
+        settled = kept
+    sums, rows = settled[0], dict(settled[1])
+    latest = _sums(conn, cache, part, where, known, scope, last)
+    add, row = adder(part.combine), part.row
+    for group, values in latest.items():
+        found_values = sums.get(group)
+        rows[group] = row(group, values if found_values is None else add(found_values, values))
+    out = list(rows.values())
+    cache.put(whole, version, out)
+    return out
 
 
 def _sums(

@@ -321,10 +321,7 @@ _HISTOGRAMS = Part(
         .where(*where)
         .group_by(_r.task_name, _r.measure, _r.status, _r.bucket)
     ),
-    lambda sums: [
-        HistogramRow(task, measure, status, int(bucket), int(n), float(total))
-        for (task, measure, status, bucket), (n, total) in sums.items()
-    ],
+    lambda g, v: HistogramRow(g[0], g[1], g[2], int(g[3]), int(v[0]), float(v[1])),
     hours_for_days=True,
 )
 _SERIES = Part(
@@ -336,10 +333,7 @@ _SERIES = Part(
         .where(*where)
         .group_by(_s.bucket_start, _s.status)
     ),
-    lambda sums: [
-        SeriesRow(start, status, int(n), float(total))
-        for (start, status), (n, total) in sums.items()
-    ],
+    lambda g, v: SeriesRow(g[0], g[1], int(v[0]), float(v[1])),
 )
 _KEYS = Part(
     "keys",
@@ -350,7 +344,7 @@ _KEYS = Part(
         .where(*where)
         .group_by(_k.task_name, _k.key, _k.status)
     ),
-    lambda sums: [KeyRow(task, key, status, int(n)) for (task, key, status), (n,) in sums.items()],
+    lambda g, v: KeyRow(g[0], g[1], g[2], int(v[0])),
     hours_for_days=True,
 )
 _KEYED_SERIES = Part(
@@ -362,7 +356,7 @@ _KEYED_SERIES = Part(
         .where(*where)
         .group_by(_k.bucket_start, _k.status)
     ),
-    lambda sums: [SeriesRow(start, status, int(n), 0.0) for (start, status), (n,) in sums.items()],
+    lambda g, v: SeriesRow(g[0], g[1], int(v[0]), 0.0),
 )
 _ERRORS = Part(
     "errors",
@@ -381,10 +375,7 @@ _ERRORS = Part(
         .where(*where)
         .group_by(_e.task_name, _e.fingerprint)
     ),
-    lambda sums: [
-        ErrorRow(task, fp, etype, eclass, message, frame, int(n))
-        for (task, fp), (etype, eclass, message, frame, n) in sums.items()
-    ],
+    lambda g, v: ErrorRow(g[0], g[1], v[0], v[1], v[2], v[3], int(v[4])),
 )
 
 
