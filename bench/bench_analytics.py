@@ -17,8 +17,9 @@ call it, ``--reps`` times.
 ``--live``: before each repetition one run finishes in the range's last hour (at 23:59:59 of
 its last day), as in a running system, so the sums of that hour are read again (those of the
 days and settled hours before come from the store's cache while their run counts hold);
-``--cold``: that cache off, every read sums every day. Each query's line gives the wall time's p50 and p99 and the p50 of the CPU
-time of this process (with SQLite, the whole read; with PostgreSQL, not the server's part).
+``--cold``: that cache off, every read sums every day. Each query's line gives the wall time's
+p50 and p99 and the p50 of the CPU time of this process (with SQLite, the whole read; with
+PostgreSQL, not the server's part).
 
 ``--cost``: what keeping the rollups costs the completion path, in one process: 20,000 jobs
 enqueued, claimed and completed in batches of 200 as a worker does, ``store.complete`` timed
@@ -33,6 +34,7 @@ import argparse
 import asyncio
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +42,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import observability_switch
 
 from tickwork.clock import FakeClock
 from tickwork.domain.stats import TASKS as TASK_FIGURES
@@ -131,14 +137,8 @@ async def timed(
 async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
     """µs per job spent in ``store.complete`` (CPU, wall) for ``n`` jobs, rollups ``on``."""
     from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, TriggeredBy
-    from tickwork.store.postgres import queue as pg_queue
-    from tickwork.store.sqlite import queue as sqlite_queue
 
-    empty = rollups.RollupRows([], [], [], [])
-    for module in (sqlite_queue, pg_queue):
-        module.rollup_rows = (  # type: ignore[attr-defined]
-            rollups.rollup_rows if on else (lambda batch, codec=None: (list(batch), empty)[1])
-        )
+    observability_switch.set_rollups(on)
     store = create_store(url)
     migrations.upgrade(store.engine)
     await store.open()
