@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,30 +112,42 @@ class Versions:
         return sum(n for (p, _), n in self.runs.items() if p == HOUR) == day
 
 
-def versions(
-    conn: Connection, tasks: tuple[str, ...] | None, first: datetime, end: datetime
-) -> Versions:
-    """Runs per UTC day from ``first``'s day to ``end`` (exclusive), and per hour of the last
-    of those days, of ``tasks`` (None: all): the versions of the pieces of a range ending at
-    ``end``. One statement, so one snapshot: the day and hour series rows, in key order, a
-    few rows per task and period."""
-    s = series_rollups.c
-    last_day = bucket_start(end - _TICK, DAY)
-    tasks_in = [] if tasks is None else [s.task_name.in_(tasks)]
+class Known:
+    """The versions one read checks its sums against, of ``tasks`` (None: all), each read once
+    and before the sums it checks: the runs per UTC day from ``first``'s day to ``end``
+    (``days``; a read whose sums are all kept needs no more), and, when some piece must be
+    summed again, the runs of the range's last day and of each of its hours (``versions``, in
+    one statement so that they agree). Series rows, in key order: a few per task and period."""
 
-    def runs_by(period: int, lo: datetime, hi: datetime) -> sa.Select[Any]:
-        # Each branch a range of the primary key (an OR of both made SQLite walk a task index).
+    def __init__(
+        self, conn: Connection, tasks: tuple[str, ...] | None, first: datetime, end: datetime
+    ) -> None:
+        self._conn, self._tasks, self._first, self._end = conn, tasks, first, end
+        self.last_day = bucket_start(end - _TICK, DAY)
+
+    def _runs(self, period: int, lo: datetime, hi: datetime) -> sa.Select[Any]:
+        # Each a range of the primary key (an OR of two made SQLite walk the task index).
+        s = series_rollups.c
+        tasks_in = [] if self._tasks is None else [s.task_name.in_(self._tasks)]
         return (
             sa.select(s.period_seconds, s.bucket_start, sa.func.sum(s.count))
             .where(s.period_seconds == period, s.bucket_start >= lo, s.bucket_start < hi, *tasks_in)
             .group_by(s.period_seconds, s.bucket_start)
         )
 
-    stmt = sa.union_all(
-        runs_by(DAY, bucket_start(first, DAY), end), runs_by(HOUR, last_day, last_day + _ONE_DAY)
-    )
-    runs = {(int(period), start): int(n) for period, start, n in conn.execute(stmt)}
-    return Versions(runs, last_day)
+    @cached_property
+    def days(self) -> dict[datetime, int]:
+        stmt = self._runs(DAY, bucket_start(self._first, DAY), self._end)
+        return {start: int(n) for _, start, n in self._conn.execute(stmt)}
+
+    @cached_property
+    def versions(self) -> Versions:
+        day, next_day = self.last_day, self.last_day + _ONE_DAY
+        stmt = sa.union_all(self._runs(DAY, day, next_day), self._runs(HOUR, day, next_day))
+        runs = {(DAY, start): n for start, n in self.days.items() if start != day}
+        for period, start, n in self._conn.execute(stmt):
+            runs[int(period), start] = int(n)
+        return Versions(runs, day)
 
 
 def by_day(spans: Sequence[Span]) -> list[list[Span]]:
@@ -270,37 +283,41 @@ def summed(
     part: Part,
     spans: Sequence[Span],
     where: Callable[[Sequence[Span]], list[Any]],
-    versions: Callable[[], Versions],
+    known: Known,
     scope: Hashable,
 ) -> list[Any]:
     """``part`` summed over ``spans`` (``where(spans)``: the statement's where-clauses), as
-    ``part.row`` makes rows of it: the whole range, else each of its ``pieces``, from the
-    cache while the versions it was kept with (``versions()``, read once per read, before any
-    sum) hold, else read and kept. The pieces before the last are also kept summed together,
-    with their rows, so a read that sums the last piece again (the hour runs land in) makes
-    rows only of the groups that piece has. ``scope``: what else the sums depend on."""
+    ``part.row`` makes rows of it: the range's rows kept while the versions of its days hold
+    (``known.days``), else each of its ``pieces`` from the cache while the versions it was kept
+    with hold (``known.versions``), else read and kept. The pieces before the last are also
+    kept summed together, with their rows, so a read that sums the last piece again (the hour
+    runs land in) makes rows only of the groups that piece has. ``scope``: what else the sums
+    depend on."""
     if cache is None or cache.entries <= 0:
         return [part.row(g, v) for g, v in _read(conn, part, where, spans).items()]
-    known = versions()
-    *before, last = pieces(spans, known, part.hours_for_days)
-    version = tuple(piece.version(known) for piece in (*before, last))
-    whole = ("rows", part.name, scope, tuple(piece.spans for piece in (*before, last)))
+    ceiled = tuple((period, lo, ceiling(hi, period)) for period, lo, hi in spans)
+    whole = ("rows", part.name, scope, ceiled)
+    days = known.days
+    version = tuple(days.get(bucket_start(day[0][1], DAY)) for day in by_day(ceiled))
     found: list[Any] | None = cache.get(whole, version)
     if found is not None:
         return found
+    versions = known.versions
+    *before, last = pieces(spans, versions, part.hours_for_days)
     settled: tuple[Sums, dict[tuple[Any, ...], Any]] = ({}, {})
     if before:
         key = ("settled", part.name, scope, tuple(piece.spans for piece in before))
-        kept = cache.get(key, version[:-1])
+        settled_version = tuple(piece.version(versions) for piece in before)
+        kept = cache.get(key, settled_version)
         if kept is None:
             sums: Sums = {}
             for piece in before:
-                _merge(sums, _sums(conn, cache, part, where, known, scope, piece), part.combine)
+                _merge(sums, _sums(conn, cache, part, where, versions, scope, piece), part.combine)
             kept = (sums, {g: part.row(g, v) for g, v in sums.items()})
-            cache.put(key, version[:-1], kept)
+            cache.put(key, settled_version, kept)
         settled = kept
     sums, rows = settled[0], dict(settled[1])
-    latest = _sums(conn, cache, part, where, known, scope, last)
+    latest = _sums(conn, cache, part, where, versions, scope, last)
     add, row = adder(part.combine), part.row
     for group, values in latest.items():
         found_values = sums.get(group)

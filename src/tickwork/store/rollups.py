@@ -46,14 +46,13 @@ from tickwork.domain.stats import (
 )
 from tickwork.store.backend import Backend
 from tickwork.store.rollup_cache import (
+    Known,
     Part,
     RollupCache,
     Span,
-    Versions,
     first_of,
     plus,
     summed,
-    versions,
 )
 from tickwork.store.rows import CORE, Codec
 from tickwork.store.schema import (
@@ -385,13 +384,7 @@ def read(conn: Connection, q: RollupQuery, cache: RollupCache | None = None) -> 
     days and hours read before reused while their run counts are unchanged (``rollup_cache``).
     With ``q.key`` the histograms and errors are left empty (they carry no key) and the
     series come from the per-key rows (counts only)."""
-    found: Versions | None = None
-
-    def known() -> Versions:
-        nonlocal found
-        if found is None:  # once per read, before any sum it checks
-            found = versions(conn, q.tasks, q.start, q.end)
-        return found
+    known = Known(conn, q.tasks, q.start, q.end)  # each read once per read, when first needed
 
     def sums(
         part: Part, spans: list[Span], where: Callable[[Sequence[Span]], list[Any]]
