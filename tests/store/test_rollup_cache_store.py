@@ -200,7 +200,7 @@ def test_pieces_of_a_range_ending_now() -> None:
     start, now = MIDNIGHT - timedelta(days=3), NOW + timedelta(minutes=30)
     tomorrow = MIDNIGHT + timedelta(days=1)
     known = Versions({(DAY, MIDNIGHT): 3, (HOUR, MIDNIGHT): 1, (HOUR, NOW): 2}, MIDNIGHT)
-    past, settled, current = pieces([(DAY, start, now)], known, by_hours=True)
+    past, settled, current = pieces([(DAY, start, now)], lambda: known, by_hours=True)
     days = [start + timedelta(days=d) for d in range(4)]
     assert past == Piece(
         tuple((DAY, lo, hi) for lo, hi in itertools.pairwise(days)),
@@ -217,8 +217,18 @@ def test_pieces_of_a_range_ending_now() -> None:
     # Day rows of a part whose hour rows do not sum to them (samples, bucket starts), or of a
     # day whose hour rows do not count all its runs: the last day is one piece, by the day.
     for known_, by_hours in ((known, False), (Versions({(DAY, MIDNIGHT): 4}, MIDNIGHT), True)):
-        *_, last = pieces([(DAY, start, now)], known_, by_hours)
+        *_, last = pieces([(DAY, start, now)], lambda k=known_: k, by_hours)
         assert last == Piece(((DAY, MIDNIGHT, tomorrow),), ((DAY, MIDNIGHT),))
     # Minute rows are cut at the hour, and checked by the hours they cover.
-    _, current = pieces([(MINUTE, NOW - timedelta(hours=1), now)], known, by_hours=True)
+    _, current = pieces([(MINUTE, NOW - timedelta(hours=1), now)], lambda: known, by_hours=True)
     assert current == Piece(((MINUTE, NOW, now),), ((HOUR, NOW),))
+    # A range within the hour it ends in has nothing settled: by the day, no hours read.
+    [alone] = pieces([(MINUTE, NOW, now)], unread, by_hours=True)
+    assert alone == Piece(((MINUTE, NOW, now),), ((DAY, MIDNIGHT),))
+    # Nor are they for day rows a part cannot read as hour rows.
+    *_, last = pieces([(DAY, start, now)], unread, by_hours=False)
+    assert last == Piece(((DAY, MIDNIGHT, tomorrow),), ((DAY, MIDNIGHT),))
+
+
+def unread() -> Versions:
+    raise AssertionError("the hours' versions are not needed here")

@@ -140,6 +140,12 @@ class Known:
         stmt = self._runs(DAY, bucket_start(self._first, DAY), self._end)
         return {start: int(n) for _, start, n in self._conn.execute(stmt)}
 
+    def of(self, piece: Piece) -> tuple[int | None, ...]:
+        """The versions ``piece`` is kept with: of days only, from ``days``."""
+        if all(period == DAY for period, _ in piece.checks):
+            return tuple(self.days.get(start) for _, start in piece.checks)
+        return piece.version(self.versions)
+
     @cached_property
     def versions(self) -> Versions:
         day, next_day = self.last_day, self.last_day + _ONE_DAY
@@ -217,15 +223,16 @@ def _settled(last: Sequence[Span], hour: datetime, grow: bool = True) -> Piece |
     return Piece(spans, _hours(spans), grows)
 
 
-def pieces(spans: Sequence[Span], known: Versions, by_hours: bool) -> list[Piece]:
+def pieces(spans: Sequence[Span], versions: Callable[[], Versions], by_hours: bool) -> list[Piece]:
     """How a read of ``spans`` is summed and kept: the days before the last one, checked by
     their day versions; the last day's hours before the hour the range ends in (settled in a
     running system, where runs land in the current hour), checked by their hour versions;
-    and the rest, checked by the versions of its hours, or of its day when it reads day rows.
-    Each span's end is rounded up to its period (``ceiling``). ``by_hours``: the part's sums
-    of a day's hour rows equal those of its day row (``Part.hours_for_days``), so the last
-    day's day rows are read as its hour rows, while these count every run of the day
-    (retention may have taken hour rows; day rows stay)."""
+    and the rest, checked by the versions of its hours, or of its day when it reads day rows
+    or lies in that hour alone. Each span's end is rounded up to its period (``ceiling``).
+    ``by_hours``: the part's sums of a day's hour rows equal those of its day row
+    (``Part.hours_for_days``), so the last day's day rows are read as its hour rows, while
+    these count every run of the day (retention may have taken hour rows; day rows stay).
+    ``versions()`` is called only when the last day is cut by the hour."""
     end = max(hi for _, _, hi in spans)
     days = by_day([(period, lo, ceiling(hi, period)) for period, lo, hi in spans])
     out: list[Piece] = []
@@ -235,13 +242,15 @@ def pieces(spans: Sequence[Span], known: Versions, by_hours: bool) -> list[Piece
         out.append(Piece(tuple(span for day in past for span in day), checks))
     last = days[-1]
     day = bucket_start(last[0][1], DAY)
-    if known.hours_of != day:  # not the day whose hours were counted: by the day only
-        return [*out, Piece(tuple(last), ((DAY, day),))]
-    if by_hours and known.complete:
-        last = [(HOUR if p == DAY else p, lo, hi) for p, lo, hi in last]
-    if any(p == DAY for p, _, _ in last):  # day rows cannot be cut by the hour
-        return [*out, Piece(tuple(last), ((DAY, day),))]
     hour = max(bucket_start(end - _TICK, HOUR), day)
+    whole_day = Piece(tuple(last), ((DAY, day),))
+    with_day_rows = any(p == DAY for p, _, _ in last)
+    if (with_day_rows and not by_hours) or all(p != DAY and lo >= hour for p, lo, _ in last):
+        return [*out, whole_day]  # day rows cannot be cut by the hour; or nothing settled
+    known = versions()
+    if known.hours_of != day or (with_day_rows and not known.complete):
+        return [*out, whole_day]
+    last = [(HOUR if p == DAY else p, lo, hi) for p, lo, hi in last]
     settled = _settled(last, hour)
     if settled is not None:
         out.append(settled)
@@ -302,22 +311,21 @@ def summed(
     found: list[Any] | None = cache.get(whole, version)
     if found is not None:
         return found
-    versions = known.versions
-    *before, last = pieces(spans, versions, part.hours_for_days)
+    *before, last = pieces(spans, lambda: known.versions, part.hours_for_days)
     settled: tuple[Sums, dict[tuple[Any, ...], Any]] = ({}, {})
     if before:
         key = ("settled", part.name, scope, tuple(piece.spans for piece in before))
-        settled_version = tuple(piece.version(versions) for piece in before)
+        settled_version = tuple(known.of(piece) for piece in before)
         kept = cache.get(key, settled_version)
         if kept is None:
             sums: Sums = {}
             for piece in before:
-                _merge(sums, _sums(conn, cache, part, where, versions, scope, piece), part.combine)
+                _merge(sums, _sums(conn, cache, part, where, known, scope, piece), part.combine)
             kept = (sums, {g: part.row(g, v) for g, v in sums.items()})
             cache.put(key, settled_version, kept)
         settled = kept
     sums, rows = settled[0], dict(settled[1])
-    latest = _sums(conn, cache, part, where, versions, scope, last)
+    latest = _sums(conn, cache, part, where, known, scope, last)
     add, row = adder(part.combine), part.row
     for group, values in latest.items():
         found_values = sums.get(group)
@@ -332,24 +340,24 @@ def _sums(
     cache: RollupCache,
     part: Part,
     where: Callable[[Sequence[Span]], list[Any]],
-    known: Versions,
+    known: Known,
     scope: Hashable,
     piece: Piece,
 ) -> Sums:
     """One piece's sums: kept, else the piece an hour shorter kept and the hour added, else
     read."""
     key = ("sums", part.name, scope, piece.spans)
-    found: Sums | None = cache.get(key, piece.version(known))
+    found: Sums | None = cache.get(key, known.of(piece))
     if found is not None:
         return found
     sums: Sums | None = None
     if piece.grows is not None:
         shorter, added = piece.grows
-        kept = cache.get(("sums", part.name, scope, shorter.spans), shorter.version(known))
+        kept = cache.get(("sums", part.name, scope, shorter.spans), known.of(shorter))
         if kept is not None:
             sums = dict(kept)
             _merge(sums, _read(conn, part, where, added), part.combine)
     if sums is None:
         sums = _read(conn, part, where, piece.spans)
-    cache.put(key, piece.version(known), sums)
+    cache.put(key, known.of(piece), sums)
     return sums
