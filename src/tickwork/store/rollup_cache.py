@@ -10,10 +10,14 @@ day's hours before the one the range ends in, and that hour), and keeps each pie
 the versions of the days or hours it covers; the next read reuses a sum while those versions
 hold, so a read of a range ending now, while runs finish, reads again only the current hour's
 rows. A late run (one that started in a past hour or day) changes that hour's or day's
-version, from whichever process wrote it, and the next read sums that piece again. The
-versions are read before the sums, in one statement, so a sum is never older than the versions
-kept with it. Rows removed by retention leave a day's version alone (day series rows stay): a
-cached sum may still show them, as reads did before they went.
+version, from whichever process wrote it, and the next read sums that piece again. A read
+first checks the rows it kept against the days' versions (``Known.days``); only if one
+changed does it read the last day's version with its hours' (``Known.versions``, one
+statement, so they agree). Versions are read before the sums they check, so a sum is never
+older than the versions kept with it. Rows removed by retention leave a day's version alone
+(day series rows stay): a cached sum may still show them, as reads did before they went; a
+day whose hour rows retention has begun to remove no longer counts all its runs by the hour,
+and its day rows are read.
 """
 
 from __future__ import annotations
