@@ -5,6 +5,7 @@
     .venv/bin/python bench/bench_store.py --only process,latency
     .venv/bin/python bench/bench_store.py --url postgresql://... --only process --workers 1,2,4
     .venv/bin/python bench/bench_store.py --url postgresql://... --only keylimit
+    .venv/bin/python bench/bench_store.py --only process --observability off   # no rollups, meters
 
 The job body is the peer benchmarks' no-op: one O_APPEND write of (enqueue time, start time), so
 figures compare with the team's peer benchmark kit on the same machine. History is on: every job
@@ -28,6 +29,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from observability_switch import ENV  # noqa: E402
 
 from tickwork.domain.queries import RunQuery  # noqa: E402
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource  # noqa: E402
@@ -185,6 +188,7 @@ class Bench:
             done=len(starts),
             succeeded=counts[next(s for s in counts if s.value == "succeeded")],
             runs=runs,
+            observability=os.environ.get(ENV, "on"),
             wall_jobs_per_s=round(len(starts) / (last - launch)),
             steady_jobs_per_s=round(len(starts) / (last - first)) if last > first else None,
         )
@@ -283,7 +287,15 @@ async def main() -> None:
         help="worker processes for the process step, e.g. 1,2,4 (default: 1,2,4 on PostgreSQL, "
         "1 on SQLite)",
     )
+    p.add_argument(
+        "--observability",
+        choices=("on", "off"),
+        default="on",
+        help="off: the workers keep no rollups and meter no CPU (what they cost; "
+        "observability_switch)",
+    )
     args = p.parse_args()
+    os.environ[ENV] = args.observability  # the worker processes read it
     is_pg = bool(args.url) and not args.url.startswith("sqlite")
     workers = [int(w) for w in (args.workers or ("1,2,4" if is_pg else "1")).split(",")]
     steps = set(args.only.split(","))

@@ -7,6 +7,7 @@
 ``--scheduler`` is a synonym that adds the scheduler role. SIGTERM or SIGINT stops it
 gracefully (running jobs get the shutdown timeout, then are released) and it exits 0; a failed
 stop exits 1. Put the job modules (``bench_tasks``, ``cluster_tasks``) on PYTHONPATH.
+``TICKWORK_BENCH_OBSERVABILITY=off``: no rollups, no CPU meters (``observability_switch``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import observability_switch as observability
 
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.limits import RateLimit
@@ -95,6 +98,7 @@ async def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
+    observability.from_environment()  # benchmarks of its cost turn it off here
     logging.basicConfig(
         level=arguments.log_level.upper(),
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",

@@ -1,6 +1,6 @@
 """How both adapters show a job's pause, a queued job, a run, a run's events, a missed fire, a
 processor, a user, a token, an audit entry, a prune's report, run statistics and failures by
-error.
+error (alerts: ``wire_alerts``; the weekly report: ``wire_report``).
 
 One pydantic model per domain object, built from it by one function: the REST API returns the
 model (its OpenAPI document describes it), the CLI's ``--json`` prints its fields
@@ -23,11 +23,8 @@ from tickwork.domain.retention import PruneReport
 from tickwork.domain.tasks import TaskPause
 
 if TYPE_CHECKING:
-    from tickwork.domain.alert_records import TransitionRecord
-    from tickwork.domain.alert_states import AlertState
     from tickwork.domain.failures import FailureGroup, FailureReport
     from tickwork.domain.stats import TaskFigures, TrendPoint
-    from tickwork.service.alerts import ChannelTest, RuleStates
     from tickwork.service.stats import StatsReport
     from tickwork.service.status import ProcessorStatus
 
@@ -625,102 +622,3 @@ class FailureActionOut(Shape):
     fingerprint: str
     action: str  # retry | discard
     jobs: int  # jobs acted on: queued again, or discarded
-
-
-# --- alerts --------------------------------------------------------------------------------------
-class AlertStateOut(Shape):
-    rule: str
-    subject: str  # task:NAME, processor:ID, channel:NAME, queue; "*": the rule itself
-    status: str  # ok | firing
-    since: datetime | None  # when the status began
-    why: str
-    announced: bool  # receivers were last told it is firing
-    flapping: bool
-    acked_by: str | None
-    acked_at: datetime | None
-    muted_until: datetime | None
-    last_notice_at: datetime | None
-    version: int
-
-
-def alert_state_out(rule: str, subject: str, s: AlertState) -> AlertStateOut:
-    return AlertStateOut(
-        rule=rule,
-        subject=subject,
-        status=s.status.value,
-        since=s.changed_at,
-        why=s.why,
-        announced=s.announced,
-        flapping=s.flapping,
-        acked_by=s.acked_by,
-        acked_at=s.acked_at,
-        muted_until=s.muted_until,
-        last_notice_at=s.last_notice_at,
-        version=s.version,
-    )
-
-
-class AlertRuleOut(Shape):
-    name: str
-    kind: str
-    scope: str  # global, task:NAME or tag:NAME
-    channels: list[str]  # names only: a channel's settings hold secrets
-    realert_seconds: float | None
-    maintenance: list[str]
-    muted_until: datetime | None  # the whole rule, while muted
-    firing: int
-    states: list[AlertStateOut]  # firing first
-
-
-def alert_rule_out(view: RuleStates) -> AlertRuleOut:
-    rule = view.rule
-    return AlertRuleOut(
-        name=rule.name,
-        kind=rule.condition.kind,
-        scope=str(rule.scope),
-        channels=list(rule.channels),
-        realert_seconds=rule.realert_seconds,
-        maintenance=[str(w) for w in rule.maintenance],
-        muted_until=view.muted_until,
-        firing=sum(s.state.status.value == "firing" for s in view.subjects),
-        states=[alert_state_out(rule.name, s.subject, s.state) for s in view.subjects],
-    )
-
-
-class AlertTransitionOut(Shape):
-    id: int
-    rule: str
-    subject: str
-    at: datetime
-    from_status: str
-    to_status: str
-    why: str
-    sent: list[str]  # notice kinds: firing, realert, resolved, flapping
-    channels: list[str]
-    job_ids: list[int]  # the delivery jobs (their runs say how each went)
-
-
-def alert_transition_out(t: TransitionRecord) -> AlertTransitionOut:
-    return AlertTransitionOut(
-        id=t.id,
-        rule=t.rule,
-        subject=t.subject,
-        at=t.at,
-        from_status=t.from_status.value,
-        to_status=t.to_status.value,
-        why=t.why,
-        sent=[kind.value for kind in t.sent],
-        channels=list(t.channels),
-        job_ids=list(t.job_ids),
-    )
-
-
-class ChannelTestOut(Shape):
-    channel: str
-    kind: str  # slack | email | webhook
-    delivered: bool
-    error: str | None  # why not; never the channel's secret
-
-
-def channel_test_out(t: ChannelTest) -> ChannelTestOut:
-    return ChannelTestOut(channel=t.channel, kind=t.kind, delivered=t.delivered, error=t.error)

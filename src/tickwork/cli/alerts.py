@@ -30,7 +30,7 @@ def list_rules(
     wide: WideOpt = False,
 ) -> None:
     """Every rule of [alerts] with the state of each subject it has watched, firing first."""
-    from tickwork.wire import alert_rule_out
+    from tickwork.wire_alerts import alert_rule_out
 
     views = with_service(config, database_url, lambda s: s.alerts.rules(rule))
     rules = [alert_rule_out(v) for v in views]
@@ -79,7 +79,7 @@ def history(
     wide: WideOpt = False,
 ) -> None:
     """Stored transitions, newest first: when, from, to, why, what was sent where."""
-    from tickwork.wire import alert_transition_out
+    from tickwork.wire_alerts import alert_transition_out
 
     found = with_service(
         config,
@@ -127,7 +127,7 @@ def ack(
     as_json: JsonOpt = False,
 ) -> None:
     """Acknowledge a firing alert: no reminders until it resolves."""
-    from tickwork.wire import alert_state_out
+    from tickwork.wire_alerts import alert_state_out
 
     state = with_service(config, database_url, lambda s: s.alerts.acknowledge(rule, subject))
     if as_json:
@@ -154,7 +154,7 @@ def mute(
     """Mute a rule (or one subject) until a time: nothing is sent for it meanwhile, and what
     changed is told when the mute ends."""
     from tickwork.domain.durations import parse_time_or_duration
-    from tickwork.wire import alert_state_out
+    from tickwork.wire_alerts import alert_state_out
 
     if (until is None) == (not off):
         fail("give --until TIME (or a duration), or --off")
@@ -182,7 +182,7 @@ def test(
 ) -> None:
     """Send a test notice to a channel now and say whether it was accepted (exit status 1
     if not)."""
-    from tickwork.wire import channel_test_out
+    from tickwork.wire_alerts import channel_test_out
 
     result = channel_test_out(
         with_service(config, database_url, lambda s: s.alerts.test_channel(channel))

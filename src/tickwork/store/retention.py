@@ -192,6 +192,16 @@ PRUNABLES: tuple[Prunable, ...] = (
         "rollup_minutes_days",
         rollups.c.period_seconds == 60,
     ),
+    # Series rows: minute and hour rows as the rollups' own; day rows stay, as theirs do. A
+    # day's hour series rows go before its other hour rows: the cache of sums reads a day's
+    # hour rows in place of its day rows only while they count all its runs (``rollup_cache``).
+    _aged(
+        "hour_series_rollups",
+        series_rollups,
+        series_rollups.c.bucket_start,
+        "rollup_hours_days",
+        series_rollups.c.period_seconds == 3600,
+    ),
     _aged(
         "hour_rollups",
         rollups,
@@ -199,20 +209,12 @@ PRUNABLES: tuple[Prunable, ...] = (
         "rollup_hours_days",
         rollups.c.period_seconds == 3600,
     ),
-    # Series rows: minute and hour rows as the rollups' own; day rows stay, as theirs do.
     _aged(
         "minute_series_rollups",
         series_rollups,
         series_rollups.c.bucket_start,
         "rollup_minutes_days",
         series_rollups.c.period_seconds == 60,
-    ),
-    _aged(
-        "hour_series_rollups",
-        series_rollups,
-        series_rollups.c.bucket_start,
-        "rollup_hours_days",
-        series_rollups.c.period_seconds == 3600,
     ),
     # Per-key and error hour rows go after ``rollup_hours_days``; their day rows stay.
     _aged(

@@ -1,16 +1,23 @@
-"""Sums of rollup rows, cached per process by UTC day and checked against each day's run count.
+"""Sums of rollup rows, cached per process by UTC day and hour, checked against run counts.
 
-The analytics sum the same rows of past days again and again: a dashboard showing the last week
-re-reads six days that no longer change. Rollup rows only ever grow, and every finished run adds
-to its day's series row in the same transaction as its other rollup rows, so the runs a day
-counts (the sum of its series day rows, for the tasks asked) change whenever anything read of
-that day may have: they are the day's version. A read splits its range at UTC midnights, sums
-the days before the last one in one statement and the last day in another, and keeps each sum
-with the versions of the days it covers; the next read reuses a sum while those versions hold.
-A late run (one that started on a past day) changes that day's version, and the next read sums
-those days again. The versions are read before the sums, so a sum is never older than the
-versions kept with it. Rows removed by retention leave a day's version alone (day series rows
-stay): a cached sum may still show them, as reads did before they went.
+The analytics sum the same rows again and again: a dashboard showing the last week re-reads
+six days that no longer change, and the hours of today that have passed. Rollup rows only ever
+grow, and every finished run adds to its day's and its hour's series rows in the same
+transaction as its other rollup rows, so the runs a day or an hour counts (the sum of its
+series rows, for the tasks asked) change whenever anything read of it may have: they are its
+version. A read cuts its range into pieces (``pieces``: the days before the last one, the last
+day's hours before the one the range ends in, and that hour), and keeps each piece's sum with
+the versions of the days or hours it covers; the next read reuses a sum while those versions
+hold, so a read of a range ending now, while runs finish, reads again only the current hour's
+rows. A late run (one that started in a past hour or day) changes that hour's or day's
+version, from whichever process wrote it, and the next read sums that piece again. A read
+first checks the rows it kept against the days' versions (``Known.days``); only if one
+changed does it read the last day's version with its hours' (``Known.versions``, one
+statement, so they agree). Versions are read before the sums they check, so a sum is never
+older than the versions kept with it. Rows removed by retention leave a day's version alone
+(day series rows stay): a cached sum may still show them, as reads did before they went; a
+day whose hour rows retention has begun to remove no longer counts all its runs by the hour,
+and its day rows are read.
 """
 
 from __future__ import annotations
@@ -21,19 +28,24 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tickwork.domain.stats import DAY, bucket_start
+from tickwork.domain.stats import DAY, HOUR, bucket_start
 from tickwork.store.schema import series_rollups
 
 Span = tuple[int, datetime, datetime]  # rows of a period whose bucket starts in [from, to)
 Sums = dict[tuple[Any, ...], tuple[Any, ...]]  # group → summed values
-# Sums kept per process: three per part of a range (the range, its days before the last one,
-# its last day), each at most the groups of the range's tasks.
-ENTRIES = 96
+# Sums kept per process: five per part of a range (its rows; its days before the last one, its
+# last day's settled hours, both together; the hour it ends in), each at most the groups of the
+# range's tasks.
+ENTRIES = 160
+_TICK = timedelta(microseconds=1)
+_ONE_HOUR = timedelta(hours=1)
+_ONE_DAY = timedelta(days=1)
 
 
 def first_of(a: Any, b: Any) -> Any:
@@ -49,14 +61,18 @@ def plus(a: Any, b: Any) -> Any:
 class Part:
     """One grouped sum of a rollup table: ``statement(where)`` selects its ``groups`` leading
     columns and value columns, grouped by the former; ``combine`` adds two values of each
-    value column (``plus`` or ``first_of``), so sums of days add up as one sum would. Rows
-    made by ``build`` are shared by the reads that find them cached: never changed."""
+    value column (``plus`` or ``first_of``), so sums of days add up as one sum would. ``row``
+    makes the row a read returns of one group and its values; rows are shared by the reads
+    that find them cached: never changed.
+    ``hours_for_days``: a day's hour rows sum to what its day row holds (groups without the
+    bucket start, values all ``plus``: not samples), so they may be read in its place."""
 
     name: str
     groups: int
     combine: tuple[Callable[[Any, Any], Any], ...]
     statement: Callable[[list[Any]], sa.Select[Any]]
-    build: Callable[[Sums], list[Any]]  # the rows the read returns, of the summed groups
+    row: Callable[[tuple[Any, ...], tuple[Any, ...]], Any]
+    hours_for_days: bool = False
 
 
 class RollupCache:
@@ -85,32 +101,73 @@ class RollupCache:
                 self._sums.popitem(last=False)
 
 
-def day_versions(
-    conn: Connection, tasks: tuple[str, ...] | None, first: datetime, end: datetime
-) -> dict[datetime, int]:
-    """Runs per UTC day from ``first``'s day to ``end`` (exclusive), of ``tasks`` (None: all):
-    the days' versions. Day series rows, in key order: a few rows per task and day."""
-    s = series_rollups.c
-    where = [
-        s.period_seconds == DAY,
-        s.bucket_start >= bucket_start(first, DAY),
-        s.bucket_start < end,
-    ]
-    if tasks is not None:
-        where.append(s.task_name.in_(tasks))
-    stmt = sa.select(s.bucket_start, sa.func.sum(s.count)).where(*where).group_by(s.bucket_start)
-    return {day: int(n) for day, n in conn.execute(stmt)}
+@dataclass(frozen=True)
+class Versions:
+    """Runs per UTC day of a range, and per hour of its last day (``hours_of``), keyed by
+    ``(DAY or HOUR, bucket start)``; a period without runs is absent."""
+
+    runs: dict[tuple[int, datetime], int]
+    hours_of: datetime
+
+    @property
+    def complete(self) -> bool:
+        """The last day's hour rows count all of its runs (none taken by retention)."""
+        day = self.runs.get((DAY, self.hours_of), 0)
+        return sum(n for (p, _), n in self.runs.items() if p == HOUR) == day
+
+
+class Known:
+    """The versions one read checks its sums against, of ``tasks`` (None: all), each read once
+    and before the sums it checks: the runs per UTC day from ``first``'s day to ``end``
+    (``days``; a read whose sums are all kept needs no more), and, when some piece must be
+    summed again, the runs of the range's last day and of each of its hours (``versions``, in
+    one statement so that they agree). Series rows, in key order: a few per task and period."""
+
+    def __init__(
+        self, conn: Connection, tasks: tuple[str, ...] | None, first: datetime, end: datetime
+    ) -> None:
+        self._conn, self._tasks, self._first, self._end = conn, tasks, first, end
+        self.last_day = bucket_start(end - _TICK, DAY)
+
+    def _runs(self, period: int, lo: datetime, hi: datetime) -> sa.Select[Any]:
+        # Each a range of the primary key (an OR of two made SQLite walk the task index).
+        s = series_rollups.c
+        tasks_in = [] if self._tasks is None else [s.task_name.in_(self._tasks)]
+        return (
+            sa.select(s.period_seconds, s.bucket_start, sa.func.sum(s.count))
+            .where(s.period_seconds == period, s.bucket_start >= lo, s.bucket_start < hi, *tasks_in)
+            .group_by(s.period_seconds, s.bucket_start)
+        )
+
+    @cached_property
+    def days(self) -> dict[datetime, int]:
+        stmt = self._runs(DAY, bucket_start(self._first, DAY), self._end)
+        return {start: int(n) for _, start, n in self._conn.execute(stmt)}
+
+    def of(self, piece: Piece) -> tuple[int | None, ...]:
+        """The versions ``piece`` is kept with: of days only, from ``days``."""
+        if all(period == DAY for period, _ in piece.checks):
+            return tuple(self.days.get(start) for _, start in piece.checks)
+        return piece.version(self.versions)
+
+    @cached_property
+    def versions(self) -> Versions:
+        day, next_day = self.last_day, self.last_day + _ONE_DAY
+        stmt = sa.union_all(self._runs(DAY, day, next_day), self._runs(HOUR, day, next_day))
+        runs = {(DAY, start): n for start, n in self.days.items() if start != day}
+        for period, start, n in self._conn.execute(stmt):
+            runs[int(period), start] = int(n)
+        return Versions(runs, day)
 
 
 def by_day(spans: Sequence[Span]) -> list[list[Span]]:
     """``spans`` cut at UTC midnights, grouped by day, oldest first."""
     days: dict[datetime, list[Span]] = {}
-    step = timedelta(seconds=DAY)
     for period, lo, hi in spans:
         at = lo
         while at < hi:
             day = bucket_start(at, DAY)
-            cut = min(hi, day + step)
+            cut = min(hi, day + _ONE_DAY)
             days.setdefault(day, []).append((period, at, cut))
             at = cut
     return [days[d] for d in sorted(days)]
@@ -122,7 +179,7 @@ def ceiling(when: datetime, period: int) -> datetime:
     ending "now" keeps its keys until the period turns."""
     if period <= 0:
         return when
-    return bucket_start(when - timedelta(microseconds=1), period) + timedelta(seconds=period)
+    return bucket_start(when - _TICK, period) + timedelta(seconds=period)
 
 
 def joined(spans: Sequence[Span]) -> list[Span]:
@@ -136,6 +193,75 @@ def joined(spans: Sequence[Span]) -> list[Span]:
     return out
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A part of a range summed and kept on its own: its spans, and the days or hours whose
+    versions (``Versions`` keys) it is kept with. ``grows``: the same piece an hour shorter
+    and the spans of that hour, so the hour that has just settled is added to its sums."""
+
+    spans: tuple[Span, ...]
+    checks: tuple[tuple[int, datetime], ...]
+    grows: tuple[Piece, tuple[Span, ...]] | None = None
+
+    def version(self, known: Versions) -> tuple[int | None, ...]:
+        return tuple(known.runs.get(check) for check in self.checks)
+
+
+def _hours(spans: Sequence[Span]) -> tuple[tuple[int, datetime], ...]:
+    """The hours ``spans`` (of hour or minute rows) cover, as ``Versions`` keys."""
+    at = bucket_start(min(lo for _, lo, _ in spans), HOUR)
+    end = ceiling(max(hi for _, _, hi in spans), HOUR)
+    return tuple((HOUR, at + h * _ONE_HOUR) for h in range((end - at) // _ONE_HOUR))
+
+
+def _settled(last: Sequence[Span], hour: datetime, grow: bool = True) -> Piece | None:
+    """The last day's ``last`` spans (none of day rows) before ``hour``, and with ``grow``
+    the same an hour shorter."""
+    spans = tuple((p, lo, min(hi, hour)) for p, lo, hi in last if lo < hour)
+    if not spans:
+        return None
+    before = hour - _ONE_HOUR
+    shorter = _settled(last, before, grow=False) if grow else None
+    added = tuple((p, max(lo, before), hi) for p, lo, hi in spans if hi > before)
+    grows = None if shorter is None else (shorter, added)
+    return Piece(spans, _hours(spans), grows)
+
+
+def pieces(spans: Sequence[Span], versions: Callable[[], Versions], by_hours: bool) -> list[Piece]:
+    """How a read of ``spans`` is summed and kept: the days before the last one, checked by
+    their day versions; the last day's hours before the hour the range ends in (settled in a
+    running system, where runs land in the current hour), checked by their hour versions;
+    and the rest, checked by the versions of its hours, or of its day when it reads day rows
+    or lies in that hour alone. Each span's end is rounded up to its period (``ceiling``).
+    ``by_hours``: the part's sums of a day's hour rows equal those of its day row
+    (``Part.hours_for_days``), so the last day's day rows are read as its hour rows, while
+    these count every run of the day (retention may have taken hour rows; day rows stay).
+    ``versions()`` is called only when the last day is cut by the hour."""
+    end = max(hi for _, _, hi in spans)
+    days = by_day([(period, lo, ceiling(hi, period)) for period, lo, hi in spans])
+    out: list[Piece] = []
+    if len(days) > 1:
+        past = days[:-1]
+        checks = tuple((DAY, bucket_start(day[0][1], DAY)) for day in past)
+        out.append(Piece(tuple(span for day in past for span in day), checks))
+    last = days[-1]
+    day = bucket_start(last[0][1], DAY)
+    hour = max(bucket_start(end - _TICK, HOUR), day)
+    whole_day = Piece(tuple(last), ((DAY, day),))
+    with_day_rows = any(p == DAY for p, _, _ in last)
+    if (with_day_rows and not by_hours) or all(p != DAY and lo >= hour for p, lo, _ in last):
+        return [*out, whole_day]  # day rows cannot be cut by the hour; or nothing settled
+    known = versions()
+    if known.hours_of != day or (with_day_rows and not known.complete):
+        return [*out, whole_day]
+    last = [(HOUR if p == DAY else p, lo, hi) for p, lo, hi in last]
+    settled = _settled(last, hour)
+    if settled is not None:
+        out.append(settled)
+    rest = tuple((p, max(lo, hour), hi) for p, lo, hi in last if hi > hour)
+    return [*out, Piece(rest, _hours(rest))]
+
+
 def _read(
     conn: Connection,
     part: Part,
@@ -143,20 +269,25 @@ def _read(
     spans: Sequence[Span],
 ) -> Sums:
     g = part.groups
-    rows = conn.execute(part.statement(where(spans))).all()
+    rows = conn.execute(part.statement(where(joined(spans)))).all()
     return {tuple(row[:g]): tuple(row[g:]) for row in rows}
 
 
+Values = tuple[Any, ...]
+
+
+def adder(combine: tuple[Callable[[Any, Any], Any], ...]) -> Callable[[Values, Values], Values]:
+    """Adds two groups' values as ``combine`` says (all ``plus``: one ``map``, the common case)."""
+    if all(f is plus for f in combine):
+        return lambda a, b: tuple(map(operator.add, a, b))
+    return lambda a, b: tuple(f(x, y) for f, x, y in zip(combine, a, b, strict=True))
+
+
 def _merge(into: Sums, sums: Sums, combine: tuple[Callable[[Any, Any], Any], ...]) -> None:
-    summing = all(f is plus for f in combine)
+    add = adder(combine)
     for group, values in sums.items():
         found = into.get(group)
-        if found is None:
-            into[group] = values
-        elif summing:
-            into[group] = tuple(map(operator.add, found, values))
-        else:
-            into[group] = tuple(f(a, b) for f, a, b in zip(combine, found, values, strict=True))
+        into[group] = values if found is None else add(found, values)
 
 
 def summed(
@@ -165,39 +296,72 @@ def summed(
     part: Part,
     spans: Sequence[Span],
     where: Callable[[Sequence[Span]], list[Any]],
-    versions: Callable[[], dict[datetime, int]],
+    known: Known,
     scope: Hashable,
 ) -> list[Any]:
     """``part`` summed over ``spans`` (``where(spans)``: the statement's where-clauses), as
-    ``part.build`` makes rows of it: the whole range, else the days before the last one and
-    the last day, each from the cache while the versions of its days (``versions()``, read
-    once per read) hold, else read and kept. ``scope``: what else the sums depend on."""
+    ``part.row`` makes rows of it: the range's rows kept while the versions of its days hold
+    (``known.days``), else each of its ``pieces`` from the cache while the versions it was kept
+    with hold (``known.versions``), else read and kept. The pieces before the last are also
+    kept summed together, with their rows, so a read that sums the last piece again (the hour
+    runs land in) makes rows only of the groups that piece has. ``scope``: what else the sums
+    depend on."""
     if cache is None or cache.entries <= 0:
-        return part.build(_read(conn, part, where, spans))
-    days = by_day([(period, lo, ceiling(hi, period)) for period, lo, hi in spans])
-    known = versions()
-
-    def version(group: list[list[Span]]) -> tuple[int | None, ...]:
-        return tuple(known.get(bucket_start(day[0][1], DAY)) for day in group)
-
-    whole = ("rows", part.name, scope, tuple(span for day in days for span in day))
-    found: list[Any] | None = cache.get(whole, version(days))
+        return [part.row(g, v) for g, v in _read(conn, part, where, spans).items()]
+    ceiled = tuple((period, lo, ceiling(hi, period)) for period, lo, hi in spans)
+    whole = ("rows", part.name, scope, ceiled)
+    days = known.days
+    version = tuple(days.get(bucket_start(day[0][1], DAY)) for day in by_day(ceiled))
+    found: list[Any] | None = cache.get(whole, version)
     if found is not None:
         return found
-    out: Sums = {}
-    for group in (days[:-1], days[-1:]):
-        pieces = tuple(span for day in group for span in day)
-        if not pieces:
-            continue
-        key = ("sums", part.name, scope, pieces)
-        sums = cache.get(key, version(group))
-        if sums is None:
-            sums = _read(conn, part, where, joined(pieces))
-            cache.put(key, version(group), sums)
-        if out:
-            _merge(out, sums, part.combine)
-        else:
-            out = dict(sums)
-    rows = part.build(out)
-    cache.put(whole, version(days), rows)
-    return rows
+    *before, last = pieces(spans, lambda: known.versions, part.hours_for_days)
+    settled: tuple[Sums, dict[tuple[Any, ...], Any]] = ({}, {})
+    if before:
+        key = ("settled", part.name, scope, tuple(piece.spans for piece in before))
+        settled_version = tuple(known.of(piece) for piece in before)
+        kept = cache.get(key, settled_version)
+        if kept is None:
+            sums: Sums = {}
+            for piece in before:
+                _merge(sums, _sums(conn, cache, part, where, known, scope, piece), part.combine)
+            kept = (sums, {g: part.row(g, v) for g, v in sums.items()})
+            cache.put(key, settled_version, kept)
+        settled = kept
+    sums, rows = settled[0], dict(settled[1])
+    latest = _sums(conn, cache, part, where, known, scope, last)
+    add, row = adder(part.combine), part.row
+    for group, values in latest.items():
+        found_values = sums.get(group)
+        rows[group] = row(group, values if found_values is None else add(found_values, values))
+    out = list(rows.values())
+    cache.put(whole, version, out)
+    return out
+
+
+def _sums(
+    conn: Connection,
+    cache: RollupCache,
+    part: Part,
+    where: Callable[[Sequence[Span]], list[Any]],
+    known: Known,
+    scope: Hashable,
+    piece: Piece,
+) -> Sums:
+    """One piece's sums: kept, else the piece an hour shorter kept and the hour added, else
+    read."""
+    key = ("sums", part.name, scope, piece.spans)
+    found: Sums | None = cache.get(key, known.of(piece))
+    if found is not None:
+        return found
+    sums: Sums | None = None
+    if piece.grows is not None:
+        shorter, added = piece.grows
+        kept = cache.get(("sums", part.name, scope, shorter.spans), known.of(shorter))
+        if kept is not None:
+            sums = dict(kept)
+            _merge(sums, _read(conn, part, where, added), part.combine)
+    if sums is None:
+        sums = _read(conn, part, where, piece.spans)
+    cache.put(key, known.of(piece), sums)
+    return sums

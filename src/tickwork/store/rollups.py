@@ -46,10 +46,10 @@ from tickwork.domain.stats import (
 )
 from tickwork.store.backend import Backend
 from tickwork.store.rollup_cache import (
+    Known,
     Part,
     RollupCache,
     Span,
-    day_versions,
     first_of,
     plus,
     summed,
@@ -320,10 +320,8 @@ _HISTOGRAMS = Part(
         .where(*where)
         .group_by(_r.task_name, _r.measure, _r.status, _r.bucket)
     ),
-    lambda sums: [
-        HistogramRow(task, measure, status, int(bucket), int(n), float(total))
-        for (task, measure, status, bucket), (n, total) in sums.items()
-    ],
+    lambda g, v: HistogramRow(g[0], g[1], g[2], int(g[3]), int(v[0]), float(v[1])),
+    hours_for_days=True,
 )
 _SERIES = Part(
     "series",
@@ -334,10 +332,7 @@ _SERIES = Part(
         .where(*where)
         .group_by(_s.bucket_start, _s.status)
     ),
-    lambda sums: [
-        SeriesRow(start, status, int(n), float(total))
-        for (start, status), (n, total) in sums.items()
-    ],
+    lambda g, v: SeriesRow(g[0], g[1], int(v[0]), float(v[1])),
 )
 _KEYS = Part(
     "keys",
@@ -348,7 +343,8 @@ _KEYS = Part(
         .where(*where)
         .group_by(_k.task_name, _k.key, _k.status)
     ),
-    lambda sums: [KeyRow(task, key, status, int(n)) for (task, key, status), (n,) in sums.items()],
+    lambda g, v: KeyRow(g[0], g[1], g[2], int(v[0])),
+    hours_for_days=True,
 )
 _KEYED_SERIES = Part(
     "keyed series",
@@ -359,7 +355,7 @@ _KEYED_SERIES = Part(
         .where(*where)
         .group_by(_k.bucket_start, _k.status)
     ),
-    lambda sums: [SeriesRow(start, status, int(n), 0.0) for (start, status), (n,) in sums.items()],
+    lambda g, v: SeriesRow(g[0], g[1], int(v[0]), 0.0),
 )
 _ERRORS = Part(
     "errors",
@@ -378,32 +374,23 @@ _ERRORS = Part(
         .where(*where)
         .group_by(_e.task_name, _e.fingerprint)
     ),
-    lambda sums: [
-        ErrorRow(task, fp, etype, eclass, message, frame, int(n))
-        for (task, fp), (etype, eclass, message, frame, n) in sums.items()
-    ],
+    lambda g, v: ErrorRow(g[0], g[1], v[0], v[1], v[2], v[3], int(v[4])),
 )
 
 
 def read(conn: Connection, q: RollupQuery, cache: RollupCache | None = None) -> RollupData:
     """``Store.read_rollups``: the parts ``q.parts`` asks for, each summed in SQL — the range's
     histograms per task, its series, its keys and its errors — and with ``cache``, sums of
-    days read before reused while the days' run counts are unchanged (``rollup_cache``).
+    days and hours read before reused while their run counts are unchanged (``rollup_cache``).
     With ``q.key`` the histograms and errors are left empty (they carry no key) and the
     series come from the per-key rows (counts only)."""
-    found: dict[datetime, int] | None = None
-
-    def versions() -> dict[datetime, int]:
-        nonlocal found
-        if found is None:  # once per read, before any sum it checks
-            found = day_versions(conn, q.tasks, q.start, q.end)
-        return found
+    known = Known(conn, q.tasks, q.start, q.end)  # each read once per read, when first needed
 
     def sums(
         part: Part, spans: list[Span], where: Callable[[Sequence[Span]], list[Any]]
     ) -> list[Any]:
         # Per-key reads are cheap seeks of one key: not cached (their scope would need the key).
-        return summed(conn, None if q.key else cache, part, spans, where, versions, q.tasks)
+        return summed(conn, None if q.key else cache, part, spans, where, known, q.tasks)
 
     keyed_by = [] if q.key is None else [_k.key == q.key]
     keys: list[KeyRow] = []

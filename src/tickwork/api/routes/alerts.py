@@ -13,7 +13,7 @@ from pydantic import Field
 from tickwork.api.deps import Controller, Reader, Triggerer, service_for
 from tickwork.api.schemas.common import StrictIn
 from tickwork.domain.alert_records import HISTORY_LIMIT
-from tickwork.wire import (
+from tickwork.wire_alerts import (
     AlertRuleOut,
     AlertStateOut,
     AlertTransitionOut,
