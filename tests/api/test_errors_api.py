@@ -229,7 +229,13 @@ async def test_every_route_refuses_unknown_query_parameters(
     # One mechanism for every route: each operation of the OpenAPI document (and the pages
     # left out of it) answers 422 naming the parameter, before doing anything.
     document = (await admin.get("/api/openapi.json")).json()
-    values = {"{name}": "ping", "{job_id}": "1", "{run_id}": "1", "{token_id}": "1"}
+    values = {
+        "{name}": "ping",
+        "{job_id}": "1",
+        "{run_id}": "1",
+        "{token_id}": "1",
+        "{fingerprint}": "0123abcd",
+    }
     operations = []
     for template, item in document["paths"].items():
         path = template
