@@ -12,6 +12,7 @@ from typing import Any
 
 from tickwork.config.alerts import AlertSettings, alerts_from_table
 from tickwork.config.api import ApiSettings, api_settings_from_env, api_settings_from_table
+from tickwork.config.checks import checks_from_tables
 from tickwork.config.jobs import JOB_KEYS, parse_jobs
 from tickwork.config.policies import parse_calendars
 from tickwork.config.retention import (
@@ -21,10 +22,11 @@ from tickwork.config.retention import (
 )
 from tickwork.config.settings import Settings, settings_from_env, settings_from_table
 from tickwork.config.tables import unknown_key_message
+from tickwork.domain.checks import CheckSpec
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError
 
-_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention", "alerts")
+_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention", "alerts", "checks")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Config:
     calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The [api] table over defaults, then TICKWORK_API_* variables (see config/api.py).
     api: ApiSettings = field(default_factory=ApiSettings)
+    # The [[checks]]: heartbeat checks synced by each process (config/checks.py).
+    checks: tuple[CheckSpec, ...] = ()
 
 
 def load_config(
@@ -60,6 +64,7 @@ def load_config(
     api = ApiSettings()
     retention: dict[str, object] = {}
     alerts = AlertSettings()
+    checks: tuple[CheckSpec, ...] = ()
     config_path = None if path is None else Path(path)
     if config_path is not None:
         text = _read_config_file(config_path)
@@ -68,6 +73,7 @@ def load_config(
         api = api_settings_from_table(data.get("api", {}), env)
         retention = retention_from_table(data.get("retention", {}), env)
         alerts = alerts_from_table(data.get("alerts", {}), env)
+        checks = checks_from_tables(data.get("checks", []), env)
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
     policy = retention_policy(retention, retention_from_env(env))
@@ -78,6 +84,7 @@ def load_config(
         path=config_path,
         calendars=calendars,
         api=api.replace(**api_settings_from_env(env)),
+        checks=checks,
     )
 
 
@@ -93,6 +100,7 @@ def parse_config_text(
     api_settings_from_table(data.get("api", {}), environ)  # validated, like the rest
     retention_from_table(data.get("retention", {}), environ)
     alerts_from_table(data.get("alerts", {}), environ)
+    checks_from_tables(data.get("checks", []), environ)
     return settings, tasks
 
 

@@ -27,6 +27,7 @@ from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
 from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.alerts import Alerts
+from tickwork.service.checks import Checks
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import TaskFilter
 from tickwork.service.definitions import BulkReport, Definitions, task_table
@@ -51,6 +52,8 @@ class Service:
         self.failure_groups = Failures(ctx, self.jobs)
         # Alert rules, states, history, ack/mute, channel tests (``service/alerts.py``).
         self.alerts = Alerts(ctx)
+        # Heartbeat checks and their pings (``service/checks.py``).
+        self.checks = Checks(ctx)
 
     @property
     def store(self) -> Store:
