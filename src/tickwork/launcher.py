@@ -179,6 +179,7 @@ async def serve(
         actor=processor_principal(own_id),  # for the audit entries of the sync
         on_enqueue=None if processor is None else processor.notify_work,
         on_schedules_changed=None if processor is None else processor.notify_schedules,
+        on_checks_changed=None if processor is None else processor.notify_checks,
         rules=settings.claim_rules,
         api_job_kinds=api.job_kinds if api is not None else frozenset(),
         calendars=calendars or {},  # [calendars.NAME], for definitions made over the API

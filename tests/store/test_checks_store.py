@@ -68,13 +68,14 @@ async def test_pings_apply_pair_by_rid_and_are_kept_newest(store: SqlStore) -> N
         PingWrite(ping_of("0", at(4), rid="a", body=b"done"), uuid=check.uuid)
     )
     assert found is not None
-    after, ping = found
+    before, after, ping = found.before, found.after, found.ping
+    assert before.started_at == at(2) and before.last_outcome is None
     assert ping.duration_seconds == 180 and ping.kind is PingKind.SUCCESS and ping.exit_status == 0
     assert after.started_at == at(2) and after.start_rid == "b"
     assert after.last_outcome is PingKind.SUCCESS and after.pings == 3
     found = await store.record_ping(PingWrite(ping_of("3", at(7), rid="b"), name="etl"))
     assert found is not None
-    after, ping = found
+    after, ping = found.after, found.ping
     assert ping.duration_seconds == 300 and after.started_at is None
     assert check_state(after, at(8)).status is CheckStatus.DOWN
     pings = await store.check_pings(check.uuid)

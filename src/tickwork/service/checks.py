@@ -21,6 +21,7 @@ from tickwork.domain.checks import (
     CheckSource,
     CheckSpec,
     CheckState,
+    CheckStatus,
     Ping,
     check_state,
     check_uuid,
@@ -171,7 +172,9 @@ class Checks:
         found = await self.ctx.store.record_ping(write)
         if found is None:
             raise NotFoundError("no such check")
-        check, stored = found
+        check, stored = found.after, found.ping
+        if _down(found.before, now) != _down(check, now):
+            self.ctx.checks_changed()  # a check went down or came back: evaluate alerts now
         created = made is not None and check.uuid == made.uuid
         if created:
             await self.ctx.audit("check.create", "check", check.name, after=spec_table(check.spec))
@@ -211,3 +214,7 @@ class Checks:
             raise ConflictError(
                 f"check {check.name!r} is defined in tickwork.toml; it is {what} there"
             )
+
+
+def _down(check: Check, now: datetime) -> bool:
+    return check_state(check, now).status is CheckStatus.DOWN

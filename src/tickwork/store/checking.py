@@ -25,6 +25,15 @@ class PingWrite:
 
 
 @dataclass(frozen=True)
+class RecordedPing:
+    """A stored ping and its check before and after it."""
+
+    before: Check
+    after: Check
+    ping: Ping
+
+
+@dataclass(frozen=True)
 class CheckSyncReport:
     created: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -61,11 +70,11 @@ class Checks(CheckReads, Protocol):
         """Remove the check and its pings; the check as it was, or None."""
         ...
 
-    async def record_ping(self, write: PingWrite) -> tuple[Check, Ping] | None:
+    async def record_ping(self, write: PingWrite) -> RecordedPing | None:
         """Apply ``write.ping`` to its check (``domain.checks.receive``) under a row lock, store
-        the ping (and drop the check's pings beyond ``KEEP_PINGS``); the check after it and the
-        stored ping, or None when there is no such check (and nothing to create). A finish
-        whose ``rid`` is not the latest start's is paired with the start of that ``rid``."""
+        the ping (and drop the check's pings beyond ``KEEP_PINGS``); the check before and after
+        it and the stored ping, or None when there is no such check (and nothing to create).
+        A finish whose ``rid`` is not the latest start's is paired with that ``rid``'s start."""
         ...
 
     async def check_pings(

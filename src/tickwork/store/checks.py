@@ -26,7 +26,7 @@ from tickwork.domain.checks import (
 )
 from tickwork.errors import ConflictError
 from tickwork.store.backend import Backend
-from tickwork.store.checking import CheckSyncReport, PingWrite
+from tickwork.store.checking import CheckSyncReport, PingWrite, RecordedPing
 from tickwork.store.rows import TableMap, columns
 from tickwork.store.schema import check_pings, checks
 
@@ -113,7 +113,7 @@ def delete(conn: Connection, uuid: str) -> Check | None:
     return found
 
 
-def record_ping(conn: Connection, backend: Backend, write: PingWrite) -> tuple[Check, Ping] | None:
+def record_ping(conn: Connection, backend: Backend, write: PingWrite) -> RecordedPing | None:
     """``Store.record_ping``: the check's row locked (SQLite: the write lock), the ping applied
     by ``receive``, the row and the ping written, the pings beyond ``KEEP_PINGS`` deleted."""
     c = checks.c
@@ -155,7 +155,7 @@ def record_ping(conn: Connection, backend: Backend, write: PingWrite) -> tuple[C
     values["kind"] = ping.kind.value
     ping_id = conn.execute(check_pings.insert().returning(check_pings.c.id), values).scalar_one()
     _prune(conn, check.uuid)
-    return result.check, dataclasses.replace(stored, id=int(ping_id))
+    return RecordedPing(check, result.check, dataclasses.replace(stored, id=int(ping_id)))
 
 
 def _prune(conn: Connection, uuid: str) -> None:

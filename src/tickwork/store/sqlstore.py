@@ -86,7 +86,7 @@ from tickwork.store import (
 )
 from tickwork.store.backend import Backend
 from tickwork.store.base import Closeable
-from tickwork.store.checking import CheckSyncReport, PingWrite
+from tickwork.store.checking import CheckSyncReport, PingWrite, RecordedPing
 from tickwork.store.database import Database
 from tickwork.store.observing import PruneLock
 from tickwork.store.rollup_cache import RollupCache
@@ -557,7 +557,7 @@ class SqlStore:
     async def delete_check(self, uuid: str) -> Check | None:
         return await self._db.write(checks.delete, uuid)
 
-    async def record_ping(self, write: PingWrite) -> tuple[Check, Ping] | None:
+    async def record_ping(self, write: PingWrite) -> RecordedPing | None:
         return await self._db.write(checks.record_ping, self._backend, write)
 
     async def check_pings(
