@@ -22,6 +22,7 @@ from tickwork.callables import Resolver, resolve_callable
 from tickwork.config import Settings
 from tickwork.config.api import ApiSettings
 from tickwork.domain.access import Principal, processor_principal
+from tickwork.domain.checks import CheckSpec
 from tickwork.domain.processors import new_processor_id
 from tickwork.domain.tasks import TaskDefinition, TaskSource
 from tickwork.errors import ConfigError, StoreError
@@ -145,8 +146,10 @@ async def serve(
     api: ApiSettings | None = None,
     on_api_started: Callable[[ApiServer], None] | None = None,
     calendars: Mapping[str, dict[str, Any]] | None = None,
+    checks: Sequence[CheckSpec] | None = None,
 ) -> None:
-    """Validate and sync ``definitions``, then run the ``roles`` (default: scheduler and
+    """Validate and sync ``definitions`` (and ``checks``, the configuration's heartbeat
+    checks, unless None), then run the ``roles`` (default: scheduler and
     worker; none: only the API) and, with ``api``, the REST API, until ``stop`` is set or
     SIGINT/SIGTERM arrives. Everything is validated before anything is written. Every role
     syncs: the sync is idempotent and one transaction, so processes of any roles may start in
@@ -193,6 +196,7 @@ async def serve(
         actor=processor_principal(own_id),  # for the audit entries of the sync
         on_enqueue=None if processor is None else processor.notify_work,
         on_schedules_changed=None if processor is None else processor.notify_schedules,
+        on_checks_changed=None if processor is None else processor.notify_checks,
         rules=settings.claim_rules,
         api_job_kinds=api.job_kinds if api is not None else frozenset(),
         calendars=calendars or {},  # [calendars.NAME], for definitions made over the API
@@ -227,6 +231,14 @@ async def serve(
             len(report.removed),
             len(report.unchanged),
         )
+        if checks is not None:
+            synced = await service.checks.sync(checks)
+            log.info(
+                "checks synced: %d created, %d updated, %d removed",
+                len(synced.created),
+                len(synced.updated),
+                len(synced.removed),
+            )
         if processor is not None:
             await processor.start()
             if on_started:

@@ -236,6 +236,9 @@ async def test_every_route_refuses_unknown_query_parameters(
         "{token_id}": "1",
         "{fingerprint}": "0123abcd",
     }
+    # Heartbeat checks (by name) and their pings (by UUID, or ping key and slug).
+    values.update({"{key}": "backup", "{uuid}": "backup", "{first}": "k", "{second}": "s"})
+    values.update({"{slug}": "s", "{action}": "start"})
     operations = []
     for template, item in document["paths"].items():
         path = template

@@ -151,7 +151,10 @@ def test_starttls_is_the_default_with_port_587(tmp_path: Path) -> None:
         (('kind = "long_run"', 'kind = "slowness"'), "alerts.rules[1].kind: unknown rule kind"),
         (('max = "8m"', 'max = "8 minutes"'), "alerts.rules[1].max: invalid duration"),
         (("realert = 0\n", "realert = true\n"), "alerts.rules[1].realert: expected seconds"),
-        (('tag = "etl"', 'tag = "etl"\ntask = "x"'), "alerts.rules[1].tag: a rule takes task or"),
+        (
+            ('tag = "etl"', 'tag = "etl"\ntask = "x"'),
+            "alerts.rules[1].tag: a rule takes one of task, tag or check",
+        ),
         (('"mail", "hook"', '"mail", "hoek"'), "unknown channel 'hoek' (did you mean 'hook'?)"),
         (('name = "flaky"', 'name = "slow"'), "duplicate rule name 'slow'"),
         (("flap_flips = 5", "flap_flps = 5"), "alerts.flap_flps: unknown key 'flap_flps'"),

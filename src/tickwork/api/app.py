@@ -19,12 +19,14 @@ from tickwork.api.routes import (
     alerts,
     analytics,
     audit,
+    checks,
     events,
     failures,
     health,
     jobs,
     metrics,
     missed,
+    pings,
     processors,
     queue,
     report,
@@ -109,6 +111,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         metrics,
         stats,
         alerts,
+        checks,
+        pings,
         report,
     )
     for module in routers:
@@ -135,6 +139,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    ping_rate = ctx.settings.ping_rate_limit
+    app.state.ping_limiter = None if ping_rate is None else RateLimiter(ping_rate)
     rate = ctx.settings.rate_limit
     app.add_middleware(ApiMiddleware, limiter=None if rate is None else RateLimiter(rate))
     capture_context()  # a request's lines keep its ID, whichever handler formats them

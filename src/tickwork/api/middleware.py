@@ -42,6 +42,15 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 UNLIMITED_PATHS = frozenset({"/health"})
 
 
+def shown_path(path: str) -> str:
+    """A path as the access log shows it: a ping's check UUID or ping key (its credential)
+    masked."""
+    if not path.startswith("/ping/"):
+        return path
+    _, _, rest = path[len("/ping/") :].partition("/")
+    return "/ping/***" + (f"/{rest}" if rest else "")
+
+
 def sane_request_id(value: str | None) -> str:
     if value is not None and _SANE_REQUEST_ID.fullmatch(value):
         return value
@@ -148,7 +157,9 @@ class ApiMiddleware:
                 try:
                     await self.app(scope, receive, send_with_headers)
                 except Exception:
-                    log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+                    log.exception(
+                        "unexpected error in %s %s", scope["method"], shown_path(scope["path"])
+                    )
                     if status:  # the response had started: nothing more can be said
                         raise
                     await _send_json(
@@ -158,7 +169,8 @@ class ApiMiddleware:
                     )
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed_ms)
+            path = shown_path(scope["path"])
+            access_log.info("%s %s %d %.1fms", scope["method"], path, status, elapsed_ms)
             unbind(log_token)
             current_request_id.reset(token)
 

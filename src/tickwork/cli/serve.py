@@ -103,6 +103,7 @@ def serve_roles(
                 processor_id=processor_id,
                 api=api_settings,
                 calendars=cfg.calendars,
+                checks=cfg.checks if cfg.path is not None else None,
             )
         )
     )

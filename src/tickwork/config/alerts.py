@@ -16,6 +16,11 @@ kind = "consecutive_failures"
 count = 3
 task = "reports.nightly"                    # or tag = "..."; neither: every task
 
+[[alerts.rules]]
+name = "heartbeats"
+kind = "check_down"                         # a heartbeat check went down ([[checks]])
+tag = "backups"                             # or check = "NAME"; neither: every check
+
 [alerts.channels.ops]
 type = "slack"
 webhook_url = "${SLACK_WEBHOOK_URL}"
@@ -66,7 +71,7 @@ ALERTS_KEYS = (
     "rules",
     "channels",
 )
-_RULE_COMMON: tuple[str, ...] = ("name", "kind", "task", "tag", "channels", "realert")
+_RULE_COMMON: tuple[str, ...] = ("name", "kind", "task", "tag", "check", "channels", "realert")
 _RULE_COMMON += ("flap_flips", "flap_window", "maintenance")
 # Each kind's own keys: TOML key -> (Condition field, how it is read).
 _KIND_KEYS: Mapping[str, Mapping[str, tuple[str, str]]] = {
@@ -84,6 +89,7 @@ _KIND_KEYS: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "processor_down": {"after": ("after_seconds", "duration")},
     "backlog_age": {"max_age": ("max_age_seconds", "duration")},
     "channel_failing": {"failures": ("failures", "integer")},
+    "check_down": {},
 }
 _CHANNEL_KEYS: Mapping[str, tuple[str, ...]] = {
     "slack": ("type", "webhook_url"),
@@ -170,10 +176,12 @@ def _rule(table: Table, base: Mapping[str, Any], defaults: tuple[str, ...]) -> A
         if value is not None:
             values[attribute] = value
     condition: Condition = _wrap(table.prefix[:-1], lambda: CONDITIONS[kind](**values))
-    task, tag = table.string("task"), table.string("tag")
-    if task is not None and tag is not None:
-        raise table.error("tag", "a rule takes task or tag, not both")
-    if task is not None:
+    task, tag, check = table.string("task"), table.string("tag"), table.string("check")
+    if sum(value is not None for value in (task, tag, check)) > 1:
+        raise table.error("tag", "a rule takes one of task, tag or check")
+    if check is not None:
+        scope = Scope(ScopeKind.CHECK, check)
+    elif task is not None:
         scope = Scope(ScopeKind.TASK, task)
     elif tag is not None:
         scope = Scope(ScopeKind.TAG, tag)

@@ -16,6 +16,8 @@ from tickwork.errors import ConfigError
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8080
 DEFAULT_API_RATE_LIMIT = RateLimit(50, 1.0)
+# Pings per check and client address (a cron job pings a few times per run).
+DEFAULT_PING_RATE_LIMIT = RateLimit(30, 60.0)
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 API_KEYS = (
@@ -28,6 +30,8 @@ API_KEYS = (
     "job_kinds",
     "metrics_public",
     "dashboard",
+    "ping_key",
+    "ping_rate_limit",
 )
 # ApiSettings field -> environment variable that sets it.
 API_ENV_VARS: Mapping[str, str] = {
@@ -35,6 +39,7 @@ API_ENV_VARS: Mapping[str, str] = {
     "port": "TICKWORK_API_PORT",
     "webhook_secret": "TICKWORK_WEBHOOK_SECRET",
     "trigger_secret": "TICKWORK_TRIGGER_SECRET",
+    "ping_key": "TICKWORK_PING_KEY",
 }
 # Shared secrets are compared in constant time; short ones could still be guessed.
 MIN_SECRET_LENGTH = 16
@@ -56,6 +61,10 @@ class ApiSettings:
     metrics_public: bool = False
     # The web dashboard at / beside the API; off: the API alone (GET / is then a 404).
     dashboard: bool = True
+    # /ping/{ping_key}/{slug}: pings of checks by name (and ?create=1); None: that form is off.
+    ping_key: str | None = None
+    # Pings per check and client address; None: no limit.
+    ping_rate_limit: RateLimit | None = DEFAULT_PING_RATE_LIMIT
 
     def __post_init__(self) -> None:
         _check_host(self.host, "api.host")
@@ -63,7 +72,7 @@ class ApiSettings:
             raise ConfigError(f"expected an integer, got {describe(self.port)}", field="api.port")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"must be 0..65535, got {self.port}", field="api.port")
-        for name in ("webhook_secret", "trigger_secret"):
+        for name in ("webhook_secret", "trigger_secret", "ping_key"):
             _check_secret(getattr(self, name), f"api.{name}")
         for origin in self.cors_origins:
             _check_origin(origin)
@@ -111,7 +120,7 @@ def api_settings_from_table(
         changes["host"] = t.string("host")
     if "port" in data:
         changes["port"] = t.integer("port")
-    for name in ("webhook_secret", "trigger_secret"):
+    for name in ("webhook_secret", "trigger_secret", "ping_key"):
         if name in data:
             # An empty value (an unset "${VAR:-}") means "no secret", not an empty one.
             changes[name] = t.string(name) or None
@@ -125,6 +134,8 @@ def api_settings_from_table(
         changes["cors_origins"] = tuple(origins)
     if "rate_limit" in data:
         changes["rate_limit"] = _rate_limit(data["rate_limit"], "api.rate_limit")
+    if "ping_rate_limit" in data:
+        changes["ping_rate_limit"] = _rate_limit(data["ping_rate_limit"], "api.ping_rate_limit")
     if "job_kinds" in data:
         changes["job_kinds"] = _job_kinds(t.array("job_kinds") or [])
     if "metrics_public" in data:

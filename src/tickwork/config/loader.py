@@ -12,6 +12,7 @@ from typing import Any
 
 from tickwork.config.alerts import AlertSettings, alerts_from_table
 from tickwork.config.api import ApiSettings, api_settings_from_env, api_settings_from_table
+from tickwork.config.checks import checks_from_tables
 from tickwork.config.jobs import JOB_KEYS, parse_jobs
 from tickwork.config.policies import parse_calendars
 from tickwork.config.report import ReportSettings, report_from_table
@@ -22,10 +23,20 @@ from tickwork.config.retention import (
 )
 from tickwork.config.settings import Settings, settings_from_env, settings_from_table
 from tickwork.config.tables import unknown_key_message
+from tickwork.domain.checks import CheckSpec
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError
 
-_TOP_LEVEL_KEYS = ("tickwork", "jobs", "calendars", "api", "retention", "alerts", "report")
+_TOP_LEVEL_KEYS = (
+    "tickwork",
+    "jobs",
+    "calendars",
+    "api",
+    "retention",
+    "alerts",
+    "report",
+    "checks",
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,8 @@ class Config:
     calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The [api] table over defaults, then TICKWORK_API_* variables (see config/api.py).
     api: ApiSettings = field(default_factory=ApiSettings)
+    # The [[checks]]: heartbeat checks synced by each process (config/checks.py).
+    checks: tuple[CheckSpec, ...] = ()
 
 
 def load_config(
@@ -62,6 +75,7 @@ def load_config(
     retention: dict[str, object] = {}
     alerts = AlertSettings()
     report: ReportSettings | None = None
+    checks: tuple[CheckSpec, ...] = ()
     config_path = None if path is None else Path(path)
     if config_path is not None:
         text = _read_config_file(config_path)
@@ -71,6 +85,7 @@ def load_config(
         retention = retention_from_table(data.get("retention", {}), env)
         alerts = alerts_from_table(data.get("alerts", {}), env)
         report = report_from_table(data.get("report"), env, alerts)
+        checks = checks_from_tables(data.get("checks", []), env)
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
     policy = retention_policy(retention, retention_from_env(env))
@@ -81,6 +96,7 @@ def load_config(
         path=config_path,
         calendars=calendars,
         api=api.replace(**api_settings_from_env(env)),
+        checks=checks,
     )
 
 
@@ -97,6 +113,7 @@ def parse_config_text(
     retention_from_table(data.get("retention", {}), environ)
     alerts = alerts_from_table(data.get("alerts", {}), environ)
     report_from_table(data.get("report"), environ, alerts)
+    checks_from_tables(data.get("checks", []), environ)
     return settings, tasks
 
 

@@ -28,7 +28,7 @@ from tickwork.errors import TickworkError
 from tickwork.service.sessions import Sessions
 
 # Paths that stay the API's (JSON errors); everything else is the dashboard's.
-API_PREFIXES = ("/api/", "/api", "/metrics", "/health")
+API_PREFIXES = ("/api/", "/api", "/metrics", "/health", "/ping")
 
 Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 

@@ -28,6 +28,18 @@ _TONE = {
     "skipped": "muted",
     "deferred": "muted",
     "stopped": "muted",
+    # alerts and heartbeat checks (and their pings)
+    "ok": "ok",
+    "firing": "bad",
+    "up": "ok",
+    "new": "muted",
+    "late": "warn",
+    "down": "bad",
+    "paused": "muted",
+    "success": "ok",
+    "fail": "bad",
+    "start": "info",
+    "log": "muted",
 }
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
+from tickwork.domain.checks import Check, CheckStatus, check_state
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import JobState
 from tickwork.domain.maintenance import MaintenanceWindow
@@ -33,6 +34,7 @@ class ScopeKind(StrEnum):
     GLOBAL = "global"
     TASK = "task"
     TAG = "tag"
+    CHECK = "check"  # one heartbeat check, by name
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class Scope:
             raise ConfigError(f"scope {self.kind} needs a non-empty name")
 
     def matches(self, task: str, tags: tuple[str, ...] = ()) -> bool:
-        if self.kind is ScopeKind.TASK:
+        """Whether the task (or check) ``task`` with ``tags`` is watched."""
+        if self.kind in (ScopeKind.TASK, ScopeKind.CHECK):
             return task == self.value
         if self.kind is ScopeKind.TAG:
             return self.value in tags
@@ -90,6 +93,7 @@ class SubjectFacts:
     heartbeat_at: datetime | None = None  # a processor's last heartbeat (None: stopped)
     oldest_due_at: datetime | None = None  # the oldest job due and not claimed
     delivery_failures: int = 0  # a channel's consecutive failed deliveries
+    check: Check | None = None  # a heartbeat check as stored (its pings told)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class Facts(StrEnum):
     PROCESSORS = "processors"  # heartbeat_at
     BACKLOG = "backlog"  # oldest_due_at
     CHANNELS = "channels"  # delivery_failures
+    CHECKS = "checks"  # check
 
 
 # The runs a rate over a window looks at, at most (newest first).
@@ -124,8 +129,12 @@ class Condition:
     """A rule kind; subclasses are frozen dataclasses with their parameters."""
 
     kind: ClassVar[str]
-    # Kinds about one task may be scoped to a task or tag; the others watch the whole cluster.
+    # Kinds about one task may be scoped to a task or tag; the others watch the whole cluster
+    # (or, for checks, the checks: all, those with a tag, or one).
     per_task: ClassVar[bool] = True
+    scopes: ClassVar[frozenset[ScopeKind]] = frozenset(
+        {ScopeKind.GLOBAL, ScopeKind.TASK, ScopeKind.TAG}
+    )
     # What the evaluator must read for it.
     needs: ClassVar[frozenset[Facts]] = frozenset({Facts.RUNS})
 
@@ -315,6 +324,7 @@ class ProcessorDown(Condition):
 
     kind: ClassVar[str] = "processor_down"
     per_task: ClassVar[bool] = False
+    scopes: ClassVar[frozenset[ScopeKind]] = frozenset({ScopeKind.GLOBAL})
     needs: ClassVar[frozenset[Facts]] = frozenset({Facts.PROCESSORS})
     after_seconds: float = 60.0
 
@@ -336,6 +346,7 @@ class BacklogAge(Condition):
 
     kind: ClassVar[str] = "backlog_age"
     per_task: ClassVar[bool] = False
+    scopes: ClassVar[frozenset[ScopeKind]] = frozenset({ScopeKind.GLOBAL})
     needs: ClassVar[frozenset[Facts]] = frozenset({Facts.BACKLOG})
     max_age_seconds: float = 600.0
 
@@ -357,6 +368,7 @@ class ChannelFailing(Condition):
 
     kind: ClassVar[str] = "channel_failing"
     per_task: ClassVar[bool] = False
+    scopes: ClassVar[frozenset[ScopeKind]] = frozenset({ScopeKind.GLOBAL})
     needs: ClassVar[frozenset[Facts]] = frozenset({Facts.CHANNELS})
     failures: int = 3
 
@@ -367,6 +379,25 @@ class ChannelFailing(Condition):
         if facts.delivery_failures >= self.failures:
             return f"{facts.delivery_failures} deliveries failed in a row"
         return None
+
+
+@dataclass(frozen=True)
+class CheckDown(Condition):
+    """A heartbeat check is down: no ping within its period and grace time, a failure
+    reported, or a run started and not finished within the grace time (``domain/checks``)."""
+
+    kind: ClassVar[str] = "check_down"
+    per_task: ClassVar[bool] = False
+    scopes: ClassVar[frozenset[ScopeKind]] = frozenset(
+        {ScopeKind.GLOBAL, ScopeKind.TAG, ScopeKind.CHECK}
+    )
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.CHECKS})
+
+    def test(self, facts: SubjectFacts, now: datetime) -> str | None:
+        if facts.check is None:
+            return None  # removed: resolves
+        state = check_state(facts.check, now)
+        return state.why if state.status is CheckStatus.DOWN else None
 
 
 CONDITIONS: Mapping[str, type[Condition]] = {
@@ -382,6 +413,7 @@ CONDITIONS: Mapping[str, type[Condition]] = {
         ProcessorDown,
         BacklogAge,
         ChannelFailing,
+        CheckDown,
     )
 }
 
@@ -425,9 +457,12 @@ class AlertRule:
             raise ConfigError(
                 f"expected 1-100 letters, digits or '_.:-', got {self.name!r}", field="name"
             )
-        if not self.condition.per_task and self.scope.kind is not ScopeKind.GLOBAL:
+        if self.scope.kind not in self.condition.scopes:
+            takes = sorted(str(k) for k in self.condition.scopes - {ScopeKind.GLOBAL})
+            what = f"it takes {' or '.join(takes)}" if takes else "it takes no task or tag"
+            where = "checks" if Facts.CHECKS in self.condition.needs else "the cluster"
             raise ConfigError(
-                f"a {self.condition.kind} rule watches the cluster; it takes no task or tag",
+                f"a {self.condition.kind} rule watches {where}; {what}",
                 field=str(self.scope.kind),
             )
         self.policy  # noqa: B018 - validates the notification settings now
@@ -446,6 +481,8 @@ class AlertRule:
 
 def _details(facts: SubjectFacts) -> dict[str, str]:
     details = {} if facts.task is None else {"task": facts.task}
+    if facts.check is not None:
+        details["check"] = facts.check.name
     if facts.runs:
         newest = facts.runs[0]
         details["status"] = newest.status

@@ -25,6 +25,7 @@ from tickwork.config.alerts import AlertSettings
 from tickwork.domain.alert_records import RULE_SUBJECT, AlertKey, AlertWrite
 from tickwork.domain.alert_states import AlertState, step
 from tickwork.domain.alerts import AlertRule, Facts, RunFact, SubjectFacts
+from tickwork.domain.checks import Check
 from tickwork.domain.jobs import JobState, NewJob
 from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
@@ -56,6 +57,10 @@ def channel_subject(name: str) -> str:
     return f"channel:{name}"
 
 
+def check_subject(name: str) -> str:
+    return f"check:{name}"
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What one evaluation did."""
@@ -78,6 +83,7 @@ class _Facts:
     heartbeats: dict[str, datetime | None]
     oldest_due_at: datetime | None
     channel_failures: dict[str, int]
+    checks: dict[str, Check]
 
 
 class Evaluator:
@@ -121,8 +127,14 @@ class Evaluator:
         processors: list[ProcessorInfo] = []
         if any(Facts.PROCESSORS in rule.condition.needs for rule in rules):
             processors = await self.store.list_processors()
-        subjects = {rule.name: self._subjects(rule, tasks, processors, states) for rule in rules}
+        checks: list[Check] = []
+        if any(Facts.CHECKS in rule.condition.needs for rule in rules):
+            checks = await self.store.list_checks()
+        subjects = {
+            rule.name: self._subjects(rule, tasks, processors, checks, states) for rule in rules
+        }
         facts = await self._read(rules, subjects, processors, now)
+        facts.checks = {check.name: check for check in checks}
         writes: list[AlertWrite] = []
         count = 0
         for rule in rules:
@@ -169,6 +181,7 @@ class Evaluator:
         rule: AlertRule,
         tasks: list[Task],
         processors: list[ProcessorInfo],
+        checks: list[Check],
         states: Mapping[AlertKey, AlertState],
     ) -> dict[str, str | None]:
         """The rule's subjects now (subject → its task), with those it stored a state for
@@ -179,6 +192,10 @@ class Evaluator:
             for t in tasks:
                 if rule.scope.matches(t.name, t.definition.tags):
                     found[task_subject(t.name)] = t.name
+        elif Facts.CHECKS in needs:
+            for check in checks:
+                if rule.scope.matches(check.name, check.tags):
+                    found[check_subject(check.name)] = None
         elif Facts.CHANNELS in needs:
             for name in self.settings.channels:
                 found[channel_subject(name)] = None
@@ -236,7 +253,7 @@ class Evaluator:
         failures: dict[str, int] = {}
         if Facts.CHANNELS in kinds:
             failures = {n: h.failures for n, h in (await store.channel_health()).items()}
-        return _Facts(runs, running, batches, fires, heartbeats, oldest, failures)
+        return _Facts(runs, running, batches, fires, heartbeats, oldest, failures, {})
 
     # --- the loop ----------------------------------------------------------------------------
     def wake(self) -> None:
@@ -284,6 +301,8 @@ def _facts_of(subject: str, task: str | None, facts: _Facts) -> SubjectFacts:
     kind, _, name = subject.partition(":")
     if kind == "processor":
         return SubjectFacts(subject, heartbeat_at=facts.heartbeats.get(name))
+    if kind == "check":
+        return SubjectFacts(subject, check=facts.checks.get(name))
     if kind == "channel":
         return SubjectFacts(subject, delivery_failures=facts.channel_failures.get(name, 0))
     return SubjectFacts(subject, oldest_due_at=facts.oldest_due_at)

@@ -221,6 +221,13 @@ class Processor:
             return
         self._loop.call_soon_threadsafe(self.scheduler.wake)
 
+    def notify_checks(self) -> None:
+        """A heartbeat check went down or came back: wake the alert evaluator (safe from any
+        thread; evaluators of other processes see it on their tick)."""
+        if self.evaluator is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self.evaluator.wake)
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()

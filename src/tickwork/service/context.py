@@ -38,6 +38,8 @@ class Context:
     # Wake this process's worker (work was queued) and scheduler (definitions changed).
     on_enqueue: Callable[[], None] | None = None
     on_schedules_changed: Callable[[], None] | None = None
+    # A ping took a heartbeat check down or back up: wake this process's alert evaluator.
+    on_checks_changed: Callable[[], None] | None = None
     rules: ClaimRules = field(default_factory=ClaimRules)
     # Who acts, for the audit log: a processor, ``cli:<user>``, ``app:<id>``, or an API caller.
     actor: Principal = LOCAL
@@ -79,6 +81,10 @@ class Context:
     def work_queued(self) -> None:
         if self.on_enqueue is not None:
             self.on_enqueue()
+
+    def checks_changed(self) -> None:
+        if self.on_checks_changed is not None:
+            self.on_checks_changed()
 
     def schedules_changed(self) -> None:
         if self.on_schedules_changed is not None:

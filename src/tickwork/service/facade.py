@@ -29,6 +29,7 @@ from tickwork.errors import ConfigError
 from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.alerts import Alerts
+from tickwork.service.checks import Checks
 from tickwork.service.context import Context
 from tickwork.service.definitions import BulkReport, Definitions, task_table
 from tickwork.service.failures import DEFAULT_SINCE, Failures
@@ -55,6 +56,8 @@ class Service:
         self.alerts = Alerts(ctx)
         # The weekly report: made, drawn, sent (``service/report.py``).
         self.reports = Reports(ctx, self.failure_groups, self.alerts)
+        # Heartbeat checks and their pings (``service/checks.py``).
+        self.checks = Checks(ctx)
 
     @property
     def store(self) -> Store:

@@ -46,6 +46,7 @@ from tickwork.domain.tasks import (
     TaskSource,
 )
 from tickwork.store.alerting import Alerting
+from tickwork.store.checking import CheckReads, Checks
 from tickwork.store.observing import (
     Activity,
     Figures,
@@ -590,6 +591,7 @@ class RuntimeStore(
     RunEventWrites,
     Pruning,
     Alerting,
+    CheckReads,
     Protocol,
 ):
     """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats,
@@ -609,6 +611,7 @@ class Store(
     AuditLog,
     Activity,
     Rollups,
+    Checks,
     Protocol,
 ):
     """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""

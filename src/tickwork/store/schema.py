@@ -533,3 +533,53 @@ alert_channels = sa.Table(
     sa.Column("last_failure_at", UTCDateTime),
     sa.Column("last_success_at", UTCDateTime),
 )
+
+# --- heartbeat checks: outside jobs pinging in, and their pings ---------------------------------
+# One row per check: its spec and what its pings told (``domain.checks.receive``); the status is
+# computed from these and the time. ``uuid`` is the ping address (the only credential a ping
+# needs); ``name`` is also the slug of /ping/{ping_key}/{slug}.
+checks = sa.Table(
+    "tickwork_checks",
+    metadata,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("period_seconds", sa.Float),
+    sa.Column("cron", sa.String(200)),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("grace_seconds", sa.Float, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("paused_at", UTCDateTime),
+    sa.Column("last_ping_at", UTCDateTime),
+    sa.Column("last_ping_kind", sa.String(8)),
+    sa.Column("last_outcome", sa.String(8)),
+    sa.Column("last_outcome_at", UTCDateTime),
+    sa.Column("last_exit_status", sa.Integer),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("start_rid", sa.String(64)),
+    sa.Column("last_duration_seconds", sa.Float),
+    sa.Column("pings", sa.BigInteger, nullable=False),
+)
+sa.Index("ux_tickwork_checks_name", checks.c.name, unique=True)
+
+# The newest pings of each check (``KEEP_PINGS``; older ones go as new ones come), the body cut
+# to ``MAX_BODY_BYTES``.
+check_pings = sa.Table(
+    "tickwork_check_pings",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("check_uuid", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("exit_status", sa.Integer),
+    sa.Column("rid", sa.String(64)),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("remote_addr", sa.String(64), nullable=False),
+    sa.Column("user_agent", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("body_bytes", sa.Integer, nullable=False),
+    sa.Column("duration_seconds", sa.Float),
+)
+sa.Index("ix_tickwork_check_pings_check", check_pings.c.check_uuid, check_pings.c.id)

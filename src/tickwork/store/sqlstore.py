@@ -46,6 +46,7 @@ from tickwork.domain.alert_records import (
 )
 from tickwork.domain.alert_states import AlertState
 from tickwork.domain.alerts import RunFact
+from tickwork.domain.checks import Check, CheckSpec, Ping
 from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.metrics import ClusterFigures
@@ -75,6 +76,7 @@ from tickwork.store import (
     activity,
     alerts,
     audit,
+    checks,
     control,
     failures,
     jobs,
@@ -87,6 +89,7 @@ from tickwork.store import (
 )
 from tickwork.store.backend import Backend
 from tickwork.store.base import Closeable
+from tickwork.store.checking import CheckSyncReport, PingWrite, RecordedPing
 from tickwork.store.database import Database
 from tickwork.store.observing import PruneLock
 from tickwork.store.rollup_cache import RollupCache
@@ -550,6 +553,36 @@ class SqlStore:
 
     async def record_delivery(self, channel: str, now: datetime, error: str | None) -> None:
         await self._db.write(alerts.record_delivery, self._backend, channel, now, error)
+
+    # --- heartbeat checks -----------------------------------------------------------------------
+    async def list_checks(self) -> list[Check]:
+        return await self._db.read(checks.list_all)
+
+    async def get_check(self, key: str) -> Check | None:
+        return await self._db.read(checks.get, key)
+
+    async def create_check(self, check: Check) -> Check | None:
+        return await self._db.write(checks.create, self._backend, check)
+
+    async def update_check(self, uuid: str, spec: CheckSpec) -> Check | None:
+        return await self._db.write(checks.update, self._backend, uuid, spec)
+
+    async def pause_check(self, uuid: str, paused_at: datetime | None) -> Check | None:
+        return await self._db.write(checks.pause, uuid, paused_at)
+
+    async def delete_check(self, uuid: str) -> Check | None:
+        return await self._db.write(checks.delete, uuid)
+
+    async def record_ping(self, write: PingWrite) -> RecordedPing | None:
+        return await self._db.write(checks.record_ping, self._backend, write)
+
+    async def check_pings(
+        self, uuid: str, *, limit: int = 50, before_id: int | None = None
+    ) -> list[Ping]:
+        return await self._db.read(checks.pings, uuid, limit, before_id)
+
+    async def sync_checks(self, wanted: Sequence[Check], now: datetime) -> CheckSyncReport:
+        return await self._db.write(checks.sync, self._backend, wanted, now)
 
 
 def _ping(conn: Connection) -> None:

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from tickwork.dashboard.pages import (
     account,
+    alerts,
     audit,
     auth,
+    checks,
     failures,
     job,
     job_actions,
@@ -45,6 +47,8 @@ PAGE_MODULES = (
     queue_job,
     run,
     failures,
+    alerts,
+    checks,
     jobs,
     job_edit,
     job,
@@ -56,6 +60,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Jobs", "/jobs", Scope.JOBS_READ),
     NavItem("Queue", "/queue", Scope.JOBS_READ),
     NavItem("Failures", "/failures", Scope.JOBS_READ),
+    NavItem("Checks", "/checks", Scope.JOBS_READ),
+    NavItem("Alerts", "/alerts", Scope.JOBS_READ),
     NavItem("Processors", "/processors", Scope.JOBS_READ),
     NavItem("Report", "/report", Scope.JOBS_READ),
     NavItem("Audit log", "/audit", Scope.AUDIT_READ),

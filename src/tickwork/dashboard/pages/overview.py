@@ -1,5 +1,6 @@
 """The overview (``/``): health with its reasons, processors, the queue by state with the
-oldest due job's age, the last hour's runs and failure rate, and what needs attention."""
+oldest due job's age, the last hour's runs and failure rate, and what needs attention (firing
+alerts and heartbeat checks that are down among it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from fastapi.responses import HTMLResponse
 from tickwork.api.deps import get_context
 from tickwork.dashboard.web import LookerDep, render
 from tickwork.domain.activity import MissedFireQuery
+from tickwork.domain.alert_states import Status as AlertStatus
+from tickwork.domain.checks import CheckStatus
 from tickwork.domain.stats import TASKS, TrendPoint
 from tickwork.service.queries import FAILING, TaskFilter
 
@@ -90,6 +93,18 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     ]
     missed = await ctx.service.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
     control = await ctx.control.get()
+    firing = [
+        (view.rule.name, s)
+        for view in await ctx.service.alerts.rules()
+        for s in view.subjects
+        if s.state.status is AlertStatus.FIRING
+    ]
+    firing.sort(key=lambda pair: pair[1].state.changed_at or now, reverse=True)
+    checks_down = [
+        v.check.name
+        for v in await ctx.service.checks.list_all()
+        if v.state.status is CheckStatus.DOWN
+    ]
     minutes = await ctx.service.runs_per_minute(CHART_MINUTES)
     overall = hour.overall
     runs = overall.runs
@@ -117,6 +132,10 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
             "paused": paused.tasks,
             "paused_count": paused.total,
             "missed": sorted(missed, key=lambda m: -m.count)[:ATTENTION],
+            "firing": firing[:ATTENTION],
+            "firing_count": len(firing),
+            "checks_down": checks_down[:ATTENTION],
+            "checks_down_count": len(checks_down),
             "control": control,
             "chart": throughput_bars(minutes, now),
         },

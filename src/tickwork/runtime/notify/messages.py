@@ -13,6 +13,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
+from urllib.parse import quote
 
 from tickwork.domain.alert_states import NoticeKind, Notification
 from tickwork.domain.channels import EmailChannel
@@ -61,7 +62,12 @@ def summary(notification: Notification, base_url: str | None) -> Summary:
     task = notification.details.get("task")
     if task:
         facts.append(("Job", task))
-    if task != notification.subject:
+    check = notification.details.get("check")
+    if check:
+        facts.append(("Check", check))
+        if base_url is not None:
+            facts.append(("Check page", f"{base_url.rstrip('/')}/checks/{quote(check)}"))
+    elif task != notification.subject:
         facts.append(("Subject", notification.subject))
     facts.append(("Rule", notification.rule))
     if notification.since is not None:
