@@ -63,6 +63,13 @@ USERS_OF_A_DATABASE = {
     ("alerts", "mute"): ["rule", "--until", "1h"],
     ("alerts", "test"): ["channel"],
     ("report",): [],
+    ("checks", "create"): ["backup"],
+    ("checks", "list"): [],
+    ("checks", "show"): ["backup"],
+    ("checks", "pause"): ["backup"],
+    ("checks", "resume"): ["backup"],
+    ("checks", "ping"): ["backup"],
+    ("checks", "delete"): ["backup"],
 }
 UPGRADE = '(run "tickwork db upgrade" first)'
 

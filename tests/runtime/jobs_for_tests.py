@@ -24,6 +24,16 @@ def fail() -> None:
     raise ConnectionError("connection lost on purpose")
 
 
+# Gates the in-process tasks ``gated`` wait for: a test opens one (adds its name) when the
+# jobs may end, whatever the machine's speed.
+OPEN_GATES: set[str] = set()
+
+
+async def gated(gate: str) -> None:
+    while gate not in OPEN_GATES:
+        await asyncio.sleep(0.01)
+
+
 async def sleepy(seconds: float) -> None:
     await asyncio.sleep(seconds)
 

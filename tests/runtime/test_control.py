@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import pytest
 
+from tests.runtime.jobs_for_tests import OPEN_GATES
 from tickwork.domain.access import LOCAL, AuditQuery, Principal, Scope
 from tickwork.domain.jobs import JobState, RunStatus
 from tickwork.domain.processors import ROLE_WORKER
@@ -33,6 +35,7 @@ ALICE = Principal(name="alice", scopes=frozenset({Scope.PROCESSOR}))
 DEFS = [
     TaskDefinition(name="add", target=PythonTarget(f"{MOD}:add"), source=TaskSource.CODE),
     TaskDefinition(name="slow", target=PythonTarget(f"{MOD}:sleepy"), source=TaskSource.CODE),
+    TaskDefinition(name="gated", target=PythonTarget(f"{MOD}:gated"), source=TaskSource.CODE),
     TaskDefinition(
         name="own-timeout",
         target=PythonTarget(f"{MOD}:sleepy"),
@@ -222,7 +225,8 @@ async def test_batch_size_override_applies_to_claims(
 async def test_concurrency_override_limits_new_claims_not_running_jobs(
     store: SqlStore, service: Service, worker: Worker
 ) -> None:
-    first = await service.enqueue_many([EnqueueRequest("slow", args=(0.3,)) for _ in range(3)])
+    gate = f"override-{uuid.uuid4()}"  # the first jobs run until the test opens it
+    first = await service.enqueue_many([EnqueueRequest("gated", args=(gate,)) for _ in range(3)])
     worker.apply_control(ControlState(max_concurrent_jobs=3))
     assert await worker.run_once() == 3
     more = await service.enqueue_many([EnqueueRequest("add", args=(1, 1)) for _ in range(4)])
@@ -230,6 +234,7 @@ async def test_concurrency_override_limits_new_claims_not_running_jobs(
     worker.apply_control(ControlState(max_concurrent_jobs=1))
     assert worker.free_slots == -2
     assert await worker.run_once() == 0
+    OPEN_GATES.add(gate)
     await wait_until(lambda: not worker.running_job_ids)
     assert await worker.run_once() == 1  # one slot now
     await wait_until(lambda: not worker.running_job_ids)
