@@ -12,7 +12,7 @@ from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, comma
 from tickwork.cli.running import with_service
 
 if TYPE_CHECKING:
-    from tickwork.wire import FailuresOut
+    from tickwork.wire_failures import FailuresOut
 
 failures_app = command_group(
     "Failed jobs grouped by error; retry or discard a whole group.",
@@ -48,7 +48,7 @@ def failures(
     the newest failure first. Discarded or retried groups stay out until the error recurs."""
     if ctx.invoked_subcommand is not None:
         return
-    from tickwork.wire import failures_out
+    from tickwork.wire_failures import failures_out
 
     report = failures_out(
         with_service(config, database_url, lambda s: s.failures(since=since, task=task))
@@ -96,7 +96,7 @@ def discard(
 
 def _done(fingerprint: str, action: str, count: int, as_json: bool, text: str) -> None:
     if as_json:
-        from tickwork.wire import FailureActionOut
+        from tickwork.wire_failures import FailureActionOut
 
         render.print_json(
             render.shown(FailureActionOut(fingerprint=fingerprint, action=action, jobs=count))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from tickwork.api.deps import Reader, Triggerer, service_for
 from tickwork.domain.failures import FAILURE_LIMIT
 from tickwork.service.failures import DEFAULT_SINCE
-from tickwork.wire import FailureActionOut, FailuresOut, failures_out
+from tickwork.wire_failures import FailureActionOut, FailuresOut, failures_out
 
 router = APIRouter(prefix="/api/failures", tags=["runs"])
 
