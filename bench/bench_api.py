@@ -217,7 +217,11 @@ def wait_ready(client: httpx.Client, proc: subprocess.Popen[bytes], scratch: Pat
     sys.exit(f"tickwork api did not answer within 30 s; see {scratch / 'api.log'}")
 
 
-def measure(client: httpx.Client, path: str, requests: int, warmup: int) -> dict[str, Any]:
+def timed_gets(
+    client: httpx.Client, path: str, requests: int, warmup: int
+) -> tuple[list[float], httpx.Response]:
+    """``requests`` GETs of ``path`` after ``warmup`` untimed ones: each one's ms to the last
+    byte, and the last response (every one checked for an error status)."""
     for _ in range(warmup):
         client.get(path).raise_for_status()
     times = []
@@ -226,6 +230,11 @@ def measure(client: httpx.Client, path: str, requests: int, warmup: int) -> dict
         response = client.get(path)
         times.append((time.perf_counter() - t0) * 1000)
         response.raise_for_status()
+    return times, response
+
+
+def measure(client: httpx.Client, path: str, requests: int, warmup: int) -> dict[str, Any]:
+    times, response = timed_gets(client, path, requests, warmup)
     items = len(response.json()["items"])
     return {
         "path": path,

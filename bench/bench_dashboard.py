@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from bench_api import free_port, fresh_url, pct
+from bench_api import free_port, fresh_url, pct, timed_gets
 from bench_failures import NOW
 from bench_failures import load as load_runs
 from bench_metrics import finished
@@ -215,16 +215,9 @@ def logged_in(base: str) -> httpx.Client:
 
 
 def measure(client: httpx.Client, path: str, requests: int, warmup: int) -> dict[str, Any]:
-    for _ in range(warmup):
-        client.get(path).raise_for_status()
-    times = []
-    for _ in range(requests):
-        began = time.perf_counter()
-        response = client.get(path)
-        times.append((time.perf_counter() - began) * 1000)
-        response.raise_for_status()
-        if "/login" in str(response.url):
-            sys.exit("the session was lost")
+    times, response = timed_gets(client, path, requests, warmup)
+    if "/login" in str(response.url):
+        sys.exit("the session was lost")
     return {
         "path": path,
         "requests": requests,
