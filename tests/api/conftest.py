@@ -26,6 +26,8 @@ from tickwork.store import SqlStore, create_store
 
 # Tests that do not test the rate limit must not trip it.
 TEST_SETTINGS = ApiSettings(host="127.0.0.1", port=0, rate_limit=None)
+# Generous: a loaded machine answers late, and a late answer is not a wrong one.
+CLIENT_TIMEOUT = 60
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Api:
     def as_token(self, token: str) -> httpx.AsyncClient:
         """A client that sends ``token`` (closed with the fixture's client's transport)."""
         return httpx.AsyncClient(
-            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=CLIENT_TIMEOUT
         )
 
     async def user(self, name: str, role: Role) -> None:
@@ -93,7 +95,7 @@ async def running_api(
     ctx = ApiContext.build(core, settings)
     server = ApiServer(factory(ctx), settings.host, settings.port)
     await server.start()
-    client = httpx.AsyncClient(base_url=server.url, timeout=10)
+    client = httpx.AsyncClient(base_url=server.url, timeout=CLIENT_TIMEOUT)
     try:
         yield Api(server=server, ctx=ctx, client=client, clock=clock)
     finally:

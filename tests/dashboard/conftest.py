@@ -10,7 +10,7 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 
-from tests.api.conftest import Api, running_api
+from tests.api.conftest import CLIENT_TIMEOUT, Api, running_api
 from tickwork.dashboard.app import create_app
 
 CSRF_FIELD = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -35,7 +35,9 @@ def browser(site: Api) -> httpx.AsyncClient:
     """A client that behaves like a browser on the site: cookies kept (``Secure`` ones too: a
     browser treats 127.0.0.1 as a secure origin, httpx does not) and the ``Origin`` header
     that a browser sends with a form."""
-    client = httpx.AsyncClient(base_url=site.url, headers={"Origin": site.url}, timeout=10)
+    client = httpx.AsyncClient(
+        base_url=site.url, headers={"Origin": site.url}, timeout=CLIENT_TIMEOUT
+    )
 
     async def keep_cookies(response: httpx.Response) -> None:
         for header in response.headers.get_list("set-cookie"):

@@ -244,7 +244,7 @@ def test_terminated_connections_recover_without_losing_jobs(cluster: Cluster) ->
     wait_for(lambda: done() == n, timeout=45, interval=0.25)
     # The scheduler recovered too: fires keep coming after the last termination.
     ticks = cluster.count_in("succeeded") - n
-    wait_for(lambda: cluster.count_in("succeeded") - n >= ticks + 2, timeout=10)
+    wait_for(lambda: cluster.count_in("succeeded") - n >= ticks + 2, timeout=30)
     assert all(p.alive() for p in procs), [p.output() for p in procs if not p.alive()]
     stop_all_cleanly(cluster, check_logs=False)
 
