@@ -138,7 +138,9 @@ class Pruning(Protocol):
         task's runs cutoff, with none of their runs kept; never a scheduled, available,
         retrying or running job), the audit log, missed fires, rollups and series rollups
         (minute rows, hour rows; the day and all-time rows stay), key and error rollups (hour
-        rows; the day rows stay)."""
+        rows; the day rows stay), alert transitions by age (never those of an incident still
+        firing: its subject's state is firing and the transition is not older than the
+        incident), checks' pings by age (each check's newest ``keep_last_pings`` kept)."""
         ...
 
     async def prune_batch(self, target: PruneTarget, limit: int) -> dict[str, int]:
