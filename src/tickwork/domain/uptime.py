@@ -137,7 +137,7 @@ def status_spans(check: Check, history: PingHistory, start: datetime, end: datet
 
 
 def _paused_from(spans: list[Span], at: datetime, end: datetime) -> list[Span]:
-    kept = [dataclasses.replace(s, end=min(s.end, at)) for s in spans if s.start < at]
+    kept = [Span(s.status, s.start, min(s.end, at)) for s in spans if s.start < at]
     return [*kept, Span(CheckStatus.PAUSED, at, end)]
 
 
@@ -147,7 +147,7 @@ def _joined(spans: list[Span]) -> list[Span]:
         if span.start >= span.end:
             continue
         if joined and joined[-1].status is span.status and joined[-1].end == span.start:
-            joined[-1] = dataclasses.replace(joined[-1], end=span.end)
+            joined[-1] = Span(span.status, joined[-1].start, span.end)
         else:
             joined.append(span)
     return joined
