@@ -1,11 +1,13 @@
 """A demo deployment for the dashboard: a dozen job definitions of every kind, a day of run
-history with a failing job or two, a queue with waiting and running work, processors, users.
+history with a failing job or two, a queue with waiting and running work, processors, users,
+heartbeat checks with ten days of pings (one of them down), and alert rules, one firing.
 
 Used by ``scripts/screenshots.py`` (the pictures in docs/screenshots/) and by the browser
 tests' accessibility check, so both look at the same, lived-in pages. Everything goes through
 the use cases, except the history, which is written as a worker writes it (enqueue, claim,
 complete through the store, with times in the past) so the rollups behind every figure are the
-real ones.
+real ones, and the pings, recorded through the store at their past times; the alert rules are
+then evaluated once, as a process's evaluator does.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tickwork.api.deps import ApiContext
+from tickwork.clock import FakeClock
+from tickwork.config.alerts import alerts_from_table
+from tickwork.config.checks import check_spec
 from tickwork.domain.access import LOCAL, Role
+from tickwork.domain.checks import CheckSource, new_check, ping_of
 from tickwork.domain.jobs import (
     Completion,
     ErrorClass,
@@ -31,7 +37,9 @@ from tickwork.domain.jobs import (
 )
 from tickwork.domain.queries import ProcessorInfo, RunQuery
 from tickwork.domain.tasks import HttpTarget, PythonTarget, ShellTarget, TaskDefinition, TaskSource
+from tickwork.runtime.evaluator import Evaluator
 from tickwork.store import SqlStore
+from tickwork.store.checking import PingWrite
 from tickwork.version import __version__
 
 PASSWORD = "correct horse battery"
@@ -140,6 +148,44 @@ HISTORY: dict[str, tuple[float, float, tuple[str, str, ErrorClass] | None]] = {
     ),
     "weekly-report": (20.0, 0.0, None),
 }
+# [alerts] of the demo: nobody listens at the webhook (its deliveries wait in the queue).
+ALERTS: dict[str, Any] = {
+    "rules": [
+        {"name": "checks-down", "kind": "check_down", "channels": ["ops"]},
+        {
+            "name": "orders-failing",
+            "kind": "consecutive_failures",
+            "count": 5,
+            "task": "import-orders",
+            "channels": ["ops"],
+        },
+        {
+            "name": "slow-backup",
+            "kind": "long_run",
+            "max": "1h",
+            "task": "nightly-backup",
+            "channels": ["ops"],
+        },
+    ],
+    "channels": {
+        "ops": {"type": "webhook", "url": "http://127.0.0.1:9/alerts", "secret": "demo-secret-0123"}
+    },
+}
+# Heartbeat checks of jobs that run elsewhere: (table, hours between pings, hours since the
+# last one, whether it is paused now).
+CHECKS: tuple[tuple[dict[str, Any], float, float, bool], ...] = (
+    ({"name": "db-backup", "period": "1d", "grace": "1h", "tags": ["ops"]}, 24.0, 5.0, False),
+    (
+        {"name": "invoice-export", "period": "1h", "grace": "10m", "tags": ["billing"]},
+        1.0,
+        3.2,
+        False,
+    ),
+    ({"name": "cert-renewal", "cron": "0 4 * * 1", "timezone": "Europe/Berlin"}, 168.0, 60.0, True),
+    ({"name": "crm-mirror", "period": "15m", "grace": "5m", "tags": ["crm"]}, 0.25, 0.1, False),
+)
+CHECK_DAYS = 10
+
 TRACEBACK = """Traceback (most recent call last):
   File "/srv/app/jobs/{module}.py", line {line}, in run
     return client.fetch(batch)
@@ -178,6 +224,10 @@ async def populate(ctx: ApiContext, store: SqlStore, now: datetime) -> Demo:
         RunQuery(task_name="import-orders", statuses=[RunStatus.FAILED], limit=1)
     )
     pending = await _queue(ctx, store, now)
+    await _checks(store, now)
+    settings = alerts_from_table(ALERTS, {})
+    ctx.service.ctx.alerts = settings  # as a process's [alerts]
+    await Evaluator(store, settings, clock=FakeClock(now)).evaluate()
     for i, worker in enumerate(WORKERS):
         await store.heartbeat(
             ProcessorInfo(
@@ -270,3 +320,29 @@ async def _queue(ctx: ApiContext, store: SqlStore, now: datetime) -> int:
     )
     await store.enqueue([later], now)
     return ids[-1]
+
+
+async def _checks(store: SqlStore, now: datetime) -> None:
+    """``CHECKS`` made ``CHECK_DAYS`` ago, each pinged (start, then success with a body) every
+    so many hours since, up to its last ping; one run of invoice-export reports a failure."""
+    rand = random.Random(7)
+    made = now - timedelta(days=CHECK_DAYS, hours=2)
+    for table, every, since, paused in CHECKS:
+        check = new_check(check_spec(table), CheckSource.API, made)
+        await store.create_check(check)
+        uuid = check.uuid
+        last = now - timedelta(hours=since)
+        steps = int(CHECK_DAYS * 24 / every)
+        for step in range(steps, -1, -1):
+            end = last - timedelta(hours=every * step)
+            took = timedelta(seconds=rand.uniform(20, 90) * min(every, 2.0))
+            rid = f"run-{step}"
+            start = ping_of("start", end - took, rid=rid, method="POST")
+            await store.record_ping(PingWrite(start, uuid=uuid))
+            failed = table["name"] == "invoice-export" and step == 30
+            body = b"exit 1: upstream refused" if failed else b"done\n"
+            action = "1" if failed else None
+            write = PingWrite(ping_of(action, end, rid=rid, body=body, method="POST"), uuid=uuid)
+            await store.record_ping(write)
+        if paused:
+            await store.pause_check(uuid, now - timedelta(hours=since / 2))

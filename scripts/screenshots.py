@@ -52,10 +52,26 @@ def page_paths(demo: Demo) -> dict[str, str]:
         "run": f"/runs/{demo.failed_run_id}",
         "failures": "/failures",
         "queue": "/queue?state=pending",
+        "alerts": "/alerts",
+        "checks": "/checks",
+        "check": "/checks/invoice-export",
+        "report": "/report",
     }
 
 
-PAGES = ("overview", "jobs", "job", "history", "run", "failures", "queue")
+PAGES = (
+    "overview",
+    "jobs",
+    "job",
+    "history",
+    "run",
+    "failures",
+    "queue",
+    "alerts",
+    "checks",
+    "check",
+    "report",
+)
 
 
 async def shoot(

@@ -156,6 +156,7 @@ async def serve(
     any order."""
     from tickwork.runtime.notify.delivery import notify_definition
     from tickwork.runtime.processor import Processor, ProcessorSettings
+    from tickwork.service.checks import Checks
     from tickwork.service.report import ScheduledReport, report_definition
     from tickwork.service.retention import record_prune
 
@@ -188,7 +189,8 @@ async def serve(
             alerts=settings.alerts,
             report=settings.report,
         )
-        own_resolve = ScheduledReport(report_ctx).resolver(resolve)
+        uptimes = Checks(report_ctx).uptimes  # the heartbeat checks' section
+        own_resolve = ScheduledReport(report_ctx, uptimes).resolver(resolve)
     processor = None if pset is None else Processor(store, pset, resolve=own_resolve)
     ctx = Context(
         store,

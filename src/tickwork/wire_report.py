@@ -58,9 +58,13 @@ class ReportPausedOut(Shape):
 
 class ReportCheckOut(Shape):
     name: str
-    status: str
-    uptime: float | None
+    status: str  # at the report's end
+    uptime: float | None  # (up + late) / (up + late + down); None: nothing was expected
+    up_seconds: float
+    late_seconds: float
     down_seconds: float
+    paused_seconds: float
+    unknown_seconds: float  # before the check was made, or before its oldest ping kept
 
 
 class ReportTotalsOut(Shape):
@@ -169,7 +173,14 @@ def report_out(r: Report) -> ReportOut:
         previous_queue_wait_p95_seconds=r.previous_queue_wait_p95_seconds,
         checks=[
             ReportCheckOut(
-                name=c.name, status=c.status, uptime=c.uptime, down_seconds=c.down_seconds
+                name=c.name,
+                status=c.status,
+                uptime=c.uptime,
+                up_seconds=c.up_seconds,
+                late_seconds=c.late_seconds,
+                down_seconds=c.down_seconds,
+                paused_seconds=c.paused_seconds,
+                unknown_seconds=c.unknown_seconds,
             )
             for c in r.checks
         ],

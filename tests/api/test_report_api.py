@@ -50,3 +50,18 @@ async def test_json_and_html_for_a_reader(api_any: Api) -> None:
         unknown = await reader.get("/api/report", params={"format": "pdf"})
         assert unknown.status_code == 422
     assert (await api.client.get("/api/report")).status_code in (200, 401)
+
+
+async def test_checks_uptime_in_the_json(api_any: Api) -> None:
+    api = api_any
+    checks = api.ctx.service.checks
+    made = await checks.create({"name": "db-backup", "period": "1h", "grace": "10m"})
+    pinged = await api.client.post(f"/ping/{made.check.uuid}")  # no credentials needed
+    assert pinged.status_code == 200, pinged.text
+    api.clock.advance(80 * 60)  # up 60 min, late 10, down 10
+    async with api.as_token(await api.token(Role.READ_ONLY)) as reader:
+        body = (await reader.get("/api/report")).json()
+    (check,) = body["checks"]
+    assert check["name"] == "db-backup" and check["status"] == "down"
+    assert (check["up_seconds"], check["late_seconds"], check["down_seconds"]) == (3600, 600, 600)
+    assert check["uptime"] == 4200 / 4800 and check["paused_seconds"] == 0

@@ -22,7 +22,18 @@ EVERY_RULE: dict[str, Any] = {"resultTypes": ["violations"]}
 # kind of element (badges, buttons, links, tables, charts, forms, errors): colour contrast
 # is the slowest rule, most of a second on a long page.
 CONTRAST_ONLY: dict[str, Any] = {"resultTypes": ["violations"], "runOnly": ["color-contrast"]}
-DARK_PAGES = ("login", "overview", "jobs", "job detail", "run detail", "queue", "failures")
+DARK_PAGES = (
+    "login",
+    "overview",
+    "jobs",
+    "job detail",
+    "run detail",
+    "queue",
+    "failures",
+    "alerts",
+    "checks",
+    "report",
+)
 
 
 def main_pages(demo: Demo) -> dict[str, str]:
@@ -39,6 +50,10 @@ def main_pages(demo: Demo) -> dict[str, str]:
         "audit log": "/audit",
         "users": "/users",
         "account": "/account",
+        "alerts": "/alerts",
+        "checks": "/checks",
+        "check detail": "/checks/invoice-export",
+        "report": "/report",
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,7 +18,9 @@ from aiosmtpd.controller import Controller
 from tests.integration.support import cli, cli_json, start_tickwork, stop, wait_for
 from tests.runtime.receivers import Mailbox, closed_port
 from tests.service.report_data import ReportPage, seed
+from tickwork.domain.checks import CheckSource, CheckSpec, new_check, ping_of
 from tickwork.store import create_store
+from tickwork.store.checking import PingWrite
 
 RECIPIENTS = ["ops@example.com", "cto@example.com"]
 
@@ -77,7 +79,14 @@ def seeded(tmp_path: Path, sqlite_url: str, mailbox: tuple[int, Mailbox]) -> dic
         store = create_store(env["TICKWORK_DATABASE_URL"])
         await store.open()
         try:
-            await seed(store, datetime.now(UTC))
+            now = datetime.now(UTC)
+            await seed(store, now)
+            # A heartbeat check pinged 80 minutes ago (every hour, grace 10 min): down now.
+            spec = CheckSpec("db-backup", period_seconds=3600, grace_seconds=600)
+            check = new_check(spec, CheckSource.API, now - timedelta(hours=2))
+            await store.create_check(check)
+            ping = ping_of(None, now - timedelta(minutes=80))
+            await store.record_ping(PingWrite(ping, uuid=check.uuid))
         finally:
             await store.close()
 
@@ -91,6 +100,7 @@ def test_cli_text_json_html_and_send(
     text = cli(["report"], tmp_path, seeded)
     assert text.returncode == 0, text.stderr
     assert "Runs: 21   Success rate: 85.7%" in text.stdout and "Missed fires: 2" in text.stdout
+    assert "HEARTBEAT CHECKS" in text.stdout
     body = cli_json(["report", "--since", "7d"], tmp_path, seeded)
     assert body["totals"]["runs"] == 21 and [f["count"] for f in body["failures"]] == [2, 1]
 
@@ -136,6 +146,10 @@ def test_the_builtin_task_sends_the_report(
         output = stop(proc)
     [(_, to, message)] = box.messages
     assert to == RECIPIENTS and set(parts(message)) == {"text/plain", "text/html"}
+    # The process's own report has the checks' uptime (the launcher hands it their source).
+    row = ReportPage(parts(message)["text/html"]).rows["check"]["db-backup"]
+    assert row["status"] == "down" and row["uptime"].endswith("%") and row["late"] == "10m"
+    assert "HEARTBEAT CHECKS" in parts(message)["text/plain"]
     assert "report sent to 2 recipient(s) through mail" in json.dumps(
         cli_json(["jobs", "history", "tickwork.report"], tmp_path, seeded)
     ), output

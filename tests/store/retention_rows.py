@@ -124,6 +124,63 @@ def error_rollup(start: datetime, period: int = 3600) -> dict[str, Any]:
     }
 
 
+def transition(
+    transition_id: int, rule: str, subject: str, at_days: float, to: str = "firing"
+) -> dict[str, Any]:
+    return {
+        "id": transition_id,
+        "rule": rule,
+        "subject": subject,
+        "at": days_ago(at_days),
+        "from_status": "ok" if to == "firing" else "firing",
+        "to_status": to,
+        "why": "",
+        "sent": [],
+        "channels": [],
+        "job_ids": [],
+        "version": transition_id,
+    }
+
+
+def alert_state(
+    rule: str, subject: str, status: str, changed_days: float, announced_days: float | None = None
+) -> dict[str, Any]:
+    return {
+        "rule": rule,
+        "subject": subject,
+        "status": status,
+        "changed_at": days_ago(changed_days),
+        "why": "",
+        "announced": status == "firing",
+        "announced_since": None if announced_days is None else days_ago(announced_days),
+        "last_notice_at": None,
+        "flips": [],
+        "flapping": False,
+        "acked_by": None,
+        "acked_at": None,
+        "muted_until": None,
+        "version": 1,
+        "updated_at": NOW,
+    }
+
+
+def ping(ping_id: int, check_uuid: str, at_days: float) -> dict[str, Any]:
+    return {
+        "id": ping_id,
+        "check_uuid": check_uuid,
+        "kind": "success",
+        "at": days_ago(at_days),
+        "exit_status": None,
+        "rid": None,
+        "method": "GET",
+        "remote_addr": "",
+        "user_agent": "",
+        "body": "",
+        "body_bytes": 0,
+        "duration_seconds": None,
+    }
+
+
 def insert(engine: sa.Engine, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:
     rows = list(rows)
     if rows:

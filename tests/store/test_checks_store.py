@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tickwork.domain.checks import (
-    KEEP_PINGS,
     CheckSource,
     CheckSpec,
     CheckStatus,
@@ -22,8 +21,10 @@ from tickwork.domain.checks import (
 )
 from tickwork.errors import ConflictError
 from tickwork.store import SqlStore
+from tickwork.store import checks as checks_sql
 from tickwork.store.checking import PingWrite
 
+KEEP = 20
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -57,7 +58,9 @@ async def test_checks_by_uuid_or_name_with_unique_names(store: SqlStore) -> None
     assert await store.update_check(other.uuid, spec) is None
 
 
-async def test_pings_apply_pair_by_rid_and_are_kept_newest(store: SqlStore) -> None:
+async def test_pings_apply_pair_by_rid_and_are_kept_newest(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     check = new_check(CheckSpec("etl", period_seconds=3600), CheckSource.API, T0)
     await store.create_check(check)
     assert await store.record_ping(PingWrite(ping_of(None, at(1)), uuid="0" * 8)) is None
@@ -89,11 +92,13 @@ async def test_pings_apply_pair_by_rid_and_are_kept_newest(store: SqlStore) -> N
     assert [p.id for p in await store.check_pings(check.uuid, before_id=pings[1].id, limit=1)] == [
         pings[2].id
     ]
-    for i in range(KEEP_PINGS + 5):
+    # The ceiling made small here: the newest pings stay, the oldest go as new ones come.
+    monkeypatch.setattr(checks_sql, "KEEP_PINGS", KEEP)
+    for i in range(KEEP + 5):
         await store.record_ping(PingWrite(ping_of("log", at(10 + i)), uuid=check.uuid))
     kept = await store.check_pings(check.uuid, limit=500)
-    assert len(kept) == KEEP_PINGS and kept[0].at == at(10 + KEEP_PINGS + 4)
-    assert (await store.get_check("etl")).pings == KEEP_PINGS + 9  # type: ignore[union-attr]
+    assert len(kept) == KEEP and kept[0].at == at(10 + KEEP + 4)
+    assert (await store.get_check("etl")).pings == KEEP + 9  # type: ignore[union-attr]
 
 
 async def test_concurrent_pings_all_count_and_create_once(store: SqlStore) -> None:

@@ -40,6 +40,8 @@ EXPECTED = {
     "hour_series_rollups": 1,
     "key_rollups": 1,
     "error_rollups": 1,
+    "alert_transitions": 0,
+    "check_pings": 0,
 }
 
 
@@ -238,3 +240,88 @@ async def test_two_processes_on_postgresql_only_one_prunes(pg_url: str) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_alert_transitions_go_by_age_but_never_an_open_incidents(store: SqlStore) -> None:
+    e = store.engine
+    rr.insert(
+        e,
+        s.alert_transitions,
+        [
+            # task:a: an old incident, over (1, 2); a new one firing for 400 days (3), acked (4).
+            rr.transition(1, "r", "task:a", 700),
+            rr.transition(2, "r", "task:a", 690, to="ok"),
+            rr.transition(3, "r", "task:a", 400),
+            rr.transition(4, "r", "task:a", 300, to="firing"),
+            # task:b: fired and recovered long ago, fired again 10 days ago (7).
+            rr.transition(5, "r", "task:b", 500),
+            rr.transition(6, "r", "task:b", 499, to="ok"),
+            rr.transition(7, "r", "task:b", 10),
+            # task:c: flapping: receivers were told it fires since 250 days, its status
+            # changed last 5 days ago; everything since 250 days stays.
+            rr.transition(8, "r", "task:c", 260),
+            rr.transition(9, "r", "task:c", 250),
+            rr.transition(10, "r", "task:c", 5),
+            # task:d: over, its state ok.
+            rr.transition(11, "r", "task:d", 300),
+            rr.transition(12, "r", "task:d", 299, to="ok"),
+        ],
+    )
+    rr.insert(
+        e,
+        s.alert_states,
+        [
+            rr.alert_state("r", "task:a", "firing", 400, 400),
+            rr.alert_state("r", "task:b", "firing", 10, 10),
+            rr.alert_state("r", "task:c", "firing", 5, 250),
+            rr.alert_state("r", "task:d", "ok", 299),
+        ],
+    )
+    policy = RetentionPolicy(alerts_days=180, pings_days=0, pause_seconds=0)
+    dry = await pruner(store, policy).prune(dry_run=True)
+    assert dry.counts["alert_transitions"] == 7 and rr.count(e, s.alert_transitions) == 12
+    report = await pruner(store, policy).prune()
+    assert report.counts["alert_transitions"] == 7
+    assert rr.ids(e, s.alert_transitions) == {3, 4, 7, 9, 10}
+    assert rr.count(e, s.alert_states) == 4  # states are not retention's
+
+
+async def test_pings_go_by_age_keeping_each_checks_newest(store: SqlStore) -> None:
+    e = store.engine
+    # Check a: 6 pings 100..50 days old and 2 new ones; check b: 2 old pings only; check c:
+    # 3 old pings.
+    rr.insert(
+        e,
+        s.check_pings,
+        [
+            *(rr.ping(i, "a", 110 - 10 * i) for i in range(1, 7)),
+            rr.ping(7, "a", 5),
+            rr.ping(8, "a", 1),
+            rr.ping(9, "b", 90),
+            rr.ping(10, "b", 80),
+            rr.ping(11, "c", 90),
+            rr.ping(12, "c", 80),
+            rr.ping(13, "c", 70),
+        ],
+    )
+    policy = RetentionPolicy(pings_days=30, keep_last_pings=3, pause_seconds=0)
+    dry = await pruner(store, policy).prune(dry_run=True)
+    # a: its 6 old ones but the newest of them (3 newest kept: 6, 7, 8); b: none (2 <= 3);
+    # c: none (3 <= 3).
+    assert dry.counts["check_pings"] == 5
+    report = await pruner(store, policy).prune()
+    assert report.counts["check_pings"] == 5
+    assert rr.ids(e, s.check_pings) == {6, 7, 8, 9, 10, 11, 12, 13}
+
+    none_kept = RetentionPolicy(pings_days=30, keep_last_pings=0, pause_seconds=0)
+    assert (await pruner(store, none_kept).prune()).counts["check_pings"] == 6
+    assert rr.ids(e, s.check_pings) == {7, 8}
+
+
+async def test_ping_batches_are_bounded(store: SqlStore) -> None:
+    rr.insert(store.engine, s.check_pings, [rr.ping(i, f"c{i % 3}", 100) for i in range(1, 31)])
+    policy = RetentionPolicy(pings_days=30, keep_last_pings=2, pause_seconds=0)
+    (target,) = [t for t in await store.prune_targets(policy, NOW) if t.step == "check_pings"]
+    assert await store.count_prunable(target) == {"check_pings": 24}
+    assert await store.prune_batch(target, 7) == {"check_pings": 7}
+    assert rr.count(store.engine, s.check_pings) == 23

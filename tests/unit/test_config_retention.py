@@ -29,6 +29,14 @@ def test_defaults_without_a_table(tmp_path: Path) -> None:
         400,
     )
     assert (policy.interval_seconds, policy.batch_size, policy.pause_seconds) == (600, 1000, 0.05)
+    assert (policy.alerts_days, policy.pings_days, policy.keep_last_pings) == (180, 30, 100)
+
+
+def test_alert_transitions_and_pings(tmp_path: Path) -> None:
+    path = write(tmp_path, "[retention]\nalerts_days = 90\npings_days = 0\nkeep_last_pings = 500\n")
+    env = {"TICKWORK_RETENTION_PINGS_DAYS": "14"}
+    policy = load_config(path, environ=env).settings.retention
+    assert (policy.alerts_days, policy.pings_days, policy.keep_last_pings) == (90, 14, 500)
 
 
 def test_the_table_with_task_overrides_then_the_environment(tmp_path: Path) -> None:
@@ -92,6 +100,8 @@ keep_last_runs = 0
             "retention.tasks.a.events_days: unknown key 'events_days'",
         ),
         ("[retention.tasks.a]\nruns_days = 'x'", "retention.tasks.a.runs_days: expected a number"),
+        ("[retention]\nkeep_last_pings = -1", "retention.keep_last_pings: must be >= 0"),
+        ("[retention]\nalerts_days = 'x'", "retention.alerts_days: expected a number"),
     ],
 )
 def test_bad_tables_name_the_field(tmp_path: Path, text: str, expected: str) -> None:
@@ -106,6 +116,7 @@ def test_bad_tables_name_the_field(tmp_path: Path, text: str, expected: str) -> 
         ("TICKWORK_RETENTION_RUNS_DAYS", "a week", "expected a number, got 'a week'"),
         ("TICKWORK_RETENTION_KEEP_LAST_RUNS", "1.5", "expected an integer"),
         ("TICKWORK_RETENTION_BATCH_SIZE", "0", "must be 1..1000"),
+        ("TICKWORK_RETENTION_KEEP_LAST_PINGS", "many", "expected an integer"),
         ("TICKWORK_RETENTION_PAUSE", "-1", "invalid duration '-1'"),
     ],
 )

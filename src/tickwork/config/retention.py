@@ -9,6 +9,9 @@ audit_days = 365
 missed_fires_days = 30
 rollup_minutes_days = 2   # per-minute rollups
 rollup_hours_days = 400   # hourly rollups (runs, keys, errors); daily and all-time ones stay
+alerts_days = 180         # alert transitions (never those of an incident still firing)
+pings_days = 30           # heartbeat checks' pings (the weekly report replays them for uptime)
+keep_last_pings = 100     # per check, kept whatever their age; 0: none kept for that
 interval = "10m"          # how often a worker process prunes; 0: never (`tickwork prune` still)
 batch_size = 1000         # rows per transaction, at most 1000
 batch_time = "20ms"       # SQLite: a slower batch halves the next one (down to 50 rows); 0: off
@@ -44,7 +47,7 @@ _DURATIONS = {
     "pause": "pause_seconds",
     "batch_time": "batch_seconds",
 }
-_COUNTS = {"keep_last_runs": 0, "batch_size": 1}
+_COUNTS = {"keep_last_runs": 0, "keep_last_pings": 0, "batch_size": 1}
 SCALAR_KEYS = (*DAY_FIELDS, *_COUNTS, *_DURATIONS)
 RETENTION_KEYS = (*SCALAR_KEYS, "tasks")
 # Each scalar key has its variable: TICKWORK_RETENTION_RUNS_DAYS, ..._INTERVAL, ...

@@ -38,8 +38,11 @@ MIN_SECONDS = 1.0
 MAX_SECONDS = 366 * 86_400.0
 # A ping's body is kept up to this many bytes (the rest is cut, its full size recorded).
 MAX_BODY_BYTES = 10 * 1024
-# Pings kept per check, newest; older ones go when a new one is written.
-KEEP_PINGS = 100
+# Pings kept per check at most, newest; older ones go when a new one is written. A ceiling
+# against a flood between pruning passes: retention (``[retention] pings_days`` and
+# ``keep_last_pings``) decides what is kept, and the weekly report replays a week of pings for
+# each check's uptime (a check pinged every minute sends 10,080 a week).
+KEEP_PINGS = 10_000
 MAX_EXIT_STATUS = 255
 MAX_TAGS = 20
 

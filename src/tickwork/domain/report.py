@@ -105,12 +105,18 @@ class PausedJob:
 
 @dataclass(frozen=True)
 class CheckUptime:
-    """A heartbeat check's share of the range it was up (``uptime`` None: never expected)."""
+    """A heartbeat check's share of the range it was alive (``uptime`` None: nothing was
+    expected), its status at the range's end and the seconds of each status in the range
+    (``domain/uptime.py``); ``unknown``: before it was made, or before the pings kept."""
 
     name: str
     status: str
     uptime: float | None
     down_seconds: float = 0.0
+    up_seconds: float = 0.0
+    late_seconds: float = 0.0
+    paused_seconds: float = 0.0
+    unknown_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

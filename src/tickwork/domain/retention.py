@@ -1,8 +1,10 @@
-"""Retention: how long runs, finished jobs, run events, the audit log, missed fires and rollups
-are kept, and what a pass of the pruner removed (or would remove).
+"""Retention: how long runs, finished jobs, run events, the audit log, missed fires, rollups,
+alert transitions and heartbeat checks' pings are kept, and what a pass of the pruner removed
+(or would remove).
 
 A number of days of 0 means "keep forever"; ``keep_last_runs`` 0 means "no run is kept for being
-among the newest". Pending and running jobs are never pruned, nor the runs of such a job.
+among the newest" (``keep_last_pings`` the same per check). Pending and running jobs are never
+pruned, nor the runs of such a job; nor the transitions of an incident still firing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ DEFAULT_AUDIT_DAYS = 365.0
 DEFAULT_MISSED_FIRES_DAYS = 30.0
 DEFAULT_ROLLUP_MINUTES_DAYS = 2.0
 DEFAULT_ROLLUP_HOURS_DAYS = 400.0
+# Alert transitions: the history and the report's incidents (a quarter back, and more).
+DEFAULT_ALERTS_DAYS = 180.0
+# Pings: the weekly report replays a range's pings for each check's uptime; 30 days cover the
+# longest range it is usually asked for, and the newest 100 stay for a check's page anyway.
+DEFAULT_PINGS_DAYS = 30.0
+DEFAULT_KEEP_LAST_PINGS = 100
 DEFAULT_PRUNE_INTERVAL_SECONDS = 600.0
 DEFAULT_PRUNE_BATCH_SIZE = 1000
 MAX_PRUNE_BATCH_SIZE = 1000  # rows per transaction: a pass never holds a long transaction
@@ -40,6 +48,8 @@ DAY_FIELDS = (
     "missed_fires_days",
     "rollup_minutes_days",
     "rollup_hours_days",
+    "alerts_days",
+    "pings_days",
 )
 # The [retention] keys of the durations (RetentionPolicy field -> key).
 _KEYS = {"interval_seconds": "interval", "pause_seconds": "pause", "batch_seconds": "batch_time"}
@@ -92,6 +102,9 @@ class RetentionPolicy:
     missed_fires_days: float = DEFAULT_MISSED_FIRES_DAYS
     rollup_minutes_days: float = DEFAULT_ROLLUP_MINUTES_DAYS
     rollup_hours_days: float = DEFAULT_ROLLUP_HOURS_DAYS
+    alerts_days: float = DEFAULT_ALERTS_DAYS
+    pings_days: float = DEFAULT_PINGS_DAYS
+    keep_last_pings: int = DEFAULT_KEEP_LAST_PINGS  # per check, whatever their age
     tasks: Mapping[str, TaskRetention] = field(default_factory=dict)
     # The pruner of a worker process: every ``interval_seconds`` (0: never; `tickwork prune`
     # still works), ``batch_size`` rows per transaction, ``pause_seconds`` between them.
@@ -105,6 +118,7 @@ class RetentionPolicy:
         for name in DAY_FIELDS:
             object.__setattr__(self, name, check_days(getattr(self, name), f"retention.{name}"))
         check_count(self.keep_last_runs, "retention.keep_last_runs")
+        check_count(self.keep_last_pings, "retention.keep_last_pings")
         check_count(
             self.batch_size, "retention.batch_size", minimum=1, maximum=MAX_PRUNE_BATCH_SIZE
         )
@@ -162,7 +176,8 @@ class PruneTarget:
 
     ``step`` names the store's entry that removes them; ``kind`` is what the report counts them
     as. Runs and jobs go per task: ``task_name`` (one task) or ``other_than`` (every task but
-    those). A finished job stays while it has a run started at or after ``runs_from`` (None:
+    those). ``keep_last``: each owner's newest rows that stay whatever their age (pings: per
+    check). A finished job stays while it has a run started at or after ``runs_from`` (None:
     while it has any run). ``events_before``: a job's run events older than this are counted
     by the events' own step, not with the job.
     """
@@ -174,3 +189,4 @@ class PruneTarget:
     other_than: tuple[str, ...] = ()
     runs_from: datetime | None = None
     events_before: datetime | None = None
+    keep_last: int = 0

@@ -29,6 +29,8 @@ from tickwork.domain.checks import (
     ping_of,
     running,
 )
+from tickwork.domain.report import CheckUptime
+from tickwork.domain.uptime import uptime
 from tickwork.errors import ConfigError, ConflictError, NotFoundError
 from tickwork.service.context import Context
 from tickwork.store.checking import CheckSyncReport, PingWrite
@@ -179,6 +181,12 @@ class Checks:
         if created:
             await self.ctx.audit("check.create", "check", check.name, after=spec_table(check.spec))
         return PingResult(self.view(check), stored, created)
+
+    async def uptimes(self, start: datetime, end: datetime) -> list[CheckUptime]:
+        """Each check's uptime over ``[start, end)``, replayed from its stored pings (the
+        weekly report's section; ``domain/uptime.py``), by name."""
+        found = await self.ctx.store.check_histories(start, end)
+        return [uptime(check, history, start, end) for check, history in found]
 
     async def sync(self, specs: Sequence[CheckSpec]) -> CheckSyncReport:
         """The configuration's checks made what ``specs`` say (by each process at start)."""

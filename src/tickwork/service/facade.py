@@ -54,10 +54,10 @@ class Service:
         self.failure_groups = Failures(ctx, self.jobs)
         # Alert rules, states, history, ack/mute, channel tests (``service/alerts.py``).
         self.alerts = Alerts(ctx)
-        # The weekly report: made, drawn, sent (``service/report.py``).
-        self.reports = Reports(ctx, self.failure_groups, self.alerts)
         # Heartbeat checks and their pings (``service/checks.py``).
         self.checks = Checks(ctx)
+        # The weekly report: made, drawn, sent (``service/report.py``), checks' uptime in it.
+        self.reports = Reports(ctx, self.failure_groups, self.alerts, self.checks.uptimes)
 
     @property
     def store(self) -> Store:

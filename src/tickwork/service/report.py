@@ -62,11 +62,11 @@ from tickwork.service.stats import MAX_RANGE_DAYS, StatsRequest, stats_report
 __all__ = [
     "REPORT_PATH",
     "REPORT_TASK",
-    "CheckSource",
     "RenderedReport",
     "Reports",
     "ScheduledReport",
     "SentReport",
+    "UptimeSource",
     "report_definition",
     "send_report",
 ]
@@ -82,8 +82,8 @@ REPORT_TIMEOUT_SECONDS = 300.0
 _HISTORY_PAGES = 20
 _TASKS_ONLY = frozenset({TASKS})
 
-# Heartbeat checks' uptime over ``[start, end)``, when the process has checks.
-CheckSource = Callable[[datetime, datetime], Awaitable[Sequence[CheckUptime]]]
+# Heartbeat checks' uptime over ``[start, end)`` (``Checks.uptimes``); None: no such section.
+UptimeSource = Callable[[datetime, datetime], Awaitable[Sequence[CheckUptime]]]
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,12 @@ class Reports:
         ctx: Context,
         failures: Failures,
         alerts: Alerts,
-        checks: CheckSource | None = None,
+        checks: UptimeSource | None = None,
     ) -> None:
         self.ctx = ctx
         self.failures = failures
         self.alerts = alerts
-        # None until heartbeat checks exist in this build: their section is then left out.
+        # Heartbeat checks' uptime; their section is left out without it, or without checks.
         self.checks = checks
 
     async def build(self, since: str | None = None) -> Report:
@@ -152,9 +152,9 @@ class Reports:
             self._alert_states(),
             self._transitions(start),
         )
+        checks = () if self.checks is None else tuple(await self.checks(start, now))
         groups = sorted(failed.groups, key=lambda g: (-g.count, -g.last_seen.timestamp()))
         found = incidents(transitions, states, start, now)
-        checks = () if self.checks is None else tuple(await self.checks(start, now))
         own = [t for t in tasks if not t.removed and t.definition.source is not TaskSource.BUILTIN]
         return Report(
             start=start,
@@ -303,7 +303,7 @@ class ScheduledReport:
     """The built-in task's body in a process with ``[report]``: make the report and send it;
     a refusal that may pass is a ``Retry`` (the job is retried with backoff), others ``Fail``."""
 
-    def __init__(self, ctx: Context, checks: CheckSource | None = None) -> None:
+    def __init__(self, ctx: Context, checks: UptimeSource | None = None) -> None:
         self.ctx = ctx
         self.checks = checks
 

@@ -40,6 +40,7 @@ from tickwork.store.alerting import Alerting
 from tickwork.store.checking import CheckReads, Checks
 from tickwork.store.observing import (
     Activity,
+    CheckHistory,
     Figures,
     Pruning,
     Rollups,
@@ -511,6 +512,7 @@ class Store(
     Activity,
     Rollups,
     Checks,
+    CheckHistory,
     Protocol,
 ):
     """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""

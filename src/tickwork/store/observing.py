@@ -1,6 +1,7 @@
 """The store's roles for what runs tell and what is kept of them: run events and missed fires
 (``RunEventWrites``, ``Activity``), the cluster's figures for ``/metrics`` (``Figures``), the
-analytics' rollups (``Rollups``) and retention (``Pruning``). ``store.base`` composes them into
+analytics' rollups (``Rollups``), heartbeat checks' ping history (``CheckHistory``) and
+retention (``Pruning``). ``store.base`` composes them into
 ``RuntimeStore`` and ``Store``; the same contract rules apply (coroutines, aware UTC, atomic)."""
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from tickwork.domain.activity import (
     RunEvent,
     RunEventQuery,
 )
+from tickwork.domain.checks import Check
 from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.stats import RollupData, RollupQuery
+from tickwork.domain.uptime import PingHistory
 
 
 class RunEventWrites(Protocol):
@@ -104,6 +107,18 @@ class PruneLock(Protocol):
         """Let the next pass prune; safe to call twice."""
 
 
+class CheckHistory(Protocol):
+    """What the weekly report replays of heartbeat checks' pings (``domain/uptime.py``)."""
+
+    async def check_histories(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[Check, PingHistory]]:
+        """Every check (by name) with its pings of ``[start, end)``, its last finish and last
+        start before ``start``, and how many pings of it are stored, read in one transaction
+        (the checks' ping counts agree with the pings); bodies are not read."""
+        ...
+
+
 class Pruning(Protocol):
     """Removing what retention lets go (``runtime.pruner``), in short transactions."""
 
@@ -123,7 +138,9 @@ class Pruning(Protocol):
         task's runs cutoff, with none of their runs kept; never a scheduled, available,
         retrying or running job), the audit log, missed fires, rollups and series rollups
         (minute rows, hour rows; the day and all-time rows stay), key and error rollups (hour
-        rows; the day rows stay)."""
+        rows; the day rows stay), alert transitions by age (never those of an incident still
+        firing: its subject's state is firing and the transition is not older than the
+        incident), checks' pings by age (each check's newest ``keep_last_pings`` kept)."""
         ...
 
     async def prune_batch(self, target: PruneTarget, limit: int) -> dict[str, int]:

@@ -17,11 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tickwork.domain.alert_states import Status
 from tickwork.domain.retention import PruneTarget, RetentionPolicy, cutoff
 from tickwork.store.database import Database
 from tickwork.store.schema import (
     ACTIVE_SQL,
+    alert_states,
+    alert_transitions,
     audit,
+    check_pings,
     error_rollups,
     jobs,
     key_rollups,
@@ -169,6 +173,62 @@ def _events_counted_by_age(target: PruneTarget) -> sa.ColumnElement[bool] | None
     return None if target.events_before is None else run_events.c.at < target.events_before
 
 
+def _open_incident() -> sa.ColumnElement[bool]:
+    """The transition belongs to an incident still firing: its subject's state is firing and
+    the transition is not older than the incident (its status change, or what receivers were
+    told it started)."""
+    st, t = alert_states.c, alert_transitions.c
+    return (
+        sa.select(st.rule)
+        .where(
+            st.rule == t.rule,
+            st.subject == t.subject,
+            st.status == Status.FIRING.value,
+            sa.or_(st.changed_at.is_(None), t.at >= st.changed_at, t.at >= st.announced_since),
+        )
+        .exists()
+    )
+
+
+def _transition_targets(plan: Plan) -> list[PruneTarget]:
+    before = cutoff(plan.now, plan.policy.alerts_days)
+    return [] if before is None else [PruneTarget("alert_transitions", "alert_transitions", before)]
+
+
+def _transition_candidates(target: PruneTarget) -> sa.Select[Any]:
+    t = alert_transitions.c
+    return sa.select(t.id).where(t.at < target.before, ~_open_incident()).order_by(t.at)
+
+
+def _ping_targets(plan: Plan) -> list[PruneTarget]:
+    before = cutoff(plan.now, plan.policy.pings_days)
+    if before is None:
+        return []
+    return [
+        PruneTarget("check_pings", "check_pings", before, keep_last=plan.policy.keep_last_pings)
+    ]
+
+
+def _ping_candidates(target: PruneTarget) -> sa.Select[Any]:
+    """Pings older than the cutoff and not among their check's newest ``keep_last`` (a seek of
+    the check's index per ping looked at; the oldest first, so a batch stops early)."""
+    p = check_pings.c
+    stmt = sa.select(p.id).where(p.at < target.before).order_by(p.id)
+    if target.keep_last > 0:
+        newer = check_pings.alias("newer")
+        oldest_kept = (
+            sa.select(newer.c.id)
+            .where(newer.c.check_uuid == p.check_uuid)
+            .order_by(newer.c.id.desc())
+            .offset(target.keep_last - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        # Fewer pings than kept: the comparison is NULL and the ping stays.
+        stmt = stmt.where(p.id < oldest_kept)
+    return stmt
+
+
 # Every prunable thing, in the order a pass removes them: runs before the jobs they keep, the
 # events of a job before the job. Adding one is one entry here.
 PRUNABLES: tuple[Prunable, ...] = (
@@ -231,6 +291,17 @@ PRUNABLES: tuple[Prunable, ...] = (
         "rollup_hours_days",
         error_rollups.c.period_seconds == 3600,
     ),
+    # The guard checks again at delete time: a subject that began firing since the pick keeps
+    # the transitions of its new incident.
+    Prunable(
+        "alert_transitions",
+        "alert_transitions",
+        alert_transitions,
+        _transition_targets,
+        _transition_candidates,
+        guard=~_open_incident(),
+    ),
+    Prunable("check_pings", "check_pings", check_pings, _ping_targets, _ping_candidates),
 )
 _BY_STEP = {p.step: p for p in PRUNABLES}
 

@@ -564,8 +564,8 @@ checks = sa.Table(
 )
 sa.Index("ux_tickwork_checks_name", checks.c.name, unique=True)
 
-# The newest pings of each check (``KEEP_PINGS``; older ones go as new ones come), the body cut
-# to ``MAX_BODY_BYTES``.
+# The pings of each check that retention keeps (at most the newest ``KEEP_PINGS``; older ones
+# go as new ones come), the body cut to ``MAX_BODY_BYTES``.
 check_pings = sa.Table(
     "tickwork_check_pings",
     metadata,

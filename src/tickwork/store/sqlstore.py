@@ -71,6 +71,7 @@ from tickwork.domain.tasks import (
     TaskPause,
     TaskSource,
 )
+from tickwork.domain.uptime import PingHistory
 from tickwork.store import (
     accounts,
     activity,
@@ -81,6 +82,7 @@ from tickwork.store import (
     failures,
     jobs,
     metrics,
+    ping_history,
     processors,
     retention,
     rollups,
@@ -583,6 +585,11 @@ class SqlStore:
 
     async def sync_checks(self, wanted: Sequence[Check], now: datetime) -> CheckSyncReport:
         return await self._db.write(checks.sync, self._backend, wanted, now)
+
+    async def check_histories(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[Check, PingHistory]]:
+        return await self._db.read(ping_history.histories, start, end)
 
 
 def _ping(conn: Connection) -> None:

@@ -8,6 +8,7 @@ How a figure is written (a rate, a duration, a change) is decided here once, for
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -75,6 +76,16 @@ def rate(value: float | None) -> str:
     return f"{text}%"
 
 
+def share(value: float | None) -> str:
+    """An uptime: "99.95%", rounded down so that a check down for a minute of a week never
+    shows "100%"; "—" when nothing was expected."""
+    if value is None:
+        return "—"
+    hundredths = math.floor(value * 10_000 + 1e-9)
+    text = f"{hundredths / 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
 def seconds(value: float | None) -> str:
     return "—" if value is None else format_duration(value)
 
@@ -135,6 +146,7 @@ def render_html(report: Report, mode: Mode = MAIL, base_url: str | None = None) 
         look=look,
         tone=tone,
         rate=rate,
+        share=share,
         seconds=seconds,
         change=change,
         count=count,
@@ -200,8 +212,18 @@ def render_text(report: Report, base_url: str | None = None) -> str:
         lines += [f"  {name}: disabled" for name in report.disabled]
     if report.checks:
         lines += ["", "HEARTBEAT CHECKS"]
-        rows = [(c.name, c.status, rate(c.uptime), seconds(c.down_seconds)) for c in report.checks]
-        lines += _columns(("check", "status", "uptime", "down"), rows)
+        rows = [
+            (
+                c.name,
+                c.status,
+                share(c.uptime),
+                seconds(c.late_seconds or None),
+                seconds(c.down_seconds or None),
+                seconds(c.paused_seconds or None),
+            )
+            for c in report.checks
+        ]
+        lines += _columns(("check", "status", "uptime", "late", "down", "paused"), rows)
     if base_url:
         lines += ["", f"Dashboard: {base_url.rstrip('/')}/report"]
     lines += ["", f"Made {moment(report.generated_at)} by tickwork."]
