@@ -322,6 +322,7 @@ _HISTOGRAMS = Part(
     ),
     lambda g, v: HistogramRow(g[0], g[1], g[2], int(g[3]), int(v[0]), float(v[1])),
     hours_for_days=True,
+    task=_r.task_name,
 )
 _SERIES = Part(
     "series",
@@ -345,6 +346,7 @@ _KEYS = Part(
     ),
     lambda g, v: KeyRow(g[0], g[1], g[2], int(v[0])),
     hours_for_days=True,
+    task=_k.task_name,
 )
 _KEYED_SERIES = Part(
     "keyed series",
@@ -375,6 +377,7 @@ _ERRORS = Part(
         .group_by(_e.task_name, _e.fingerprint)
     ),
     lambda g, v: ErrorRow(g[0], g[1], v[0], v[1], v[2], v[3], int(v[4])),
+    task=_e.task_name,
 )
 
 
