@@ -15,8 +15,9 @@ the use case (``service.stats.stats_report``, ``Analytics.insights``) as the CLI
 call it, ``--reps`` times.
 
 ``--live``: before each repetition one run finishes in the range's last hour (at 23:59:59 of
-its last day), as in a running system, so the sums of that hour are read again (those of the
-days and settled hours before come from the store's cache while their run counts hold);
+its last day; with ``--live-tasks N`` one run of each of N tasks), as in a running system, so
+the sums of that hour are read again (those of the days and settled hours before come from the
+store's cache while their run counts hold);
 ``--cold``: that cache off, every read sums every day. Each query's line gives the wall time's
 p50 and p99 and the p50 of the CPU time of this process (with SQLite, the whole read; with
 PostgreSQL, not the server's part).
@@ -212,6 +213,12 @@ async def main() -> None:
         help="a run finishes on the last day before each repetition (its sums are read again)",
     )
     p.add_argument(
+        "--live-tasks",
+        type=int,
+        default=1,
+        help="--live: a run of this many tasks lands before each repetition (default 1)",
+    )
+    p.add_argument(
         "--cold", action="store_true", help="no cache of past days' sums: every read sums them"
     )
     args = p.parse_args()
@@ -249,14 +256,17 @@ async def main() -> None:
     analytics = Analytics(Context(store, clock=FakeClock(NOW)))
     if args.cold:
         store.rollup_cache = RollupCache(0)
-    late = finished_runs(1, random.Random(2))[0]._replace(
-        task_name="task-07", started_at=NOW - timedelta(seconds=1)
-    )
+    late = [
+        run._replace(
+            task_name=f"task-{(7 + 11 * i) % TASKS:02d}", started_at=NOW - timedelta(seconds=1)
+        )
+        for i, run in enumerate(finished_runs(args.live_tasks, random.Random(2)))
+    ]
 
     def finish_one() -> None:
         """As a live system: the last day changes between two reads."""
         with store.engine.begin() as conn:
-            rollups.upsert(conn, store._backend, [late])
+            rollups.upsert(conn, store._backend, late)
 
     def report(
         since: timedelta, by: str | None = None, **kw: str

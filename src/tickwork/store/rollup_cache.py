@@ -160,23 +160,19 @@ class Known:
         found = self._per_task.get(piece.checks)
         if found is None:
             s = series_rollups.c
-            ranges = []
-            for period in sorted({p for p, _ in piece.checks}):
-                starts = [start for p, start in piece.checks if p == period]
-                ranges.append(
-                    sa.and_(
-                        s.period_seconds == period,
-                        s.bucket_start >= min(starts),
-                        s.bucket_start <= max(starts),
-                    )
-                )
+            [period] = {p for p, _ in piece.checks}  # a piece is checked by days or by hours
+            starts = [start for _, start in piece.checks]
             tasks_in = [] if self._tasks is None else [s.task_name.in_(self._tasks)]
-            stmt = (
-                sa.select(s.task_name, sa.func.sum(s.count))
-                .where(sa.or_(*ranges), *tasks_in)
-                .group_by(s.task_name)
+            # Summed here, not grouped in SQL: grouped by task, SQLite walks the task index.
+            stmt = sa.select(s.task_name, s.count).where(
+                s.period_seconds == period,
+                s.bucket_start >= min(starts),
+                s.bucket_start <= max(starts),
+                *tasks_in,
             )
-            found = {task: int(n) for task, n in self._conn.execute(stmt)}
+            found = {}
+            for task, n in self._conn.execute(stmt):
+                found[task] = found.get(task, 0) + int(n)
             self._per_task[piece.checks] = found
         return found
 

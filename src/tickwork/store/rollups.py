@@ -221,9 +221,14 @@ def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
             else:
                 found_error[-1] += error[-1]
     time = codec.encode_time
+    # A batch's rows start at a few distinct times (its minutes, hours, days): each encoded once.
+    encoded: dict[float, Any] = {}
 
     def at(epoch: float) -> Any:
-        return time(datetime.fromtimestamp(epoch, UTC))
+        found = encoded.get(epoch)
+        if found is None:
+            found = encoded[epoch] = time(datetime.fromtimestamp(epoch, UTC))
+        return found
 
     return RollupRows(
         rollups=[
