@@ -23,9 +23,10 @@ p50 and p99 and the p50 of the CPU time of this process (with SQLite, the whole 
 PostgreSQL, not the server's part).
 
 ``--cost``: what keeping the rollups costs the completion path, in one process: 20,000 jobs
-enqueued, claimed and completed in batches of 200 as a worker does, ``store.complete`` timed
-(CPU time of the calling and store threads, and wall time), rounds alternating between rollups
-on and off (off: ``rollup_rows`` of the dialect's ``complete`` answers no rows, so neither the
+(``--cost-jobs``) enqueued, claimed and completed in batches of 200 (``--batch``) as a worker
+does, ``store.complete`` timed (CPU time of the calling and store threads, and wall time),
+``--rounds`` rounds alternating between rollups on and off, the order swapped every round
+(off: ``rollup_rows`` of the dialect's ``complete`` answers no rows, so neither the
 aggregation nor the upserts run).
 """
 
@@ -135,7 +136,7 @@ async def timed(
     return statistics.median(times), p99, statistics.median(cpu)
 
 
-async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
+async def complete_round(url: str, n: int, on: bool, batch: int = 200) -> tuple[float, float]:
     """µs per job spent in ``store.complete`` (CPU, wall) for ``n`` jobs, rollups ``on``."""
     from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, TriggeredBy
 
@@ -152,7 +153,7 @@ async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
         await store.enqueue(jobs, now)
     cpu = wall = 0.0
     while True:
-        claimed = await store.claim("w", 200, datetime.now(UTC), 60)
+        claimed = await store.claim("w", batch, datetime.now(UTC), 60)
         if not claimed:
             break
         started = datetime.now(UTC)
@@ -180,19 +181,26 @@ async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
     return cpu / n * 1e6, wall / n * 1e6
 
 
-async def cost(base: str | None, scratch: Path, rounds: int = 3, n: int = 20_000) -> None:
+async def cost(
+    base: str | None, scratch: Path, rounds: int = 3, n: int = 20_000, batch: int = 200
+) -> None:
     results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for r in range(rounds):
-        for on in (False, True):
+        for on in (False, True) if r % 2 == 0 else (True, False):
             url = fresh_url(base, scratch / f"cost-{r}-{on}")
-            results[on].append(await complete_round(url, n, on))
-    print(f"# complete(), {n:,} jobs in batches of 200, {rounds} rounds alternating; median µs/job")
+            results[on].append(await complete_round(url, n, on, batch))
+    print(
+        f"# complete(), {n:,} jobs in batches of {batch}, {rounds} rounds alternating; "
+        "median µs/job"
+    )
     print("| rollups | CPU µs/job | wall µs/job |")
     print("|---|---|---|")
     for on in (False, True):
         cpu = statistics.median(c for c, _ in results[on])
         wall = statistics.median(w for _, w in results[on])
         print(f"| {'on' if on else 'off'} | {cpu:.1f} | {wall:.1f} |")
+    diffs = sorted(on[0] - off[0] for on, off in zip(results[True], results[False], strict=True))
+    print(f"# CPU µs/job on − off per round: {', '.join(f'{d:.1f}' for d in diffs)}")
 
 
 async def main() -> None:
@@ -201,6 +209,9 @@ async def main() -> None:
     p.add_argument("--runs", type=int, default=1_000_000)
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--cost", action="store_true", help="the rollups' cost in complete()")
+    p.add_argument("--rounds", type=int, default=3, help="--cost: rounds of on and off")
+    p.add_argument("--cost-jobs", type=int, default=20_000, help="--cost: jobs per round")
+    p.add_argument("--batch", type=int, default=200, help="--cost: jobs completed together")
     p.add_argument("--reuse", help="the URL of a database built by an earlier run: time only")
     p.add_argument(
         "--database",
@@ -224,7 +235,7 @@ async def main() -> None:
     args = p.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="tickwork-analytics-"))
     if args.cost:
-        await cost(args.url, scratch)
+        await cost(args.url, scratch, args.rounds, args.cost_jobs, args.batch)
         return
     url = args.reuse or fresh_url(args.url, scratch, args.database)
     store = create_store(url)

@@ -423,11 +423,17 @@ def trend(rows: Iterable[SeriesRow], period: timedelta) -> list[TrendPoint]:
     step = int(period.total_seconds())
     timed = {s.value for s in TIMED}
     problems = {s.value for s in PROBLEMS}
+    succeeded = RunStatus.SUCCEEDED.value
     points: dict[datetime, list[float]] = {}
+    starts: dict[datetime, list[float]] = {}  # a row's start → its point (rows share starts)
     for r in rows:
-        p = points.setdefault(bucket_start(r.bucket_start, step), [0, 0, 0, 0.0, 0])
+        p = starts.get(r.bucket_start)
+        if p is None:
+            p = starts[r.bucket_start] = points.setdefault(
+                bucket_start(r.bucket_start, step), [0, 0, 0, 0.0, 0]
+            )
         p[0] += r.count
-        if r.status == RunStatus.SUCCEEDED.value:
+        if r.status == succeeded:
             p[1] += r.count
         elif r.status in problems:
             p[2] += r.count
