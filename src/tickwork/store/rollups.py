@@ -13,7 +13,7 @@ started in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -398,6 +398,8 @@ def read(conn: Connection, q: RollupQuery, cache: RollupCache | None = None) -> 
         part: Part, spans: list[Span], where: Callable[[Sequence[Span]], list[Any]]
     ) -> list[Any]:
         # Per-key reads are cheap seeks of one key: not cached (their scope would need the key).
+        if q.tasks is not None and len(q.tasks) == 1:
+            part = replace(part, task=None)  # one task: its runs are the hour's, no split
         return summed(conn, None if q.key else cache, part, spans, where, known, q.tasks)
 
     keyed_by = [] if q.key is None else [_k.key == q.key]
