@@ -136,7 +136,7 @@ async def timed(
     return statistics.median(times), p99, statistics.median(cpu)
 
 
-async def complete_round(url: str, n: int, on: bool, batch: int = 200) -> tuple[float, float]:
+async def complete_round(url: str, n: int, on: bool, size: int = 200) -> tuple[float, float]:
     """µs per job spent in ``store.complete`` (CPU, wall) for ``n`` jobs, rollups ``on``."""
     from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, TriggeredBy
 
@@ -153,7 +153,7 @@ async def complete_round(url: str, n: int, on: bool, batch: int = 200) -> tuple[
         await store.enqueue(jobs, now)
     cpu = wall = 0.0
     while True:
-        claimed = await store.claim("w", batch, datetime.now(UTC), 60)
+        claimed = await store.claim("w", size, datetime.now(UTC), 60)
         if not claimed:
             break
         started = datetime.now(UTC)
