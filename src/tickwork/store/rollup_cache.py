@@ -17,7 +17,9 @@ statement, so they agree). Versions are read before the sums they check, so a su
 older than the versions kept with it. Rows removed by retention leave a day's version alone
 (day series rows stay): a cached sum may still show them, as reads did before they went; a
 day whose hour rows retention has begun to remove no longer counts all its runs by the hour,
-and its day rows are read.
+and its day rows are read. Of a part grouped by task, the last piece is kept per task with the
+task's runs in it (``Known.per_task``): a read while a few tasks run reads again only theirs,
+and hands the others' rows as the same tuples (``ByTask``), whose figures the domain keeps.
 """
 
 from __future__ import annotations
