@@ -15,16 +15,18 @@ the use case (``service.stats.stats_report``, ``Analytics.insights``) as the CLI
 call it, ``--reps`` times.
 
 ``--live``: before each repetition one run finishes in the range's last hour (at 23:59:59 of
-its last day), as in a running system, so the sums of that hour are read again (those of the
-days and settled hours before come from the store's cache while their run counts hold);
+its last day; with ``--live-tasks N`` one run of each of N tasks), as in a running system, so
+the sums of that hour are read again (those of the days and settled hours before come from the
+store's cache while their run counts hold);
 ``--cold``: that cache off, every read sums every day. Each query's line gives the wall time's
 p50 and p99 and the p50 of the CPU time of this process (with SQLite, the whole read; with
 PostgreSQL, not the server's part).
 
 ``--cost``: what keeping the rollups costs the completion path, in one process: 20,000 jobs
-enqueued, claimed and completed in batches of 200 as a worker does, ``store.complete`` timed
-(CPU time of the calling and store threads, and wall time), rounds alternating between rollups
-on and off (off: ``rollup_rows`` of the dialect's ``complete`` answers no rows, so neither the
+(``--cost-jobs``) enqueued, claimed and completed in batches of 200 (``--batch``) as a worker
+does, ``store.complete`` timed (CPU time of the calling and store threads, and wall time),
+``--rounds`` rounds alternating between rollups on and off, the order swapped every round
+(off: ``rollup_rows`` of the dialect's ``complete`` answers no rows, so neither the
 aggregation nor the upserts run).
 """
 
@@ -134,7 +136,7 @@ async def timed(
     return statistics.median(times), p99, statistics.median(cpu)
 
 
-async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
+async def complete_round(url: str, n: int, on: bool, size: int = 200) -> tuple[float, float]:
     """µs per job spent in ``store.complete`` (CPU, wall) for ``n`` jobs, rollups ``on``."""
     from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, TriggeredBy
 
@@ -151,7 +153,7 @@ async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
         await store.enqueue(jobs, now)
     cpu = wall = 0.0
     while True:
-        claimed = await store.claim("w", 200, datetime.now(UTC), 60)
+        claimed = await store.claim("w", size, datetime.now(UTC), 60)
         if not claimed:
             break
         started = datetime.now(UTC)
@@ -179,19 +181,26 @@ async def complete_round(url: str, n: int, on: bool) -> tuple[float, float]:
     return cpu / n * 1e6, wall / n * 1e6
 
 
-async def cost(base: str | None, scratch: Path, rounds: int = 3, n: int = 20_000) -> None:
+async def cost(
+    base: str | None, scratch: Path, rounds: int = 3, n: int = 20_000, batch: int = 200
+) -> None:
     results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for r in range(rounds):
-        for on in (False, True):
+        for on in (False, True) if r % 2 == 0 else (True, False):
             url = fresh_url(base, scratch / f"cost-{r}-{on}")
-            results[on].append(await complete_round(url, n, on))
-    print(f"# complete(), {n:,} jobs in batches of 200, {rounds} rounds alternating; median µs/job")
+            results[on].append(await complete_round(url, n, on, batch))
+    print(
+        f"# complete(), {n:,} jobs in batches of {batch}, {rounds} rounds alternating; "
+        "median µs/job"
+    )
     print("| rollups | CPU µs/job | wall µs/job |")
     print("|---|---|---|")
     for on in (False, True):
         cpu = statistics.median(c for c, _ in results[on])
         wall = statistics.median(w for _, w in results[on])
         print(f"| {'on' if on else 'off'} | {cpu:.1f} | {wall:.1f} |")
+    diffs = sorted(on[0] - off[0] for on, off in zip(results[True], results[False], strict=True))
+    print(f"# CPU µs/job on − off per round: {', '.join(f'{d:.1f}' for d in diffs)}")
 
 
 async def main() -> None:
@@ -200,6 +209,9 @@ async def main() -> None:
     p.add_argument("--runs", type=int, default=1_000_000)
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--cost", action="store_true", help="the rollups' cost in complete()")
+    p.add_argument("--rounds", type=int, default=3, help="--cost: rounds of on and off")
+    p.add_argument("--cost-jobs", type=int, default=20_000, help="--cost: jobs per round")
+    p.add_argument("--batch", type=int, default=200, help="--cost: jobs completed together")
     p.add_argument("--reuse", help="the URL of a database built by an earlier run: time only")
     p.add_argument(
         "--database",
@@ -212,12 +224,18 @@ async def main() -> None:
         help="a run finishes on the last day before each repetition (its sums are read again)",
     )
     p.add_argument(
+        "--live-tasks",
+        type=int,
+        default=1,
+        help="--live: a run of this many tasks lands before each repetition (default 1)",
+    )
+    p.add_argument(
         "--cold", action="store_true", help="no cache of past days' sums: every read sums them"
     )
     args = p.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="tickwork-analytics-"))
     if args.cost:
-        await cost(args.url, scratch)
+        await cost(args.url, scratch, args.rounds, args.cost_jobs, args.batch)
         return
     url = args.reuse or fresh_url(args.url, scratch, args.database)
     store = create_store(url)
@@ -249,14 +267,17 @@ async def main() -> None:
     analytics = Analytics(Context(store, clock=FakeClock(NOW)))
     if args.cold:
         store.rollup_cache = RollupCache(0)
-    late = finished_runs(1, random.Random(2))[0]._replace(
-        task_name="task-07", started_at=NOW - timedelta(seconds=1)
-    )
+    late = [
+        run._replace(
+            task_name=f"task-{(7 + 11 * i) % TASKS:02d}", started_at=NOW - timedelta(seconds=1)
+        )
+        for i, run in enumerate(finished_runs(args.live_tasks, random.Random(2)))
+    ]
 
     def finish_one() -> None:
         """As a live system: the last day changes between two reads."""
         with store.engine.begin() as conn:
-            rollups.upsert(conn, store._backend, [late])
+            rollups.upsert(conn, store._backend, late)
 
     def report(
         since: timedelta, by: str | None = None, **kw: str

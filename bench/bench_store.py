@@ -64,6 +64,17 @@ def records(path: Path) -> list[tuple[float, float]]:
     return out
 
 
+def worker_cpu(path: Path) -> tuple[float, int] | None:
+    """The CPU seconds the workers spent between their first and last job starts, and how many
+    workers wrote them (``worker_proc``'s ``BENCH_CPU_OUT``); None if none did."""
+    if not path.exists():
+        return None
+    spans = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    if not spans:
+        return None
+    return sum(float(b) - float(a) for a, b in spans), len(spans)
+
+
 class Bench:
     def __init__(self, url: str | None, scratch: Path) -> None:
         self.scratch = scratch
@@ -98,7 +109,12 @@ class Bench:
         print(json.dumps(row), flush=True)
 
     def worker(self, url: str, out: Path, *extra: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "BENCH_OUT": str(out), "PYTHONPATH": str(HERE)}
+        env = {
+            **os.environ,
+            "BENCH_OUT": str(out),
+            "BENCH_CPU_OUT": f"{out}.cpu",
+            "PYTHONPATH": str(HERE),
+        }
         log = (self.scratch / "worker.log").open("ab")
         return subprocess.Popen(
             [sys.executable, str(HERE / "worker_proc.py"), url, *extra],
@@ -176,6 +192,7 @@ class Bench:
         for proc in procs:
             self.stop(proc)
         starts = [b for _, b in records(out)]
+        cpu = worker_cpu(Path(f"{out}.cpu"))
         counts = await store.count_jobs_by_state()
         runs = len(await store.query_runs(RunQuery(limit=n + 10, sort="id")))
         first, last = min(starts), max(starts)
@@ -191,6 +208,10 @@ class Bench:
             observability=os.environ.get(ENV, "on"),
             wall_jobs_per_s=round(len(starts) / (last - launch)),
             steady_jobs_per_s=round(len(starts) / (last - first)) if last > first else None,
+            # Each worker's CPU from its first job start to its last, per job between them.
+            cpu_us_per_job=round(cpu[0] / (len(starts) - cpu[1]) * 1e6, 1)
+            if cpu and len(starts) > cpu[1]
+            else None,
         )
         await store.close()
 

@@ -7,12 +7,19 @@ import time
 
 _fd: int | None = None
 _pid: int | None = None
+# This process's CPU time at the first and the latest job start (``worker_proc`` writes them at
+# exit): CPU per job between them, steadier than a rate on a shared machine.
+cpu_first: float | None = None
+cpu_last: float | None = None
 
 
 def mark(enq: float) -> None:
     """Append "<enqueue ts> <start ts>" (36 bytes) to $BENCH_OUT in one write."""
-    global _fd, _pid
+    global _fd, _pid, cpu_first, cpu_last
     t = time.time()
+    cpu_last = time.process_time()
+    if cpu_first is None:
+        cpu_first = cpu_last
     if _fd is None or _pid != os.getpid():
         _fd = os.open(os.environ["BENCH_OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         _pid = os.getpid()

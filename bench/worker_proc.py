@@ -8,6 +8,8 @@
 gracefully (running jobs get the shutdown timeout, then are released) and it exits 0; a failed
 stop exits 1. Put the job modules (``bench_tasks``, ``cluster_tasks``) on PYTHONPATH.
 ``TICKWORK_BENCH_OBSERVABILITY=off``: no rollups, no CPU meters (``observability_switch``).
+``BENCH_CPU_OUT``: at exit, append "<CPU seconds at the first job start> <at the last>" of this
+process (``bench_tasks``) to that file.
 """
 
 from __future__ import annotations
@@ -93,7 +95,17 @@ async def main(args: argparse.Namespace) -> int:
             logging.getLogger("worker_proc").exception("stop failed")
             status = 1
         await store.close()
+        write_cpu()
     return status
+
+
+def write_cpu() -> None:
+    path = os.environ.get("BENCH_CPU_OUT")
+    tasks = sys.modules.get("bench_tasks")
+    first = getattr(tasks, "cpu_first", None)
+    if path and first is not None:
+        with open(path, "a") as f:
+            f.write(f"{first:.6f} {tasks.cpu_last:.6f}\n")  # type: ignore[union-attr]
 
 
 if __name__ == "__main__":

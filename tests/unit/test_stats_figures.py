@@ -13,6 +13,7 @@ from tickwork.domain.stats import (
     HOUR,
     LIFETIME,
     MINUTE,
+    ByTask,
     Distribution,
     ErrorGroup,
     HistogramRow,
@@ -119,3 +120,27 @@ def test_trends_peak_hours_keys_and_errors() -> None:
         ErrorGroup("b", "f3", "T", "network", "m", None, 2),
     ]
     assert errors_by_class(groups) == [("network", 5), ("unknown", 4)]
+
+
+def test_figures_of_rows_by_task_are_kept_with_each_tasks_rows() -> None:
+    """Rows ``ByTask`` give the figures of the plain rows; a task's figures are made once per
+    chunk of its rows (the same object again: the same figures), and again for new rows or
+    another threshold."""
+    a = (
+        HistogramRow("a", "duration", "succeeded", bucket_of(1.0), 3, 3.0),
+        HistogramRow("a", "wait", "", bucket_of(0.5), 3, 1.5),
+    )
+    b = (HistogramRow("b", "duration", "failed", bucket_of(8.0), 2, 16.0),)
+    rows = ByTask([a, (), b])
+    assert list(rows) == [*a, *b] and rows.chunks == (a, b)
+    first = task_figures(rows)
+    assert first == task_figures([*b, *a])
+    again = task_figures(ByTask([a, b]))
+    assert again[0] is first[0] and again[1] is first[1]
+    b2 = (*b, HistogramRow("b", "duration", "succeeded", bucket_of(2.0), 1, 2.0))
+    changed = task_figures(ByTask([a, b2]))
+    assert changed[0] is first[0] and changed[1].runs == 3
+    assert task_figures(ByTask([a, b]), thresholds={"a": 0.5})[0].slow_threshold_seconds == 0.5
+    keys = ByTask([(KeyRow("a", "x", "succeeded", 2),), (KeyRow("b", "x", "failed", 5),)])
+    assert key_figures(keys) == key_figures(list(keys))
+    assert [(f.task_name, f.runs) for f in key_figures(keys)] == [("b", 5), ("a", 2)]

@@ -7,10 +7,14 @@ of the exact value, and usually much closer."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from functools import partial
+from itertools import chain
+from typing import Any, NamedTuple, TypeVar
 
 from tickwork.domain.histogram import OVERFLOW, lower_bound, quantile, upper_bound
 from tickwork.domain.jobs import RunStatus
@@ -133,6 +137,48 @@ class ErrorRow(NamedTuple):
     message: str | None  # one sample
     frame: str | None
     count: int  # type: ignore[assignment]
+
+
+_R = TypeVar("_R")
+
+
+class ByTask(list[_R]):
+    """Rows of several tasks, in task order, each task's rows one tuple (``chunks``). A store
+    hands the very same tuple again while a task's rows are unchanged, so the figures of a
+    task are computed once per change of its rows (``task_figures``, ``key_figures``), not on
+    every read. Otherwise a plain list of the rows."""
+
+    def __init__(self, chunks: Iterable[tuple[_R, ...]]) -> None:
+        self.chunks = tuple(c for c in chunks if c)
+        super().__init__(chain.from_iterable(self.chunks))
+
+
+class _Memo:
+    """Results kept per chunk of rows by identity (the chunk is held, so its id is not reused)
+    and by the arguments the result also depends on; least recently used go first."""
+
+    def __init__(self, entries: int = 2000) -> None:
+        self.entries = entries
+        self._found: OrderedDict[int, tuple[tuple[Any, ...], Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()  # reports are made on several threads
+
+    def get(self, chunk: tuple[Any, ...], args: Any, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            found = self._found.get(id(chunk))
+            if found is not None and found[0] is chunk and found[1] == args:
+                self._found.move_to_end(id(chunk))
+                return found[2]
+        made = make()
+        with self._lock:
+            self._found[id(chunk)] = (chunk, args, made)
+            self._found.move_to_end(id(chunk))
+            while len(self._found) > self.entries:
+                self._found.popitem(last=False)
+        return made
+
+
+_TASK_FIGURES = _Memo()
+_KEY_FIGURES = _Memo()
 
 
 @dataclass(frozen=True)
@@ -283,7 +329,21 @@ def task_figures(
 ) -> list[TaskFigures]:
     """Per task, sorted by name: runs by status, the duration and wait distributions, and slow
     runs — above the task's own threshold in ``thresholds``, else above ``slow_factor`` × its
-    p95."""
+    p95. Rows ``ByTask``: each task's figures kept with its chunk of rows."""
+    if isinstance(rows, ByTask):
+        out: list[TaskFigures] = []
+        for chunk in rows.chunks:
+            args = ((thresholds or {}).get(chunk[0].task_name), slow_factor)
+            out += _TASK_FIGURES.get(
+                chunk, args, partial(_task_figures, chunk, thresholds, slow_factor)
+            )
+        return sorted(out, key=lambda f: f.task_name)
+    return _task_figures(rows, thresholds, slow_factor)
+
+
+def _task_figures(
+    rows: Iterable[HistogramRow], thresholds: Mapping[str, float] | None, slow_factor: float
+) -> list[TaskFigures]:
     statuses: dict[str, dict[str, int]] = {}
     # Per task: bucket counts and the summed seconds, in mutable form (a Distribution each at
     # the end, the sums added in the rows' order as ``Distribution.add`` would).
@@ -336,17 +396,24 @@ def task_figures(
 def overall(figures: Sequence[TaskFigures]) -> TaskFigures:
     """Every task's figures together (named "*")."""
     by_status: dict[str, int] = {}
-    durations, waits = Distribution(), Distribution()
+    # Merged in place (as ``Distribution.merge`` adds, in the same order): one dictionary each,
+    # not a copy per task.
+    durations: dict[int, int] = {}
+    waits: dict[int, int] = {}
+    duration_total = wait_total = 0.0
     for f in figures:
         for status, n in f.by_status.items():
             by_status[status] = by_status.get(status, 0) + n
-        durations = durations.merge(f.durations)
-        waits = waits.merge(f.waits)
+        for into, of in ((durations, f.durations), (waits, f.waits)):
+            for bucket, n in of.buckets.items():
+                into[bucket] = into.get(bucket, 0) + n
+        duration_total += f.durations.total
+        wait_total += f.waits.total
     return TaskFigures(
         "*",
         dict(sorted(by_status.items())),
-        durations,
-        waits,
+        Distribution(durations, duration_total),
+        Distribution(waits, wait_total),
         slow_runs=sum(f.slow_runs for f in figures),
     )
 
@@ -356,11 +423,17 @@ def trend(rows: Iterable[SeriesRow], period: timedelta) -> list[TrendPoint]:
     step = int(period.total_seconds())
     timed = {s.value for s in TIMED}
     problems = {s.value for s in PROBLEMS}
+    succeeded = RunStatus.SUCCEEDED.value
     points: dict[datetime, list[float]] = {}
+    starts: dict[datetime, list[float]] = {}  # a row's start → its point (rows share starts)
     for r in rows:
-        p = points.setdefault(bucket_start(r.bucket_start, step), [0, 0, 0, 0.0, 0])
+        p = starts.get(r.bucket_start)
+        if p is None:
+            p = starts[r.bucket_start] = points.setdefault(
+                bucket_start(r.bucket_start, step), [0, 0, 0, 0.0, 0]
+            )
         p[0] += r.count
-        if r.status == RunStatus.SUCCEEDED.value:
+        if r.status == succeeded:
             p[1] += r.count
         elif r.status in problems:
             p[2] += r.count
@@ -383,7 +456,18 @@ def peak_hours(rows: Iterable[SeriesRow], top: int = 5) -> list[tuple[int, int]]
 
 
 def key_figures(rows: Iterable[KeyRow]) -> list[KeyFigures]:
-    """Per task and key, most runs first (ties: task, key)."""
+    """Per task and key, most runs first (ties: task, key). Rows ``ByTask``: each task's
+    figures kept with its chunk of rows."""
+    if isinstance(rows, ByTask):
+        keyed: list[KeyFigures] = []
+        for chunk in rows.chunks:
+            keyed += _KEY_FIGURES.get(chunk, None, partial(_key_figures, chunk))
+    else:
+        keyed = _key_figures(rows)
+    return sorted(keyed, key=lambda f: (-f.runs, f.task_name, f.key))
+
+
+def _key_figures(rows: Iterable[KeyRow]) -> list[KeyFigures]:
     found: dict[tuple[str, str], list[int]] = {}
     problems = {s.value for s in PROBLEMS}
     for r in rows:
@@ -393,8 +477,7 @@ def key_figures(rows: Iterable[KeyRow]) -> list[KeyFigures]:
             k[1] += r.count
         elif r.status in problems:
             k[2] += r.count
-    keyed = [KeyFigures(t, k, *n) for (t, k), n in found.items()]
-    return sorted(keyed, key=lambda f: (-f.runs, f.task_name, f.key))
+    return [KeyFigures(t, k, *n) for (t, k), n in found.items()]
 
 
 def error_groups(rows: Iterable[ErrorRow]) -> list[ErrorGroup]:

@@ -17,7 +17,9 @@ statement, so they agree). Versions are read before the sums they check, so a su
 older than the versions kept with it. Rows removed by retention leave a day's version alone
 (day series rows stay): a cached sum may still show them, as reads did before they went; a
 day whose hour rows retention has begun to remove no longer counts all its runs by the hour,
-and its day rows are read.
+and its day rows are read. Of a part grouped by task, the last piece is kept per task with the
+task's runs in it (``Known.per_task``): a read while a few tasks run reads again only theirs,
+and hands the others' rows as the same tuples (``ByTask``), whose figures the domain keeps.
 """
 
 from __future__ import annotations
@@ -34,15 +36,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tickwork.domain.stats import DAY, HOUR, bucket_start
+from tickwork.domain.stats import DAY, HOUR, ByTask, bucket_start
 from tickwork.store.schema import series_rollups
 
 Span = tuple[int, datetime, datetime]  # rows of a period whose bucket starts in [from, to)
 Sums = dict[tuple[Any, ...], tuple[Any, ...]]  # group → summed values
-# Sums kept per process: five per part of a range (its rows; its days before the last one, its
-# last day's settled hours, both together; the hour it ends in), each at most the groups of the
-# range's tasks.
-ENTRIES = 160
+# Sums kept per process: about seven per part of a range (its rows; its days before the last
+# one, its last day's settled hours, both together; the hour it ends in, and of a part by task
+# that hour's sums and rows per task), each at most the groups of the range's tasks.
+ENTRIES = 224
 _TICK = timedelta(microseconds=1)
 _ONE_HOUR = timedelta(hours=1)
 _ONE_DAY = timedelta(days=1)
@@ -65,7 +67,9 @@ class Part:
     makes the row a read returns of one group and its values; rows are shared by the reads
     that find them cached: never changed.
     ``hours_for_days``: a day's hour rows sum to what its day row holds (groups without the
-    bucket start, values all ``plus``: not samples), so they may be read in its place."""
+    bucket start, values all ``plus``: not samples), so they may be read in its place.
+    ``task``: the task name column, when it is the first of the groups: the range's last piece
+    is then summed and kept per task, and the rows come ``ByTask``."""
 
     name: str
     groups: int
@@ -73,6 +77,7 @@ class Part:
     statement: Callable[[list[Any]], sa.Select[Any]]
     row: Callable[[tuple[Any, ...], tuple[Any, ...]], Any]
     hours_for_days: bool = False
+    task: Any = None
 
 
 class RollupCache:
@@ -128,6 +133,7 @@ class Known:
     ) -> None:
         self._conn, self._tasks, self._first, self._end = conn, tasks, first, end
         self.last_day = bucket_start(end - _TICK, DAY)
+        self._per_task: dict[tuple[tuple[int, datetime], ...], dict[str, int]] = {}
 
     def _runs(self, period: int, lo: datetime, hi: datetime) -> sa.Select[Any]:
         # Each a range of the primary key (an OR of two made SQLite walk the task index).
@@ -149,6 +155,28 @@ class Known:
         if all(period == DAY for period, _ in piece.checks):
             return tuple(self.days.get(start) for _, start in piece.checks)
         return piece.version(self.versions)
+
+    def per_task(self, piece: Piece) -> dict[str, int]:
+        """Runs per task in the days or hours ``piece`` is checked by (its last piece's
+        versions, task by task), read once per read and piece: series rows, a few per task."""
+        found = self._per_task.get(piece.checks)
+        if found is None:
+            s = series_rollups.c
+            [period] = {p for p, _ in piece.checks}  # a piece is checked by days or by hours
+            starts = [start for _, start in piece.checks]
+            tasks_in = [] if self._tasks is None else [s.task_name.in_(self._tasks)]
+            # Summed here, not grouped in SQL: grouped by task, SQLite walks the task index.
+            stmt = sa.select(s.task_name, s.count).where(
+                s.period_seconds == period,
+                s.bucket_start >= min(starts),
+                s.bucket_start <= max(starts),
+                *tasks_in,
+            )
+            found = {}
+            for task, n in self._conn.execute(stmt):
+                found[task] = found.get(task, 0) + int(n)
+            self._per_task[piece.checks] = found
+        return found
 
     @cached_property
     def versions(self) -> Versions:
@@ -304,8 +332,8 @@ def summed(
     (``known.days``), else each of its ``pieces`` from the cache while the versions it was kept
     with hold (``known.versions``), else read and kept. The pieces before the last are also
     kept summed together, with their rows, so a read that sums the last piece again (the hour
-    runs land in) makes rows only of the groups that piece has. ``scope``: what else the sums
-    depend on."""
+    runs land in) makes rows only of the groups that piece has; of a part by task, only of the
+    tasks whose runs in it changed (``_by_task``). ``scope``: what else the sums depend on."""
     if cache is None or cache.entries <= 0:
         return [part.row(g, v) for g, v in _read(conn, part, where, spans).items()]
     ceiled = tuple((period, lo, ceiling(hi, period)) for period, lo, hi in spans)
@@ -316,27 +344,117 @@ def summed(
     if found is not None:
         return found
     *before, last = pieces(spans, lambda: known.versions, part.hours_for_days)
-    settled: tuple[Sums, dict[tuple[Any, ...], Any]] = ({}, {})
+    settled: tuple[Sums, Any] = ({}, {})
+    settled_key = ("settled", part.name, scope, tuple(piece.spans for piece in before))
     if before:
-        key = ("settled", part.name, scope, tuple(piece.spans for piece in before))
         settled_version = tuple(known.of(piece) for piece in before)
-        kept = cache.get(key, settled_version)
+        kept = cache.get(settled_key, settled_version)
         if kept is None:
             sums: Sums = {}
             for piece in before:
                 _merge(sums, _sums(conn, cache, part, where, known, scope, piece), part.combine)
-            kept = (sums, {g: part.row(g, v) for g, v in sums.items()})
-            cache.put(key, settled_version, kept)
+            kept = (sums, _rows_of(part, sums))
+            cache.put(settled_key, settled_version, kept)
         settled = kept
-    sums, rows = settled[0], dict(settled[1])
-    latest = _sums(conn, cache, part, where, known, scope, last)
-    add, row = adder(part.combine), part.row
-    for group, values in latest.items():
-        found_values = sums.get(group)
-        rows[group] = row(group, values if found_values is None else add(found_values, values))
-    out = list(rows.values())
+    out: list[Any]
+    if part.task is not None:
+        latest_by_task = _task_sums(conn, cache, part, where, known, scope, last)
+        out = _by_task(cache, part, (*settled_key, last.spans), settled, latest_by_task)
+    else:
+        sums, rows = settled[0], dict(settled[1])
+        latest = _sums(conn, cache, part, where, known, scope, last)
+        add, row = adder(part.combine), part.row
+        for group, values in latest.items():
+            found_values = sums.get(group)
+            rows[group] = row(group, values if found_values is None else add(found_values, values))
+        out = list(rows.values())
     cache.put(whole, version, out)
     return out
+
+
+def _rows_of(part: Part, sums: Sums) -> Any:
+    """The rows of ``sums`` by group; of a part by task, per task: its rows by group and the
+    same as one tuple (the chunk ``ByTask`` hands while they hold)."""
+    if part.task is None:
+        return {g: part.row(g, v) for g, v in sums.items()}
+    tasks: dict[str, dict[tuple[Any, ...], Any]] = {}
+    for g, v in sums.items():
+        tasks.setdefault(g[0], {})[g] = part.row(g, v)
+    return {t: (rows, tuple(rows.values())) for t, rows in tasks.items()}
+
+
+def _task_sums(
+    conn: Connection,
+    cache: RollupCache,
+    part: Part,
+    where: Callable[[Sequence[Span]], list[Any]],
+    known: Known,
+    scope: Hashable,
+    piece: Piece,
+) -> dict[str, Sums]:
+    """The last piece's sums per task, each kept with the task's runs in the days or hours the
+    piece covers (``known.per_task``): only the tasks whose runs changed are read again (every
+    run adds to its series rows in the transaction of its other rows)."""
+    key = ("task sums", part.name, scope, piece.spans, piece.checks)
+    counts = known.per_task(piece)
+    kept: dict[str, tuple[int, Sums]] = cache.get(key, 0) or {}
+    changed = [t for t, n in counts.items() if t not in kept or kept[t][0] != n]
+    now = {t: kept[t] for t in counts if t in kept and t not in changed}
+    if changed:
+        narrowed = where
+        if len(changed) < len(counts):
+            task = part.task
+
+            def narrowed(spans: Sequence[Span]) -> list[Any]:
+                return [*where(spans), task.in_(changed)]
+
+        split: dict[str, Sums] = {t: {} for t in changed}
+        for g, v in _read(conn, part, narrowed, piece.spans).items():
+            if g[0] in split:
+                split[g[0]][g] = v
+        for t in changed:
+            now[t] = (counts[t], split[t])
+    if changed or len(now) != len(kept):
+        cache.put(key, 0, now)
+    return {t: sums for t, (_, sums) in now.items() if sums}
+
+
+def _by_task(
+    cache: RollupCache,
+    part: Part,
+    key: tuple[Any, ...],
+    settled: tuple[Sums, Any],
+    latest: dict[str, Sums],
+) -> ByTask[Any]:
+    """The settled pieces' rows (``settled``: sums, and ``_rows_of`` per task) with the last
+    piece's sums (``latest``) added, per task: a task whose last sums and settled rows are the
+    same objects as at the read before gets the same chunk of rows again; only the others'
+    rows are made."""
+    sums, kept = settled
+    made_before: dict[str, tuple[Any, Sums, tuple[Any, ...]]] = cache.get(key, 0) or {}
+    made: dict[str, tuple[Any, Sums, tuple[Any, ...]]] = {}
+    add, row = adder(part.combine), part.row
+    chunks: list[tuple[Any, ...]] = []
+    for task in sorted(kept.keys() | latest.keys()):
+        rows, chunk = kept.get(task, ({}, ()))
+        added = latest.get(task)
+        if added is not None:
+            found = made_before.get(task)
+            if found is not None and found[0] is chunk and found[1] is added:
+                merged_chunk = found[2]
+            else:
+                merged = dict(rows)
+                for group, values in added.items():
+                    found_values = sums.get(group)
+                    merged[group] = row(
+                        group, values if found_values is None else add(found_values, values)
+                    )
+                merged_chunk = tuple(merged.values())
+            made[task] = (chunk, added, merged_chunk)
+            chunk = merged_chunk
+        chunks.append(chunk)
+    cache.put(key, 0, made)
+    return ByTask(chunks)
 
 
 def _sums(

@@ -13,7 +13,7 @@ started in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -221,9 +221,14 @@ def rollup_rows(batch: Iterable[Finished], codec: Codec = CORE) -> RollupRows:
             else:
                 found_error[-1] += error[-1]
     time = codec.encode_time
+    # A batch's rows start at a few distinct times (its minutes, hours, days): each encoded once.
+    encoded: dict[float, Any] = {}
 
     def at(epoch: float) -> Any:
-        return time(datetime.fromtimestamp(epoch, UTC))
+        found = encoded.get(epoch)
+        if found is None:
+            found = encoded[epoch] = time(datetime.fromtimestamp(epoch, UTC))
+        return found
 
     return RollupRows(
         rollups=[
@@ -322,6 +327,7 @@ _HISTOGRAMS = Part(
     ),
     lambda g, v: HistogramRow(g[0], g[1], g[2], int(g[3]), int(v[0]), float(v[1])),
     hours_for_days=True,
+    task=_r.task_name,
 )
 _SERIES = Part(
     "series",
@@ -345,6 +351,7 @@ _KEYS = Part(
     ),
     lambda g, v: KeyRow(g[0], g[1], g[2], int(v[0])),
     hours_for_days=True,
+    task=_k.task_name,
 )
 _KEYED_SERIES = Part(
     "keyed series",
@@ -375,6 +382,7 @@ _ERRORS = Part(
         .group_by(_e.task_name, _e.fingerprint)
     ),
     lambda g, v: ErrorRow(g[0], g[1], v[0], v[1], v[2], v[3], int(v[4])),
+    task=_e.task_name,
 )
 
 
@@ -390,6 +398,8 @@ def read(conn: Connection, q: RollupQuery, cache: RollupCache | None = None) -> 
         part: Part, spans: list[Span], where: Callable[[Sequence[Span]], list[Any]]
     ) -> list[Any]:
         # Per-key reads are cheap seeks of one key: not cached (their scope would need the key).
+        if q.tasks is not None and len(q.tasks) == 1:
+            part = replace(part, task=None)  # one task: its runs are the hour's, no split
         return summed(conn, None if q.key else cache, part, spans, where, known, q.tasks)
 
     keyed_by = [] if q.key is None else [_k.key == q.key]
