@@ -1,267 +1,324 @@
-"""tickwork benchmark: server time of the dashboard's overview, jobs list and job detail pages with
-10,000 job definitions and 1M runs, p50/p99 per page, on SQLite or PostgreSQL.
+"""tickwork benchmark: server time of the dashboard's overview, jobs list (filtered, paged) and
+job page with 10,000 job definitions and 1M runs, p50/p99 per page, on SQLite or PostgreSQL.
 
-    .venv/bin/python bench/bench_dashboard.py                      # SQLite file in a temp dir
-    .venv/bin/python bench/bench_dashboard.py --pg-url postgresql://postgres@127.0.0.1/postgres
-    .venv/bin/python bench/bench_dashboard.py --runs 200000 --requests 100
-    .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db   # build, keep
-    .venv/bin/python bench/bench_dashboard.py --database sqlite:////tmp/dash.db --reuse
-    .venv/bin/python bench/bench_dashboard.py --database ... --reuse --pages job --requests 500
+    .venv/bin/python bench/bench_dashboard.py                       # SQLite file: build, time
+    .venv/bin/python bench/bench_dashboard.py --pg-url postgresql://postgres@127.0.0.1/test
+    .venv/bin/python bench/bench_dashboard.py --reuse URL --requests 100 [--pages / /jobs]
+    .venv/bin/python bench/bench_dashboard.py --reuse URL --profile /jobs
 
-The data: ``--jobs`` HTTP job definitions (``task-0`` …, cron and interval schedules in a few
-time zones, tags, one in 50 disabled) written by the use case (``Service.sync_definitions``);
-``--runs`` finished jobs and runs of ``task-0`` … ``task-49`` over the 30 days before
-2026-06-01, one in 53 failed, written in SQL by ``bench_failures.load``; the rollups of those
-runs, read back and written by the completion path's writer (``rollups.upsert``, as
-``bench_metrics`` does); 1,000 waiting jobs and 10 processors.
+The database: ``--tasks`` definitions (HTTP, shell and Python targets; cron and ``every``
+schedules, one in ten on demand; one to three tags of 20; one in 25 disabled, one in 50 paused
+with a reason), then ``--runs`` jobs with one run each over the 30 days before 2026-06-01
+(``bench_failures.load``, one in 53 failed, so the latest run of some tasks failed), the
+rollups of ``--rollup-runs`` synthetic runs over the same tasks (``bench_analytics.build``: the
+overview's and the job page's figures come from rollups; 1M take ~10 minutes to build, so the
+default is fewer), 1,000 waiting jobs and 10 processors. ``--reuse`` times an existing
+database again (after ``tickwork db upgrade`` when the schema moved on).
 
-The server: the dashboard and API app as ``tickwork api`` builds it, served by uvicorn on
-127.0.0.1 in a child process of this script, with its clock fixed at 2026-06-01 (the end of
-the history, so "the last hour" and "the last 7 days" hold runs whenever the benchmark runs).
-The client: one keep-alive httpx client in this process, logged in through the login form as an
-admin, sends each page ``--requests`` times one after the other after ``--warmup`` requests;
-the time is the client's, from request to the whole page read (loopback, ~1 ms of it HTTP).
+The app is the one ``tickwork api`` serves (``dashboard.app.create_app``) with its clock at the
+end of the history, called in-process through its ASGI interface on an event loop of its own
+thread, by a client with an admin's session (``bench_api.timed_gets``: ``--warmup`` requests,
+then ``--requests`` timed ones per page). The time of a request is measured around the app's
+call, from the request to the response's last byte: server time, no network or client in it.
+Beside it the process's CPU time meanwhile (every thread: the store's too), which other load
+on the machine sways less than the wall time.
+
+``--profile PATH``: cProfile over ``--requests`` requests of one page: the 25 functions with
+the most time of their own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import os
-import re
-import signal
-import subprocess
-import sys
+import cProfile
+import pstats
+import random
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, MutableMapping
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
-from bench_api import free_port, fresh_url, pct, timed_gets
+from bench_analytics import build as build_rollups
+from bench_api import fresh_url, pct, timed_gets
 from bench_failures import NOW
-from bench_failures import load as load_runs
-from bench_metrics import finished
+from bench_failures import load as load_history
 
+from tickwork.api.deps import ApiContext
 from tickwork.clock import FakeClock
+from tickwork.config.api import ApiSettings
+from tickwork.dashboard.app import create_app
+from tickwork.dashboard.web import SESSION_COOKIE
 from tickwork.domain.access import LOCAL, Role
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.queries import ProcessorInfo
-from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
-from tickwork.service.accounts import Accounts
+from tickwork.domain.tasks import (
+    HttpTarget,
+    PythonTarget,
+    ShellTarget,
+    Target,
+    TaskDefinition,
+    new_pause,
+)
 from tickwork.service.context import Context
-from tickwork.service.facade import Service
-from tickwork.store import SqlStore, create_store, rollups
+from tickwork.store import SqlStore, create_store
 from tickwork.store import migrate as migrations
-from tickwork.store.schema import runs
 
 PG_DB = "tickwork_bench_dashboard"
-ADMIN, PASSWORD = "bench-admin", "correct horse battery"
-DETAIL = "task-7"  # a job with its share of the runs (1M / 50) and their rollups
-SCHEDULES = ("*/5 * * * *", "0 9 * * MON-FRI", "every 10m", "30 2 * * *", "@hourly", "every 1h")
-ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
-CHUNK = 50_000
-PAGES = {"overview": "/", "jobs": "/jobs", "job": f"/jobs/{DETAIL}"}
-LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
+ADMIN = "bench-admin"
+PASSWORD = "bench-password-1"
+CRONS = ("*/5 * * * *", "0 * * * *", "30 9 * * 1-5", "15 2 * * *", "0 */6 * * *")
+EVERY = ("every 30s", "every 5m", "every 1h30m")
+ZONES = ("UTC", "Europe/Berlin", "America/New_York")
+WAITING = 1_000
+PROCESSORS = 10
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
+
+
+def task_name(i: int) -> str:
+    return f"task-{i:02d}"  # as bench_analytics and bench_failures name them
 
 
 def definitions(n: int) -> list[TaskDefinition]:
-    return [
-        TaskDefinition(
-            name=f"task-{i}",
-            target=HttpTarget(url=f"https://hooks.example.com/{i}", method="POST"),
-            schedule=SCHEDULES[i % len(SCHEDULES)],
-            timezone=ZONES[i % len(ZONES)],
-            enabled=i % 50 != 49,
-            tags=(f"team-{i % 20}",),
-            source=TaskSource.CONFIG,
+    rand = random.Random(3)
+    out = []
+    for i in range(n):
+        target: Target
+        if i % 3 == 0:
+            target = HttpTarget(f"http://127.0.0.1:9/hook/{i}")
+        elif i % 3 == 1:
+            target = ShellTarget(f"echo {i}")
+        else:
+            target = PythonTarget("bench_tasks:noop")
+        schedule = None if i % 10 == 9 else (CRONS[i % 5] if i % 2 else EVERY[i % 3])
+        tags = tuple(sorted({f"team-{rand.randrange(20)}" for _ in range(1 + i % 3)}))
+        out.append(
+            TaskDefinition(
+                name=task_name(i),
+                target=target,
+                schedule=schedule,
+                timezone=ZONES[i % 3],
+                timeout_seconds=30.0 + i % 60,
+                tags=tags,
+                enabled=i % 25 != 0,
+                description=f"bench job {i}",
+            )
         )
-        for i in range(n)
+    return out
+
+
+async def build(store: SqlStore, tasks: int, runs: int, rollup_runs: int) -> None:
+    began = time.perf_counter()
+    defs = definitions(tasks)
+    await store.add_missing_tasks(defs, {d.name: NOW for d in defs if d.schedule}, NOW)
+    for i in range(0, tasks, 50):
+        pause = new_pause("bench: upstream down", None, ADMIN, NOW - timedelta(hours=1))
+        await store.pause_task(task_name(i + 7), pause)
+    print(f"  {tasks:,} definitions written in {time.perf_counter() - began:.1f} s", flush=True)
+    print(f"  {runs:,} jobs and runs written in {load_history(store, runs, tasks):.1f} s")
+    seconds = await build_rollups(store, rollup_runs, tasks)
+    print(f"  rollups of {rollup_runs:,} runs written in {seconds:.1f} s", flush=True)
+    await queue_and_processors(store, runs)
+    with store.engine.begin() as conn:  # committed: the planners keep these statistics
+        conn.exec_driver_sql("ANALYZE")
+
+
+async def queue_and_processors(store: SqlStore, runs: int) -> None:
+    """``WAITING`` jobs due around ``NOW`` and ``PROCESSORS`` live processors (the overview's
+    queue and processor cards)."""
+    if store.dialect == "postgresql":  # the history's explicit IDs left the sequences behind
+        with store.engine.begin() as conn:
+            for table in ("tickwork_jobs", "tickwork_runs"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {runs + 1})"
+                )
+    waiting = [
+        NewJob(task_name(i % 50), NOW + timedelta(seconds=i - WAITING // 2), TriggeredBy.API)
+        for i in range(WAITING)
     ]
+    await store.enqueue(waiting, NOW)
+    for i in range(PROCESSORS):
+        at = NOW - timedelta(seconds=i)
+        await store.heartbeat(ProcessorInfo(f"p{i}", "worker", "bench", i, "v", at, at, None))
 
 
-def chunks_of_runs(store: SqlStore, n: int) -> Iterator[list[dict[str, Any]]]:
-    """The runs table read back in chunks of ``CHUNK`` by ID, with aware times (each chunk
-    read and its connection closed before the caller writes: SQLite has one writer)."""
-    columns = (runs.c.task_name, runs.c.status, runs.c.started_at, runs.c.duration_seconds)
-    for start in range(1, n + 1, CHUNK):
-        with store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(*columns).where(runs.c.id.between(start, start + CHUNK - 1))
-            ).mappings()
-            out = []
-            for row in rows:
-                started = row["started_at"]
-                if not isinstance(started, datetime):  # SQLite keeps epoch seconds
-                    started = datetime.fromtimestamp(started, UTC)
-                out.append({**row, "started_at": started})
-        yield out
+def timing(app: App, times: list[tuple[float, float]]) -> App:
+    """``app``, each call's wall time and the process's CPU time meanwhile appended to
+    ``times`` (seconds)."""
+
+    async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+        began, cpu = time.perf_counter(), time.process_time()
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            times.append((time.perf_counter() - began, time.process_time() - cpu))
+
+    return timed
 
 
-async def build(url: str, jobs: int, n: int) -> None:
-    """The benchmark's database at ``url`` (empty, or a fresh PostgreSQL database)."""
-    engine = create_store(url).engine
-    migrations.upgrade(engine)
-    engine.dispose()
-    store = create_store(url)
-    await store.open()
+class LoopTransport(httpx.BaseTransport):
+    """A blocking client's requests handed to an ASGI app on an event loop in another thread
+    (``timed_gets`` drives a blocking client; the app and its store live on that loop)."""
+
+    def __init__(self, app: App, loop: asyncio.AbstractEventLoop) -> None:
+        self._asgi = httpx.ASGITransport(app=app)
+        self._loop = loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def call() -> httpx.Response:
+            answer = await self._asgi.handle_async_request(request)
+            body = await answer.aread()
+            return httpx.Response(answer.status_code, headers=answer.headers, content=body)
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+
+
+@contextmanager
+def event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A loop running in a thread of its own (the app's and its store's)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
     try:
-        ctx = Context(store, clock=FakeClock(NOW), resolve=None)
-        began = time.perf_counter()
-        await Service(ctx).sync_definitions(definitions(jobs), [TaskSource.CONFIG])
-        print(f"  {jobs:,} definitions synced in {time.perf_counter() - began:.1f} s", flush=True)
-        print(f"  {n:,} jobs and runs written in {load_runs(store, n):.1f} s", flush=True)
-        began = time.perf_counter()
-        for chunk in chunks_of_runs(store, n):
-            with store.engine.begin() as conn:
-                rollups.upsert(conn, store._backend, finished(chunk))
-        print(f"  their rollups written in {time.perf_counter() - began:.1f} s", flush=True)
-        pending = [
-            NewJob(f"task-{i % 50}", NOW + timedelta(seconds=i - 500), TriggeredBy.API)
-            for i in range(1000)
-        ]
-        with store.engine.begin() as conn:
-            if store.dialect == "postgresql":  # the history's explicit IDs left these behind
-                for table in ("tickwork_jobs", "tickwork_runs"):
-                    conn.exec_driver_sql(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n + 1})"
-                    )
-        await store.enqueue(pending, NOW)
-        for i in range(10):
-            at = NOW - timedelta(seconds=i)
-            await store.heartbeat(ProcessorInfo(f"p{i}", "worker", "bench", i, "v", at, at, None))
-        await Accounts(ctx).create_user(ADMIN, Role.ADMIN, PASSWORD, actor=LOCAL)
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
+        yield loop
     finally:
-        await store.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
 
-async def serve(url: str, port: int) -> None:
-    """The child process: the app over ``url`` on ``port`` until SIGTERM."""
-    from tickwork.api.deps import ApiContext
-    from tickwork.api.server import ApiServer
-    from tickwork.config.api import ApiSettings
-    from tickwork.dashboard.app import create_app
-
-    store = create_store(url)
-    await store.open()
-    core = Context(store, clock=FakeClock(NOW), resolve=None)
-    ctx = ApiContext.build(core, ApiSettings(host="127.0.0.1", port=port, rate_limit=None))
-    server = ApiServer(create_app(ctx), "127.0.0.1", port)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-        await store.close()
+def on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
-@contextlib.contextmanager
-def served(url: str, scratch: Path) -> Iterator[str]:
-    port = free_port()
-    log = (scratch / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", url, "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                sys.exit(f"the server exited ({proc.returncode}); see {scratch / 'server.log'}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                sys.exit(f"the server did not answer in 60 s; see {scratch / 'server.log'}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+async def session_of(ctx: ApiContext, app: Any) -> str:
+    """An admin's session cookie (the user made if the database has none)."""
+    if await ctx.accounts.store.get_user(ADMIN) is None:
+        await ctx.accounts.create_user(ADMIN, Role.ADMIN, PASSWORD, actor=LOCAL)
+    cookie, _ = await app.state.sessions.login(ADMIN, PASSWORD)
+    return str(cookie)
 
 
-def logged_in(base: str) -> httpx.Client:
-    """A client with an admin's session, got through the login form as a browser gets it. The
-    session cookie is ``Secure``, which httpx keeps off plain HTTP: it is sent as a header."""
-    client = httpx.Client(base_url=base, headers={"Origin": base}, timeout=60)
-    form = client.get("/login")
-    token = LOGIN_TOKEN.search(form.text)
-    assert token, "no login form"
-    answer = client.post(
-        "/login",
-        data={"login_token": token.group(1), "username": ADMIN, "password": PASSWORD},
-        headers={"Cookie": f"tw_login={form.cookies['tw_login']}"},
-    )
-    if answer.status_code != 303:
-        sys.exit(f"login refused ({answer.status_code}): {answer.text[:200]}")
-    client.headers["Cookie"] = f"tw_session={answer.cookies['tw_session']}"
-    return client
-
-
-def measure(client: httpx.Client, path: str, requests: int, warmup: int) -> dict[str, Any]:
-    times, response = timed_gets(client, path, requests, warmup)
-    if "/login" in str(response.url):
-        sys.exit("the session was lost")
+def pages_of(tasks: int) -> dict[str, str]:
+    # Page 2 starts after the 50th name: no definition is removed, none filtered.
+    page2 = f"/jobs?after={sorted(task_name(i) for i in range(tasks))[49]}"
     return {
-        "path": path,
-        "requests": requests,
-        "kib": round(len(response.content) / 1024, 1),
-        "p50_ms": round(pct(times, 50), 1),
-        "p99_ms": round(pct(times, 99), 1),
-        "max_ms": round(max(times), 1),
+        "overview `/`": "/",
+        "`/jobs`": "/jobs",
+        "`/jobs?tag=team-3`": "/jobs?tag=team-3",
+        "`/jobs?status=failing`": "/jobs?status=failing",
+        "`/jobs?kind=shell&enabled=no`": "/jobs?kind=shell&enabled=no",
+        "`/jobs?after=…` (page 2)": page2,
+        "`/jobs/task-07`": "/jobs/task-07",
     }
 
 
+def measure(
+    url: str, tasks: int, requests: int, warmup: int, only: list[str] | None, profile: str | None
+) -> None:
+    times: list[tuple[float, float]] = []
+    with event_loop() as loop:
+        store = create_store(url)
+        on(loop, store.open())
+        try:
+            core = Context(store, clock=FakeClock(NOW), resolve=None)
+            ctx = ApiContext.build(core, ApiSettings(rate_limit=None), events=None)
+            app = create_app(ctx)
+            cookie = on(loop, session_of(ctx, app))
+            transport = LoopTransport(timing(app, times), loop)
+            # The session cookie is sent as a header: httpx keeps a Secure one off plain HTTP.
+            headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"}
+            with httpx.Client(
+                transport=transport, base_url="http://127.0.0.1", headers=headers
+            ) as client:
+                if profile is not None:
+                    profiled(client, loop, profile, requests)
+                    return
+                pages = pages_of(tasks)
+                if only:
+                    pages = {f"`{path}`": path for path in only}
+                print("| page | p50 ms | p99 ms | max ms | CPU p50 ms | KiB |")
+                print("|---|---|---|---|---|---|")
+                for label, path in pages.items():
+                    times.clear()
+                    _, response = timed_gets(client, path, requests, warmup)
+                    if "/login" in str(response.url) or "<h1>Sign in" in response.text:
+                        raise SystemExit("the session was lost")
+                    server = [wall * 1000 for wall, _ in times[warmup:]]
+                    cpu = pct([c * 1000 for _, c in times[warmup:]], 50)
+                    print(
+                        f"| {label} | {pct(server, 50):.1f} | {pct(server, 99):.1f} | "
+                        f"{max(server):.1f} | {cpu:.1f} | {len(response.content) / 1024:.0f} |",
+                        flush=True,
+                    )
+        finally:
+            on(loop, store.close())
+
+
+def profiled(
+    client: httpx.Client, loop: asyncio.AbstractEventLoop, path: str, requests: int
+) -> None:
+    """cProfile of the loop's thread, where the app runs (a store's calls in worker threads
+    show as the wait for them)."""
+    client.get(path).raise_for_status()
+    profiler = cProfile.Profile()
+
+    async def start() -> None:
+        profiler.enable()
+
+    async def stop() -> None:
+        profiler.disable()
+
+    on(loop, start())
+    for _ in range(requests):
+        client.get(path).raise_for_status()
+    on(loop, stop())
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--pg-url", help="a PostgreSQL server (the database is made on it)")
-    parser.add_argument("--database", help="build into (or with --reuse, read) this URL")
-    parser.add_argument("--reuse", action="store_true", help="--database is built: measure only")
-    parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--pages", nargs="+", choices=PAGES, default=list(PAGES))
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        asyncio.run(serve(args.serve, args.port))
-        return
-    if args.reuse and not args.database:
-        parser.error("--reuse needs --database")
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        backend = "postgres" if args.pg_url else "sqlite"
-        url = args.database or fresh_url(backend, args.pg_url, scratch, "dashboard", PG_DB)
-        shown = sa.make_url(url).render_as_string(hide_password=True)
-        if not args.reuse:
-            print(f"building {shown}: {args.jobs:,} jobs, {args.runs:,} runs", flush=True)
-            asyncio.run(build(url, args.jobs, args.runs))
-        with served(url, scratch) as base, contextlib.closing(logged_in(base)) as client:
-            for name in args.pages:
-                path = PAGES[name]
-                row = {"page": name, "database": shown}
-                row.update(measure(client, path, args.requests, args.warmup))
-                print(json.dumps(row), flush=True)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pg-url", help="a PostgreSQL server to build on (default: SQLite)")
+    p.add_argument("--tasks", type=int, default=10_000)
+    p.add_argument("--runs", type=int, default=1_000_000)
+    p.add_argument("--rollup-runs", type=int, default=200_000)
+    p.add_argument("--requests", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--pages", nargs="+", metavar="PATH", help="time these paths only")
+    p.add_argument("--reuse", help="the URL of a database built by an earlier run: time only")
+    p.add_argument("--profile", metavar="PATH", help="cProfile the requests of one page")
+    args = p.parse_args()
+    url = args.reuse
+    if url is None:
+        scratch = Path(tempfile.mkdtemp(prefix="tickwork-dashboard-"))
+        backend = "sqlite" if args.pg_url is None else "postgres"
+        url = fresh_url(backend, args.pg_url, scratch, "dashboard", PG_DB)
+        engine = sa.create_engine(url)
+        migrations.upgrade(engine)
+        engine.dispose()
+        print(f"# {backend}: building {url}", flush=True)
+        asyncio.run(built(url, args.tasks, args.runs, args.rollup_runs))
+    print(f"# {url}: {args.requests} requests per page after {args.warmup}")
+    measure(url, args.tasks, args.requests, args.warmup, args.pages, args.profile)
+
+
+async def built(url: str, tasks: int, runs: int, rollup_runs: int) -> None:
+    store = create_store(url)
+    await store.open()
+    try:
+        await build(store, tasks, runs, rollup_runs)
+    finally:
+        await store.close()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The dashboard's SVG charts, parsed as XML: one bar or dot per run, classes by status,
-hover titles, summaries for screen readers, the p50/p95 lines."""
+hover titles on the duration chart's dots, summaries for screen readers, the p50/p95 lines."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from tickwork.dashboard.charts import (
     mark_of,
     sparkline,
 )
+from tickwork.domain.jobs import RunStatus
 
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -27,41 +29,52 @@ def marks(durations: list[float], statuses: list[str] | None = None) -> list[Mar
     ]
 
 
+def bars_of(svg: ET.Element) -> list[tuple[float, float, str]]:
+    """The sparkline's bars as (x, height, class), left to right, from its paths' ``M x y``
+    starts (each bar reaches down to the axis)."""
+    bars = []
+    for path in svg.findall(f"{SVG}path"):
+        for x, y in re.findall(r"M(\d+) ([\d.]+)h", path.get("d", "")):
+            bars.append((float(x), SPARK_HEIGHT - float(y), path.get("class", "")))
+    return sorted(bars)
+
+
 def test_a_sparkline_has_a_bar_per_run_coloured_by_status() -> None:
     svg = ET.fromstring(
-        str(sparkline(marks([1.0, 4.0, 2.0], ["succeeded", "failed", "interrupted"])))
+        str(sparkline([("succeeded", 1.0), ("failed", 4.0), (RunStatus.INTERRUPTED, 2.0)]))
     )
-    bars = svg.findall(f"{SVG}rect")
-    assert [b.get("class") for b in bars] == ["ok", "bad", "warn"]
-    heights = [float(b.get("height", "0")) for b in bars]
+    bars = bars_of(svg)
+    assert [cls for _, _, cls in bars] == ["ok", "bad", "warn"]
+    heights = [h for _, h, _ in bars]
     assert heights[1] == SPARK_HEIGHT  # the longest run is full height
     assert heights[0] < heights[2] < heights[1]
-    titles = [b.findtext(f"{SVG}title") for b in bars]
-    assert titles[1] == "run 2: failed, 4s, 2026-12-07 09:01:00 UTC"
+    # One path per colour, not an element per run.
+    assert sorted(p.get("class", "") for p in svg.findall(f"{SVG}path")) == ["bad", "ok", "warn"]
     assert svg.get("role") == "img"
     assert svg.get("aria-label") == "last 3 runs: 1 succeeded, 1 failed, 1 interrupted"
     # Newest at the right edge: the last slot is the last run's.
-    assert float(bars[-1].get("x", "0")) == (SPARK_SLOTS - 1) * 4
+    assert bars[-1][0] == (SPARK_SLOTS - 1) * 4
 
 
 def test_a_sparkline_keeps_the_last_sixty_runs_and_shows_instant_ones() -> None:
-    svg = ET.fromstring(str(sparkline(marks([0.0] * 75))))
-    bars = svg.findall(f"{SVG}rect")
+    runs = [("failed", 0.0)] * 15 + [("succeeded", 0.0)] * 60
+    svg = ET.fromstring(str(sparkline(runs)))
+    bars = bars_of(svg)
     assert len(bars) == SPARK_SLOTS
-    assert bars[0].findtext(f"{SVG}title", "").startswith("run 16:")
-    assert all(float(b.get("height", "0")) > 0 for b in bars)
+    assert {cls for _, _, cls in bars} == {"ok"}  # the 15 oldest left out
+    assert all(h > 0 for _, h, _ in bars)
 
 
 def test_an_empty_sparkline_says_so() -> None:
     svg = ET.fromstring(str(sparkline([])))
-    assert svg.findall(f"{SVG}rect") == []
+    assert svg.findall(f"{SVG}path") == []
     assert svg.get("aria-label") == "no runs yet"
 
 
 def test_titles_are_escaped() -> None:
     odd = Mark(T0, 1.0, "failed", '<b>"x" & y</b>')
-    svg = ET.fromstring(str(sparkline([odd])))
-    assert svg.findtext(f"{SVG}rect/{SVG}title") == '<b>"x" & y</b>'
+    svg = ET.fromstring(str(duration_chart([odd])))
+    assert svg.findtext(f"{SVG}circle/{SVG}title") == '<b>"x" & y</b>'
 
 
 def test_a_duration_chart_has_dots_a_line_and_dashed_percentiles() -> None:

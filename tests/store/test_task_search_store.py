@@ -159,3 +159,36 @@ async def test_last_run_statuses_are_of_the_newest_run_by_start(listed: SqlStore
     await run(listed, "ping", at(50), RunStatus.SKIPPED)
     assert await listed.last_run_statuses(["ping"]) == {"ping": RunStatus.SKIPPED}
     assert await names(listed, TaskFilter(last_status="skipped")) == ["ping"]
+
+
+async def test_name_order_is_by_code_point_with_or_without_a_status_filter(
+    store: SqlStore,
+) -> None:
+    # Upper case before lower case, "-" and "." before digits, ":" after them: Python's order
+    # of strings, whatever the database's own collation says (a language's ignores case and
+    # punctuation first).
+    odd = ["b-job", "B2", "a10", "a9", "Zeta", "zulu", "a-1", "A_1", "a.1", "a:1", "Z9"]
+    if store.dialect == "postgresql":
+        # The column in a language's order (ICU English) rather than the test database's
+        # C.UTF-8, which happens to be code point order: the pages must not follow it.
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                'ALTER TABLE tickwork_tasks ALTER COLUMN name TYPE varchar(200) COLLATE "en-x-icu"'
+            )
+    await store.add_missing_tasks([defn(n) for n in odd], {}, T0)
+    for name in odd:
+        await run(store, name, at(1), RunStatus.FAILED)
+    expected = sorted(odd)
+    assert expected[:3] == ["A_1", "B2", "Z9"]  # the rule the test is about
+    for f in (TaskFilter(), TaskFilter(last_status=FAILING)):
+        shown: list[str] = []
+        after = None
+        while True:
+            page = await store.search_tasks(f, T0, after=after, limit=3)
+            assert page.total == len(odd)
+            shown += [t.name for t in page.tasks]
+            if not page.more:
+                break
+            after = shown[-1]
+        assert shown == expected, f
+        assert [t.name for t in (await store.search_tasks(f, T0, offset=8)).tasks] == expected[8:]

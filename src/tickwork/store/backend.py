@@ -48,6 +48,11 @@ class Backend(Protocol):
         """Whether the JSON array of strings in ``column`` holds ``value`` (a task's tags)."""
         ...
 
+    def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        """``column`` compared and sorted by code point, as Python compares strings: the
+        order of names the domain sorts by (``sort_task_keys``) and keyset pages follow."""
+        ...
+
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None
     ) -> list[RunStats]:

@@ -72,7 +72,7 @@ def query(conn: Connection, q: RunQuery) -> list[Run]:
 
 
 # A task's runs newest first: by start, ties by recording order. ``ix_tickwork_runs_task_started``
-# (with the row ID SQLite keeps in every index) serves it as a seek per task.
+# (task name, start, ID) serves it as a seek per task, with no sort after it.
 NEWEST_FIRST = (runs.c.started_at.desc(), runs.c.id.desc())
 
 

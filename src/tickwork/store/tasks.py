@@ -147,27 +147,55 @@ def search(
     limit: int | None,
 ) -> TaskPage:
     """``Store.search_tasks``: the filter in SQL on the stored columns (the latest run's status
-    by a seek per task, only when the filter asks for it), the selection's names sorted by
-    ``sort_task_keys``' rule (by name: the names alone), then only the page's rows read whole
-    and decoded."""
+    by a seek per task, only when the filter asks for it). In name order without a status
+    filter, the page is read in SQL (code point order: ``sort_task_keys``' rule for names,
+    after the keyset) and the selection counted apart; else the selection's keys are read
+    (every candidate's seek made once) and sorted by ``sort_task_keys``. Only the page's rows
+    are read whole and decoded."""
     where = _conditions(backend, f, now)
+    if f.sort == "name" and f.last_status is None:
+        return _page_by_name(conn, backend, where, after, offset, limit)
+    if after is not None and f.sort != "name":
+        raise ConfigError("a page after a name needs the name order", field="after")
+    keyed = sa.select(tasks.c.name, tasks.c.next_fire_at, tasks.c.updated_at).where(*where)
     # all(): one fetch, not one per row (10,000 rows).
-    if f.sort == "name":
-        selected = sorted(conn.execute(sa.select(tasks.c.name).where(*where)).scalars().all())
-    else:
-        if after is not None:
-            raise ConfigError("a page after a name needs the name order", field="after")
-        keyed = sa.select(tasks.c.name, tasks.c.next_fire_at, tasks.c.updated_at).where(*where)
-        keys = [TaskKey(*row) for row in conn.execute(keyed).all()]
-        sort_task_keys(keys, f.sort)
-        selected = [k.name for k in keys]
-    start = offset if after is None else bisect.bisect_right(selected, after) + offset
+    keys = [TaskKey(*row) for row in conn.execute(keyed).all()]
+    sort_task_keys(keys, f.sort)
+    start = offset
+    if after is not None:  # name order: Python's comparison of strings is the keyset's
+        start += bisect.bisect_right([k.name for k in keys], after)
     end = None if limit is None else start + limit
-    names = selected[start:end]
+    names = [k.name for k in keys[start:end]]
     found = {t.name: t for t in get_many(conn, names)}
     # A task removed between the two reads has no row: tasks are never deleted, so none is.
     page = [found[name] for name in names if name in found]
-    return TaskPage(page, total=len(selected), more=end is not None and end < len(selected))
+    return TaskPage(page, total=len(keys), more=end is not None and end < len(keys))
+
+
+def _page_by_name(
+    conn: Connection,
+    backend: Backend,
+    where: list[sa.ColumnElement[bool]],
+    after: str | None,
+    offset: int,
+    limit: int | None,
+) -> TaskPage:
+    """A page in name order: the rows after ``after`` (one more than asked, to know whether
+    more follow) and the selection's size, counted without reading its names."""
+    name = backend.by_code_point(tasks.c.name)
+    total = conn.execute(sa.select(sa.func.count()).select_from(tasks).where(*where)).scalar()
+    query = sa.select(tasks).where(*where).order_by(name)
+    if after is not None:
+        query = query.where(name > after)
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit + 1)
+    # all(): one fetch for the rows, not one call per row.
+    rows = conn.execute(query).mappings().all()
+    more = limit is not None and len(rows) > limit
+    page = [task_from_row(r) for r in (rows[:limit] if more else rows)]
+    return TaskPage(page, total=int(total or 0), more=more)
 
 
 def _conditions(backend: Backend, f: TaskFilter, now: datetime) -> list[sa.ColumnElement[bool]]:

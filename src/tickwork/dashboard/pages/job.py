@@ -111,7 +111,7 @@ async def job_page(
             "runs": runs,
             "next_url": f"/jobs/{name}?before={runs[-1].id}" if len(runs) == RUNS_PAGE else None,
             "first_url": f"/jobs/{name}" if before is not None else None,
-            "spark": sparkline(marks),
+            "spark": sparkline([(m.status, m.seconds) for m in marks]),
             "chart": duration_chart(marks, p50=p50, p95=p95),
             "figures": figures,
             "p50": p50,

@@ -4,6 +4,7 @@ alerts and heartbeat checks that are down among it)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,34 +79,44 @@ def throughput_bars(points: list[TrendPoint], now: datetime) -> Throughput:
 async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     ctx = get_context(request)
     now = ctx.clock.now()
-    health = await ctx.analytics.health(heartbeat_interval_seconds=ctx.heartbeat_interval_seconds)
-    # The queue's states only: counting the finished jobs is a scan of the whole history.
-    status = await ctx.service.status(
-        heartbeat_interval_seconds=ctx.heartbeat_interval_seconds, finished=False
-    )
-    hour = await ctx.service.stats(since="1h", parts=frozenset({TASKS}))
-    # The first few of each list and how many it holds, by the jobs list's own filters.
-    failing, disabled, paused = [
-        await ctx.service.search_tasks(
-            TaskFilter(removed=False, **f), limit=ATTENTION, with_last=False
+    svc = ctx.service
+    beat = ctx.heartbeat_interval_seconds
+    # The first few of each list and how many it holds, by the jobs list's own filters. The
+    # failing ones probe every task's newest run: that read runs beside the others (on
+    # PostgreSQL on a connection of its own; SQLite's one store thread takes it in turn).
+    failing_ = asyncio.create_task(
+        svc.search_tasks(
+            TaskFilter(removed=False, last_status=FAILING), limit=ATTENTION, with_last=False
         )
-        for f in ({"last_status": FAILING}, {"enabled": False}, {"paused": True})
-    ]
-    missed = await ctx.service.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
-    control = await ctx.control.get()
+    )
+    try:
+        health = await ctx.analytics.health(heartbeat_interval_seconds=beat)
+        # The queue's states only: counting the finished jobs is a scan of the whole history.
+        status = await svc.status(heartbeat_interval_seconds=beat, finished=False)
+        hour = await svc.stats(since="1h", parts=frozenset({TASKS}))
+        disabled, paused = [
+            await svc.search_tasks(f, limit=ATTENTION, with_last=False)
+            for f in (
+                TaskFilter(removed=False, enabled=False),
+                TaskFilter(removed=False, paused=True),
+            )
+        ]
+        missed = await svc.missed_counts(MissedFireQuery(since=now - timedelta(hours=24)))
+        control = await ctx.control.get()
+        rules = await svc.alerts.rules()
+        checks = await svc.checks.list_all()
+        minutes = await svc.runs_per_minute(CHART_MINUTES)
+        failing = await failing_
+    finally:
+        failing_.cancel()  # when another read failed: nobody waits for this one
     firing = [
         (view.rule.name, s)
-        for view in await ctx.service.alerts.rules()
+        for view in rules
         for s in view.subjects
         if s.state.status is AlertStatus.FIRING
     ]
     firing.sort(key=lambda pair: pair[1].state.changed_at or now, reverse=True)
-    checks_down = [
-        v.check.name
-        for v in await ctx.service.checks.list_all()
-        if v.state.status is CheckStatus.DOWN
-    ]
-    minutes = await ctx.service.runs_per_minute(CHART_MINUTES)
+    checks_down = [v.check.name for v in checks if v.state.status is CheckStatus.DOWN]
     overall = hour.overall
     runs = overall.runs
     failed = runs - overall.succeeded

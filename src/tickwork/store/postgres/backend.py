@@ -72,6 +72,11 @@ class PostgresBackend:
         # The column is JSON (text kept as written); as JSONB, @> finds an element.
         return sa.cast(column, JSONB).contains([value])
 
+    def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        # "C" compares bytes, and UTF-8's byte order is its code points' order, whatever the
+        # database's own collation.
+        return column.collate("C")
+
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None
     ) -> list[RunStats]:

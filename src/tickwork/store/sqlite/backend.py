@@ -53,6 +53,9 @@ class SqliteBackend:
         each = sa.func.json_each(column).table_valued("value")
         return sa.exists(sa.select(1).select_from(each).where(each.c.value == value))
 
+    def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        return column  # SQLite's own BINARY collation compares UTF-8 bytes: code points
+
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None
     ) -> list[RunStats]:
