@@ -101,21 +101,20 @@ def alert_runs(
     if not by_limit:
         return {}
     picks = [_newest_runs(backend, names, n) for n, names in sorted(by_limit.items())]
-    found: dict[str, list[Any]] = {}
+    facts: dict[str, list[RunFact]] = {}
     for start in range(0, len(picks), _CHUNK):
         part = picks[start : start + _CHUNK]
-        stmt: Any = part[0] if len(part) == 1 else sa.union_all(*part)
-        for row in conn.execute(stmt):
-            found.setdefault(row.task_name, []).append(row)
-    facts: dict[str, list[RunFact]] = {}
-    for name, rows in found.items():
-        rows.sort(key=lambda row: (row.started_at, row.id), reverse=True)
-        facts[name] = [
-            RunFact(
-                row.status, row.finished_at, row.duration_seconds, str(row.id), row.error_message
+        union: Any = part[0] if len(part) == 1 else sa.union_all(*part)
+        found = union.subquery()
+        # Ordered in SQL, newest first per task: the start times need not come back.
+        f = found.c
+        stmt = sa.select(
+            f.task_name, f.status, f.finished_at, f.duration_seconds, f.id, f.error_message
+        ).order_by(f.task_name, f.started_at.desc(), f.id.desc())
+        for name, status, finished_at, seconds, run_id, error in conn.execute(stmt):
+            facts.setdefault(name, []).append(
+                RunFact(status, finished_at, seconds, str(run_id), error)
             )
-            for row in rows
-        ]
     return facts
 
 
