@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from bench_api import fresh_url, pct
+from bench_api import finished_pair, fresh_url, migrated_store, pct
 
 from tickwork.config.alerts import AlertSettings, alerts_from_table
 from tickwork.domain.checks import Check, CheckSource, PingKind
@@ -61,8 +61,7 @@ from tickwork.runtime.evaluator import Evaluator
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.service.jobs import EnqueueRequest
-from tickwork.store import SqlStore, create_store
-from tickwork.store import migrate as migrations
+from tickwork.store import SqlStore
 from tickwork.store.checks import check_values
 from tickwork.store.schema import checks, jobs, runs
 
@@ -123,41 +122,11 @@ def history(n_tasks: int, now: datetime) -> tuple[list[dict[str, Any]], list[dic
             began = now - timedelta(hours=newest + 1, seconds=rng.uniform(0, 600))
             took = 900.0 if i % 97 == 0 and newest == 0 else rng.uniform(1, 60)
             failed = (i % 50 == 0 and newest < 3) or rng.random() < 0.08
-            status = "failed" if failed else "succeeded"
             ident = len(job_rows) + 1
-            ended = began + timedelta(seconds=took)
-            common = {"id": ident, "task_name": task_name(i), "started_at": began}
-            job_rows.append(
-                common
-                | {
-                    "state": status,
-                    "args": [],
-                    "kwargs": {},
-                    "priority": 0,
-                    "scheduled_at": began,
-                    "attempt": 1,
-                    "max_attempts": 1,
-                    "triggered_by": "scheduler",
-                    "created_at": began,
-                    "finished_at": ended,
-                    "worker_id": "bench",
-                    "last_error": "boom" if failed else None,
-                }
-            )
-            run_rows.append(
-                common
-                | {
-                    "job_id": ident,
-                    "attempt": 1,
-                    "status": status,
-                    "triggered_by": "scheduler",
-                    "finished_at": ended,
-                    "duration_seconds": took,
-                    "worker_id": "bench",
-                    "error_type": "RuntimeError" if failed else None,
-                    "error_message": f"order {ident} failed" if failed else None,
-                }
-            )
+            error = ("RuntimeError", f"order {ident} failed") if failed else None
+            job, run = finished_pair(ident, task_name(i), began, took, error, worker="bench")
+            job_rows.append(job)
+            run_rows.append(run)
     return job_rows, run_rows
 
 
@@ -411,11 +380,7 @@ async def bench(backend: str, args: argparse.Namespace, scratch: Path) -> None:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     for size in sizes:
         url = fresh_url(backend, args.pg_url, scratch, f"alerts-{size}", PG_DB)
-        engine = create_store(url).engine
-        migrations.upgrade(engine)
-        engine.dispose()
-        store = create_store(url)
-        await store.open()
+        store = await migrated_store(url)
         try:
             now = datetime.now(UTC)
             built = await build(store, size, now)
