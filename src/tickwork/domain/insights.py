@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tickwork.domain.durations import format_duration
+from tickwork.domain.queries import ProcessorInfo
 from tickwork.domain.stats import ErrorGroup, KeyFigures, TaskFigures
 
 Evidence = dict[str, float | int | str | None]
@@ -38,6 +39,21 @@ class Finding:
     message: str  # what stands out
     suggestion: str  # what to do about it
     evidence: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """What the rules read besides the rollups, at one instant (one read of the store): the
+    pending jobs due by then and the earliest due time among them, the processors, the
+    cluster's ``max_concurrent_jobs`` (None: the processes' own), the fires missed in the
+    range by task and reason, and since when the given failing tasks fail."""
+
+    due_now: int
+    oldest_due_at: datetime | None
+    processors: list[ProcessorInfo]
+    max_concurrent_jobs: int | None
+    missed: dict[str, dict[str, int]]
+    failing_since: dict[str, datetime]
 
 
 def nice_seconds(seconds: float) -> float:

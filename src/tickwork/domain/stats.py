@@ -140,6 +140,7 @@ class ErrorRow(NamedTuple):
 
 
 _R = TypeVar("_R")
+_MISSING = object()
 
 
 class ByTask(list[_R]):
@@ -192,14 +193,28 @@ class RollupData:
 # --- figures ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Distribution:
-    """Values counted in histogram buckets: how many, their sum, and quantiles."""
+    """Values counted in histogram buckets: how many, their sum, and quantiles. Never changed
+    once made (``add`` and ``merge`` make new ones), so each figure is computed once and kept
+    with it: a task's figures are kept while its rows are (``task_figures``), and every read
+    and insight rule asks them again."""
 
     buckets: dict[int, int] = field(default_factory=dict)
     total: float = 0.0
+    _kept: dict[tuple[str, float], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def _figure(self, name: str, arg: float, make: Callable[[], Any]) -> Any:
+        # Two threads may both compute a figure: they store the same value.
+        found = self._kept.get((name, arg), _MISSING)
+        if found is _MISSING:
+            found = self._kept[name, arg] = make()
+        return found
 
     @property
     def count(self) -> int:
-        return sum(self.buckets.values())
+        n: int = self._figure("count", 0.0, lambda: sum(self.buckets.values()))
+        return n
 
     @property
     def avg(self) -> float | None:
@@ -207,7 +222,8 @@ class Distribution:
         return self.total / n if n else None
 
     def quantile(self, q: float) -> float | None:
-        return quantile(self.buckets, q)
+        value: float | None = self._figure("quantile", q, partial(quantile, self.buckets, q))
+        return value
 
     @property
     def max(self) -> float | None:
@@ -222,6 +238,10 @@ class Distribution:
     def count_above(self, threshold: float) -> float:
         """Values above ``threshold``: whole buckets above it, and the share of the bucket that
         holds it that lies above it (geometric, as ``quantile`` interpolates)."""
+        above: float = self._figure("above", threshold, partial(self._count_above, threshold))
+        return above
+
+    def _count_above(self, threshold: float) -> float:
         above = 0.0
         for bucket, n in self.buckets.items():
             low, high = lower_bound(bucket), upper_bound(bucket)

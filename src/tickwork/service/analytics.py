@@ -110,11 +110,16 @@ class Analytics:
         near their timeout (closest first), the busiest UTC hours and the slowest tasks; and
         the findings of every rule of ``domain.insights``, each with its evidence and what to
         do."""
-        # Independent reads, side by side on the store's threads.
+        # Independent reads, side by side on the store's threads. No trends (peak hours only
+        # are shown). The period before is settled while runs land now: its rows, and so its
+        # report, come back kept (``stats_report``).
         report, previous, listed = await asyncio.gather(
-            stats_report(self.store, StatsRequest(start, end), ALL_PARTS | {HOURLY}),
+            stats_report(self.store, StatsRequest(start, end), ALL_PARTS | {HOURLY}, trends=False),
             stats_report(
-                self.store, StatsRequest(start - (end - start), start), frozenset({TASKS})
+                self.store,
+                StatsRequest(start - (end - start), start),
+                frozenset({TASKS}),
+                trends=False,
             ),
             self.store.list_tasks(),
         )
@@ -157,12 +162,9 @@ class Analytics:
         failing = [
             f.task_name for f in report.tasks if f.runs >= 2 and f.failed and not f.succeeded
         ]
-        since, queue, processors, control, missed = await asyncio.gather(
-            self.store.failing_since(failing),
-            self.store.queue_stats(now),
-            self.store.list_processors(),
-            self.store.get_control(),
-            self.store.missed_fire_counts(report.first_bucket, report.end),
+        # One read (not five side by side: a store thread and a connection each).
+        around = await self.store.insight_surroundings(
+            now, failing, report.first_bucket, report.end
         )
         intervals = {
             name: interval
@@ -173,16 +175,15 @@ class Analytics:
         lost_after = lost_after_seconds(self.heartbeat_interval_seconds)
         workers = sum(
             1
-            for p in processors
+            for p in around.processors
             if "worker" in p.role.split("+") and processor_state(p, now, lost_after) == "running"
         )
-        slots = workers * (control.max_concurrent_jobs or DEFAULT_MAX_CONCURRENT_JOBS)
+        slots = workers * (around.max_concurrent_jobs or DEFAULT_MAX_CONCURRENT_JOBS)
         span = (min(report.end, now) - report.first_bucket).total_seconds()
-        oldest = (
-            None if queue.oldest_due_at is None else (now - queue.oldest_due_at).total_seconds()
-        )
+        oldest_due = around.oldest_due_at
+        oldest = None if oldest_due is None else (now - oldest_due).total_seconds()
         return [
-            *rules.always_failing(report.tasks, since),
+            *rules.always_failing(report.tasks, around.failing_since),
             *rules.timeout_too_tight(report.tasks, timeouts),
             *rules.overlapping_runs(report.tasks, intervals),
             *rules.futile_retries(
@@ -192,14 +193,14 @@ class Analytics:
             ),
             *rules.dominant_key(report.keys),
             *rules.growing_backlog(
-                queue.due_now,
+                around.due_now,
                 oldest,
                 report.overall.waits.quantile(0.95),
                 previous.overall.waits.quantile(0.95),
             ),
             *rules.slowdown(report.tasks, previous.tasks),
             *rules.saturated_slots(report.overall.durations.total, span, slots),
-            *rules.missed_fires(missed, {f.task_name: f.runs for f in report.tasks}),
+            *rules.missed_fires(around.missed, {f.task_name: f.runs for f in report.tasks}),
         ]
 
     async def store_reachable(self) -> bool:

@@ -13,8 +13,13 @@ histogram buckets are within one bucket (√2) of the exact ones.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from tickwork.domain import stats as figures
 from tickwork.domain.durations import parse_duration
@@ -187,7 +192,11 @@ async def read(
     return query, await store.read_rollups(query)
 
 
-def report(request: StatsRequest, query: RollupQuery, data: RollupData) -> StatsReport:
+def report(
+    request: StatsRequest, query: RollupQuery, data: RollupData, trends: bool = True
+) -> StatsReport:
+    """The figures of ``data``; without ``trends`` no daily or hourly points (peak hours are
+    still made of the series)."""
     per_task = figures.task_figures(data.histograms)
     if request.key is not None:
         # Per-key rows carry counts by status only: the per-task figures come from them.
@@ -212,8 +221,8 @@ def report(request: StatsRequest, query: RollupQuery, data: RollupData) -> Stats
         key=request.key,
         tasks=per_task,
         overall=figures.overall(per_task),
-        daily=figures.trend(data.series, timedelta(days=1)),
-        hourly=figures.trend(data.series, timedelta(hours=1)) if hourly else [],
+        daily=figures.trend(data.series, timedelta(days=1)) if trends else [],
+        hourly=figures.trend(data.series, timedelta(hours=1)) if hourly and trends else [],
         peak_hours=figures.peak_hours(data.series) if hourly else [],
         keys=figures.key_figures(data.keys),
         errors=errors,
@@ -221,13 +230,71 @@ def report(request: StatsRequest, query: RollupQuery, data: RollupData) -> Stats
     )
 
 
+class _Reports:
+    """Reports kept with the rows they were made of. A store hands the very same lists of rows
+    again while none of the days and hours they sum has changed (``store/rollup_cache.py``:
+    a settled range, such as the period before one ending now), and lists are never changed
+    once handed; so a report made of the same lists (held here, so their ids are not reused)
+    is the same report, and is not made again. Empty lists (parts not read) match any empty
+    list. Least recently used go first."""
+
+    def __init__(self, entries: int = 32) -> None:
+        self.entries = entries
+        self._kept: OrderedDict[Hashable, tuple[tuple[list[Any], ...], StatsReport]] = OrderedDict()
+        self._lock = threading.Lock()  # the event loops of several threads may share a store
+
+    @staticmethod
+    def _rows(data: RollupData) -> tuple[list[Any], ...]:
+        return (data.histograms, data.series, data.keys, data.errors)
+
+    def get(self, key: Hashable, data: RollupData) -> StatsReport | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None:
+                return None
+            rows, made = found
+            if not all(a is b or not (a or b) for a, b in zip(rows, self._rows(data), strict=True)):
+                return None
+            self._kept.move_to_end(key)
+            return made
+
+    def put(self, key: Hashable, data: RollupData, made: StatsReport) -> None:
+        if self.entries <= 0:
+            return
+        with self._lock:
+            self._kept[key] = (self._rows(data), made)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.entries:
+                self._kept.popitem(last=False)
+
+
+# Per store: each hands its own lists (one without a cache, new ones on every read).
+_REPORTS: weakref.WeakKeyDictionary[Store, _Reports] = weakref.WeakKeyDictionary()
+_REPORTS_LOCK = threading.Lock()
+
+
+def _reports_of(store: Store) -> _Reports:
+    with _REPORTS_LOCK:
+        found = _REPORTS.get(store)
+        if found is None:
+            found = _REPORTS[store] = _Reports()
+        return found
+
+
 async def stats_report(
-    store: Store, request: StatsRequest, parts: frozenset[str] = ALL_PARTS
+    store: Store, request: StatsRequest, parts: frozenset[str] = ALL_PARTS, *, trends: bool = True
 ) -> StatsReport:
     """The figures of ``request`` (``ConfigError`` naming a bad range or the trigger filter);
-    only ``parts`` are read (``domain.stats``: the others come back empty)."""
+    only ``parts`` are read (``domain.stats``: the others come back empty); without ``trends``
+    no daily or hourly points. A report made of the very rows of an earlier read is that
+    read's (``_Reports``)."""
     query, data = await read(store, request, parts)
-    return report(request, query, data)
+    key, kept = (request, query, trends), _reports_of(store)
+    found = kept.get(key, data)
+    if found is None:
+        found = report(request, query, data, trends)
+        kept.put(key, data, found)
+    return found
 
 
 async def per_minute(store: Store, end: datetime, minutes: int = 60) -> list[TrendPoint]:

@@ -21,6 +21,7 @@ from tickwork.domain.activity import (
     RunEventQuery,
 )
 from tickwork.domain.checks import Check
+from tickwork.domain.insights import Surroundings
 from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.stats import RollupData, RollupQuery
@@ -97,6 +98,14 @@ class Rollups(Protocol):
 
     async def missed_fire_counts(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
         """Per task, its fires in ``[start, end)`` that did not become runs, by reason."""
+        ...
+
+    async def insight_surroundings(
+        self, now: datetime, failing: Sequence[str], start: datetime, end: datetime
+    ) -> Surroundings:
+        """In one read: the pending jobs due by ``now`` and the earliest due time among them,
+        every processor, the control's ``max_concurrent_jobs``, ``missed_fire_counts(start,
+        end)`` and ``failing_since(failing)``."""
         ...
 
 

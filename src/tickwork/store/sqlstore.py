@@ -48,6 +48,7 @@ from tickwork.domain.alert_states import AlertState
 from tickwork.domain.alerts import RunFact
 from tickwork.domain.checks import Check, CheckSpec, Ping
 from tickwork.domain.failures import FailedJob
+from tickwork.domain.insights import Surroundings
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.queries import (
@@ -80,6 +81,7 @@ from tickwork.store import (
     checks,
     control,
     failures,
+    insights,
     jobs,
     metrics,
     ping_history,
@@ -378,6 +380,11 @@ class SqlStore:
 
     async def missed_fire_counts(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
         return await self._db.read(rollups.missed_fire_counts, start, end)
+
+    async def insight_surroundings(
+        self, now: datetime, failing: Sequence[str], start: datetime, end: datetime
+    ) -> Surroundings:
+        return await self._db.read(insights.surroundings, now, list(failing), start, end)
 
     # --- processors -----------------------------------------------------------------------------
     async def heartbeat(self, info: ProcessorInfo) -> None:
