@@ -42,7 +42,7 @@ from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.service.accounts import Accounts
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
-from tickwork.store import create_store, latest
+from tickwork.store import SqlStore, create_store, latest
 from tickwork.store import migrate as migrations
 from tickwork.store.schema import jobs, runs
 
@@ -82,6 +82,45 @@ def task_name(i: int) -> str:
     return f"task-{i:02d}"
 
 
+def finished_pair(
+    ident: int,
+    name: str,
+    began: datetime,
+    took: float,
+    error: tuple[str, str] | None = None,
+    worker: str = "bench-worker",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A finished job's row and its one run's row (same ID); ``error``: (type, message) when
+    it failed."""
+    ended = began + timedelta(seconds=took)
+    status = "failed" if error else "succeeded"
+    common = {"id": ident, "task_name": name, "started_at": began, "finished_at": ended}
+    job = common | {
+        "state": status,
+        "args": [],
+        "kwargs": {},
+        "priority": 0,
+        "scheduled_at": began,
+        "attempt": 1,
+        "max_attempts": 1,
+        "triggered_by": "scheduler",
+        "created_at": began,
+        "worker_id": worker,
+        "last_error": error[1] if error else None,
+    }
+    run = common | {
+        "job_id": ident,
+        "attempt": 1,
+        "status": status,
+        "triggered_by": "scheduler",
+        "duration_seconds": took,
+        "worker_id": worker,
+        "error_type": error[0] if error else None,
+        "error_message": error[1] if error else None,
+    }
+    return job, run
+
+
 def rows(n: int, start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``n`` finished jobs, one run each, a few seconds apart, spread over the tasks; 10 %
     failed. Job ``i`` and run ``i`` belong together."""
@@ -89,44 +128,16 @@ def rows(n: int, start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, 
     job_rows, run_rows = [], []
     for i in range(1, n + 1):
         name = task_name(rng.randrange(TASKS))
-        began = start + timedelta(seconds=i * 3)
-        took = rng.uniform(0.01, 2.0)
-        ended = began + timedelta(seconds=took)
         failed = rng.random() < 0.1
-        job_rows.append(
-            {
-                "id": i,
-                "task_name": name,
-                "state": "failed" if failed else "succeeded",
-                "args": [],
-                "kwargs": {},
-                "priority": 0,
-                "scheduled_at": began,
-                "attempt": 1,
-                "max_attempts": 1,
-                "triggered_by": "scheduler",
-                "created_at": began,
-                "started_at": began,
-                "finished_at": ended,
-                "worker_id": "bench-worker",
-                "last_error": "HTTP 500" if failed else None,
-            }
+        error = ("HTTPStatusError", "HTTP 500 from https://example.com/hook") if failed else None
+        job, run = finished_pair(
+            i, name, start + timedelta(seconds=i * 3), rng.uniform(0.01, 2), error
         )
+        job_rows.append(job)
         run_rows.append(
-            {
-                "id": i,
-                "job_id": i,
-                "task_name": name,
-                "attempt": 1,
-                "status": "failed" if failed else "succeeded",
-                "triggered_by": "scheduler",
-                "started_at": began,
-                "finished_at": ended,
-                "duration_seconds": took,
-                "worker_id": "bench-worker",
-                "error_type": "HTTPStatusError" if failed else None,
+            run
+            | {
                 "error_class": "server_error" if failed else None,
-                "error_message": "HTTP 500 from https://example.com/hook" if failed else None,
                 "output": '{"ok": true}' if not failed else None,
                 "result": None,
             }
@@ -134,12 +145,18 @@ def rows(n: int, start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, 
     return job_rows, run_rows
 
 
-async def load(url: str, n: int) -> tuple[str, float]:
-    """Migrate, define the tasks, bulk-insert ``n`` jobs and runs; an admin token.
-    Returns the token and the seconds the inserts took."""
+async def migrated_store(url: str) -> SqlStore:
+    """An open store on ``url``, its schema migrated to the newest revision first."""
     store = create_store(url)
     migrations.upgrade(store.engine)
     await store.open()
+    return store
+
+
+async def load(url: str, n: int) -> tuple[str, float]:
+    """Migrate, define the tasks, bulk-insert ``n`` jobs and runs; an admin token.
+    Returns the token and the seconds the inserts took."""
+    store = await migrated_store(url)
     definitions = [
         TaskDefinition(
             name=task_name(i),

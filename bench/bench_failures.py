@@ -21,13 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from bench_api import fresh_url, pct
+from bench_api import fresh_url, migrated_store, pct
 
 from tickwork.clock import FakeClock
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
-from tickwork.store import SqlStore, create_store, latest
-from tickwork.store import migrate as migrations
+from tickwork.store import SqlStore, latest
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 DAYS = 30
@@ -89,11 +88,7 @@ def load(store: SqlStore, n: int, tasks: int = TASKS) -> float:
 async def bench(backend: str, pg_url: str | None, n: int, reps: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         url = fresh_url(backend, pg_url, Path(scratch), "failures", "tickwork_bench_failures")
-        engine = create_store(url).engine
-        migrations.upgrade(engine)
-        engine.dispose()
-        store = create_store(url)
-        await store.open()
+        store = await migrated_store(url)
         try:
             print(f"{backend}: {n:,} jobs and runs written in {load(store, n):.1f} s")
             service = Service(Context(store, clock=FakeClock(NOW), resolve=None))

@@ -184,11 +184,16 @@ async def test_facts_of_many_tasks(store: SqlStore) -> None:
             ),
         ]
     )
-    runs = await store.alert_runs(["a", "b", "c", "nothing"], 2)
+    runs = await store.alert_runs({"a": 2, "b": 2, "c": 2, "nothing": 2})
     assert set(runs) == {"a", "b"}
     assert [r.status for r in runs["a"]] == ["failed", "failed"]
     assert runs["a"][0].error == "boom" and runs["a"][0].finished_at == at(22)
     assert [r.status for r in runs["b"]] == ["timeout"]
+    # Each task its own limit, in one read.
+    runs = await store.alert_runs({"a": 3, "b": 1, "c": 0})
+    assert [r.status for r in runs["a"]] == ["failed", "failed", "succeeded"]
+    assert [r.status for r in runs["b"]] == ["timeout"]
+    assert await store.alert_runs({"a": 0}) == {}
 
     # The latest batch of a: the three jobs enqueued together (1 succeeded, 2 failed).
     assert (await store.latest_batches(["a", "b", "nothing"])) == {"a": (1, 2), "b": (0, 1)}

@@ -19,6 +19,7 @@ from tickwork.domain.alerts import (
     ProcessorDown,
     RunFact,
     Scope,
+    ScopeIndex,
     ScopeKind,
     SubjectFacts,
     Timeout,
@@ -139,3 +140,20 @@ def test_rules_check_names_scopes_and_policies() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError):
         Timeout().check(facts(), datetime(2026, 1, 1))
+
+
+def test_a_scope_index_watches_what_each_scope_matches() -> None:
+    items = [("a", ("x", "y")), ("b", ("y",)), ("c", ()), ("d", ("x", "x"))]
+    index = ScopeIndex(items)
+    scopes = [
+        Scope(),
+        Scope(ScopeKind.TASK, "b"),
+        Scope(ScopeKind.TASK, "gone"),
+        Scope(ScopeKind.CHECK, "c"),
+        Scope(ScopeKind.TAG, "x"),
+        Scope(ScopeKind.TAG, "y"),
+        Scope(ScopeKind.TAG, "none"),
+    ]
+    for scope in scopes:
+        expected = [name for name, tags in items if scope.matches(name, tags)]
+        assert list(index.watched(scope)) == expected, scope

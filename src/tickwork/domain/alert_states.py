@@ -115,6 +115,14 @@ def step(
 ) -> StepResult:
     """The state after ``observation`` at ``now``, what to send, and the record to store."""
     _aware(now)
+    if (
+        not observation.breached
+        and state.status is Status.OK
+        and not (state.announced or state.flapping)
+        and len(state.flips) <= policy.flap_flips
+    ):
+        # Most steps of most rules: ok and staying ok, nothing to tell or to store.
+        return StepResult(state)
     status = Status.FIRING if observation.breached else Status.OK
     changed = status is not state.status
     window = timedelta(seconds=policy.flap_window_seconds)

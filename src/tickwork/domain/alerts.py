@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -60,6 +60,30 @@ class Scope:
 
     def __str__(self) -> str:
         return "global" if self.value is None else f"{self.kind}:{self.value}"
+
+
+class ScopeIndex:
+    """The names (of tasks, or of checks) each scope watches, looked up by name or tag: the
+    same answer as ``Scope.matches`` for each of them, without testing every one against
+    every rule (thousands of rules over thousands of tasks make one evaluation)."""
+
+    def __init__(self, items: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+        self._names: list[str] = []
+        self._known: set[str] = set()
+        self._tagged: dict[str, list[str]] = {}
+        for name, tags in items:
+            self._names.append(name)
+            self._known.add(name)
+            for tag in dict.fromkeys(tags):
+                self._tagged.setdefault(tag, []).append(name)
+
+    def watched(self, scope: Scope) -> Sequence[str]:
+        """The names ``scope`` matches, in the order they were given."""
+        if scope.kind in (ScopeKind.TASK, ScopeKind.CHECK):
+            return [scope.value] if scope.value in self._known else []
+        if scope.kind is ScopeKind.TAG:
+            return self._tagged.get(scope.value or "", [])
+        return self._names
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 reads the facts of every rule's subjects, steps each rule × subject (``alert_states.step``) and
 stores the changes with their delivery jobs (``Store.write_alerts``).
 
-Facts are read per kind, each in one query for all the subjects that need it (runs, running
+Facts are read per kind, each in one statement for all the subjects that need it (runs, running
 jobs, batches, late fires, processors, the queue, the channels), never per subject. Once for
 the cluster: any number of evaluators (one per scheduler process) may evaluate together; the
 compare-and-set write decides which one stores a change, and only its transaction creates the
@@ -24,11 +24,11 @@ from tickwork.clock import Clock, SystemClock
 from tickwork.config.alerts import AlertSettings
 from tickwork.domain.alert_records import RULE_SUBJECT, AlertKey, AlertWrite
 from tickwork.domain.alert_states import AlertState, step
-from tickwork.domain.alerts import AlertRule, Facts, RunFact, SubjectFacts
+from tickwork.domain.alerts import AlertRule, Facts, RunFact, ScopeIndex, SubjectFacts
 from tickwork.domain.checks import Check
 from tickwork.domain.jobs import JobState, NewJob
 from tickwork.domain.queries import ProcessorInfo
-from tickwork.domain.tasks import Task, TaskDefinition, TaskSource
+from tickwork.domain.tasks import TaskDefinition, TaskSource
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.loop import BackgroundLoop
 from tickwork.runtime.notify.delivery import delivery_jobs, notify_definition
@@ -130,13 +130,26 @@ class Evaluator:
         checks: list[Check] = []
         if any(Facts.CHECKS in rule.condition.needs for rule in rules):
             checks = await self.store.list_checks()
+        # Indexes made once per evaluation: each rule finds its subjects by name or tag, and
+        # its stored states among its own (never a scan of everything per rule).
+        task_index = ScopeIndex((t.name, t.definition.tags) for t in tasks)
+        check_index = ScopeIndex((c.name, c.tags) for c in checks)
+        known: dict[str, list[str]] = {}
+        for key in states:
+            if key.subject != RULE_SUBJECT:
+                known.setdefault(key.rule, []).append(key.subject)
         subjects = {
-            rule.name: self._subjects(rule, tasks, processors, checks, states) for rule in rules
+            rule.name: self._subjects(
+                rule, task_index, check_index, processors, known.get(rule.name, ())
+            )
+            for rule in rules
         }
         facts = await self._read(rules, subjects, processors, now)
         facts.checks = {check.name: check for check in checks}
         writes: list[AlertWrite] = []
         count = 0
+        # A subject's facts are the same for every rule that watches it: built once.
+        built: dict[str, SubjectFacts] = {}
         for rule in rules:
             policy = rule.policy
             rule_row = states.get(AlertKey(rule.name, RULE_SUBJECT))
@@ -147,7 +160,10 @@ class Evaluator:
                 count += 1
                 key = AlertKey(rule.name, subject)
                 state = states.get(key, AlertState())
-                observed = rule.condition.check(_facts_of(subject, task, facts), now)
+                seen = built.get(subject)
+                if seen is None:
+                    seen = built[subject] = _facts_of(subject, task, facts)
+                observed = rule.condition.check(seen, now)
                 result = step(state, observed, now, policy)
                 if result.transition is None:
                     continue
@@ -179,23 +195,21 @@ class Evaluator:
     def _subjects(
         self,
         rule: AlertRule,
-        tasks: list[Task],
+        tasks: ScopeIndex,
+        checks: ScopeIndex,
         processors: list[ProcessorInfo],
-        checks: list[Check],
-        states: Mapping[AlertKey, AlertState],
+        stored: Iterable[str],
     ) -> dict[str, str | None]:
         """The rule's subjects now (subject → its task), with those it stored a state for
         (a removed task, a processor row pruned): their facts are empty, so they resolve."""
         found: dict[str, str | None] = {}
         needs = rule.condition.needs
         if rule.condition.per_task:
-            for t in tasks:
-                if rule.scope.matches(t.name, t.definition.tags):
-                    found[task_subject(t.name)] = t.name
+            for name in tasks.watched(rule.scope):
+                found[task_subject(name)] = name
         elif Facts.CHECKS in needs:
-            for check in checks:
-                if rule.scope.matches(check.name, check.tags):
-                    found[check_subject(check.name)] = None
+            for name in checks.watched(rule.scope):
+                found[check_subject(name)] = None
         elif Facts.CHANNELS in needs:
             for name in self.settings.channels:
                 found[channel_subject(name)] = None
@@ -205,10 +219,9 @@ class Evaluator:
             for info in processors:
                 if info.stopped_at is None:
                     found[processor_subject(info.id)] = None
-        for key in states:
-            if key.rule == rule.name and key.subject != RULE_SUBJECT:
-                task = key.subject.removeprefix("task:") if rule.condition.per_task else None
-                found.setdefault(key.subject, task)
+        for subject in stored:
+            task = subject.removeprefix("task:") if rule.condition.per_task else None
+            found.setdefault(subject, task)
         return found
 
     async def _read(
@@ -233,13 +246,7 @@ class Evaluator:
                 for name in names:
                     per_task[name] = max(per_task.get(name, 0), n)
         store = self.store
-        runs: dict[str, list[RunFact]] = {}
-        # Tasks grouped by how many runs they need: a few reads, none per task.
-        by_count: dict[int, list[str]] = {}
-        for name, n in per_task.items():
-            by_count.setdefault(n, []).append(name)
-        for n, group in by_count.items():
-            runs.update(await store.alert_runs(sorted(group), n))
+        runs = await store.alert_runs(per_task)
         running = await store.running_since(sorted(wanted[Facts.RUNNING]))
         batches = await store.latest_batches(sorted(wanted[Facts.BATCH]))
         fires = await store.late_fires(sorted(wanted[Facts.FIRES]), now)

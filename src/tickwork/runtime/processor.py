@@ -223,7 +223,7 @@ class Processor:
 
     def notify_checks(self) -> None:
         """A heartbeat check went down or came back: wake the alert evaluator (safe from any
-        thread; evaluators of other processes see it on their tick)."""
+        thread; the store's watcher calls it for other processes' ``notify_alerts``)."""
         if self.evaluator is None or self._loop is None:
             return
         self._loop.call_soon_threadsafe(self.evaluator.wake)
@@ -233,9 +233,13 @@ class Processor:
         self._loop_thread = threading.get_ident()
         await self.store.open()
         await self.heartbeat.start()
+        if self.worker is not None or self.evaluator is not None:
+            # On the loop: the PostgreSQL store then listens on it (watch.PgLoopWatcher). One
+            # LISTEN wakes the worker for jobs and the evaluator for other processes' pings.
+            on_work = None if self.worker is None else self.notify_work
+            on_alerts = None if self.evaluator is None else self.notify_checks
+            self._watch = self.store.watch(on_work, on_alerts)
         if self.worker is not None:
-            # On the loop: the PostgreSQL store then listens on it (watch.PgLoopWatcher).
-            self._watch = self.store.watch(self.notify_work)
             await self.reaper.start()
             await self.worker.start()
             if self.pruner is not None:

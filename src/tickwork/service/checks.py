@@ -176,7 +176,10 @@ class Checks:
             raise NotFoundError("no such check")
         check, stored = found.after, found.ping
         if _down(found.before, now) != _down(check, now):
-            self.ctx.checks_changed()  # a check went down or came back: evaluate alerts now
+            # A check went down or came back: evaluate alerts now, in this process through its
+            # hook and in every other one through the store (the evaluator may run elsewhere).
+            self.ctx.checks_changed()
+            await self.ctx.store.notify_alerts()
         created = made is not None and check.uuid == made.uuid
         if created:
             await self.ctx.audit("check.create", "check", check.name, after=spec_table(check.spec))

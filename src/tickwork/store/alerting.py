@@ -5,7 +5,7 @@ contract rules apply (coroutines, aware UTC, atomic)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -21,13 +21,11 @@ from tickwork.domain.alerts import RunFact
 
 
 class AlertFacts(Protocol):
-    """Facts about many subjects, each read in one round trip whatever their number."""
+    """Facts about many subjects, each kind read in one statement whatever their number."""
 
-    async def alert_runs(
-        self, task_names: Sequence[str], per_task: int
-    ) -> dict[str, list[RunFact]]:
-        """The newest ``per_task`` succeeded, failed or timed-out runs (by start) of each of
-        ``task_names``, newest first, with the error message of failed ones; tasks without
+    async def alert_runs(self, limits: Mapping[str, int]) -> dict[str, list[RunFact]]:
+        """Per task of ``limits``, its newest ``limits[task]`` succeeded, failed or timed-out
+        runs (by start), newest first, with the error message of failed ones; tasks without
         such runs are absent."""
         ...
 
@@ -81,6 +79,12 @@ class AlertStates(Protocol):
     async def record_delivery(self, channel: str, now: datetime, error: str | None) -> None:
         """A delivery attempt to ``channel`` ended at ``now``: a success (``error`` None)
         resets its failures in a row, a failure adds one and keeps ``error``."""
+        ...
+
+    async def notify_alerts(self) -> None:
+        """Wake the alert evaluators of every process soon (a heartbeat check went down or
+        came back): on PostgreSQL a ``NOTIFY`` their ``watch`` hands to ``on_alerts``; SQLite
+        has nothing to carry it, so other processes' evaluators see it on their tick."""
         ...
 
 

@@ -8,7 +8,7 @@ domain types (``TableMap``), like those of ``store.rows``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +40,8 @@ from tickwork.store.schema import (
     tasks,
 )
 
-# Names per statement (SQLite allows 500 terms in a compound SELECT, and bounds parameters).
+# Names (rules) per statement, and picks per UNION ALL (SQLite allows 500 terms in a compound
+# SELECT, and bounds parameters).
 _CHUNK = 200
 # A batch is looked for among the task's newest jobs only (one enqueue of more counts these).
 BATCH_SPAN = 10_000
@@ -85,153 +86,165 @@ def _chunks(names: Sequence[str]) -> list[list[str]]:
 
 
 # --- facts ---------------------------------------------------------------------------------
+# Each read below is one statement whatever the number of tasks: the names go in as one
+# parameter (``Backend.each_name``), so a tick's statements do not grow with its rules.
 def alert_runs(
-    conn: Connection, task_names: Sequence[str], per_task: int
+    conn: Connection, backend: Backend, limits: Mapping[str, int]
 ) -> dict[str, list[RunFact]]:
-    """``Store.alert_runs``: one SELECT per task with its own LIMIT, joined by UNION ALL
-    (as ``runs.recent_marks``), each a walk of ``ix_tickwork_runs_task_started``."""
-    r = runs.c
-    found: dict[str, list[Any]] = {}
-    for chunk in _chunks(task_names):
-        picks = [
-            sa.select(
-                r.task_name,
-                r.status,
-                r.started_at,
-                r.finished_at,
-                r.duration_seconds,
-                r.id,
-                r.error_message,
-            )
-            .where(r.task_name == name, r.status.in_(_TELLING))
-            .order_by(r.started_at.desc(), r.id.desc())
-            .limit(per_task)
-            .subquery()
-            for name in chunk
-        ]
-        for row in conn.execute(sa.union_all(*(sa.select(*pick.c) for pick in picks))):
-            found.setdefault(row.task_name, []).append(row)
+    """``Store.alert_runs``: per task, a walk of ``ix_tickwork_runs_task_started`` that stops
+    at its limit (PostgreSQL: a LATERAL pick per name; SQLite: a correlated pick per name);
+    tasks of one limit share a pick, the limits' picks are joined by UNION ALL."""
+    by_limit: dict[int, list[str]] = {}
+    for name, n in limits.items():
+        if n > 0:
+            by_limit.setdefault(n, []).append(name)
+    if not by_limit:
+        return {}
+    picks = [_newest_runs(backend, names, n) for n, names in sorted(by_limit.items())]
     facts: dict[str, list[RunFact]] = {}
-    for name, rows in found.items():
-        rows.sort(key=lambda row: (row.started_at, row.id), reverse=True)
-        facts[name] = [
-            RunFact(
-                row.status, row.finished_at, row.duration_seconds, str(row.id), row.error_message
+    for start in range(0, len(picks), _CHUNK):
+        part = picks[start : start + _CHUNK]
+        union: Any = part[0] if len(part) == 1 else sa.union_all(*part)
+        found = union.subquery()
+        # Ordered in SQL, newest first per task: the start times need not come back.
+        f = found.c
+        stmt = sa.select(
+            f.task_name, f.status, f.finished_at, f.duration_seconds, f.id, f.error_message
+        ).order_by(f.task_name, f.started_at.desc(), f.id.desc())
+        for name, status, finished_at, seconds, run_id, error in conn.execute(stmt):
+            facts.setdefault(name, []).append(
+                RunFact(status, finished_at, seconds, str(run_id), error)
             )
-            for row in rows
-        ]
     return facts
 
 
-def running_since(conn: Connection, task_names: Sequence[str]) -> dict[str, datetime]:
+def _newest_runs(backend: Backend, names: Sequence[str], limit: int) -> Any:
+    r = runs.c
+    each = backend.each_name(names)
+    newest = runs.alias("newest")
+    pick = (
+        sa.select(newest.c.id)
+        .where(newest.c.task_name == each.c.value, newest.c.status.in_(_TELLING))
+        .order_by(newest.c.started_at.desc(), newest.c.id.desc())
+        .limit(limit)
+    )
+    wanted = (r.task_name, r.status, r.started_at, r.finished_at, r.duration_seconds, r.id)
+    stmt = sa.select(*wanted, r.error_message)
+    if backend.lateral:
+        chosen = pick.lateral("chosen")
+        return stmt.select_from(each.join(chosen, sa.true()).join(runs, r.id == chosen.c.id))
+    return stmt.select_from(each.join(runs, r.id.in_(pick)))
+
+
+def _named(backend: Backend, column: Any, names: Sequence[str]) -> Any:
+    each = backend.each_name(names)
+    return column.in_(sa.select(each.c.value))
+
+
+def running_since(
+    conn: Connection, backend: Backend, task_names: Sequence[str]
+) -> dict[str, datetime]:
     """``Store.running_since``."""
     j = jobs.c
-    found: dict[str, datetime] = {}
-    for chunk in _chunks(task_names):
-        stmt = (
-            sa.select(j.task_name, sa.func.min(j.started_at))
-            .where(in_states([JobState.RUNNING.value]), j.task_name.in_(chunk))
-            .group_by(j.task_name)
-        )
-        found.update({name: since for name, since in conn.execute(stmt) if since is not None})
-    return found
+    stmt = (
+        sa.select(j.task_name, sa.func.min(j.started_at))
+        .where(in_states([JobState.RUNNING.value]), _named(backend, j.task_name, task_names))
+        .group_by(j.task_name)
+    )
+    return {name: since for name, since in conn.execute(stmt) if since is not None}
 
 
-def latest_batches(conn: Connection, task_names: Sequence[str]) -> dict[str, tuple[int, int]]:
+def latest_batches(
+    conn: Connection, backend: Backend, task_names: Sequence[str]
+) -> dict[str, tuple[int, int]]:
     """``Store.latest_batches``: each task's newest job through ``ix_tickwork_jobs_task``, then
     the jobs created at the same time among its newest ``BATCH_SPAN``, counted by state."""
     j = jobs.c
     newest_job = jobs.alias("newest_job")
-    found: dict[str, tuple[int, int]] = {}
-    for chunk in _chunks(task_names):
-        newest = (
-            sa.select(j.task_name, sa.func.max(j.id).label("id"))
-            .where(j.task_name.in_(chunk), j.watch_job_id.is_(None))
-            .group_by(j.task_name)
-            .subquery()
+    newest = (
+        sa.select(j.task_name, sa.func.max(j.id).label("id"))
+        .where(_named(backend, j.task_name, task_names), j.watch_job_id.is_(None))
+        .group_by(j.task_name)
+        .subquery()
+    )
+    batch = (
+        sa.select(newest.c.task_name, newest.c.id, newest_job.c.created_at)
+        .join(newest_job, newest_job.c.id == newest.c.id)
+        .subquery()
+    )
+    stmt = (
+        sa.select(j.task_name, j.state, sa.func.count())
+        .join(
+            batch,
+            sa.and_(
+                j.task_name == batch.c.task_name,
+                j.id > batch.c.id - BATCH_SPAN,
+                j.id <= batch.c.id,
+                j.created_at == batch.c.created_at,
+            ),
         )
-        batch = (
-            sa.select(newest.c.task_name, newest.c.id, newest_job.c.created_at)
-            .join(newest_job, newest_job.c.id == newest.c.id)
-            .subquery()
-        )
-        stmt = (
-            sa.select(j.task_name, j.state, sa.func.count())
-            .join(
-                batch,
-                sa.and_(
-                    j.task_name == batch.c.task_name,
-                    j.id > batch.c.id - BATCH_SPAN,
-                    j.id <= batch.c.id,
-                    j.created_at == batch.c.created_at,
-                ),
-            )
-            .where(j.watch_job_id.is_(None))
-            .group_by(j.task_name, j.state)
-        )
-        counts: dict[str, list[int]] = {}
-        for name, state, n in conn.execute(stmt):
-            pair = counts.setdefault(name, [0, 0])
-            if state == JobState.SUCCEEDED.value:
-                pair[0] += int(n)
-            elif state in FAILED_SQL:
-                pair[1] += int(n)
-        found.update({name: (ok, failed) for name, (ok, failed) in counts.items()})
-    return found
+        .where(j.watch_job_id.is_(None))
+        .group_by(j.task_name, j.state)
+    )
+    counts: dict[str, list[int]] = {}
+    for name, state, n in conn.execute(stmt):
+        pair = counts.setdefault(name, [0, 0])
+        if state == JobState.SUCCEEDED.value:
+            pair[0] += int(n)
+        elif state in FAILED_SQL:
+            pair[1] += int(n)
+    return {name: (ok, failed) for name, (ok, failed) in counts.items()}
 
 
 def late_fires(
-    conn: Connection, task_names: Sequence[str], now: datetime
+    conn: Connection, backend: Backend, task_names: Sequence[str], now: datetime
 ) -> dict[str, tuple[datetime | None, int]]:
     """``Store.late_fires``: fires' jobs not started, overdue schedules, and the missed fires
     after each task's last run (a seek of ``ix_tickwork_runs_task_started`` per missed row's
     task) through ``ix_tickwork_missed_fires_task``."""
     j, t, m, r = jobs.c, tasks.c, missed_fires.c, runs.c
     late: dict[str, datetime] = {}
-    missed: dict[str, int] = {}
 
     def earliest(name: str, at: datetime | None) -> None:
         if at is not None and (name not in late or at < late[name]):
             late[name] = at
 
-    for chunk in _chunks(task_names):
-        pending = (
-            sa.select(j.task_name, sa.func.min(j.scheduled_at))
-            .where(
-                in_states(_NOT_STARTED),
-                j.fire_at.is_not(None),
-                j.scheduled_at <= now,
-                j.task_name.in_(chunk),
-            )
-            .group_by(j.task_name)
+    pending = (
+        sa.select(j.task_name, sa.func.min(j.scheduled_at))
+        .where(
+            in_states(_NOT_STARTED),
+            j.fire_at.is_not(None),
+            j.scheduled_at <= now,
+            _named(backend, j.task_name, task_names),
         )
-        for name, at in conn.execute(pending):
+        .group_by(j.task_name)
+    )
+    overdue = sa.select(t.name, t.next_fire_at).where(
+        _named(backend, t.name, task_names),
+        t.enabled.is_(True),
+        t.removed_at.is_(None),
+        t.paused_at.is_(None),
+        t.next_fire_at <= now,
+    )
+    for selection in (pending, overdue):
+        for name, at in conn.execute(selection):
             earliest(name, at)
-        overdue = sa.select(t.name, t.next_fire_at).where(
-            t.name.in_(chunk),
-            t.enabled.is_(True),
-            t.removed_at.is_(None),
-            t.paused_at.is_(None),
-            t.next_fire_at <= now,
+    last_start = (
+        sa.select(sa.func.max(r.started_at))
+        .where(r.task_name == m.task_name)
+        .correlate(missed_fires)
+        .scalar_subquery()
+    )
+    counted = (
+        sa.select(m.task_name, sa.func.count())
+        .where(
+            _named(backend, m.task_name, task_names),
+            m.reason.in_(_MISSED),
+            sa.or_(last_start.is_(None), m.fire_at > last_start),
         )
-        for name, at in conn.execute(overdue):
-            earliest(name, at)
-        last_start = (
-            sa.select(sa.func.max(r.started_at))
-            .where(r.task_name == m.task_name)
-            .correlate(missed_fires)
-            .scalar_subquery()
-        )
-        counted = (
-            sa.select(m.task_name, sa.func.count())
-            .where(
-                m.task_name.in_(chunk),
-                m.reason.in_(_MISSED),
-                sa.or_(last_start.is_(None), m.fire_at > last_start),
-            )
-            .group_by(m.task_name)
-        )
-        missed.update({name: int(n) for name, n in conn.execute(counted)})
+        .group_by(m.task_name)
+    )
+    missed = {name: int(n) for name, n in conn.execute(counted)}
     return {name: (late.get(name), missed.get(name, 0)) for name in {*late, *missed}}
 
 

@@ -25,6 +25,8 @@ class Backend(Protocol):
     # Whether a row read to be changed is locked (SELECT ... FOR UPDATE): PostgreSQL. SQLite
     # writers hold the database's write lock from BEGIN IMMEDIATE on.
     lock_rows: bool
+    # Whether a FROM item may be LATERAL (PostgreSQL); SQLite correlates a subquery instead.
+    lateral: bool
 
     # --- statements that differ, on a Core connection in the caller's transaction ----------
     def insert(self, table: sa.Table) -> Any:
@@ -51,6 +53,10 @@ class Backend(Protocol):
     def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         """``column`` compared and sorted by code point, as Python compares strings: the
         order of names the domain sorts by (``sort_task_keys``) and keyset pages follow."""
+
+    def each_name(self, names: Sequence[str]) -> sa.TableValuedAlias:
+        """``names`` as a table of one column, ``value``, bound as one parameter whatever
+        their number: a statement about many tasks is one statement, never one per chunk."""
         ...
 
     def run_stats(
@@ -85,8 +91,12 @@ class Backend(Protocol):
     ) -> dict[int, Hold]: ...
 
     # --- change notification and life cycle -------------------------------------------------
-    def watch(self, on_change: Callable[[], None]) -> Closeable: ...
+    def watch(
+        self, on_change: Callable[[], None] | None, on_alerts: Callable[[], None] | None = None
+    ) -> Closeable: ...
 
     async def notify_workers(self) -> None: ...
+
+    async def notify_alerts(self) -> None: ...
 
     async def close(self) -> None: ...

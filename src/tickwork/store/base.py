@@ -69,12 +69,15 @@ class Lifecycle(Protocol):
         """One round trip to the database; raises ``StoreError`` when it is unreachable."""
         ...
 
-    def watch(self, on_change: Callable[[], None]) -> Closeable:
+    def watch(
+        self, on_change: Callable[[], None] | None, on_alerts: Callable[[], None] | None = None
+    ) -> Closeable:
         """Call ``on_change`` (possibly from another thread) soon after the store changes, or
         never if the backend cannot tell; callers keep polling as a fallback.
 
         On PostgreSQL it is called when another transaction made jobs due or pending (enqueue,
-        fire, retry, release, recovery): those send ``NOTIFY`` in the same transaction."""
+        fire, retry, release, recovery): those send ``NOTIFY`` in the same transaction; and
+        ``on_alerts`` after any process's ``notify_alerts``, on the same LISTEN."""
         ...
 
 

@@ -10,7 +10,7 @@ the backend, which runs it on its raw driver.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -120,8 +120,10 @@ class SqlStore:
     async def ping(self) -> None:
         await self._db.read(_ping)
 
-    def watch(self, on_change: Callable[[], None]) -> Closeable:
-        return self._backend.watch(on_change)
+    def watch(
+        self, on_change: Callable[[], None] | None, on_alerts: Callable[[], None] | None = None
+    ) -> Closeable:
+        return self._backend.watch(on_change, on_alerts)
 
     # --- the queue (hot paths on the backend) --------------------------------------------------
     async def enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[int]:
@@ -304,6 +306,9 @@ class SqlStore:
 
     async def notify_workers(self) -> None:
         await self._backend.notify_workers()
+
+    async def notify_alerts(self) -> None:
+        await self._backend.notify_alerts()
 
     # --- queries ------------------------------------------------------------------------------
     async def get_job(self, job_id: int) -> Job | None:
@@ -520,23 +525,27 @@ class SqlStore:
         return await self._db.read(retention.count, target)
 
     # --- alerts ---------------------------------------------------------------------------------
-    async def alert_runs(
-        self, task_names: Sequence[str], per_task: int
-    ) -> dict[str, list[RunFact]]:
-        if not task_names or per_task < 1:
+    async def alert_runs(self, limits: Mapping[str, int]) -> dict[str, list[RunFact]]:
+        if not any(n > 0 for n in limits.values()):
             return {}
-        return await self._db.read(alerts.alert_runs, task_names, per_task)
+        return await self._db.read(alerts.alert_runs, self._backend, limits)
 
     async def running_since(self, task_names: Sequence[str]) -> dict[str, datetime]:
-        return await self._db.read(alerts.running_since, task_names) if task_names else {}
+        if not task_names:
+            return {}
+        return await self._db.read(alerts.running_since, self._backend, task_names)
 
     async def latest_batches(self, task_names: Sequence[str]) -> dict[str, tuple[int, int]]:
-        return await self._db.read(alerts.latest_batches, task_names) if task_names else {}
+        if not task_names:
+            return {}
+        return await self._db.read(alerts.latest_batches, self._backend, task_names)
 
     async def late_fires(
         self, task_names: Sequence[str], now: datetime
     ) -> dict[str, tuple[datetime | None, int]]:
-        return await self._db.read(alerts.late_fires, task_names, now) if task_names else {}
+        if not task_names:
+            return {}
+        return await self._db.read(alerts.late_fires, self._backend, task_names, now)
 
     async def channel_health(self) -> dict[str, ChannelHealth]:
         return await self._db.read(alerts.channel_health)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
@@ -40,6 +40,7 @@ class PostgresBackend:
 
     name = "postgresql"
     lock_rows = True
+    lateral = True
     errors: tuple[type[Exception], ...] = (psycopg.Error,)
 
     def __init__(self, db: Database) -> None:
@@ -76,6 +77,10 @@ class PostgresBackend:
         # "C" compares bytes, and UTF-8's byte order is its code points' order, whatever the
         # database's own collation.
         return column.collate("C")
+
+    def each_name(self, names: Sequence[str]) -> sa.TableValuedAlias:
+        array = sa.bindparam(None, list(names), type_=ARRAY(sa.Text))
+        return sa.func.unnest(array).table_valued("value").render_derived()
 
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None
@@ -141,19 +146,25 @@ class PostgresBackend:
             raise store_error(exc) from exc
 
     # --- change notification and life cycle -------------------------------------------------
-    def watch(self, on_change: Callable[[], None]) -> Closeable:
-        """Call ``on_change`` soon after another transaction made jobs due or pending. Called
-        on a running event loop, it listens on that loop and calls ``on_change`` there (also
-        once when the LISTEN is in place: what committed before may have been missed);
-        otherwise it calls it from a thread of its own."""
+    def watch(
+        self, on_change: Callable[[], None] | None, on_alerts: Callable[[], None] | None = None
+    ) -> Closeable:
+        """Call ``on_change`` soon after another transaction made jobs due or pending, and
+        ``on_alerts`` after ``notify_alerts`` (one LISTEN for both). Called on a running event
+        loop, it listens on that loop and calls them there (also once when the LISTEN is in
+        place: what committed before may have been missed); otherwise from a thread of its
+        own."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return PgNotifyWatcher(self._conninfo(), on_change)
-        return PgLoopWatcher(self._conninfo(), on_change)
+            return PgNotifyWatcher(self._conninfo(), on_change, on_alerts=on_alerts)
+        return PgLoopWatcher(self._conninfo(), on_change, on_alerts=on_alerts)
 
     async def notify_workers(self) -> None:
         await self._db.write(self.notify)
+
+    async def notify_alerts(self) -> None:
+        await self._db.write(lambda conn: conn.execute(core.NOTIFY_ALERTS))
 
     async def close(self) -> None:
         await self._loop_conn.close()

@@ -15,7 +15,7 @@ from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.jobs import NewJob, RunStatus
 from tickwork.domain.queries import DueSchedule, Fire, RunStats
 from tickwork.store import activity, enqueueing
-from tickwork.store.postgres.watch import NOTIFY_CHANNEL
+from tickwork.store.postgres.watch import ALERTS_PAYLOAD, NOTIFY_CHANNEL
 from tickwork.store.rows import DUE_COLUMNS, due_schedule, new_job_values, pause_values
 from tickwork.store.runs import P95, TIMED_SQL
 from tickwork.store.schema import (
@@ -31,6 +31,7 @@ from tickwork.store.schema import (
 from tickwork.store.tasks import unpaused
 
 NOTIFY = sa.text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+NOTIFY_ALERTS = sa.text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '{ALERTS_PAYLOAD}')")
 
 
 # --- enqueue under unique keys and deadlines -------------------------------------------------

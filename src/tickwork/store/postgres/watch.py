@@ -3,7 +3,9 @@
 Every transaction that makes jobs due or pending sends one notification on ``NOTIFY_CHANNEL``
 (delivered at commit), and ``PgNotifyWatcher`` listens on its own autocommit connection, from
 a thread; ``PgLoopWatcher`` does the same as a task on the caller's event loop (no thread hop
-between the notification and the worker waking).
+between the notification and the worker waking). The same channel carries, with the payload
+``ALERTS_PAYLOAD``, the word that alert evaluators should look now (a heartbeat check went down
+or came back in some process): a watcher hands those to its ``on_alerts`` instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 log = logging.getLogger("tickwork.watch")
 
 NOTIFY_CHANNEL = "tickwork_jobs"
+# The payload of a notification for the alert evaluators (the workers' is empty).
+ALERTS_PAYLOAD = "alerts"
 # How long one wait for notifications lasts: the longest close() waits for the thread.
 PG_WAIT_SECONDS = 0.25
 PG_RECONNECT_BASE_SECONDS = 0.1
@@ -55,14 +59,16 @@ class PgNotifyWatcher:
     def __init__(
         self,
         conninfo: str,
-        on_change: Callable[[], None],
+        on_change: Callable[[], None] | None,
         *,
+        on_alerts: Callable[[], None] | None = None,
         wait_seconds: float = PG_WAIT_SECONDS,
         reconnect_base_seconds: float = PG_RECONNECT_BASE_SECONDS,
         reconnect_cap_seconds: float = PG_RECONNECT_CAP_SECONDS,
     ) -> None:
         self._conninfo = conninfo
         self._on_change = on_change
+        self._on_alerts = on_alerts
         self._wait = wait_seconds
         self._base = reconnect_base_seconds
         self._cap = reconnect_cap_seconds
@@ -112,11 +118,11 @@ class PgNotifyWatcher:
                 if self._outage:
                     self._outage = False
                     log.info("change notifications restored")
-                    self._changed()  # whatever was sent meanwhile is lost: look once
+                    self._changed(None)  # whatever was sent meanwhile is lost: look once
                 delay = self._base
                 try:
-                    for _ in self._conn.notifies(timeout=self._wait):
-                        self._changed()
+                    for notice in self._conn.notifies(timeout=self._wait):
+                        self._changed(notice.payload)
                         if self._stop.is_set():
                             break
                 except Exception as exc:
@@ -125,11 +131,8 @@ class PgNotifyWatcher:
         finally:
             self._close_conn()
 
-    def _changed(self) -> None:
-        try:
-            self._on_change()
-        except Exception:  # the callback's failure is not the connection's
-            log.exception("change callback failed")
+    def _changed(self, payload: str | None) -> None:
+        _dispatch(payload, self._on_change, self._on_alerts)
 
     def _close_conn(self) -> None:
         conn, self._conn = self._conn, None
@@ -151,13 +154,15 @@ class PgLoopWatcher:
     def __init__(
         self,
         conninfo: str,
-        on_change: Callable[[], None],
+        on_change: Callable[[], None] | None,
         *,
+        on_alerts: Callable[[], None] | None = None,
         reconnect_base_seconds: float = PG_RECONNECT_BASE_SECONDS,
         reconnect_cap_seconds: float = PG_RECONNECT_CAP_SECONDS,
     ) -> None:
         self._conninfo = conninfo
         self._on_change = on_change
+        self._on_alerts = on_alerts
         self._base = reconnect_base_seconds
         self._cap = reconnect_cap_seconds
         self._outage = False
@@ -207,9 +212,9 @@ class PgLoopWatcher:
                 log.info("change notifications restored")
             delay = self._base
             try:
-                self._changed()  # whatever was sent before the LISTEN is lost: look once
-                async for _ in conn.notifies():
-                    self._changed()
+                self._changed(None)  # whatever was sent before the LISTEN is lost: look once
+                async for notice in conn.notifies():
+                    self._changed(notice.payload)
             except Exception as exc:
                 self._outage = True
                 _lost_warning(exc)
@@ -217,8 +222,23 @@ class PgLoopWatcher:
                 with contextlib.suppress(Exception):
                     await conn.close()
 
-    def _changed(self) -> None:
+    def _changed(self, payload: str | None) -> None:
+        _dispatch(payload, self._on_change, self._on_alerts)
+
+
+def _dispatch(
+    payload: str | None,
+    on_change: Callable[[], None] | None,
+    on_alerts: Callable[[], None] | None,
+) -> None:
+    """Hand a notification to its callback (None: either may have been missed, call both)."""
+    wanted: list[Callable[[], None]] = []
+    if payload != ALERTS_PAYLOAD and on_change is not None:
+        wanted.append(on_change)
+    if payload in (None, ALERTS_PAYLOAD) and on_alerts is not None:
+        wanted.append(on_alerts)
+    for callback in wanted:
         try:
-            self._on_change()
+            callback()
         except Exception:  # the callback's failure is not the connection's
             log.exception("change callback failed")

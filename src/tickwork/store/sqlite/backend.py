@@ -3,6 +3,7 @@ thread, its statements where the dialects differ, and its commit watcher."""
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ class SqliteBackend:
 
     name = "sqlite"
     lock_rows = False
+    lateral = False
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, db: Database) -> None:
@@ -55,6 +57,9 @@ class SqliteBackend:
 
     def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         return column  # SQLite's own BINARY collation compares UTF-8 bytes: code points
+
+    def each_name(self, names: Sequence[str]) -> sa.TableValuedAlias:
+        return sa.func.json_each(json.dumps(list(names))).table_valued("value")
 
     def run_stats(
         self, conn: Connection, start: datetime, end: datetime, task_name: str | None
@@ -135,15 +140,22 @@ class SqliteBackend:
             return fn(_raw(conn), *args)
 
     # --- change notification and life cycle -------------------------------------------------
-    def watch(self, on_change: Callable[[], None]) -> Closeable:
-        """Call ``on_change`` soon after another connection commits."""
+    def watch(
+        self, on_change: Callable[[], None] | None, on_alerts: Callable[[], None] | None = None
+    ) -> Closeable:
+        """Call ``on_change`` soon after another connection commits. ``on_alerts`` is never
+        called: a commit does not say what it changed, and an evaluation per commit would
+        cost more than the evaluators' own ticks."""
         database = self._db.engine.url.database
-        if database and database != ":memory:":
+        if on_change is not None and database and database != ":memory:":
             return SqliteChangeWatcher(database, on_change)
         return NoWatcher()
 
     async def notify_workers(self) -> None:
         return None  # workers see commits and poll: nothing to send
+
+    async def notify_alerts(self) -> None:
+        return None  # nothing carries it: other processes' evaluators see it on their tick
 
     async def close(self) -> None:
         return None
