@@ -42,7 +42,7 @@ from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.service.accounts import Accounts
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
-from tickwork.store import SqlStore, create_store
+from tickwork.store import SqlStore, create_store, latest
 from tickwork.store import migrate as migrations
 from tickwork.store.schema import jobs, runs
 
@@ -172,6 +172,7 @@ async def load(url: str, n: int) -> tuple[str, float]:
         for i in range(0, n, CHUNK):
             conn.execute(jobs.insert(), job_rows[i : i + CHUNK])
             conn.execute(runs.insert(), run_rows[i : i + CHUNK])
+        latest.rebuild(conn)  # each task's latest run, as completions would have kept it
         if store.dialect == "postgresql":
             # Explicit ids leave the sequences behind; later inserts must not collide.
             for table in ("tickwork_jobs", "tickwork_runs"):

@@ -33,7 +33,7 @@ from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.service.metrics import Metrics
-from tickwork.store import create_store, rollups
+from tickwork.store import create_store, latest, rollups
 from tickwork.store import migrate as migrations
 from tickwork.store.schema import jobs, runs
 
@@ -74,6 +74,7 @@ async def bench(url: str, n: int, reads: int) -> dict[str, float]:
         for i in range(0, n, CHUNK):
             conn.execute(jobs.insert(), job_rows[i : i + CHUNK])
             conn.execute(runs.insert(), run_rows[i : i + CHUNK])
+        latest.rebuild(conn)  # each task's latest run, as completions would have kept it
         # Every rollup row the completion path writes for these runs, through its own writer.
         rollups.upsert(conn, store._backend, finished(run_rows))
         if store.dialect == "postgresql":

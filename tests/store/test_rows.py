@@ -112,7 +112,8 @@ def test_hot_path_statements_return_the_job_column_list(module: ModuleType) -> N
         for found in re.finditer(r"\bRETURNING\s+([\w.,\s]+?)\s*(?:\)|\Z)", sql.strip()):
             cols = column_list(found.group(1))
             assert set(cols) <= {c.name for c in jobs.c} | {c.name for c in runs.c}, name
-            if len(cols) > 3:
+            # The run rows a completion returns feed its next CTE (each task's latest run).
+            if len(cols) > 3 and "status" not in cols:
                 assert cols == list(rows.JOBS.columns), name
                 whole += 1
     assert whole >= 2  # the one-statement claim and the claim of admitted IDs

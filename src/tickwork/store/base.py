@@ -231,8 +231,9 @@ class TaskReads(Protocol):
         """The tasks ``query`` selects at ``now`` (a pause whose end has come is none), in its
         order: ``limit`` of them (None: all) from ``offset`` on, after the name ``after``
         (keyset; name order only, else ``ConfigError``). ``TaskPage.last`` is left empty. Only
-        the page's tasks are read whole; the filter runs on the stored columns, and the latest
-        run's status (``TaskFilter.last_status``) costs one index seek per task."""
+        the page's tasks are read whole; the filter runs on the stored columns, the latest run's
+        status (``TaskFilter.last_status``) included: each task's latest run is kept as runs
+        are recorded, taken back, or pruned."""
         ...
 
 

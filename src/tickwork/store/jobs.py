@@ -14,7 +14,7 @@ from tickwork.domain.jobs import Job, JobState, RunStatus, check_transition
 from tickwork.domain.policies import interrupted_failure_reason, interrupted_state
 from tickwork.domain.queries import JobQuery, QueueStats
 from tickwork.errors import InvalidStateError
-from tickwork.store import rollups
+from tickwork.store import latest, rollups
 from tickwork.store.backend import Backend
 from tickwork.store.rows import (
     JOBS,
@@ -202,8 +202,12 @@ def take_back(
         )
     }
     back: list[Job] = []
+    entries: list[latest.Entry] = []
     for job in taken:
-        conn.execute(runs.insert().values(**interrupted_run_values(job, now, reason)))
+        run = interrupted_run_values(job, now, reason)
+        added = conn.execute(runs.insert().values(**run)).inserted_primary_key
+        assert added is not None
+        entries.append((job.task_name, added[0], run["started_at"], run["status"]))
         count = before.get(job.id, 0) + 1
         limit = own.get(job.task_name)
         limit = max_interruptions if limit is None else limit
@@ -224,6 +228,8 @@ def take_back(
         assert found is not None
         back.append(found)
     rollups.upsert(conn, backend, (rollups.finished_of_interrupted(j, now) for j in taken))
+    # After the rollups, as PostgreSQL's completion statement locks them: one lock order.
+    latest.record(conn, entries)
     if any(j.state is JobState.AVAILABLE for j in back):
         backend.notify(conn)
     return back

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tickwork.domain.alert_states import Status
 from tickwork.domain.retention import PruneTarget, RetentionPolicy, cutoff
+from tickwork.store import latest
 from tickwork.store.database import Database
 from tickwork.store.schema import (
     ACTIVE_SQL,
@@ -366,6 +367,9 @@ def prune_batch(conn: Connection, target: PruneTarget, limit: int) -> dict[str, 
     if prunable.guard is not None:
         statement = statement.where(prunable.guard)
     removed[target.kind] = int(conn.execute(statement).rowcount)
+    if prunable.table is runs:
+        # A task whose latest run went has an older one (or none) as its latest now.
+        latest.forget(conn, [row[0] for row in picked])
     return removed
 
 

@@ -1,5 +1,5 @@
 """Runs in SQL (Core, both dialects), apart from the hot path that records them: read, paged with
-keyset cursors, last status per task, counts by hour; what run statistics count."""
+keyset cursors, each task's newest runs, counts by hour; what run statistics count."""
 
 from __future__ import annotations
 
@@ -74,24 +74,6 @@ def query(conn: Connection, q: RunQuery) -> list[Run]:
 # A task's runs newest first: by start, ties by recording order. ``ix_tickwork_runs_task_started``
 # (task name, start, ID) serves it as a seek per task, with no sort after it.
 NEWEST_FIRST = (runs.c.started_at.desc(), runs.c.id.desc())
-
-
-def latest_status(task_name: sa.ColumnElement[str]) -> sa.ScalarSelect[str]:
-    """The status of the newest run of the task named by ``task_name`` (a column of the
-    enclosing query), NULL without runs: a correlated subquery, one index seek per task."""
-    return (
-        sa.select(runs.c.status)
-        .where(runs.c.task_name == task_name)
-        .order_by(*NEWEST_FIRST)
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def last_statuses(conn: Connection, task_names: Sequence[str]) -> dict[str, RunStatus]:
-    """``Store.last_run_statuses``: each task's newest run, as ``recent_marks`` finds it."""
-    newest = recent_marks(conn, task_names, 1)
-    return {name: marks[0].status for name, marks in newest.items() if marks}
 
 
 # Tasks per statement of ``recent_marks``: SQLite allows 500 terms in a compound SELECT.

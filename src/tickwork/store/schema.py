@@ -259,6 +259,18 @@ sa.Index("ix_tickwork_runs_task_started", runs.c.task_name, runs.c.started_at, r
 sa.Index("ix_tickwork_runs_job", runs.c.job_id)
 sa.Index("ix_tickwork_runs_started", runs.c.started_at)
 
+# Each task's latest run (``store/latest.py``), kept as runs are recorded: the jobs list's filter
+# on the latest run's status reads the status index instead of seeking every task's newest run.
+task_latest = sa.Table(
+    "tickwork_task_latest",
+    metadata,
+    sa.Column("task_name", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+)
+sa.Index("ix_tickwork_task_latest_status", task_latest.c.status, task_latest.c.task_name)
+
 processors = sa.Table(
     "tickwork_processors",
     metadata,

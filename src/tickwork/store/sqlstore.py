@@ -83,6 +83,7 @@ from tickwork.store import (
     failures,
     insights,
     jobs,
+    latest,
     metrics,
     ping_history,
     processors,
@@ -325,7 +326,7 @@ class SqlStore:
         return await self._db.read(runs.query, query)
 
     async def last_run_statuses(self, task_names: Sequence[str]) -> dict[str, RunStatus]:
-        return await self._db.read(runs.last_statuses, task_names)
+        return await self._db.read(latest.statuses, task_names)
 
     async def recent_runs(
         self, task_names: Sequence[str], per_task: int

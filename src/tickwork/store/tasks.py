@@ -25,10 +25,10 @@ from tickwork.domain.queries import (
 )
 from tickwork.domain.tasks import Task, TaskDefinition, TaskPause, TaskSource
 from tickwork.errors import ConfigError, ConflictError
+from tickwork.store import latest
 from tickwork.store.activity import add_missed
 from tickwork.store.backend import Backend
 from tickwork.store.rows import pause_values, task_from_row, task_values
-from tickwork.store.runs import latest_status
 from tickwork.store.schema import PENDING_SQL, jobs, tasks
 
 DELETED_REASON = "job definition deleted"
@@ -147,13 +147,12 @@ def search(
     limit: int | None,
 ) -> TaskPage:
     """``Store.search_tasks``: the filter in SQL on the stored columns (the latest run's status
-    by a seek per task, only when the filter asks for it). In name order without a status
-    filter, the page is read in SQL (code point order: ``sort_task_keys``' rule for names,
-    after the keyset) and the selection counted apart; else the selection's keys are read
-    (every candidate's seek made once) and sorted by ``sort_task_keys``. Only the page's rows
-    are read whole and decoded."""
+    from each task's stored entry, ``store/latest.py``). In name order, the page is read in SQL
+    (code point order: ``sort_task_keys``' rule for names, after the keyset) and the selection
+    counted apart; else the selection's keys are read and sorted by ``sort_task_keys``. Only
+    the page's rows are read whole and decoded."""
     where = _conditions(backend, f, now)
-    if f.sort == "name" and f.last_status is None:
+    if f.sort == "name":
         return _page_by_name(conn, backend, where, after, offset, limit)
     if after is not None and f.sort != "name":
         raise ConfigError("a page after a name needs the name order", field="after")
@@ -219,13 +218,12 @@ def _conditions(backend: Backend, f: TaskFilter, now: datetime) -> list[sa.Colum
         )
         where.append(paused if f.paused else sa.not_(paused))
     if f.last_status is not None:
-        status = latest_status(c.name)
         if f.last_status == NEVER_RAN:
-            where.append(status.is_(None))
+            where.append(latest.never_ran(c.name))
         elif f.last_status == FAILING:
-            where.append(status.in_([s.value for s in FAILING_STATUSES]))
+            where.append(latest.with_status(c.name, [s.value for s in FAILING_STATUSES]))
         else:
-            where.append(status == f.last_status)
+            where.append(latest.with_status(c.name, [f.last_status]))
     return where
 
 

@@ -82,8 +82,8 @@ async def overview(request: Request, who: LookerDep) -> HTMLResponse:
     svc = ctx.service
     beat = ctx.heartbeat_interval_seconds
     # The first few of each list and how many it holds, by the jobs list's own filters. The
-    # failing ones probe every task's newest run: that read runs beside the others (on
-    # PostgreSQL on a connection of its own; SQLite's one store thread takes it in turn).
+    # failing ones (each task's stored latest run, by its status index) are read beside the
+    # others (on PostgreSQL on a connection of its own; SQLite's store thread takes it in turn).
     failing_ = asyncio.create_task(
         svc.search_tasks(
             TaskFilter(removed=False, last_status=FAILING), limit=ATTENTION, with_last=False

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob
-from tickwork.store import claiming
+from tickwork.store import claiming, latest
 from tickwork.store.claiming import Exclusions
 from tickwork.store.postgres.watch import NOTIFY_CHANNEL
 from tickwork.store.rollups import (
@@ -380,7 +380,14 @@ WITH c AS (
     FROM {_unnest(runs, RUN_INSERT_COLUMNS, "run_")}
         WITH ORDINALITY AS r({", ".join(RUN_INSERT_COLUMNS)}, ord)
     ORDER BY r.ord
-    RETURNING id
+    RETURNING id, task_name, started_at, status
+), latest AS (
+    {
+    latest.upsert_sql(
+        "SELECT DISTINCT ON (task_name) task_name, id AS run_id, started_at, status FROM ins"
+        f" ORDER BY {latest.NEWEST_ORDER_SQL}"
+    )
+}
 )
 """
 

@@ -20,7 +20,7 @@ from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.admission import ClaimRules
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob
 from tickwork.domain.queries import DueSchedule, Fire, FirePlanner
-from tickwork.store import claiming, enqueueing, firing
+from tickwork.store import claiming, enqueueing, firing, latest
 from tickwork.store.activity import INSERT_MISSED_SQL, missed_params
 from tickwork.store.claiming import Exclusions
 from tickwork.store.rollups import (
@@ -307,6 +307,10 @@ INSERT INTO tickwork_runs (id, {", ".join(RUN_INSERT_COLUMNS)})
 VALUES (?, {", ".join("?" * len(RUN_INSERT_COLUMNS))})
 """
 LAST_RUN_ID_SQL = "SELECT max(id) FROM tickwork_runs"
+# Where a run row of ``INSERT_RUN_SQL`` (ID first) holds what its task's latest entry takes.
+_TASK, _STARTED, _STATUS = (
+    1 + RUN_INSERT_COLUMNS.index(name) for name in ("task_name", "started_at", "status")
+)
 # The rollups of the batch (``store/rollups.py``), one upsert per table.
 UPSERT_ROLLUPS_SQL, UPSERT_KEY_ROLLUPS_SQL, UPSERT_ERROR_ROLLUPS_SQL, UPSERT_SERIES_SQL = (
     f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
@@ -328,9 +332,11 @@ def complete(raw: sqlite3.Connection, completions: Sequence[Completion]) -> list
         COMPLETE_SQL,
         [(*completion_update(c, CODEC), c.job_id, c.attempt, c.worker_id) for c in completions],
     )
+    rows = [(i, *completion_run_row(c, CODEC)) for i, c in zip(ids, completions, strict=True)]
+    raw.executemany(INSERT_RUN_SQL, rows)
     raw.executemany(
-        INSERT_RUN_SQL,
-        [(i, *completion_run_row(c, CODEC)) for i, c in zip(ids, completions, strict=True)],
+        latest.UPSERT_QMARK_SQL,
+        latest.newest_per_task((r[_TASK], r[0], r[_STARTED], r[_STATUS]) for r in rows),
     )
     succeeded = [(c.job_id,) for c in completions if c.next_state is JobState.SUCCEEDED]
     if succeeded:
