@@ -66,6 +66,7 @@ from tickwork.domain.tasks import (
     TaskDefinition,
     new_pause,
 )
+from tickwork.launcher import settle_heap
 from tickwork.service.context import Context
 from tickwork.store import SqlStore, create_store
 from tickwork.store import migrate as migrations
@@ -235,6 +236,7 @@ def measure(
             ctx = ApiContext.build(core, ApiSettings(rate_limit=None), events=None)
             app = create_app(ctx)
             cookie = on(loop, session_of(ctx, app))
+            settle_heap()  # as ``tickwork run`` and ``tickwork api`` do once started
             transport = LoopTransport(timing(app, times), loop)
             # The session cookie is sent as a header: httpx keeps a Secure one off plain HTTP.
             headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"}

@@ -113,7 +113,11 @@ class Bench:
             **os.environ,
             "BENCH_OUT": str(out),
             "BENCH_CPU_OUT": f"{out}.cpu",
-            "PYTHONPATH": str(HERE),
+            # The caller's PYTHONPATH too: a tree given there (to time other code) is the
+            # workers' code as well, not only the bench's.
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p
+            ),
         }
         log = (self.scratch / "worker.log").open("ab")
         return subprocess.Popen(

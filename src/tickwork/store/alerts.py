@@ -29,6 +29,7 @@ from tickwork.domain.jobs import JobState, RunStatus
 from tickwork.store.backend import Backend
 from tickwork.store.jobs import in_states
 from tickwork.store.rows import TableMap, columns, new_job_values
+from tickwork.store.runs import newest_runs
 from tickwork.store.schema import (
     FAILED_SQL,
     alert_channels,
@@ -100,7 +101,12 @@ def alert_runs(
             by_limit.setdefault(n, []).append(name)
     if not by_limit:
         return {}
-    picks = [_newest_runs(backend, names, n) for n, names in sorted(by_limit.items())]
+    r = runs.c
+    wanted = (r.task_name, r.status, r.started_at, r.finished_at, r.duration_seconds, r.id)
+    picks = [
+        newest_runs(backend, names, n, (*wanted, r.error_message), _TELLING)
+        for n, names in sorted(by_limit.items())
+    ]
     facts: dict[str, list[RunFact]] = {}
     for start in range(0, len(picks), _CHUNK):
         part = picks[start : start + _CHUNK]
@@ -116,24 +122,6 @@ def alert_runs(
                 RunFact(status, finished_at, seconds, str(run_id), error)
             )
     return facts
-
-
-def _newest_runs(backend: Backend, names: Sequence[str], limit: int) -> Any:
-    r = runs.c
-    each = backend.each_name(names)
-    newest = runs.alias("newest")
-    pick = (
-        sa.select(newest.c.id)
-        .where(newest.c.task_name == each.c.value, newest.c.status.in_(_TELLING))
-        .order_by(newest.c.started_at.desc(), newest.c.id.desc())
-        .limit(limit)
-    )
-    wanted = (r.task_name, r.status, r.started_at, r.finished_at, r.duration_seconds, r.id)
-    stmt = sa.select(*wanted, r.error_message)
-    if backend.lateral:
-        chosen = pick.lateral("chosen")
-        return stmt.select_from(each.join(chosen, sa.true()).join(runs, r.id == chosen.c.id))
-    return stmt.select_from(each.join(runs, r.id.in_(pick)))
 
 
 def _named(backend: Backend, column: Any, names: Sequence[str]) -> Any:

@@ -3,8 +3,7 @@ keyset cursors, each task's newest runs, counts by hour; what run statistics cou
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,42 +76,47 @@ NEWEST_FIRST = (runs.c.started_at.desc(), runs.c.id.desc())
 
 
 # Tasks per statement of ``recent_marks``: SQLite allows 500 terms in a compound SELECT.
-RECENT_CHUNK = 200
-
-
 def recent_marks(
-    conn: Connection, task_names: Sequence[str], per_task: int
+    conn: Connection, backend: Backend, task_names: Sequence[str], per_task: int
 ) -> dict[str, list[RunMark]]:
-    """``Store.recent_runs``: one SELECT per task with its own LIMIT, joined by UNION ALL, so
-    each reads only its newest rows through ``ix_tickwork_runs_task_started`` (a window
-    function would number every run of every task first)."""
+    """``Store.recent_runs``: each task's newest ``per_task`` runs in one statement
+    (``newest_runs``)."""
     found: dict[str, list[RunMark]] = {name: [] for name in task_names}
-    names = list(found)
-    for i in range(0, len(names), RECENT_CHUNK):
-        chunk = names[i : i + RECENT_CHUNK]
-        params: dict[str, Any] = {f"name_{k}": name for k, name in enumerate(chunk)}
-        # all(): one fetch for the rows, not one call per row.
-        for row in conn.execute(_newest(len(chunk)), {**params, "per_task": per_task}).all():
-            mark = run_mark_from_row(row)
-            found[mark.task_name].append(mark)
+    if not found or per_task <= 0:
+        return found
+    stmt = newest_runs(backend, list(found), per_task, columns(RUN_MARKS))
+    # all(): one fetch for the rows, not one call per row.
+    for row in conn.execute(stmt).all():
+        mark = run_mark_from_row(row)
+        found[mark.task_name].append(mark)
     for marks in found.values():
         marks.sort(key=lambda m: (m.started_at, m.id), reverse=True)
     return found
 
 
-@functools.cache
-def _newest(count: int) -> sa.CompoundSelect[Any]:
-    """The statement of ``recent_marks`` for ``count`` tasks (``:name_0``… and ``:per_task``),
-    built once per count: building 50 subqueries took longer than running them."""
-    picks = [
-        sa.select(*columns(RUN_MARKS))
-        .where(runs.c.task_name == sa.bindparam(f"name_{k}", type_=runs.c.task_name.type))
-        .order_by(*NEWEST_FIRST)
-        .limit(sa.bindparam("per_task", type_=sa.Integer))
-        .subquery()
-        for k in range(count)
-    ]
-    return sa.union_all(*(sa.select(*pick.c) for pick in picks))
+def newest_runs(
+    backend: Backend,
+    names: Sequence[str],
+    limit: int,
+    wanted: Sequence[sa.ColumnElement[Any]],
+    statuses: Collection[str] | None = None,
+) -> sa.Select[Any]:
+    """``wanted`` (columns of ``runs``) of each name's newest ``limit`` runs (of ``statuses``,
+    if given), newest by start then ID: a walk of ``ix_tickwork_runs_task_started`` per name
+    that stops at its limit, never a window over every run. The names are one parameter
+    (``Backend.each_name``), so the statement is the same whatever their number: PostgreSQL
+    picks per name with a LATERAL subquery, SQLite with a correlated one."""
+    each = backend.each_name(names)
+    newest = runs.alias("newest")
+    pick = sa.select(newest.c.id).where(newest.c.task_name == each.c.value)
+    if statuses is not None:
+        pick = pick.where(newest.c.status.in_(list(statuses)))
+    pick = pick.order_by(newest.c.started_at.desc(), newest.c.id.desc()).limit(limit)
+    stmt = sa.select(*wanted)
+    if backend.lateral:
+        chosen = pick.lateral("chosen")
+        return stmt.select_from(each.join(chosen, sa.true()).join(runs, runs.c.id == chosen.c.id))
+    return stmt.select_from(each.join(runs, runs.c.id.in_(pick)))
 
 
 def by_hour(conn: Connection, backend: Backend, start: datetime, end: datetime) -> dict[int, int]:

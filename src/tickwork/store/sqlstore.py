@@ -331,7 +331,7 @@ class SqlStore:
     async def recent_runs(
         self, task_names: Sequence[str], per_task: int
     ) -> dict[str, list[RunMark]]:
-        return await self._db.read(runs.recent_marks, task_names, per_task)
+        return await self._db.read(runs.recent_marks, self._backend, task_names, per_task)
 
     # --- failures -----------------------------------------------------------------------------
     async def failed_jobs(
