@@ -9,23 +9,12 @@ the backend, which runs it on its raw driver.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tickwork.domain.access import (
-    ApiToken,
-    AuditEntry,
-    AuditQuery,
-    NewAuditEntry,
-    Role,
-    Scope,
-    StoredSession,
-    User,
-)
 from tickwork.domain.activity import (
     MissedCount,
     MissedFire,
@@ -74,10 +63,8 @@ from tickwork.domain.tasks import (
 )
 from tickwork.domain.uptime import PingHistory
 from tickwork.store import (
-    accounts,
     activity,
     alerts,
-    audit,
     checks,
     control,
     failures,
@@ -98,10 +85,12 @@ from tickwork.store.checking import CheckSyncReport, PingWrite, RecordedPing
 from tickwork.store.database import Database
 from tickwork.store.observing import PruneLock
 from tickwork.store.rollup_cache import RollupCache
+from tickwork.store.sql_access import SqlAccess
 
 
-class SqlStore:
-    """The ``Store`` on a SQLAlchemy engine; ``open.create_store`` builds it for a URL."""
+class SqlStore(SqlAccess):
+    """The ``Store`` on a SQLAlchemy engine; ``open.create_store`` builds it for a URL. Its
+    access roles (accounts, audit) are ``SqlAccess``'s."""
 
     def __init__(self, db: Database, backend: Backend) -> None:
         self._db = db
@@ -400,100 +389,6 @@ class SqlStore:
 
     async def set_control(self, state: ControlState) -> ControlState:
         return await self._db.write(control.put, self._backend, state)
-
-    # --- accounts -------------------------------------------------------------------------------
-    async def create_user(
-        self, name: str, password_hash: str | None, role: Role, now: datetime
-    ) -> User:
-        return await self._db.write(accounts.create_user, name, password_hash, role, now)
-
-    async def get_user(self, name: str) -> User | None:
-        return await self._db.read(accounts.get_user, name)
-
-    async def get_password_hash(self, name: str) -> str | None:
-        return await self._db.read(accounts.get_password_hash, name)
-
-    async def set_password_hash(self, name: str, password_hash: str) -> None:
-        await self._db.write(accounts.set_password_hash, name, password_hash)
-
-    async def list_users(self) -> list[User]:
-        return await self._db.read(accounts.list_users)
-
-    async def count_users(self) -> int:
-        return await self._db.read(accounts.count_users)
-
-    async def update_user(
-        self,
-        name: str,
-        *,
-        role: Role | None = None,
-        disabled_at: datetime | None = None,
-        enable: bool = False,
-    ) -> User | None:
-        return await self._db.write(accounts.update_user, name, role, disabled_at, enable)
-
-    async def create_token(
-        self,
-        user_id: int,
-        name: str,
-        scopes: frozenset[Scope],
-        secret_hash: str,
-        expires_at: datetime | None,
-        now: datetime,
-    ) -> ApiToken:
-        return await self._db.write(
-            accounts.create_token, user_id, name, scopes, secret_hash, expires_at, now
-        )
-
-    async def get_token(self, token_id: int) -> tuple[ApiToken, str, User] | None:
-        return await self._db.read(accounts.get_token, token_id)
-
-    async def list_tokens(self, user_name: str | None = None) -> list[ApiToken]:
-        return await self._db.read(accounts.list_tokens, user_name)
-
-    async def revoke_token(self, token_id: int, now: datetime) -> ApiToken | None:
-        return await self._db.write(accounts.revoke_token, token_id, now)
-
-    async def touch_token(self, token_id: int, now: datetime) -> None:
-        await self._db.write(accounts.touch_token, token_id, now)
-
-    async def create_session(self, secret_hash: str, user_name: str, now: datetime) -> None:
-        await self._db.write(accounts.create_session, secret_hash, user_name, now)
-
-    async def get_session(self, secret_hash: str) -> StoredSession | None:
-        return await self._db.read(accounts.get_session, secret_hash)
-
-    async def touch_session(self, secret_hash: str, now: datetime) -> None:
-        await self._db.write(accounts.touch_session, secret_hash, now)
-
-    async def delete_sessions(
-        self,
-        *,
-        secret_hash: str | None = None,
-        user_name: str | None = None,
-        seen_before: datetime | None = None,
-    ) -> int:
-        if secret_hash is None and user_name is None and seen_before is None:
-            raise ValueError("delete_sessions needs a condition")
-        return await self._db.write(
-            functools.partial(
-                accounts.delete_sessions,
-                secret_hash=secret_hash,
-                user_name=user_name,
-                seen_before=seen_before,
-            )
-        )
-
-    # --- audit ------------------------------------------------------------------------------------
-    async def add_audit(self, entry: NewAuditEntry) -> int:
-        return await self._db.write(audit.add, entry)
-
-    async def add_audits(self, entries: Sequence[NewAuditEntry]) -> None:
-        if entries:
-            await self._db.write(audit.add_many, entries)
-
-    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
-        return await self._db.read(audit.query, query)
 
     # --- run events, missed fires -------------------------------------------------------------
     async def add_run_events(
