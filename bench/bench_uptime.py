@@ -7,8 +7,9 @@
 For each backend: ``--checks`` checks, each pinged every ``--every`` minutes for 8 days (one
 ping in 50 a failure), written straight into the tables. Then:
 
-1. the report's section: ``Checks.uptimes`` over the last 7 days (one read of every check's
-   pings of the range, then the replay), ``--rounds`` times: median and max wall time;
+1. the report's section: ``Checks.uptimes`` over the last 7 days, ``--rounds`` times: the
+   first replays every check's pings of the range and keeps the settled hours, the next ones
+   read those and replay the hour the range ends in (median and max wall time);
 2. one pass of the pruner over the pings with ``pings_days`` 3 (each check's newest 100 kept),
    batches of 1,000 and no pause: wall time, rows removed, batches.
 
@@ -80,12 +81,15 @@ async def run(url: str, n_checks: int, every_minutes: float, rounds: int) -> dic
     store = create_store(url)
     await store.open()
     try:
-        service = Checks(Context(store, clock=FakeClock(now)))
+        clock = FakeClock(now)
+        service = Checks(Context(store, clock=clock))
         times = []
         lines: list[Any] = []
-        for _ in range(rounds):
+        for round_ in range(rounds):
+            # Each view a few minutes later, as people look again: the range moves with now.
+            clock.set(now + timedelta(minutes=7 * round_))
             began = time.perf_counter()
-            lines = await service.uptimes(now - timedelta(days=7), now)
+            lines = await service.uptimes(clock.now() - timedelta(days=7), clock.now())
             times.append(time.perf_counter() - began)
         assert len(lines) == n_checks
         policy = RetentionPolicy(pings_days=3, keep_last_pings=100, pause_seconds=0)
@@ -98,8 +102,9 @@ async def run(url: str, n_checks: int, every_minutes: float, rounds: int) -> dic
         "checks": n_checks,
         "pings": n_checks * per_check,
         "write_seconds": round(written, 1),
-        "uptimes_median_seconds": round(statistics.median(times), 3),
-        "uptimes_max_seconds": round(max(times), 3),
+        "uptimes_first_seconds": round(times[0], 3),
+        "uptimes_kept_median_seconds": round(statistics.median(times[1:] or times), 3),
+        "uptimes_kept_max_seconds": round(max(times[1:] or times), 3),
         "uptime_sample": lines[0].uptime,
         "prune_seconds": round(prune_seconds, 2),
         "pings_pruned": report.counts.get("check_pings", 0),
@@ -111,7 +116,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checks", type=int, default=200)
     parser.add_argument("--every", type=float, default=5.0, help="minutes between pings")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--pg-url", help="also PostgreSQL (a database bench_uptime is made)")
     args = parser.parse_args()
     results = {}
@@ -123,8 +128,9 @@ async def main() -> None:
             results[backend] = found
             print(
                 f"{backend}: {found['checks']} checks, {found['pings']:,} pings;"
-                f" uptimes over 7 days median {found['uptimes_median_seconds']} s"
-                f" (max {found['uptimes_max_seconds']} s); prune {found['pings_pruned']:,}"
+                f" uptimes over 7 days: first {found['uptimes_first_seconds']} s, with the hours"
+                f" kept median {found['uptimes_kept_median_seconds']} s"
+                f" (max {found['uptimes_kept_max_seconds']} s); prune {found['pings_pruned']:,}"
                 f" pings in {found['prune_seconds']} s, {found['prune_batches']} batches"
             )
     RESULTS.mkdir(exist_ok=True)

@@ -10,11 +10,15 @@ import pytest
 
 from tests.service.report_data import ReportPage
 from tickwork.clock import FakeClock
+from tickwork.domain.checks import CheckStatus
+from tickwork.domain.report import CheckUptime
+from tickwork.domain.uptime import HourFigures, uptime
 from tickwork.runtime.notify.report_mail import render_html, render_text
 from tickwork.service.checks import PingRequest
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.store import SqlStore
+from tickwork.store.schema import check_hours
 from tickwork.wire_report import report_out
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -98,3 +102,69 @@ async def test_uptime_against_known_pings(service: Service) -> None:
     assert line.split() == ["backup", "down", shown, "20m", "2d15h40m", "—"]
     shape = {c.name: c for c in report_out(report).checks}
     assert shape["backup"].down_seconds == down and shape["paused"].paused_seconds == 33 * HOUR
+
+
+async def test_settled_hours_are_kept_and_read_back(store: SqlStore, service: Service) -> None:
+    """The first report replays the range and keeps its settled hours; the next one reads them
+    and replays only the hour it ends in, with the same figures; a ping since counts."""
+    ctx_clock = service.ctx.clock
+    assert isinstance(ctx_clock, FakeClock)
+    first = await service.checks.uptimes(START, NOW)
+    kept = await store.check_hours(START, NOW)
+    # Every check, every whole hour from START that ended a minute (the margin) before NOW:
+    # NOW is 09:00, so the hour from 08:00 is not settled yet.
+    hours = int((NOW - START).total_seconds() // HOUR) - 1
+    assert len(kept) == 3
+    assert all(k.runs == ((START, START + timedelta(hours=hours)),) for k in kept)
+    again = await service.checks.uptimes(START, NOW)
+    assert again == first
+
+    # Against a replay of the whole range, 30 minutes later and after a success at 09:20.
+    later = NOW + timedelta(minutes=30)
+    ctx_clock.set(NOW + timedelta(minutes=20))
+    await service.checks.ping(PingRequest(), name="backup")
+    ctx_clock.set(later)
+    lines = await service.checks.uptimes(START + timedelta(minutes=30), later)
+    full = {c.name: c for c in lines}
+    for check, history in await store.check_histories(START + timedelta(minutes=30), later):
+        assert full[check.name] == uptime(check, history, START + timedelta(minutes=30), later)
+    assert full["backup"].status == "up"
+
+    # The kept rows are what the report reads: a row changed shows in the next one.
+    engine = store.engine
+    with engine.begin() as conn:
+        conn.execute(
+            check_hours.update()
+            .where(check_hours.c.hour == START + timedelta(hours=1))
+            .values(down_seconds=check_hours.c.down_seconds + 7.0)
+        )
+    changed = {c.name: c for c in await service.checks.uptimes(START, NOW)}
+    assert changed["backup"].down_seconds == lines_of(first)["backup"].down_seconds + 7.0
+
+
+def lines_of(lines: list[CheckUptime]) -> dict[str, CheckUptime]:
+    return {line.name: line for line in lines}
+
+
+async def test_a_deleted_check_takes_its_hours(store: SqlStore, service: Service) -> None:
+    await service.checks.uptimes(START, NOW)
+    await service.checks.delete("fresh")
+    kept = await store.check_hours(START, NOW)
+    remaining = {c.uuid for c in await store.list_checks()}
+    assert kept and {f.check_uuid for f in kept} == remaining and len(remaining) == 2
+
+
+async def test_kept_hours_with_a_gap_come_as_runs(store: SqlStore) -> None:
+    hours = [START + timedelta(hours=h) for h in (0, 1, 2, 5, 6)]
+    await store.keep_check_hours(
+        [HourFigures("x", h, {CheckStatus.UP: 3000.0, None: 600.0}) for h in hours]
+    )
+    # Kept twice (a concurrent report): the first stays.
+    await store.keep_check_hours([HourFigures("x", hours[0], {CheckStatus.DOWN: 3600.0})])
+    (kept,) = await store.check_hours(START, START + timedelta(days=1))
+    assert kept.runs == (
+        (hours[0], hours[2] + timedelta(hours=1)),
+        (hours[3], hours[4] + timedelta(hours=1)),
+    )
+    assert kept.seconds[CheckStatus.UP] == 5 * 3000.0 and kept.seconds[None] == 5 * 600.0
+    assert kept.seconds[CheckStatus.DOWN] == 0.0

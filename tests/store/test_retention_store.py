@@ -42,6 +42,7 @@ EXPECTED = {
     "error_rollups": 1,
     "alert_transitions": 0,
     "check_pings": 0,
+    "check_hours": 0,
 }
 
 
@@ -321,7 +322,23 @@ async def test_pings_go_by_age_keeping_each_checks_newest(store: SqlStore) -> No
 async def test_ping_batches_are_bounded(store: SqlStore) -> None:
     rr.insert(store.engine, s.check_pings, [rr.ping(i, f"c{i % 3}", 100) for i in range(1, 31)])
     policy = RetentionPolicy(pings_days=30, keep_last_pings=2, pause_seconds=0)
-    (target,) = [t for t in await store.prune_targets(policy, NOW) if t.step == "check_pings"]
-    assert await store.count_prunable(target) == {"check_pings": 24}
-    assert await store.prune_batch(target, 7) == {"check_pings": 7}
+    # One step per check, each bounded by its own oldest kept ping.
+    found = [t for t in await store.prune_targets(policy, NOW) if t.step == "check_pings"]
+    assert [t.check_uuid for t in found] == ["c0", "c1", "c2"]
+    assert [(await store.count_prunable(t))["check_pings"] for t in found] == [8, 8, 8]
+    assert await store.prune_batch(found[0], 7) == {"check_pings": 7}
     assert rr.count(store.engine, s.check_pings) == 23
+
+
+async def test_kept_check_hours_go_with_the_pings_of_their_age(store: SqlStore) -> None:
+    parts = {f"{part}_seconds": 0.0 for part in s.CHECK_HOUR_PARTS}
+    rr.insert(
+        store.engine,
+        s.check_hours,
+        [{"check_uuid": "a", "hour": days_ago(d), **parts} for d in (40, 31, 29, 1)],
+    )
+    policy = RetentionPolicy(pings_days=30, pause_seconds=0)
+    assert (await pruner(store, policy).prune()).counts["check_hours"] == 2
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.select(s.check_hours.c.hour)).scalars().all()
+    assert sorted(left) == [days_ago(29), days_ago(1)]

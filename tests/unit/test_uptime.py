@@ -10,7 +10,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tickwork.domain.checks import Check, CheckSource, CheckSpec, CheckStatus, PingKind, new_check
-from tickwork.domain.uptime import PingHistory, PingMark, status_spans, uptime
+from tickwork.domain.uptime import (
+    KeptHours,
+    PingHistory,
+    PingMark,
+    combined,
+    hour_figures,
+    hour_runs,
+    replay_ranges,
+    settled_hours,
+    status_spans,
+    uptime,
+)
 
 S = datetime(2026, 6, 1, tzinfo=UTC)  # the range's start
 MIN = 60.0
@@ -133,3 +144,58 @@ def test_a_cron_check_in_its_timezone() -> None:
     assert line.down_seconds == (24 * 60 - 90) * MIN
     assert line.late_seconds == 5 * MIN + 30 * MIN  # the first day's 01:00-01:05 was late too
     assert line.up_seconds == (60 + 24 * 60 - 5) * MIN
+
+
+def test_settled_hours_and_the_ranges_left_to_replay() -> None:
+    start, end = at(30), at(5 * 60 + 10)  # 00:30 to 05:10
+    # 01:00-02:00 ... 03:00-04:00: the hour to 05:00 ended only 30 s before "now".
+    now = at(5 * 60) + timedelta(seconds=30)
+    assert settled_hours(start, end, now) == [at(60), at(120), at(180)]
+    assert settled_hours(start, end, at(6 * 60)) == [at(60), at(120), at(180), at(240)]
+    assert replay_ranges(start, end, []) == [(start, end)]
+    kept = hour_runs([at(60), at(120), at(240)])
+    assert kept == ((at(60), at(180)), (at(240), at(300)))
+    assert replay_ranges(start, end, kept) == [(start, at(60)), (at(180), at(240)), (at(300), end)]
+
+
+def test_kept_hours_and_replayed_edges_add_up_to_a_full_replay() -> None:
+    # Hourly pings with a failure and a silence, cut at odd minutes: the hours kept from one
+    # replay and the edges replayed again sum to the same line as one replay of the range.
+    check = hourly(pings=8)
+    marks = [mark(i, m) for i, m in enumerate([-20, 40, 100, 160, 400, 460, 520], start=1)]
+    marks.insert(4, mark(20, 200, PingKind.FAIL))
+    start, end = at(-7), at(600 + 13)
+    h = as_read(marks, start, end)
+    whole = uptime(check, h, start, end)
+    hours = settled_hours(start, end, end + timedelta(hours=1))
+    figures = hour_figures(check.uuid, status_spans(check, h, start, end), hours)
+    assert [f.hour for f in figures] == hours
+    sums: dict[CheckStatus | None, float] = {}
+    for f in figures:
+        for status, value in f.seconds.items():
+            sums[status] = sums.get(status, 0.0) + value
+    kept = KeptHours(check.uuid, sums, hour_runs(hours))
+    edges = [
+        s
+        for a, b in replay_ranges(start, end, kept.runs)
+        for s in status_spans(check, as_read(marks, a, b), a, b)
+    ]
+    line, fresh = combined(check, kept, edges, hours, end)
+    assert fresh == []
+    assert line == dataclasses.replace(
+        whole,
+        up_seconds=pytest.approx(whole.up_seconds),
+        late_seconds=pytest.approx(whole.late_seconds),
+        down_seconds=pytest.approx(whole.down_seconds),
+        uptime=pytest.approx(whole.uptime),
+    )
+
+
+def as_read(marks: list[PingMark], start: datetime, end: datetime) -> PingHistory:
+    """What the store reads for ``[start, end)``: the last finish and last start before it,
+    the pings in it, and all of them kept."""
+    before = [m for m in marks if m.at < start]
+    finishes = [m for m in before if m.kind in (PingKind.SUCCESS, PingKind.FAIL)]
+    starts = [m for m in before if m.kind is PingKind.START]
+    earlier = [*finishes[-1:], *starts[-1:]]
+    return PingHistory(earlier, [m for m in marks if start <= m.at < end], len(marks))

@@ -179,7 +179,8 @@ class PruneTarget:
     those). ``keep_last``: each owner's newest rows that stay whatever their age (pings: per
     check). A finished job stays while it has a run started at or after ``runs_from`` (None:
     while it has any run). ``events_before``: a job's run events older than this are counted
-    by the events' own step, not with the job.
+    by the events' own step, not with the job. Pings go per check: ``check_uuid``, and
+    ``kept_from_id`` its oldest ping among the newest ``keep_last`` (that one and later stay).
     """
 
     step: str
@@ -190,3 +191,5 @@ class PruneTarget:
     runs_from: datetime | None = None
     events_before: datetime | None = None
     keep_last: int = 0
+    check_uuid: str | None = None
+    kept_from_id: int | None = None

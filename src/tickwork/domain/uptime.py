@@ -16,15 +16,22 @@ What counts:
 - a pause is known only while it lasts: the check's row holds when the current one began (a
   ping ends a pause, so no ping of the range can follow it); pauses that ended already are
   counted by what the pings say. The check's spec is today's for the whole range.
+
+Replaying a week of pings costs tens of microseconds a ping, so a settled hour (one that ended
+before now: no ping can change it any more) is replayed once and its seconds by status kept
+(``HourFigures``, the store's ``tickwork_check_hours``); a range then replays only the hours
+not kept yet, in practice the partial hours at its two ends (``replay_ranges``). Figures kept
+stay as they were replayed: a later change of the check's spec, or its pings removed by
+retention, does not change them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tickwork.domain.checks import (
     FINISHES,
@@ -55,11 +62,12 @@ class PingHistory:
     """What the store read of one check's pings for ``[start, end)``: ``earlier``, its last
     finish and its last start before ``start`` (at most one of each); ``during``, its pings of
     the range; ``stored``, how many pings of it are kept in all (fewer than ``Check.pings``:
-    older ones were removed)."""
+    older ones were removed), None when not counted (a finish before the range is kept: what
+    came before it does not matter)."""
 
     earlier: Sequence[PingMark]
     during: Sequence[PingMark]
-    stored: int
+    stored: int | None
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,7 @@ def status_spans(check: Check, history: PingHistory, start: datetime, end: datet
     for ping in sorted(history.earlier, key=lambda p: (p.at, p.id)):
         state = receive(state, _as_new(ping)).check
     during = sorted((p for p in history.during if start <= p.at < end), key=lambda p: (p.at, p.id))
-    lost = history.stored < check.pings
+    lost = history.stored is not None and history.stored < check.pings
     # Known from the check's creation, unless pings were removed: then from the range's start
     # if a finish before it was kept (every later ping is kept too), else from the first finish.
     known_from = max(start, check.created_at)
@@ -153,27 +161,165 @@ def _joined(spans: list[Span]) -> list[Span]:
     return joined
 
 
+HOUR = timedelta(hours=1)
+# How long after an hour ends it counts as settled: a ping stamped by another host's clock a
+# little behind this one's still lands in the hour it belongs to before it is kept.
+SETTLE_MARGIN = timedelta(minutes=1)
+
+Totals = Mapping[CheckStatus | None, float]
+
+
+@dataclass(frozen=True)
+class HourFigures:
+    """The seconds of each status (None: unknown) of one check in one settled hour."""
+
+    check_uuid: str
+    hour: datetime
+    seconds: Totals
+
+
+@dataclass(frozen=True)
+class KeptHours:
+    """What is kept of one check's settled hours in a range: the seconds by status they sum
+    to, and the runs of consecutive hours they make (``[start, end)`` each, in order)."""
+
+    check_uuid: str
+    seconds: Totals
+    runs: tuple[tuple[datetime, datetime], ...]
+
+    def covers(self, hour: datetime) -> bool:
+        return any(a <= hour < b for a, b in self.runs)
+
+
+def hour_runs(hours: Iterable[datetime]) -> tuple[tuple[datetime, datetime], ...]:
+    """Hours (starts) as runs of consecutive hours."""
+    runs: list[tuple[datetime, datetime]] = []
+    for hour in sorted(hours):
+        if runs and runs[-1][1] == hour:
+            runs[-1] = (runs[-1][0], hour + HOUR)
+        else:
+            runs.append((hour, hour + HOUR))
+    return tuple(runs)
+
+
+def totals(spans: Iterable[Span]) -> dict[CheckStatus | None, float]:
+    """Seconds by status over ``spans``."""
+    found: dict[CheckStatus | None, float] = {}
+    for span in spans:
+        found[span.status] = found.get(span.status, 0.0) + span.seconds
+    return found
+
+
+def settled_hours(start: datetime, end: datetime, now: datetime) -> list[datetime]:
+    """The whole UTC hours inside ``[start, end)`` that ended (with ``SETTLE_MARGIN``) by
+    ``now``, in order: the hours whose figures may be kept."""
+    first = _hour_of(start)
+    if first < start:
+        first += HOUR
+    last = min(end, now - SETTLE_MARGIN)
+    hours = []
+    hour = first
+    while hour + HOUR <= last:
+        hours.append(hour)
+        hour += HOUR
+    return hours
+
+
+def replay_ranges(
+    start: datetime, end: datetime, kept: Iterable[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """The pieces of ``[start, end)`` left to replay when the runs of hours ``kept`` are known:
+    the range without them."""
+    ranges: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for a, b in sorted(kept):
+        a, b = max(a, start), min(b, end)
+        if a >= b:
+            continue
+        if cursor < a:
+            ranges.append((cursor, a))
+        cursor = max(cursor, b)
+    if cursor < end:
+        ranges.append((cursor, end))
+    return ranges
+
+
+def hour_figures(
+    check_uuid: str, spans: Iterable[Span], hours: Iterable[datetime]
+) -> list[HourFigures]:
+    """The figures of each of ``hours`` that ``spans`` cover entirely, cut from them."""
+    wanted = set(hours)
+    cut: dict[datetime, dict[CheckStatus | None, float]] = {}
+    covered: dict[datetime, float] = {}
+    for span in spans:
+        at = span.start
+        while at < span.end:
+            hour = _hour_of(at)
+            upto = min(span.end, hour + HOUR)
+            if hour in wanted:
+                seconds = (upto - at).total_seconds()
+                figures = cut.setdefault(hour, {})
+                figures[span.status] = figures.get(span.status, 0.0) + seconds
+                covered[hour] = covered.get(hour, 0.0) + seconds
+            at = upto
+    return [
+        HourFigures(check_uuid, hour, figures)
+        for hour, figures in sorted(cut.items(), key=lambda item: item[0])
+        if covered[hour] >= HOUR.total_seconds() - 1e-6
+    ]
+
+
 def uptime(check: Check, history: PingHistory, start: datetime, end: datetime) -> CheckUptime:
     """The report's line of ``check`` over ``[start, end)``; its status is the one at ``end``."""
-    totals: dict[CheckStatus | None, float] = {}
     spans = status_spans(check, history, start, end)
-    for span in spans:
-        totals[span.status] = totals.get(span.status, 0.0) + span.seconds
-    last = spans[-1].status if spans else None
-    up = totals.get(CheckStatus.UP, 0.0)
-    late = totals.get(CheckStatus.LATE, 0.0)
-    down = totals.get(CheckStatus.DOWN, 0.0)
+    return uptime_line(check, totals(spans), spans[-1].status if spans else None, end)
+
+
+def combined(
+    check: Check,
+    kept: KeptHours | None,
+    replayed: Sequence[Span],
+    settled: Sequence[datetime],
+    end: datetime,
+) -> tuple[CheckUptime, list[HourFigures]]:
+    """``check``'s line over a range ending at ``end`` from the hours ``kept`` and the spans
+    ``replayed`` of the rest (``replay_ranges``, in order), and the figures of the ``settled``
+    hours the replay covered, to keep."""
+    seconds = totals(replayed)
+    if kept is not None:
+        for status, value in kept.seconds.items():
+            seconds[status] = seconds.get(status, 0.0) + value
+    last = replayed[-1] if replayed else None
+    status_at_end = last.status if last is not None and last.end == end else None
+    new_hours = (h for h in settled if kept is None or not kept.covers(h))
+    fresh = hour_figures(check.uuid, replayed, new_hours)
+    return uptime_line(check, seconds, status_at_end, end), fresh
+
+
+def uptime_line(
+    check: Check, seconds: Totals, status_at_end: CheckStatus | None, end: datetime
+) -> CheckUptime:
+    """The report's line of ``check`` from its seconds by status over a range ending at
+    ``end`` and its status then (None: unknown, asked of ``check_state``)."""
+    up = seconds.get(CheckStatus.UP, 0.0)
+    late = seconds.get(CheckStatus.LATE, 0.0)
+    down = seconds.get(CheckStatus.DOWN, 0.0)
     expected = up + late + down
     return CheckUptime(
         name=check.name,
-        status=(last or check_state(check, end).status).value,
+        status=(status_at_end or check_state(check, end).status).value,
         uptime=None if expected <= 0 else (up + late) / expected,
         down_seconds=down,
         up_seconds=up,
         late_seconds=late,
-        paused_seconds=totals.get(CheckStatus.PAUSED, 0.0),
-        unknown_seconds=totals.get(None, 0.0),
+        paused_seconds=seconds.get(CheckStatus.PAUSED, 0.0),
+        unknown_seconds=seconds.get(None, 0.0),
     )
+
+
+def _hour_of(at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    return at.replace(minute=0, second=0, microsecond=0)
 
 
 def _as_new(ping: PingMark) -> NewPing:

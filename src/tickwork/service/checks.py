@@ -30,7 +30,16 @@ from tickwork.domain.checks import (
     running,
 )
 from tickwork.domain.report import CheckUptime
-from tickwork.domain.uptime import uptime
+from tickwork.domain.uptime import (
+    HOUR,
+    HourFigures,
+    KeptHours,
+    Span,
+    combined,
+    replay_ranges,
+    settled_hours,
+    status_spans,
+)
 from tickwork.errors import ConfigError, ConflictError, NotFoundError
 from tickwork.service.context import Context
 from tickwork.store.checking import CheckSyncReport, PingWrite
@@ -186,10 +195,34 @@ class Checks:
         return PingResult(self.view(check), stored, created)
 
     async def uptimes(self, start: datetime, end: datetime) -> list[CheckUptime]:
-        """Each check's uptime over ``[start, end)``, replayed from its stored pings (the
-        weekly report's section; ``domain/uptime.py``), by name."""
-        found = await self.ctx.store.check_histories(start, end)
-        return [uptime(check, history, start, end) for check, history in found]
+        """Each check's uptime over ``[start, end)`` (the weekly report's section), by name:
+        the hours kept already read, the rest replayed from the stored pings and its settled
+        hours kept (``domain/uptime.py``)."""
+        store = self.ctx.store
+        settled = settled_hours(start, end, self.ctx.clock.now())
+        kept: dict[str, KeptHours] = {}
+        if settled:
+            found = await store.check_hours(settled[0], settled[-1] + HOUR)
+            kept = {k.check_uuid: k for k in found}
+        checks = await store.list_checks()
+        ranges = {c.uuid: replay_ranges(start, end, _runs(kept.get(c.uuid))) for c in checks}
+        replayed: dict[str, list[Span]] = {}
+        # Checks with the same hours kept share ranges: one read of the pings per range.
+        for a, b in sorted({r for wanted in ranges.values() for r in wanted}):
+            for check, history in await store.check_histories(a, b):
+                if (a, b) in ranges.get(check.uuid, ()):
+                    spans = status_spans(check, history, a, b)
+                    replayed.setdefault(check.uuid, []).extend(spans)
+        lines: list[CheckUptime] = []
+        fresh: list[HourFigures] = []
+        for check in checks:
+            line, hours = combined(
+                check, kept.get(check.uuid), replayed.get(check.uuid, []), settled, end
+            )
+            lines.append(line)
+            fresh += hours
+        await store.keep_check_hours(fresh)
+        return lines
 
     async def sync(self, specs: Sequence[CheckSpec]) -> CheckSyncReport:
         """The configuration's checks made what ``specs`` say (by each process at start)."""
@@ -229,3 +262,7 @@ class Checks:
 
 def _down(check: Check, now: datetime) -> bool:
     return check_state(check, now).status is CheckStatus.DOWN
+
+
+def _runs(kept: KeptHours | None) -> tuple[tuple[datetime, datetime], ...]:
+    return () if kept is None else kept.runs

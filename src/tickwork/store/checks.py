@@ -28,7 +28,7 @@ from tickwork.errors import ConflictError
 from tickwork.store.backend import Backend
 from tickwork.store.checking import CheckSyncReport, PingWrite, RecordedPing
 from tickwork.store.rows import TableMap, columns
-from tickwork.store.schema import check_pings, checks
+from tickwork.store.schema import check_hours, check_pings, checks
 
 CHECKS = TableMap(
     checks,
@@ -109,6 +109,7 @@ def delete(conn: Connection, uuid: str) -> Check | None:
     found = get(conn, uuid)
     if found is not None:
         conn.execute(sa.delete(check_pings).where(check_pings.c.check_uuid == uuid))
+        conn.execute(sa.delete(check_hours).where(check_hours.c.check_uuid == uuid))
         conn.execute(sa.delete(checks).where(checks.c.uuid == uuid))
     return found
 

@@ -25,7 +25,7 @@ from tickwork.domain.insights import Surroundings
 from tickwork.domain.metrics import ClusterFigures
 from tickwork.domain.retention import PruneTarget, RetentionPolicy
 from tickwork.domain.stats import RollupData, RollupQuery
-from tickwork.domain.uptime import PingHistory
+from tickwork.domain.uptime import HourFigures, KeptHours, PingHistory
 
 
 class RunEventWrites(Protocol):
@@ -125,6 +125,15 @@ class CheckHistory(Protocol):
         """Every check (by name) with its pings of ``[start, end)``, its last finish and last
         start before ``start``, and how many pings of it are stored, read in one transaction
         (the checks' ping counts agree with the pings); bodies are not read."""
+        ...
+
+    async def check_hours(self, start: datetime, end: datetime) -> list[KeptHours]:
+        """What is kept of each check's hours starting in ``[start, end)``: their seconds by
+        status summed, and the runs of hours they make."""
+        ...
+
+    async def keep_check_hours(self, figures: Sequence[HourFigures]) -> None:
+        """Keep the figures of settled hours; an hour already kept stays as it was."""
         ...
 
 

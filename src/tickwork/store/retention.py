@@ -26,6 +26,7 @@ from tickwork.store.schema import (
     alert_states,
     alert_transitions,
     audit,
+    check_hours,
     check_pings,
     error_rollups,
     jobs,
@@ -59,6 +60,8 @@ class Plan:
     policy: RetentionPolicy
     now: datetime
     bounds: tuple[TaskBound, ...]
+    # Each check with pings older than the pings' cutoff, and its oldest ping kept by count.
+    pinged: tuple[tuple[str, int | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,31 +205,74 @@ def _transition_candidates(target: PruneTarget) -> sa.Select[Any]:
 
 
 def _ping_targets(plan: Plan) -> list[PruneTarget]:
+    """One step per check with pings to remove, bounded by its oldest ping kept by count (found
+    once per pass, not once per ping looked at: with a backlog that made SQLite's batches a
+    hundred times slower). New pings only move that bound up, so it stays right all pass."""
     before = cutoff(plan.now, plan.policy.pings_days)
     if before is None:
         return []
-    return [
-        PruneTarget("check_pings", "check_pings", before, keep_last=plan.policy.keep_last_pings)
+    keep = plan.policy.keep_last_pings
+    targets = [
+        PruneTarget(
+            "check_pings",
+            "check_pings",
+            before,
+            keep_last=keep,
+            check_uuid=uuid,
+            kept_from_id=kept_from,
+        )
+        for uuid, kept_from in plan.pinged
+        if keep == 0 or kept_from is not None
     ]
+    # None to remove: one step that finds nothing, so a pass still reports the kind (0).
+    return targets or [PruneTarget("check_pings", "check_pings", before, keep_last=keep)]
 
 
-def _ping_candidates(target: PruneTarget) -> sa.Select[Any]:
-    """Pings older than the cutoff and not among their check's newest ``keep_last`` (a seek of
-    the check's index per ping looked at; the oldest first, so a batch stops early)."""
+def _pinged(
+    conn: Connection, policy: RetentionPolicy, now: datetime
+) -> list[tuple[str, int | None]]:
+    """Each check whose oldest ping is older than the cutoff, with the ID of its oldest ping
+    among the newest ``keep_last_pings`` (None: it has no more than those, or none are kept by
+    count), through ``ix_tickwork_check_pings_check``."""
+    before = cutoff(now, policy.pings_days)
+    if before is None:
+        return []
     p = check_pings.c
-    stmt = sa.select(p.id).where(p.at < target.before).order_by(p.id)
-    if target.keep_last > 0:
-        newer = check_pings.alias("newer")
-        oldest_kept = (
-            sa.select(newer.c.id)
-            .where(newer.c.check_uuid == p.check_uuid)
-            .order_by(newer.c.id.desc())
-            .offset(target.keep_last - 1)
+    # Every check with pings (one walk of the index's first column: a pass is rare), so pings
+    # whose check row is gone go too.
+    owners = sa.select(p.check_uuid.label("uuid")).distinct().subquery()
+    oldest = sa.select(p.at).where(p.check_uuid == owners.c.uuid).order_by(p.id).limit(1)
+    kept_from: sa.ColumnElement[Any] = sa.null()
+    if policy.keep_last_pings > 0:
+        kept_from = (
+            sa.select(p.id)
+            .where(p.check_uuid == owners.c.uuid)
+            .order_by(p.id.desc())
+            .offset(policy.keep_last_pings - 1)
             .limit(1)
             .scalar_subquery()
         )
-        # Fewer pings than kept: the comparison is NULL and the ping stays.
-        stmt = stmt.where(p.id < oldest_kept)
+    rows = conn.execute(
+        sa.select(owners.c.uuid, kept_from)
+        .where(oldest.scalar_subquery() < before)
+        .order_by(owners.c.uuid)
+    )
+    return [(uuid, None if kept is None else int(kept)) for uuid, kept in rows]
+
+
+def _ping_candidates(target: PruneTarget) -> sa.Select[Any]:
+    """The check's pings older than the cutoff and below its oldest kept by count, the oldest
+    first, along the check's index."""
+    p = check_pings.c
+    if target.check_uuid is None:
+        return sa.select(p.id).where(sa.false())
+    stmt = (
+        sa.select(p.id)
+        .where(p.check_uuid == target.check_uuid, p.at < target.before)
+        .order_by(p.check_uuid, p.id)
+    )
+    if target.kept_from_id is not None:
+        stmt = stmt.where(p.id < target.kept_from_id)
     return stmt
 
 
@@ -303,6 +349,8 @@ PRUNABLES: tuple[Prunable, ...] = (
         guard=~_open_incident(),
     ),
     Prunable("check_pings", "check_pings", check_pings, _ping_targets, _ping_candidates),
+    # The hours replayed from pings go when pings of their age do.
+    _aged("check_hours", check_hours, check_hours.c.hour, "pings_days"),
 )
 _BY_STEP = {p.step: p for p in PRUNABLES}
 
@@ -310,7 +358,9 @@ _BY_STEP = {p.step: p for p in PRUNABLES}
 # --- store functions (on a store thread, in the caller's transaction) -----------------------
 def targets(conn: Connection, policy: RetentionPolicy, now: datetime) -> list[PruneTarget]:
     """``Store.prune_targets``."""
-    plan = Plan(policy, now, tuple(_task_bounds(conn, policy, now)))
+    plan = Plan(
+        policy, now, tuple(_task_bounds(conn, policy, now)), tuple(_pinged(conn, policy, now))
+    )
     return [t for p in PRUNABLES for t in p.targets(plan)]
 
 

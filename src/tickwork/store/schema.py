@@ -578,6 +578,10 @@ checks = sa.Table(
 )
 sa.Index("ux_tickwork_checks_name", checks.c.name, unique=True)
 
+# The seconds of each status a check's hour row keeps (``unknown``: before the check, or pings
+# removed before they were replayed).
+CHECK_HOUR_PARTS = ("new", "up", "late", "down", "paused", "unknown")
+
 # The pings of each check that retention keeps (at most the newest ``KEEP_PINGS``; older ones
 # go as new ones come), the body cut to ``MAX_BODY_BYTES``.
 check_pings = sa.Table(
@@ -597,3 +601,21 @@ check_pings = sa.Table(
     sa.Column("duration_seconds", sa.Float),
 )
 sa.Index("ix_tickwork_check_pings_check", check_pings.c.check_uuid, check_pings.c.id)
+# A check's pings of a range, and its newest of a kind before it (the report's uptime).
+sa.Index(
+    "ix_tickwork_check_pings_kind_at",
+    check_pings.c.check_uuid,
+    check_pings.c.kind,
+    check_pings.c.at,
+)
+
+# Each check's seconds by status in an hour that ended, replayed once from its pings (the
+# weekly report's uptime, ``domain/uptime.py``); removed with the check and by retention. By
+# hour first: a report reads a range of hours, retention removes the oldest.
+check_hours = sa.Table(
+    "tickwork_check_hours",
+    metadata,
+    sa.Column("hour", UTCDateTime, primary_key=True),
+    sa.Column("check_uuid", sa.String(36), primary_key=True),
+    *(sa.Column(f"{part}_seconds", sa.Float, nullable=False) for part in CHECK_HOUR_PARTS),
+)

@@ -61,7 +61,7 @@ from tickwork.domain.tasks import (
     TaskPause,
     TaskSource,
 )
-from tickwork.domain.uptime import PingHistory
+from tickwork.domain.uptime import HourFigures, KeptHours, PingHistory
 from tickwork.store import (
     activity,
     alerts,
@@ -502,6 +502,12 @@ class SqlStore(SqlAccess):
         self, start: datetime, end: datetime
     ) -> list[tuple[Check, PingHistory]]:
         return await self._db.read(ping_history.histories, start, end)
+
+    async def check_hours(self, start: datetime, end: datetime) -> list[KeptHours]:
+        return await self._db.read(ping_history.kept_hours, start, end)
+
+    async def keep_check_hours(self, figures: Sequence[HourFigures]) -> None:
+        await self._db.write(ping_history.keep_hours, self._backend, figures)
 
 
 def _ping(conn: Connection) -> None:
