@@ -24,6 +24,26 @@ def test_count_fires() -> None:
     assert count_fires(parse_schedule("* * * * * *"), *week, limit=1000) == (1000, False)
 
 
+def test_counting_by_days_matches_one_walk() -> None:
+    # Ranges starting and ending mid-day, across both of Berlin's changes, and a second count
+    # of a shifted range (whole days read from the first one's) agree with one walk.
+    for expression in ("*/7 * * * *", "30 2 * * *", "15 1-3 * * 0", "0 0 L * *"):
+        schedule = parse_schedule(expression, "Europe/Berlin")
+        for start in (
+            T + timedelta(hours=5, minutes=3),
+            datetime(2026, 10, 22, 23, 59, tzinfo=UTC),
+        ):
+            for shift in (0, 37):
+                a = start + timedelta(minutes=shift)
+                b = a + timedelta(days=9, minutes=11)
+                fires = 0
+                for fire in schedule.iter_after(a - timedelta(microseconds=1)):
+                    if fire >= b:
+                        break
+                    fires += 1
+                assert count_fires(schedule, a, b) == (fires, True), expression
+
+
 def record(
     n: int, subject: str, at: datetime, to: Status, frm: Status | None = None
 ) -> TransitionRecord:

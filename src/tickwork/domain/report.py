@@ -9,13 +9,14 @@ Nothing here reads a store or a clock: the range, the figures and "now" come in 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tickwork.domain.alert_records import AlertKey, TransitionRecord
 from tickwork.domain.alert_states import AlertState, Status
-from tickwork.domain.schedules import IntervalSchedule, Schedule
+from tickwork.domain.schedules import IntervalSchedule, Schedule, parse_schedule
 from tickwork.domain.stats import Distribution, TaskFigures
 
 # The fires of one schedule counted at most (a per-second cron has 604,800 in a week); beyond
@@ -25,6 +26,7 @@ TOP_FAILURES = 5
 TOP_INCIDENTS = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,25 @@ def count_fires(
             return -(-((moment - _EPOCH) // _MICROSECOND) // step)  # ceiling division
 
         return multiples_before(end) - multiples_before(start), True
+    # Cron: walked day by day (UTC); a whole day's count is kept per expression, zone and day,
+    # so a report counts only the part of its range no earlier report walked, and jobs sharing
+    # an expression walk it once.
+    total = 0
+    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < end:
+        a, b = max(day, start), min(day + _DAY, end)
+        if (a, b) == (day, day + _DAY):
+            count, exact = _day_fires(schedule.expression, schedule.timezone, day, limit)
+        else:
+            count, exact = _walk(schedule, a, b, limit)
+        total += count
+        if not exact or total >= limit:
+            return limit, False
+        day += _DAY
+    return total, True
+
+
+def _walk(schedule: Schedule, start: datetime, end: datetime, limit: int) -> tuple[int, bool]:
     count = 0
     for fire in schedule.iter_after(start - _MICROSECOND):
         if fire.astimezone(UTC) >= end:
@@ -201,6 +222,11 @@ def count_fires(
         if count >= limit:
             return count, False
     return count, True  # pragma: no cover - schedules never end
+
+
+@functools.lru_cache(maxsize=50_000)
+def _day_fires(expression: str, timezone: str, day: datetime, limit: int) -> tuple[int, bool]:
+    return _walk(parse_schedule(expression, timezone), day, day + _DAY, limit)
 
 
 def job_line(
