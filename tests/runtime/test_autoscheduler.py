@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tickwork.clock import FakeClock
+from tickwork.config.alerts import alerts_from_table
 from tickwork.domain.access import AuditQuery
+from tickwork.domain.alert_records import AlertKey
+from tickwork.domain.alert_states import Status
 from tickwork.domain.autoschedule import AutoSettings, Breaker, Override, Rule
 from tickwork.domain.jobs import Completion, JobState, NewJob, Outcome, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
@@ -20,6 +23,7 @@ from tickwork.domain.spread import spread_offset
 from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.errors import InvalidStateError
 from tickwork.runtime.autoscheduler import AutoScheduler
+from tickwork.runtime.evaluator import Evaluator
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
@@ -263,3 +267,32 @@ async def test_one_pass_at_a_time(store: SqlStore) -> None:
     finally:
         await lock.release()
     assert not (await AutoScheduler(store, SETTINGS, clock=FakeClock(T0)).run_once()).skipped
+
+
+async def test_alert_kinds_fire_on_the_override_and_resolve_on_undo(store: SqlStore) -> None:
+    clock = FakeClock(T0)
+    await define(store, http("etl"), http("load"))
+    await finish(store, "etl", ["failed"] * 3, T0)
+    await finish(store, "load", spread_failures(70), T0)
+    await AutoScheduler(store, SETTINGS, clock=clock).run_once()
+    table = {
+        "rules": [
+            {"name": "off", "kind": "auto_disabled"},
+            {"name": "moved", "kind": "auto_rescheduled"},
+        ],
+        "channels_default": ["ops"],
+        "channels": {"ops": {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": "s"}},
+    }
+    evaluator = Evaluator(store, alerts_from_table(table, {}), clock=clock)
+    await evaluator.evaluate()
+    states = await store.alert_states()
+    firing = {(k.rule, k.subject): s.why for k, s in states.items() if s.status is Status.FIRING}
+    assert firing == {
+        ("off", "task:etl"): "auto-disabled (circuit breaker open) since 2026-03-02 09:00 UTC",
+        ("moved", "task:load"): "auto-rescheduled: every 2nd fire since 2026-03-02 09:00 UTC",
+    }
+    clock.advance(60)
+    await Service(Context(store, clock=clock)).undo_reschedule("load")
+    await evaluator.evaluate()
+    state = (await store.alert_states(["moved"]))[AlertKey("moved", "task:load")]
+    assert state.status is Status.OK

@@ -237,3 +237,23 @@ def test_override_in_words() -> None:
     assert Override().describe() == ""
     assert Override(stride=2, offset_seconds=42).describe() == "every 2nd fire, 42s later"
     assert Override(breaker=Breaker.OPEN).describe() == "auto-disabled (circuit breaker open)"
+
+
+def test_alert_kinds_read_the_override() -> None:
+    from tickwork.domain.alerts import CONDITIONS, AutoDisabled, AutoRescheduled, SubjectFacts
+
+    assert CONDITIONS["auto_disabled"] is AutoDisabled
+    assert CONDITIONS["auto_rescheduled"] is AutoRescheduled
+    now = T0 + timedelta(hours=1)
+    none = SubjectFacts("task:etl", task="etl")
+    held = SubjectFacts("task:etl", task="etl", auto=Override(breaker=Breaker.OPEN, breaker_at=T0))
+    moved = SubjectFacts("task:etl", task="etl", auto=Override(stride=4, changed_at=T0))
+    assert not AutoDisabled().check(none, now).breached
+    assert AutoDisabled().check(held, now).why == (
+        "auto-disabled (circuit breaker open) since 2026-03-02 09:00 UTC"
+    )
+    assert not AutoDisabled().check(moved, now).breached
+    assert AutoRescheduled().check(moved, now).why == (
+        "auto-rescheduled: every 4th fire since 2026-03-02 09:00 UTC"
+    )
+    assert not AutoRescheduled().check(held, now).breached
