@@ -66,6 +66,7 @@ def processor_settings(
         rules=settings.claim_rules,
         retention=settings.retention,
         alerts=settings.alerts if alerts_configured(settings) else None,
+        autoschedule=settings.autoschedule if settings.autoschedule.enabled else None,
         **extra,
     )
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tickwork.domain.access import ApiToken, AuditEntry, User
 from tickwork.domain.activity import MissedCount, MissedFire, RunEvent
+from tickwork.domain.autoschedule import Override
 from tickwork.domain.jobs import Job, Run
 from tickwork.domain.retention import PruneReport
 from tickwork.domain.tasks import TaskPause
@@ -49,6 +50,33 @@ def pause_out(pause: TaskPause | None) -> PauseOut | None:
         return None
     return PauseOut(
         paused_at=pause.paused_at, paused_by=pause.paused_by, reason=pause.reason, until=pause.until
+    )
+
+
+class AutoOut(Shape):
+    """What auto-rescheduling changed of a job's schedule (its definition is unchanged)."""
+
+    effective: str = Field(description='The change in words, e.g. "every 2nd fire, 42s later".')
+    stride: int = Field(description="Fires of the defined schedule per fire (2: every other).")
+    offset_seconds: int = Field(description="Added to each fire (spread).")
+    breaker: str = Field(description="closed, open (auto-disabled) or half_open (a trial run).")
+    breaker_at: datetime | None
+    probe_job_id: int | None = Field(description="The half-open breaker's trial run.")
+    changed_at: datetime | None
+
+
+def auto_out(auto: Override) -> AutoOut | None:
+    """None when the job's schedule is its definition's."""
+    if not auto.active:
+        return None
+    return AutoOut(
+        effective=auto.describe(),
+        stride=auto.stride,
+        offset_seconds=auto.offset_seconds,
+        breaker=auto.breaker.value,
+        breaker_at=auto.breaker_at,
+        probe_job_id=auto.probe_job_id,
+        changed_at=auto.changed_at,
     )
 
 

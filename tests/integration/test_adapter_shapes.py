@@ -30,6 +30,7 @@ DEFINITION_KEYS = {
     "removed",
     "paused",
     "pause",
+    "auto",
     "source",
     "next_fire_at",
     "last_fire_at",

@@ -30,6 +30,8 @@ def rules_for(tasks: int) -> list[dict[str, Any]]:
             {"name": f"{name}-slow", "kind": "long_run", "p95_factor": 3.0, "task": name},
             {"name": f"{name}-missed", "kind": "missed_fire", "task": name},
             {"name": f"{name}-batch", "kind": "batch_failures", "task": name},
+            {"name": f"{name}-auto-off", "kind": "auto_disabled", "task": name},
+            {"name": f"{name}-auto-moved", "kind": "auto_rescheduled", "task": name},
         ]
     return [
         *found,
@@ -62,7 +64,7 @@ async def statements_of_a_tick(store: SqlStore, tasks: int) -> int:
         done = await evaluator.evaluate()
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", count)
-    assert done.subjects == tasks * 5 + tasks + 1  # every pair was evaluated
+    assert done.subjects == tasks * 7 + tasks + 1  # every pair was evaluated
     assert done.stored == 0
     return sent[0]
 

@@ -198,6 +198,7 @@ def jobs_show(
         render.print_json(data)
         return
     data["pause"] = render.pause_text(task.pause)
+    data["auto"] = render.auto_text(task.auto, task.name)
     for k, v in data.items():
         if k != "recent_runs":
             typer.echo(f"{k:>16}: {v}")
@@ -295,6 +296,19 @@ def jobs_resume(
         render.print_json(render.task_dict(task))
     else:
         typer.echo(f"{name}: resumed")
+
+
+@jobs_app.command("undo-reschedule")
+def jobs_undo_reschedule(
+    name: str, config: ConfigOpt = None, database_url: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Undo what auto-rescheduling changed of a job's schedule (stretch, spread, circuit
+    breaker): its defined schedule again from now (audited)."""
+    task = with_service(config, database_url, lambda s: s.undo_reschedule(name))
+    if as_json:
+        render.print_json(render.task_dict(task))
+    else:
+        typer.echo(f"{name}: schedule restored to its definition")
 
 
 @jobs_app.command("cancel")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from tickwork.domain.access import ApiToken, AuditEntry, User
     from tickwork.domain.activity import MissedFire, RunEvent
+    from tickwork.domain.autoschedule import Override
     from tickwork.domain.jobs import Job, Run
     from tickwork.domain.retention import PruneReport
     from tickwork.domain.tasks import Task, TaskPause
@@ -81,7 +82,23 @@ def task_dict(task: Task) -> dict[str, Any]:
         "updated_at": iso(task.updated_at),
         "paused": task.pause is not None,
         "pause": pause_dict(task.pause),
+        "auto": auto_dict(task.auto),
     }
+
+
+def auto_dict(auto: Override) -> dict[str, Any] | None:
+    from tickwork.wire import auto_out
+
+    out = auto_out(auto)
+    return None if out is None else shown(out)
+
+
+def auto_text(auto: Override, name: str) -> str:
+    """What auto-rescheduling changed, on one line: ``every 2nd fire (since 2026-…)``."""
+    if not auto.active:
+        return "-"
+    since = "" if auto.changed_at is None else f" (since {iso(auto.changed_at)})"
+    return f"{auto.describe()}{since}; undo: tickwork jobs undo-reschedule {name}"
 
 
 def pause_dict(pause: TaskPause | None) -> dict[str, Any] | None:

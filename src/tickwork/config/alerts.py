@@ -90,6 +90,8 @@ _KIND_KEYS: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "backlog_age": {"max_age": ("max_age_seconds", "duration")},
     "channel_failing": {"failures": ("failures", "integer")},
     "check_down": {},
+    "auto_disabled": {},
+    "auto_rescheduled": {},
 }
 _CHANNEL_KEYS: Mapping[str, tuple[str, ...]] = {
     "slack": ("type", "webhook_url"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from tickwork.config.alerts import AlertSettings, alerts_from_table
 from tickwork.config.api import ApiSettings, api_settings_from_env, api_settings_from_table
+from tickwork.config.autoschedule import autoschedule_from_table
 from tickwork.config.checks import checks_from_tables
 from tickwork.config.jobs import JOB_KEYS, parse_jobs
 from tickwork.config.policies import parse_calendars
@@ -23,6 +24,7 @@ from tickwork.config.retention import (
 )
 from tickwork.config.settings import Settings, settings_from_env, settings_from_table
 from tickwork.config.tables import unknown_key_message
+from tickwork.domain.autoschedule import AutoSettings
 from tickwork.domain.checks import CheckSpec
 from tickwork.domain.tasks import TaskDefinition
 from tickwork.errors import ConfigError
@@ -36,6 +38,7 @@ _TOP_LEVEL_KEYS = (
     "alerts",
     "report",
     "checks",
+    "autoschedule",
 )
 
 
@@ -76,6 +79,7 @@ def load_config(
     alerts = AlertSettings()
     report: ReportSettings | None = None
     checks: tuple[CheckSpec, ...] = ()
+    autoschedule = AutoSettings()
     config_path = None if path is None else Path(path)
     if config_path is not None:
         text = _read_config_file(config_path)
@@ -86,10 +90,13 @@ def load_config(
         alerts = alerts_from_table(data.get("alerts", {}), env)
         report = report_from_table(data.get("report"), env, alerts)
         checks = checks_from_tables(data.get("checks", []), env)
+        autoschedule = autoschedule_from_table(data.get("autoschedule"))
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = Settings().replace(**file_settings).replace(**settings_from_env(env))
     policy = retention_policy(retention, retention_from_env(env))
-    settings = dataclasses.replace(settings, retention=policy, alerts=alerts, report=report)
+    settings = dataclasses.replace(
+        settings, retention=policy, alerts=alerts, report=report, autoschedule=autoschedule
+    )
     return Config(
         settings=settings.replace(**flags),
         tasks=tasks,
@@ -114,6 +121,7 @@ def parse_config_text(
     alerts = alerts_from_table(data.get("alerts", {}), environ)
     report_from_table(data.get("report"), environ, alerts)
     checks_from_tables(data.get("checks", []), environ)
+    autoschedule_from_table(data.get("autoschedule"))
     return settings, tasks
 
 

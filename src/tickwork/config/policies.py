@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from tickwork.config.autoschedule import job_switches
 from tickwork.config.tables import Table, describe, show, substitute_tree
 from tickwork.domain.limits import (
     DEFAULT_CATCH_UP_MAX,
@@ -32,6 +33,7 @@ POLICY_KEYS = (
     "guard",
     "isolated",
     "calendar",
+    "autoschedule",
 )
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -117,7 +119,13 @@ def parse_policies(
         guard=_guard(table),
         isolated=bool(isolated),
         calendar=_calendar(table, calendars, timezone),
+        autoschedule=_autoschedule(table),
     )
+
+
+def _autoschedule(table: Table) -> dict[str, bool]:
+    value = table.data.get("autoschedule")
+    return {} if value is None else job_switches(value, table)
 
 
 def _choice(table: Table, key: str, enum: type[_E]) -> _E | None:

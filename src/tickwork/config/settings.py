@@ -12,6 +12,7 @@ from tickwork.config.alerts import AlertSettings
 from tickwork.config.report import ReportSettings
 from tickwork.config.tables import describe, show, substitute_env, unknown_key_message
 from tickwork.domain.admission import ClaimRules
+from tickwork.domain.autoschedule import AutoSettings
 from tickwork.domain.durations import parse_duration
 from tickwork.domain.limits import RateLimit
 from tickwork.domain.processors import (
@@ -110,6 +111,8 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     # The [report] table (config/report.py): the weekly report's schedule and recipients.
     report: ReportSettings | None = None
+    # The [autoschedule] table (config/autoschedule.py): auto-rescheduling, off by default.
+    autoschedule: AutoSettings = field(default_factory=AutoSettings)
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -211,6 +214,10 @@ def _validate_setting(name: str, value: object, *, field: str, given: object = N
     if name == "alerts":
         if not isinstance(value, AlertSettings):
             raise ConfigError(f"expected an AlertSettings, got {describe(value)}", field=field)
+        return value
+    if name == "autoschedule":
+        if not isinstance(value, AutoSettings):
+            raise ConfigError(f"expected an AutoSettings, got {describe(value)}", field=field)
         return value
     if name == "report":
         if value is not None and not isinstance(value, ReportSettings):

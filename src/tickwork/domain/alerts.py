@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
+from tickwork.domain.autoschedule import Override
 from tickwork.domain.checks import Check, CheckStatus, check_state
 from tickwork.domain.durations import format_duration
 from tickwork.domain.jobs import JobState
@@ -118,6 +119,7 @@ class SubjectFacts:
     oldest_due_at: datetime | None = None  # the oldest job due and not claimed
     delivery_failures: int = 0  # a channel's consecutive failed deliveries
     check: Check | None = None  # a heartbeat check as stored (its pings told)
+    auto: Override | None = None  # what auto-rescheduling changed of its schedule (None: nothing)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Facts(StrEnum):
     BACKLOG = "backlog"  # oldest_due_at
     CHANNELS = "channels"  # delivery_failures
     CHECKS = "checks"  # check
+    AUTO = "auto"  # auto (auto-rescheduling's overrides)
 
 
 # The runs a rate over a window looks at, at most (newest first).
@@ -424,6 +427,39 @@ class CheckDown(Condition):
         return state.why if state.status is CheckStatus.DOWN else None
 
 
+@dataclass(frozen=True)
+class AutoDisabled(Condition):
+    """Auto-rescheduling's circuit breaker took the job's schedule off (``domain/autoschedule``):
+    firing while it is open or half-open, resolved when the schedule is restored or undone."""
+
+    kind: ClassVar[str] = "auto_disabled"
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.AUTO})
+
+    def test(self, facts: SubjectFacts, now: datetime) -> str | None:
+        auto = facts.auto
+        if auto is None or not auto.held:
+            return None
+        since = "" if auto.breaker_at is None else f" since {auto.breaker_at:%Y-%m-%d %H:%M} UTC"
+        return f"{auto.describe()}{since}"
+
+
+@dataclass(frozen=True)
+class AutoRescheduled(Condition):
+    """Auto-rescheduling changed the job's schedule (every n-th fire, an offset): firing while
+    the change holds, resolved when undone."""
+
+    kind: ClassVar[str] = "auto_rescheduled"
+    needs: ClassVar[frozenset[Facts]] = frozenset({Facts.AUTO})
+
+    def test(self, facts: SubjectFacts, now: datetime) -> str | None:
+        auto = facts.auto
+        if auto is None or (auto.stride == 1 and auto.offset_seconds == 0):
+            return None
+        moved = Override(stride=auto.stride, offset_seconds=auto.offset_seconds).describe()
+        since = "" if auto.changed_at is None else f" since {auto.changed_at:%Y-%m-%d %H:%M} UTC"
+        return f"auto-rescheduled: {moved}{since}"
+
+
 CONDITIONS: Mapping[str, type[Condition]] = {
     kind.kind: kind
     for kind in (
@@ -438,6 +474,8 @@ CONDITIONS: Mapping[str, type[Condition]] = {
         BacklogAge,
         ChannelFailing,
         CheckDown,
+        AutoDisabled,
+        AutoRescheduled,
     )
 }
 

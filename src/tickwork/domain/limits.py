@@ -83,6 +83,8 @@ class Policies:
     guard: str | None = None  # "module:function" called before each run
     isolated: bool = False  # Python tasks: run in a child process that can be killed
     calendar: dict[str, Any] | None = None  # a calendar spec (domain/calendars.py)
+    # Auto-rescheduling rules turned on or off for this task (domain/autoschedule.py).
+    autoschedule: dict[str, bool] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -121,6 +123,8 @@ def policies_to_dict(p: Policies) -> dict[str, Any]:
         out["isolated"] = True
     if p.calendar is not None:
         out["calendar"] = p.calendar
+    if p.autoschedule:
+        out["autoschedule"] = p.autoschedule
     if p.extra:
         out["extra"] = p.extra
     return out
@@ -148,5 +152,6 @@ def policies_from_dict(data: dict[str, Any] | None) -> Policies:
         guard=data.get("guard"),
         isolated=bool(data.get("isolated", False)),
         calendar=data.get("calendar"),
+        autoschedule=data.get("autoschedule") or {},
         extra=data.get("extra") or {},
     )

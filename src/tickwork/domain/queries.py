@@ -69,6 +69,11 @@ class DueSchedule:
     active_jobs: int = 0  # the task's jobs pending or running now (for the overlap policy)
     # The task's pause, if any: the store hands out only tasks whose pause is over by then.
     pause: TaskPause | None = None
+    # Auto-rescheduling's override (domain.autoschedule): every n-th fire, each this much
+    # later; held: auto-disabled (the circuit breaker is open), it does not fire.
+    auto_stride: int = 1
+    auto_offset_seconds: int = 0
+    auto_held: bool = False
 
 
 # Decides, for one due schedule, the job to create (if any) and the next fire time.

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from tickwork.domain.activity import MissedReason, NewMissedFire, missed_between
+from tickwork.domain.autoschedule import Override
 from tickwork.domain.limits import Policies
 from tickwork.errors import ConfigError
 
@@ -240,6 +241,8 @@ class Task:
     created_at: datetime
     updated_at: datetime
     pause: TaskPause | None = None
+    # What auto-rescheduling changed of the schedule (domain.autoschedule), kept apart from it.
+    auto: Override = field(default_factory=Override)
 
     def paused(self, now: datetime) -> bool:
         return self.pause is not None and self.pause.active(now)

@@ -25,6 +25,7 @@ from tickwork.config.alerts import AlertSettings
 from tickwork.domain.alert_records import RULE_SUBJECT, AlertKey, AlertWrite
 from tickwork.domain.alert_states import AlertState, step
 from tickwork.domain.alerts import AlertRule, Facts, RunFact, ScopeIndex, SubjectFacts
+from tickwork.domain.autoschedule import Override
 from tickwork.domain.checks import Check
 from tickwork.domain.jobs import JobState, NewJob
 from tickwork.domain.queries import ProcessorInfo
@@ -84,6 +85,7 @@ class _Facts:
     oldest_due_at: datetime | None
     channel_failures: dict[str, int]
     checks: dict[str, Check]
+    overrides: dict[str, Override]
 
 
 class Evaluator:
@@ -260,7 +262,8 @@ class Evaluator:
         failures: dict[str, int] = {}
         if Facts.CHANNELS in kinds:
             failures = {n: h.failures for n, h in (await store.channel_health()).items()}
-        return _Facts(runs, running, batches, fires, heartbeats, oldest, failures, {})
+        overrides = await store.auto_overrides(sorted(wanted[Facts.AUTO]))
+        return _Facts(runs, running, batches, fires, heartbeats, oldest, failures, {}, overrides)
 
     # --- the loop ----------------------------------------------------------------------------
     def wake(self) -> None:
@@ -304,6 +307,7 @@ def _facts_of(subject: str, task: str | None, facts: _Facts) -> SubjectFacts:
             batch_failed=failed,
             late_fire_at=late,
             missed_fires=missed,
+            auto=facts.overrides.get(task),
         )
     kind, _, name = subject.partition(":")
     if kind == "processor":

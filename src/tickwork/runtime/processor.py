@@ -14,6 +14,7 @@ from tickwork.callables import resolve_callable
 from tickwork.clock import Clock, SystemClock
 from tickwork.config.alerts import AlertSettings
 from tickwork.domain.admission import ClaimRules
+from tickwork.domain.autoschedule import AutoSettings
 from tickwork.domain.processors import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HEARTBEAT_SECONDS,
@@ -33,6 +34,7 @@ from tickwork.domain.queries import ControlState
 from tickwork.domain.retention import RetentionPolicy
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.errors import ConfigError
+from tickwork.runtime.autoscheduler import AutoScheduler
 from tickwork.runtime.backoff import StoreRetry
 from tickwork.runtime.dispatch import Dispatcher
 from tickwork.runtime.evaluator import DEFAULT_EVALUATE_SECONDS, Evaluator
@@ -71,6 +73,8 @@ class ProcessorSettings:
     # (jobs of ``tickwork.notify``); None: neither.
     alerts: AlertSettings | None = None
     alerts_interval_seconds: float = DEFAULT_EVALUATE_SECONDS
+    # [autoschedule] (with ``enabled``): the scheduler role runs its passes; None: no passes.
+    autoschedule: AutoSettings | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(self.roles - ROLES)
@@ -101,6 +105,7 @@ class Processor:
         self.scheduler: Scheduler | None = None
         self.pruner: Pruner | None = None
         self.evaluator: Evaluator | None = None
+        self.autoscheduler: AutoScheduler | None = None
         self.deliverer: Deliverer | None = None
         self._watch: Closeable | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,6 +155,10 @@ class Processor:
                     clock=self.clock,
                     interval_seconds=s.alerts_interval_seconds,
                     on_enqueued=self.notify_work,
+                )
+            if s.autoschedule is not None and s.autoschedule.enabled:
+                self.autoscheduler = AutoScheduler(
+                    store, s.autoschedule, clock=self.clock, on_changed=self._auto_changed
                 )
         self.reaper = Reaper(
             store,
@@ -203,6 +212,8 @@ class Processor:
             loops.append(("pruner", self.pruner.retry))
         if self.evaluator is not None:
             loops.append(("alerts", self.evaluator.retry))
+        if self.autoscheduler is not None:
+            loops.append(("autoschedule", self.autoscheduler.retry))
         return loops
 
     def notify_work(self) -> None:
@@ -220,6 +231,11 @@ class Processor:
         if self.scheduler is None or self._loop is None:
             return
         self._loop.call_soon_threadsafe(self.scheduler.wake)
+
+    def _auto_changed(self) -> None:
+        """An auto-rescheduling pass changed schedules (or queued a trial run)."""
+        self.notify_schedules()
+        self.notify_work()
 
     def notify_checks(self) -> None:
         """A heartbeat check went down or came back: wake the alert evaluator (safe from any
@@ -248,10 +264,14 @@ class Processor:
             await self.scheduler.start()
         if self.evaluator is not None:
             await self.evaluator.start()
+        if self.autoscheduler is not None:
+            await self.autoscheduler.start()
         log.info("processor %s started (%s)", self.settings.processor_id, self.settings.role)
 
     async def stop(self) -> None:
         """Stop firing, drain the worker, record the stop. Safe to call twice."""
+        if self.autoscheduler is not None:
+            await self.autoscheduler.stop()
         if self.evaluator is not None:
             await self.evaluator.stop()
         if self.scheduler is not None:

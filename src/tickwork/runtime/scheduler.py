@@ -16,6 +16,7 @@ from typing import Any
 
 from tickwork.clock import Clock, SystemClock
 from tickwork.domain.activity import MissedReason, NewMissedFire, missed_between
+from tickwork.domain.autoschedule import adjusted
 from tickwork.domain.calendars import Calendar, calendar_from_spec
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.limits import MisfirePolicy, OverlapPolicy
@@ -347,6 +348,8 @@ class Scheduler:
         return schedule
 
     def _plan(self, due: DueSchedule, now: datetime) -> Fire:
+        if due.auto_held:  # auto-disabled (circuit breaker open): no fire until restored
+            return Fire(due.task_name, due.next_fire_at, None, None)
         try:
             schedule = self.schedule_of(due.schedule, due.timezone)
         except Exception as exc:  # validated on the way in; never let one stop the others
@@ -363,11 +366,14 @@ class Scheduler:
                 nxt = self._round[(key, after)] = schedule.next_after(after)
             return nxt
 
+        # Auto-rescheduled (every n-th fire, an offset): the same fires, taken from the cache.
+        effective = adjusted(next_after, due.auto_stride, due.auto_offset_seconds)
+
         spec = due.policies.calendar
         calendar = None if spec is None else self.calendar_of(spec, due.task_name)
         return plan_fire(
             due,
-            next_after,
+            effective,
             now,
             self.settings.misfire_grace_seconds,
             calendar=calendar,

@@ -29,6 +29,7 @@ from tickwork.errors import ConfigError
 from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.alerts import Alerts
+from tickwork.service.autoschedule import AutoSchedules
 from tickwork.service.checks import Checks
 from tickwork.service.context import Context
 from tickwork.service.definitions import BulkReport, Definitions, task_table
@@ -58,6 +59,8 @@ class Service:
         self.checks = Checks(ctx)
         # The weekly report: made, drawn, sent (``service/report.py``), checks' uptime in it.
         self.reports = Reports(ctx, self.failure_groups, self.alerts, self.checks.uptimes)
+        # Auto-rescheduling's overrides undone (``service/autoschedule.py``).
+        self.autoschedules = AutoSchedules(ctx)
 
     @property
     def store(self) -> Store:
@@ -102,6 +105,10 @@ class Service:
         return await self.definitions.search(
             query, after=after, offset=offset, limit=limit, with_last=with_last
         )
+
+    async def undo_reschedule(self, name: str) -> Task:
+        """The job's defined schedule back: what auto-rescheduling changed undone (audited)."""
+        return await self.autoschedules.undo(name)
 
     async def set_enabled(self, name: str, enabled: bool) -> Task:
         return await self.definitions.set_enabled(name, enabled)

@@ -37,6 +37,7 @@ from tickwork.domain.tasks import (
 )
 from tickwork.store.access import Accounts, AuditLog
 from tickwork.store.alerting import Alerting
+from tickwork.store.autoscheduling import AutoScheduling
 from tickwork.store.checking import CheckReads, Checks
 from tickwork.store.observing import (
     Activity,
@@ -495,6 +496,7 @@ class RuntimeStore(
     RunEventWrites,
     Pruning,
     Alerting,
+    AutoScheduling,
     CheckReads,
     Protocol,
 ):

@@ -451,8 +451,11 @@ class PassLock:
     lock held on a connection of its own for the whole pass (the server frees it if the
     process dies)."""
 
-    def __init__(self, db: Database, local: threading.Lock, conn: Connection | None) -> None:
+    def __init__(
+        self, db: Database, local: threading.Lock, conn: Connection | None, key: int
+    ) -> None:
         self._db = db
+        self._key = key
         self._local = local
         self._conn = conn
         self._held = True
@@ -463,40 +466,41 @@ class PassLock:
         self._held = False
         try:
             if self._conn is not None:
-                await self._db.call(_unlock, self._conn)
+                await self._db.call(_unlock, self._conn, self._key)
         finally:
             self._local.release()
 
 
-_local_locks: dict[int, threading.Lock] = {}
+_local_locks: dict[tuple[int, int], threading.Lock] = {}
 _local_guard = threading.Lock()
 
 
-async def lock(db: Database) -> PassLock | None:
+async def lock(db: Database, key: int = PRUNE_LOCK_KEY) -> PassLock | None:
     """``Store.lock_pruning``: one pass per database in this process, and one across processes
-    on PostgreSQL (``pg_try_advisory_lock``: who does not get it skips the pass)."""
+    on PostgreSQL (``pg_try_advisory_lock``: who does not get it skips the pass). Other passes
+    that run once for the cluster (auto-rescheduling) take it with their own ``key``."""
     with _local_guard:
-        local = _local_locks.setdefault(id(db.engine), threading.Lock())
+        local = _local_locks.setdefault((id(db.engine), key), threading.Lock())
     if not local.acquire(blocking=False):
         return None
     conn: Connection | None = None
     try:
         if db.engine.dialect.name == "postgresql":
-            conn = await db.call(_try_lock, db.engine)
+            conn = await db.call(_try_lock, db.engine, key)
             if conn is None:
                 local.release()
                 return None
     except BaseException:
         local.release()
         raise
-    return PassLock(db, local, conn)
+    return PassLock(db, local, conn, key)
 
 
-def _try_lock(engine: Engine) -> Connection | None:
+def _try_lock(engine: Engine, key: int) -> Connection | None:
     """A connection holding the advisory lock, or None when another session holds it."""
     conn = engine.connect()
     try:
-        got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": PRUNE_LOCK_KEY})
+        got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         held = bool(got.scalar())
         conn.commit()  # the lock is the session's: no transaction stays open meanwhile
     except BaseException:
@@ -508,9 +512,9 @@ def _try_lock(engine: Engine) -> Connection | None:
     return conn
 
 
-def _unlock(conn: Connection) -> None:
+def _unlock(conn: Connection, key: int) -> None:
     try:
-        conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": PRUNE_LOCK_KEY})
+        conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         conn.commit()
     finally:
         conn.close()

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from tickwork.domain.access import ApiToken, AuditEntry, NewAuditEntry, Role, Scope, User
 from tickwork.domain.admission import restricts_claims
+from tickwork.domain.autoschedule import Breaker, Override
 from tickwork.domain.jobs import (
     TERMINAL_STATES,
     Completion,
@@ -230,6 +231,9 @@ DUE_COLUMNS = (
     "max_retries",
     "policies",
     *PAUSE_COLUMNS,
+    "auto_stride",
+    "auto_offset_seconds",
+    "auto_breaker",
 )
 
 
@@ -246,6 +250,9 @@ def due_schedule(row: Sequence[Any], codec: Codec = CORE) -> DueSchedule:
         max_attempts=row[7] + 1,
         policies=policies_from_dict(codec.json(row[8])),
         pause=pause_of(row[9:13], codec),
+        auto_stride=row[13],
+        auto_offset_seconds=row[14],
+        auto_held=row[15] is not None,
         active_jobs=row[len(DUE_COLUMNS)],
     )
 
@@ -425,6 +432,38 @@ def task_from_row(row: Mapping[Any, Any]) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         pause=pause_of([row[c] for c in PAUSE_COLUMNS]),
+        auto=override_of([row[c] for c in OVERRIDE_COLUMNS]),
+    )
+
+
+# Auto-rescheduling's override of a task (domain.autoschedule.Override), in this order.
+OVERRIDE_COLUMNS = (
+    "auto_stride",
+    "auto_offset_seconds",
+    "auto_breaker",
+    "auto_breaker_at",
+    "auto_probe_job_id",
+    "auto_changed_at",
+)
+
+
+def override_values(o: Override) -> dict[str, Any]:
+    """The ``OVERRIDE_COLUMNS`` of an override."""
+    breaker = None if o.breaker is Breaker.CLOSED else o.breaker.value
+    values = (o.stride, o.offset_seconds, breaker, o.breaker_at, o.probe_job_id, o.changed_at)
+    return dict(zip(OVERRIDE_COLUMNS, values, strict=True))
+
+
+def override_of(values: Sequence[Any], codec: Codec = CORE) -> Override:
+    """The override of the ``OVERRIDE_COLUMNS`` values, in order."""
+    stride, offset, breaker, breaker_at, probe, changed_at = values
+    return Override(
+        stride=stride,
+        offset_seconds=offset,
+        breaker=Breaker.CLOSED if breaker is None else Breaker(breaker),
+        breaker_at=None if breaker_at is None else codec.time(breaker_at),
+        probe_job_id=probe,
+        changed_at=None if changed_at is None else codec.time(changed_at),
     )
 
 

@@ -94,6 +94,14 @@ tasks = sa.Table(
     sa.Column("paused_by", sa.String(200)),
     sa.Column("pause_reason", sa.Text),
     sa.Column("pause_until", UTCDateTime),
+    # Auto-rescheduling's override (domain.autoschedule.Override), apart from the defined
+    # schedule: a sync never writes it, undo resets it. auto_breaker NULL: closed.
+    sa.Column("auto_stride", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("auto_offset_seconds", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("auto_breaker", sa.String(16)),
+    sa.Column("auto_breaker_at", UTCDateTime),
+    sa.Column("auto_probe_job_id", sa.BigInteger),
+    sa.Column("auto_changed_at", UTCDateTime),
 )
 sa.Index(
     "ix_tickwork_tasks_claim_limited",

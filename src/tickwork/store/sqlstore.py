@@ -35,6 +35,7 @@ from tickwork.domain.alert_records import (
 )
 from tickwork.domain.alert_states import AlertState
 from tickwork.domain.alerts import RunFact
+from tickwork.domain.autoschedule import Override, OverrideWrite
 from tickwork.domain.checks import Check, CheckSpec, Ping
 from tickwork.domain.failures import FailedJob
 from tickwork.domain.insights import Surroundings
@@ -72,6 +73,7 @@ from tickwork.store import (
     jobs,
     latest,
     metrics,
+    overrides,
     ping_history,
     processors,
     retention,
@@ -412,6 +414,25 @@ class SqlStore(SqlAccess):
 
     async def count_missed_fires(self, query: MissedFireQuery) -> list[MissedCount]:
         return await self._db.read(activity.count_missed, query)
+
+    # --- auto-rescheduling ---------------------------------------------------------------------
+    async def lock_autoschedule(self) -> PruneLock | None:
+        return await retention.lock(self._db, overrides.AUTOSCHEDULE_LOCK_KEY)
+
+    async def auto_overrides(self, task_names: Sequence[str]) -> dict[str, Override]:
+        if not task_names:
+            return {}
+        return await self._db.read(overrides.overrides, self._backend, task_names)
+
+    async def job_states(self, job_ids: Sequence[int]) -> dict[int, str]:
+        if not job_ids:
+            return {}
+        return await self._db.read(overrides.job_states, job_ids)
+
+    async def write_overrides(self, writes: Sequence[OverrideWrite]) -> list[bool]:
+        if not writes:
+            return []
+        return await self._db.write(overrides.write, writes)
 
     # --- retention ------------------------------------------------------------------------------
     async def lock_pruning(self) -> PruneLock | None:

@@ -165,6 +165,14 @@ async def resume_job(request: Request, principal: Triggerer, name: JobName) -> J
     return _out(svc, await svc.resume_task(name))
 
 
+@router.post("/{name}/undo-reschedule", summary="Undo what auto-rescheduling changed")
+async def undo_reschedule(request: Request, principal: Writer, name: JobName) -> JobOut:
+    """The job's defined schedule back: the stretched interval, the spread offset and the
+    circuit breaker reset (audited `job.undo_reschedule`). 409 when nothing was changed."""
+    svc = service_for(request, principal)
+    return _out(svc, await svc.undo_reschedule(name))
+
+
 @router.post("/{name}/trigger", status_code=202, summary="Run a job now")
 async def trigger_job(
     request: Request,

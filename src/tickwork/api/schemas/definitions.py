@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tickwork.api.schemas.common import StrictIn
 from tickwork.domain.jobs import RunStatus
 from tickwork.domain.tasks import MAX_PAUSE_REASON, Task, TaskKind
-from tickwork.wire import PauseOut, QueueJobOut, pause_out
+from tickwork.wire import AutoOut, PauseOut, QueueJobOut, auto_out, pause_out
 
 
 # The API's view of a definition, not the CLI's (``cli.render.task_dict``): what POST takes,
@@ -36,6 +36,10 @@ class JobOut(BaseModel):
         False, description="Its schedule is paused: its fires are missed fires (`paused`)."
     )
     pause: PauseOut | None = Field(None, description="The pause, while it is paused.")
+    auto: AutoOut | None = Field(
+        None,
+        description="What auto-rescheduling changed of its schedule; null: the definition's.",
+    )
     definition: dict[str, Any] = Field(
         description="The definition as a [[jobs]] table of tickwork.toml (what POST takes)."
     )
@@ -115,6 +119,7 @@ def job_out(task: Task, table: dict[str, Any], last_run_status: RunStatus | None
         updated_at=task.updated_at,
         paused=task.pause is not None,
         pause=pause_out(task.pause),
+        auto=auto_out(task.auto),
         definition=table,
     )
 

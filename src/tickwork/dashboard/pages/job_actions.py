@@ -1,6 +1,7 @@
-"""What a job definition's controls do: trigger now, enable, disable, delete. Each acts through
-the service for the looker (audited with their name) and comes back to the page it came from.
-Enabling and disabling need the trigger scope, as over the REST API."""
+"""What a job definition's controls do: trigger now, enable, disable, delete, undo an
+auto-rescheduling. Each acts through the service for the looker (audited with their name) and
+comes back to the page it came from. Enabling and disabling need the trigger scope, undoing an
+auto-rescheduling the write scope (as editing), as over the REST API."""
 
 from __future__ import annotations
 
@@ -69,4 +70,10 @@ async def pause(request: Request, name: str, who: Triggerer) -> RedirectResponse
 @router.post("/jobs/{name}/resume")
 async def resume(request: Request, name: str, who: Triggerer) -> RedirectResponse:
     await service_for(request, who.principal).resume_task(name)
+    return await back(request, f"/jobs/{name}")
+
+
+@router.post("/jobs/{name}/undo-reschedule")
+async def undo_reschedule(request: Request, name: str, who: Writer) -> RedirectResponse:
+    await service_for(request, who.principal).undo_reschedule(name)
     return await back(request, f"/jobs/{name}")
