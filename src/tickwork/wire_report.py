@@ -56,6 +56,12 @@ class ReportPausedOut(Shape):
     until: datetime | None
 
 
+class ReportAutoDisabledOut(Shape):
+    task: str
+    since: datetime | None
+    trial_queued: bool
+
+
 class ReportCheckOut(Shape):
     name: str
     status: str  # at the report's end
@@ -91,6 +97,7 @@ class ReportOut(Shape):
     incident_count: int
     paused: list[ReportPausedOut]
     disabled: list[str]
+    auto_disabled: list[ReportAutoDisabledOut]  # held by auto-rescheduling's circuit breaker
     queue_wait_p95_seconds: float | None
     previous_queue_wait_p95_seconds: float | None
     checks: list[ReportCheckOut]  # empty without heartbeat checks
@@ -169,6 +176,10 @@ def report_out(r: Report) -> ReportOut:
             for p in r.paused
         ],
         disabled=list(r.disabled),
+        auto_disabled=[
+            ReportAutoDisabledOut(task=a.task_name, since=a.since, trial_queued=a.trial_queued)
+            for a in r.auto_disabled
+        ],
         queue_wait_p95_seconds=r.queue_wait_p95_seconds,
         previous_queue_wait_p95_seconds=r.previous_queue_wait_p95_seconds,
         checks=[

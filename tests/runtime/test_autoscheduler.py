@@ -24,10 +24,12 @@ from tickwork.domain.tasks import HttpTarget, TaskDefinition, TaskSource
 from tickwork.errors import InvalidStateError
 from tickwork.runtime.autoscheduler import AutoScheduler
 from tickwork.runtime.evaluator import Evaluator
+from tickwork.runtime.notify.report_mail import render_html, render_text
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.store import SqlStore
+from tickwork.wire_report import report_out
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SETTINGS = AutoSettings(enabled=True, cooldown_seconds=3600)
@@ -296,3 +298,17 @@ async def test_alert_kinds_fire_on_the_override_and_resolve_on_undo(store: SqlSt
     await evaluator.evaluate()
     state = (await store.alert_states(["moved"]))[AlertKey("moved", "task:load")]
     assert state.status is Status.OK
+
+
+async def test_the_weekly_report_lists_auto_disabled_jobs(store: SqlStore) -> None:
+    clock = FakeClock(T0)
+    await define(store, http("etl"), http("fine"))
+    await finish(store, "etl", ["failed", "failed", "failed"], T0)
+    await AutoScheduler(store, SETTINGS, clock=clock).run_once()
+    report = await Service(Context(store, clock=clock, resolve=None)).report(since="7d")
+    assert [(a.task_name, a.since, a.trial_queued) for a in report.auto_disabled] == [
+        ("etl", T0, False)
+    ]
+    assert 'data-auto-disabled="etl"' in render_html(report)
+    assert "etl: auto-disabled" in render_text(report, None)
+    assert report_out(report).auto_disabled[0].task == "etl"

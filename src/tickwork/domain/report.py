@@ -106,6 +106,16 @@ class PausedJob:
 
 
 @dataclass(frozen=True)
+class AutoDisabledJob:
+    """A job whose schedule auto-rescheduling's circuit breaker holds (``domain.autoschedule``):
+    since when, and whether its trial run is queued (half-open)."""
+
+    task_name: str
+    since: datetime | None
+    trial_queued: bool
+
+
+@dataclass(frozen=True)
 class CheckUptime:
     """A heartbeat check's share of the range it was alive (``uptime`` None: nothing was
     expected), its status at the range's end and the seconds of each status in the range
@@ -142,6 +152,7 @@ class Report:
     previous_queue_wait_p95_seconds: float | None
     # Heartbeat checks; empty (and the section left out) where there are none.
     checks: tuple[CheckUptime, ...] = field(default_factory=tuple)
+    auto_disabled: tuple[AutoDisabledJob, ...] = field(default_factory=tuple)
 
     @property
     def runs(self) -> int:

@@ -25,10 +25,12 @@ from typing import Any
 from tickwork.callables import Resolver
 from tickwork.domain.alert_records import HISTORY_LIMIT, AlertKey, TransitionRecord
 from tickwork.domain.alert_states import AlertState
+from tickwork.domain.autoschedule import Breaker
 from tickwork.domain.channels import EmailChannel
 from tickwork.domain.report import (
     TOP_FAILURES,
     TOP_INCIDENTS,
+    AutoDisabledJob,
     CheckUptime,
     FailureLine,
     JobLine,
@@ -188,6 +190,11 @@ class Reports:
             ),
             disabled=tuple(
                 sorted(t.name for t in own if t.definition.schedule and not t.definition.enabled)
+            ),
+            auto_disabled=tuple(
+                AutoDisabledJob(t.name, t.auto.breaker_at, t.auto.breaker is Breaker.HALF_OPEN)
+                for t in sorted(own, key=lambda t: t.name)
+                if t.auto.held
             ),
             queue_wait_p95_seconds=current.overall.waits.quantile(0.95),
             previous_queue_wait_p95_seconds=previous.overall.waits.quantile(0.95),

@@ -204,11 +204,15 @@ def render_text(report: Report, base_url: str | None = None) -> str:
             )
     else:
         lines.append("  no incidents")
-    if report.paused or report.disabled:
+    if report.paused or report.disabled or report.auto_disabled:
         lines += ["", "PAUSED AND DISABLED JOBS"]
         for p in report.paused:
             until = "until resumed" if p.until is None else f"until {moment(p.until)}"
             lines.append(f"  {p.task_name}: paused by {p.paused_by} ({p.reason}), {until}")
+        for a in report.auto_disabled:
+            since = "" if a.since is None else f" {moment(a.since)}"
+            trial = "trial run queued" if a.trial_queued else "circuit breaker open"
+            lines.append(f"  {a.task_name}: auto-disabled{since} ({trial})")
         lines += [f"  {name}: disabled" for name in report.disabled]
     if report.checks:
         lines += ["", "HEARTBEAT CHECKS"]
