@@ -16,7 +16,7 @@ import functools
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tickwork.callables import Resolver, resolve_callable
@@ -310,9 +310,10 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-async def wake_on_events(feed: EventFeed, wake: Callable[[], None]) -> None:
-    """Call ``wake`` when a run finishes, a fire is missed or a processor goes down, in any
-    process of the store (the alert evaluator then evaluates without waiting for its tick)."""
+async def wake_on_events(feed: EventFeed, wake: Callable[[Iterable[str] | None], None]) -> None:
+    """Call ``wake`` when a run finishes or a fire is missed (with its job's name), or a
+    processor goes down (with None: everything), in any process of the store (the alert
+    evaluator then evaluates without waiting for its tick)."""
     from tickwork.service.events import FIRE_MISSED, PROCESSOR_DOWN, RUN_FINISHED
 
     kinds = {RUN_FINISHED, FIRE_MISSED, PROCESSOR_DOWN}
@@ -323,8 +324,9 @@ async def wake_on_events(feed: EventFeed, wake: Callable[[], None]) -> None:
             log.warning("alerts: cannot follow the event feed (%s); retrying", exc)
             await asyncio.sleep(5.0)
             continue
-        async for _event in subscription:
-            wake()
+        async for event in subscription:
+            task = getattr(event.subject, "task_name", None)
+            wake(None if event.type == PROCESSOR_DOWN or task is None else [task])
         if not subscription.dropped:
             return  # the feed closed (shutdown); a dropped subscriber follows it again
 

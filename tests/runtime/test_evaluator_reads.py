@@ -75,3 +75,59 @@ async def test_statements_per_tick_do_not_grow_with_rules(store: SqlStore) -> No
     # More tasks than any chunk of names a statement once took (200): still one per kind.
     many = await statements_of_a_tick(store, 260)
     assert many == few
+
+
+async def test_a_wake_up_for_some_jobs_steps_only_their_rules(store: SqlStore) -> None:
+    """``evaluate(only=...)``: the per-job rules of those jobs, nothing else; the next full
+    evaluation steps everything."""
+    await store.add_missing_tasks([python_task(f"t{i}") for i in range(5)], {}, NOW)
+    table = {
+        "rules": rules_for(5),
+        "channels_default": ["ops"],
+        "channels": {"ops": {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": "s"}},
+    }
+    evaluator = Evaluator(store, alerts_from_table(table, {}), clock=FakeClock(NOW))
+    some = await evaluator.evaluate(["t1", "t3", "gone"])
+    assert some.subjects == 2 * 7  # t1's and t3's per-job rules; no check, queue or processor
+    assert (await evaluator.evaluate([])).subjects == 0
+    assert (await evaluator.evaluate()).subjects == 5 * 7 + 1  # the queue's backlog rule too
+
+
+async def test_the_loop_steps_everything_each_interval_however_often_woken(
+    store: SqlStore, monkeypatch: Any
+) -> None:
+    import asyncio
+
+    from tickwork.runtime import evaluator as module
+
+    monkeypatch.setattr(module, "WAKE_GATHER_SECONDS", 0.01)
+    await store.add_missing_tasks([python_task("t0")], {}, NOW)
+    table = {
+        "rules": rules_for(1),
+        "channels_default": ["ops"],
+        "channels": {"ops": {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": "s"}},
+    }
+    asked: list[frozenset[str] | None] = []
+
+    class Watched(Evaluator):
+        async def evaluate(self, only: Any = None) -> Any:
+            asked.append(None if only is None else frozenset(only))
+            return await super().evaluate(only)
+
+    evaluator = Watched(
+        store, alerts_from_table(table, {}), clock=FakeClock(NOW), interval_seconds=0.5
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20.0
+    await evaluator.start()
+    try:
+        # Woken every 10 ms, never idle for a whole interval, until the tick came again (a
+        # starved tick never comes: the deadline then fails the test).
+        while loop.time() < deadline and (asked.count(None) < 2 or frozenset({"t0"}) not in asked):
+            evaluator.wake(["t0"])
+            await asyncio.sleep(0.01)
+    finally:
+        await evaluator.stop()
+    assert asked[0] is None  # the first evaluation steps everything
+    assert frozenset({"t0"}) in asked  # wake-ups step their job
+    assert asked.count(None) >= 2, asked  # and the tick still comes

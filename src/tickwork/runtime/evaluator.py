@@ -8,14 +8,20 @@ the cluster: any number of evaluators (one per scheduler process) may evaluate t
 compare-and-set write decides which one stores a change, and only its transaction creates the
 delivery jobs, so each transition is sent once. An evaluator that lost a race reads the new
 state on its next tick.
+
+A wake-up for finished runs or missed fires names their jobs: it steps only the per-job rules
+and only for those jobs (their facts read, nobody else's), so an evaluation's cost follows
+what happened, not how many rules exist. Every rule and subject is stepped on the tick, at
+least every ``interval_seconds`` however often wake-ups come: what time alone changes (a fire
+going missed, a processor going silent, the backlog ageing) is seen then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -111,21 +117,29 @@ class Evaluator:
         self.retry = StoreRetry(log)
         self.last: Evaluation | None = None
         self._wake = asyncio.Event()
+        # What wake-ups since the last evaluation asked for: these jobs, or everything.
+        self._woken: set[str] = set()
+        self._woken_all = False
         self._loop = BackgroundLoop("tickwork-alerts", self._run)
 
     # --- one evaluation ----------------------------------------------------------------------
-    async def evaluate(self) -> Evaluation:
-        """Step every rule × subject at the clock's now and store what changed."""
+    async def evaluate(self, only: Iterable[str] | None = None) -> Evaluation:
+        """Step every rule × subject at the clock's now and store what changed; with ``only``
+        (job names), just the per-job rules' subjects of those jobs."""
         now = self.clock.now()
         rules = self.settings.rules
-        if not rules:
+        named = None if only is None else frozenset(only)
+        if named is not None:
+            rules = tuple(rule for rule in rules if rule.condition.per_task)
+        if not rules or named == frozenset():
             return Evaluation(now)
         states = await self.store.alert_states()
-        tasks = [
-            t
-            for t in await self.store.list_tasks(include_removed=False)
-            if t.definition.source is not TaskSource.BUILTIN
-        ]
+        found = (
+            await self.store.list_tasks(include_removed=False)
+            if named is None
+            else [t for t in await self.store.get_tasks(sorted(named)) if not t.removed]
+        )
+        tasks = [t for t in found if t.definition.source is not TaskSource.BUILTIN]
         processors: list[ProcessorInfo] = []
         if any(Facts.PROCESSORS in rule.condition.needs for rule in rules):
             processors = await self.store.list_processors()
@@ -138,7 +152,9 @@ class Evaluator:
         check_index = ScopeIndex((c.name, c.tags) for c in checks)
         known: dict[str, list[str]] = {}
         for key in states:
-            if key.subject != RULE_SUBJECT:
+            if key.subject != RULE_SUBJECT and (
+                named is None or key.subject.removeprefix("task:") in named
+            ):
                 known.setdefault(key.rule, []).append(key.subject)
         subjects = {
             rule.name: self._subjects(
@@ -266,8 +282,13 @@ class Evaluator:
         return _Facts(runs, running, batches, fires, heartbeats, oldest, failures, {}, overrides)
 
     # --- the loop ----------------------------------------------------------------------------
-    def wake(self) -> None:
-        """Evaluate soon (runs finished, a processor went away). Call on the loop's thread."""
+    def wake(self, tasks: Iterable[str] | None = None) -> None:
+        """Evaluate soon: for the jobs ``tasks`` (runs finished, fires missed), or everything
+        (None: a processor went away, a check changed). Call on the loop's thread."""
+        if tasks is None:
+            self._woken_all = True
+        else:
+            self._woken.update(tasks)
         self._wake.set()
 
     async def start(self) -> None:
@@ -278,18 +299,32 @@ class Evaluator:
         await self._loop.stop()
 
     async def _run(self) -> None:
+        only: frozenset[str] | None = None  # None: every rule and subject
+        last_full = time.monotonic()
         while True:
-            self._wake.clear()
+            if only is None:
+                last_full = time.monotonic()
             try:
-                await self.evaluate()
+                await self.evaluate(only)
             except Exception as exc:
                 await self.retry.failed(exc)
+                only = None
                 continue
             self.retry.succeeded()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_seconds)
-            if self._wake.is_set():
+            wait = max(0.0, last_full + self.interval_seconds - time.monotonic())
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                only = None  # the tick
+            else:
                 await asyncio.sleep(WAKE_GATHER_SECONDS)
+                due = time.monotonic() - last_full >= self.interval_seconds
+                only = None if self._woken_all or due else frozenset(self._woken)
+            # Taken: what wakes this up from now on (during the evaluation too) is the next one.
+            self._wake.clear()
+            if only is None:
+                self._woken_all = False
+            self._woken = set()
 
 
 def _facts_of(subject: str, task: str | None, facts: _Facts) -> SubjectFacts:
