@@ -37,6 +37,7 @@ from tickwork.domain.tasks import (
 )
 from tickwork.store.access import Accounts, AuditLog
 from tickwork.store.alerting import Alerting
+from tickwork.store.backfilling import BackfillRelease, Backfills
 from tickwork.store.checking import CheckReads, Checks
 from tickwork.store.observing import (
     Activity,
@@ -496,6 +497,7 @@ class RuntimeStore(
     Pruning,
     Alerting,
     CheckReads,
+    BackfillRelease,
     Protocol,
 ):
     """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats,
@@ -517,6 +519,7 @@ class Store(
     Rollups,
     Checks,
     CheckHistory,
+    Backfills,
     Protocol,
 ):
     """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""
