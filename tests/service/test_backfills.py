@@ -156,6 +156,8 @@ async def test_queue_releases_one_at_a_time_in_fire_order(
         (JobState.SCHEDULED, HELD_UNTIL),
         (JobState.SCHEDULED, HELD_UNTIL),
     ]
+    hold = await service.explain(jobs[1].id)
+    assert hold is not None and hold.policy == "backfill" and "its turn" in hold.detail
     # Nothing more while the first one is due or running.
     assert await store.release_backfills(NOW) == 0
     (claimed,) = await store.claim("w", 10, NOW, 60)

@@ -67,7 +67,7 @@ class Backfills:
             raise ConfigError(over_cap(schedule, name, start, end, cap), job=name, field="max")
         if dry_run or not fires:
             present = await ctx.store.present_fires(name, fires) if fires else 0
-            return BackfillResult(name, tuple(fires), len(fires) - present, present, True)
+            return BackfillResult(name, tuple(fires), len(fires) - present, present, dry_run)
         new = NewBackfill(
             task_name=name,
             range_start=start.astimezone(UTC),

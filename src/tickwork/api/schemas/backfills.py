@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from tickwork.api.schemas.common import StrictIn
 from tickwork.domain.backfills import MAX_FIRES_CEILING
 
 
 class BackfillIn(StrictIn):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
     from_: str = Field(
         alias="from",
         max_length=64,
