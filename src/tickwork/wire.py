@@ -105,6 +105,9 @@ class QueueJobOut(Shape):
         description="The user, token or operator that queued or triggered it; null for "
         "schedule fires and programs"
     )
+    backfill_id: int | None = Field(
+        default=None, description="The backfill that created it (triggered_by backfill)"
+    )
 
 
 def queue_job_out(job: Job) -> QueueJobOut:
@@ -129,6 +132,7 @@ def queue_job_out(job: Job) -> QueueJobOut:
         lease_expires_at=job.lease_expires_at,
         last_error=job.last_error,
         requested_by=job.requested_by,
+        backfill_id=job.backfill_id,
     )
 
 

@@ -235,6 +235,7 @@ async def test_every_route_refuses_unknown_query_parameters(
         "{run_id}": "1",
         "{token_id}": "1",
         "{fingerprint}": "0123abcd",
+        "{backfill_id}": "1",
     }
     # Heartbeat checks (by name) and their pings (by UUID, or ping key and slug).
     values.update({"{key}": "backup", "{uuid}": "backup", "{first}": "k", "{second}": "s"})

@@ -384,6 +384,7 @@ from tickwork.cli import (  # noqa: E402
     accounts,  # noqa: F401  (users, tokens, audit)
     activity,  # noqa: F401  (jobs events, missed)
     alerts,  # noqa: F401  (alerts list/history/ack/mute/test)
+    backfill,  # noqa: F401  (backfill JOB, backfill list/cancel)
     checks,  # noqa: F401  (checks create/list/show/pause/resume/ping/delete)
     failures,  # noqa: F401  (failures, failures retry/discard)
     ops,  # noqa: F401  (registers its commands)

@@ -63,6 +63,7 @@ class TriggeredBy(StrEnum):
     API = "api"  # a program: the Python API or the REST API
     WEBHOOK = "webhook"
     RETRY = "retry"
+    BACKFILL = "backfill"  # a past fire of the schedule, run by a backfill
 
 
 class RunStatus(StrEnum):
@@ -155,6 +156,7 @@ class NewJob:
     # The person or token that asked for it (``access.requester_of``); None for schedule
     # fires and programs.
     requested_by: str | None = None
+    backfill_id: int | None = None  # the backfill that creates it (``domain.backfills``)
 
     def watchdog(self, job_id: int) -> NewJob | None:
         """The deadline job to create once this job got ``job_id``: it watches that job and is
@@ -191,6 +193,7 @@ class Job:
     lease_expires_at: datetime | None
     last_error: str | None
     requested_by: str | None = None
+    backfill_id: int | None = None  # the backfill that created it
 
     @property
     def run_triggered_by(self) -> TriggeredBy:

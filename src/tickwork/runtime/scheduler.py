@@ -416,7 +416,11 @@ class Scheduler:
             # Loop: more may be due than one batch, and a lagging schedule (within the grace)
             # may still be due after it advanced.
             if handled == 0:
-                return created
+                break
+        # The next job of each queue backfill whose previous one ended (one read when none).
+        if await self.store.release_backfills(self.clock.now()) and self._on_fired:
+            self._on_fired()
+        return created
 
     async def start(self) -> None:
         self._loop.start()

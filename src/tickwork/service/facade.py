@@ -17,6 +17,7 @@ from tickwork.domain.activity import (
     RunEventKind,
 )
 from tickwork.domain.admission import Hold
+from tickwork.domain.backfills import Backfill, BackfillResult
 from tickwork.domain.failures import FAILURE_LIMIT, FailureReport
 from tickwork.domain.jobs import Job, JobState, Run, RunMark, TriggeredBy
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
@@ -30,6 +31,7 @@ from tickwork.service import audit, retention
 from tickwork.service.activity import Activity
 from tickwork.service.alerts import Alerts
 from tickwork.service.autoschedule import AutoSchedules
+from tickwork.service.backfills import DEFAULT_LIST_LIMIT, Backfills
 from tickwork.service.checks import Checks
 from tickwork.service.context import Context
 from tickwork.service.definitions import BulkReport, Definitions, task_table
@@ -55,6 +57,8 @@ class Service:
         self.failure_groups = Failures(ctx, self.jobs)
         # Alert rules, states, history, ack/mute, channel tests (``service/alerts.py``).
         self.alerts = Alerts(ctx)
+        # Past ranges of a schedule run again, cancellable as a whole (``service/backfills.py``).
+        self.backfills = Backfills(ctx)
         # Heartbeat checks and their pings (``service/checks.py``).
         self.checks = Checks(ctx)
         # The weekly report: made, drawn, sent (``service/report.py``), checks' uptime in it.
@@ -143,6 +147,32 @@ class Service:
 
     def task_table(self, task: Task) -> dict[str, Any]:
         return task_table(task)
+
+    # --- backfills -------------------------------------------------------------------------
+    async def backfill(
+        self,
+        name: str,
+        start: datetime,
+        end: datetime,
+        *,
+        overlap: str = "queue",
+        max_fires: int | None = None,
+        dry_run: bool = False,
+    ) -> BackfillResult:
+        return await self.backfills.backfill(
+            name, start, end, overlap=overlap, max_fires=max_fires, dry_run=dry_run
+        )
+
+    async def list_backfills(
+        self, task_name: str | None = None, limit: int = DEFAULT_LIST_LIMIT
+    ) -> list[Backfill]:
+        return await self.backfills.list_backfills(task_name, limit)
+
+    async def get_backfill(self, backfill_id: int) -> Backfill:
+        return await self.backfills.get(backfill_id)
+
+    async def cancel_backfill(self, backfill_id: int) -> tuple[Backfill, int]:
+        return await self.backfills.cancel(backfill_id)
 
     # --- jobs ------------------------------------------------------------------------------
     async def enqueue(

@@ -38,6 +38,7 @@ from tickwork.domain.tasks import (
 from tickwork.store.access import Accounts, AuditLog
 from tickwork.store.alerting import Alerting
 from tickwork.store.autoscheduling import AutoScheduling
+from tickwork.store.backfilling import BackfillRelease, Backfills
 from tickwork.store.checking import CheckReads, Checks
 from tickwork.store.observing import (
     Activity,
@@ -498,6 +499,7 @@ class RuntimeStore(
     Alerting,
     AutoScheduling,
     CheckReads,
+    BackfillRelease,
     Protocol,
 ):
     """What the processes' runtime needs: the worker, the scheduler, the reaper, heartbeats,
@@ -519,6 +521,7 @@ class Store(
     Rollups,
     Checks,
     CheckHistory,
+    Backfills,
     Protocol,
 ):
     """Every role: persistence for tasks, jobs, runs, processors, accounts, audit and control."""

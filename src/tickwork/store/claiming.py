@@ -27,6 +27,7 @@ from tickwork.domain.admission import (
     needs_admission,
     task_limiter,
 )
+from tickwork.domain.backfills import HELD_UNTIL
 from tickwork.domain.jobs import Job, JobState
 from tickwork.domain.limits import OverlapPolicy, Policies, policies_from_dict
 from tickwork.store.schema import PENDING_SQL, jobs, tasks
@@ -215,7 +216,9 @@ def explain(
     holds: dict[int, Hold] = {}
     due: list[Candidate] = []
     for row in rows:
-        if row.scheduled_at > now:
+        if row.scheduled_at >= HELD_UNTIL:
+            holds[row.id] = Hold("backfill", "waiting for its turn in its backfill (queue)")
+        elif row.scheduled_at > now:
             what = "a retry backoff" if row.state == JobState.RETRYING.value else "its time"
             holds[row.id] = Hold("schedule", f"waiting for {what}", until=row.scheduled_at)
         else:

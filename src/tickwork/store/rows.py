@@ -276,6 +276,7 @@ NEW_JOB_COLUMNS = (
     "last_error",
     "watch_job_id",
     "requested_by",
+    "backfill_id",
 )
 
 
@@ -299,6 +300,7 @@ def new_job_row(j: NewJob, now: datetime, codec: Codec = CORE) -> tuple[Any, ...
         j.skip_reason,
         j.watch_job_id,
         j.requested_by,
+        j.backfill_id,
     )
 
 

@@ -16,12 +16,14 @@ FAILED_SQL = ("failed", "timeout")
 
 # A task's jobs that count as "a previous run is still active" for its overlap policy: running,
 # due, retrying, or a fire of its schedule waiting for its time (e.g. a calendar's opening).
-# A one-off job waiting for a later time (an enqueue with a delay) is not active yet; its time
-# is compared with ``:horizon``, that of the fires being made. One text for every dialect
+# A one-off job waiting for a later time (an enqueue with a delay), or a backfill's job waiting
+# for its turn, is not active yet; its time is compared with ``:horizon``, that of the fires
+# being made. One text for every dialect
 # (sqlite3 and SQLAlchemy's ``text`` both take ``:name`` parameters), over jobs aliased ``j``.
 ACTIVE_FOR_OVERLAP = (
     "(j.state IN ('available', 'retrying', 'running')"
-    " OR (j.state = 'scheduled' AND (j.fire_at IS NOT NULL OR j.scheduled_at <= :horizon)))"
+    " OR (j.state = 'scheduled' AND ((j.fire_at IS NOT NULL AND j.backfill_id IS NULL)"
+    " OR j.scheduled_at <= :horizon)))"
 )
 
 
@@ -151,6 +153,8 @@ jobs = sa.Table(
     sa.Column("cancel_requested_at", UTCDateTime),
     # Who asked for the job when a person or token did (a user or token name), else None.
     sa.Column("requested_by", sa.String(200)),
+    # The backfill that created the job (``tickwork_backfills``), else None.
+    sa.Column("backfill_id", sa.BigInteger),
     # One job per schedule fire, however many schedulers race for it.
     sa.UniqueConstraint("task_name", "fire_at", name="uq_tickwork_jobs_fire"),
 )
@@ -171,6 +175,13 @@ sa.Index(
     sqlite_where=jobs.c.state == "running",
 )
 sa.Index("ix_tickwork_jobs_task", jobs.c.task_name, jobs.c.id)
+sa.Index(
+    "ix_tickwork_jobs_backfill",
+    jobs.c.backfill_id,
+    jobs.c.state,
+    postgresql_where=jobs.c.backfill_id.isnot(None),
+    sqlite_where=jobs.c.backfill_id.isnot(None),
+)
 # Retention walks finished jobs by age; pending and running jobs (no finished_at) stay out.
 sa.Index(
     "ix_tickwork_jobs_finished",
@@ -626,4 +637,33 @@ check_hours = sa.Table(
     sa.Column("hour", UTCDateTime, primary_key=True),
     sa.Column("check_uuid", sa.String(36), primary_key=True),
     *(sa.Column(f"{part}_seconds", sa.Float, nullable=False) for part in CHECK_HOUR_PARTS),
+)
+
+# Backfills: a schedule run for a past range (``domain.backfills``); their jobs carry the ID
+# (``tickwork_jobs.backfill_id``). ``queue_open``: a ``queue`` backfill with jobs still waiting
+# for their turn, which the scheduler releases one at a time.
+backfills = sa.Table(
+    "tickwork_backfills",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("task_name", sa.String(200), nullable=False),
+    sa.Column("range_start", UTCDateTime, nullable=False),
+    sa.Column("range_end", UTCDateTime, nullable=False),
+    sa.Column("overlap", sa.String(8), nullable=False),
+    sa.Column("max_fires", sa.Integer, nullable=False),
+    sa.Column("fires", sa.Integer, nullable=False),
+    sa.Column("jobs_created", sa.Integer, nullable=False),
+    sa.Column("jobs_present", sa.Integer, nullable=False),
+    sa.Column("requested_by", sa.String(200)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("cancelled_at", UTCDateTime),
+    sa.Column("cancelled_by", sa.String(200)),
+    sa.Column("queue_open", sa.Boolean, nullable=False),
+)
+sa.Index("ix_tickwork_backfills_task", backfills.c.task_name, backfills.c.id)
+sa.Index(
+    "ix_tickwork_backfills_open",
+    backfills.c.id,
+    postgresql_where=sa.text("queue_open"),
+    sqlite_where=sa.text("queue_open"),
 )

@@ -82,6 +82,7 @@ from tickwork.store import (
     tasks,
 )
 from tickwork.store.backend import Backend
+from tickwork.store.backfills import SqlBackfills
 from tickwork.store.base import Closeable
 from tickwork.store.checking import CheckSyncReport, PingWrite, RecordedPing
 from tickwork.store.database import Database
@@ -90,9 +91,9 @@ from tickwork.store.rollup_cache import RollupCache
 from tickwork.store.sql_access import SqlAccess
 
 
-class SqlStore(SqlAccess):
+class SqlStore(SqlAccess, SqlBackfills):
     """The ``Store`` on a SQLAlchemy engine; ``open.create_store`` builds it for a URL. Its
-    access roles (accounts, audit) are ``SqlAccess``'s."""
+    access roles (accounts, audit) are ``SqlAccess``'s, its backfills ``SqlBackfills``'s."""
 
     def __init__(self, db: Database, backend: Backend) -> None:
         self._db = db

@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 RUNS_PAGE = 50
 FIRES = 10
 MISSED = 20
+BACKFILLS = 10  # the newest, with their progress (``templates/_backfills.html``)
 STATS_SINCE = "7d"
 # The limit keys of a [[jobs]] table, as the configuration section lists them.
 LIMIT_KEYS = ("rate_limit", "key_rate_limit", "key_limit", "cooldown")
@@ -97,6 +98,7 @@ async def job_page(
     p50 = None if figures is None else figures.durations.quantile(0.5)
     p95 = None if figures is None else figures.durations.quantile(0.95)
     missed = await svc.missed_fires(MissedFireQuery(task_name=name, limit=MISSED))
+    backfills = await svc.list_backfills(name, BACKFILLS)
     return render(
         request,
         "job.html",
@@ -118,6 +120,7 @@ async def job_page(
             "p95": p95,
             "stats_since": STATS_SINCE,
             "missed": missed,
+            "backfills": backfills,
             "api_made": d.source is TaskSource.API,
             "defined_in": SOURCE_PLACES[d.source],
         },

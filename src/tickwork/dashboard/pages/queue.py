@@ -124,14 +124,14 @@ async def reschedule(request: Request, job_id: int, who: Triggerer) -> Response:
     return await back(request, f"/queue/{job_id}")
 
 
-def parse_local_time(text: str) -> datetime:
+def parse_local_time(text: str, field: str = "at") -> datetime:
     """A form's time: ``2026-12-07T09:30`` (UTC) or ISO 8601 with an offset."""
     if not text:
-        raise ConfigError("give the new time, e.g. 2026-12-07T09:30 (UTC)", field="at")
+        raise ConfigError("give the new time, e.g. 2026-12-07T09:30 (UTC)", field=field)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(
-            f"{text[:40]!r} is not a time; use YYYY-MM-DDTHH:MM (UTC)", field="at"
+            f"{text[:40]!r} is not a time; use YYYY-MM-DDTHH:MM (UTC)", field=field
         ) from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when

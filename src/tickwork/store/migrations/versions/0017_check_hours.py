@@ -6,7 +6,7 @@ pings and the newest of each kind before it by seeks, not by walking the older p
 Nothing to fill: hours are replayed and kept on the first report that needs them.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from tickwork.store.schema import UTCDateTime
 
 revision = "0017"
-down_revision = "0014"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
