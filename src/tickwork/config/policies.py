@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from tickwork.config.tables import Table, describe, show, substitute_tree
+from tickwork.domain.dependencies import After, Requirement, parse_after, parse_requires
 from tickwork.domain.limits import (
     DEFAULT_CATCH_UP_MAX,
     DEFAULT_CATCH_UP_WINDOW_SECONDS,
@@ -32,8 +33,11 @@ POLICY_KEYS = (
     "guard",
     "isolated",
     "calendar",
+    "after",
+    "requires",
 )
 _E = TypeVar("_E", bound=StrEnum)
+_D = TypeVar("_D", After, Requirement)
 
 
 def parse_calendars(value: object, environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -117,7 +121,21 @@ def parse_policies(
         guard=_guard(table),
         isolated=bool(isolated),
         calendar=_calendar(table, calendars, timezone),
+        after=_dependencies(table, "after", parse_after),
+        requires=_dependencies(table, "requires", parse_requires),
     )
+
+
+def _dependencies(
+    table: Table, key: str, parse: Callable[[object], tuple[_D, ...]]
+) -> tuple[_D, ...]:
+    value = table.data.get(key)
+    if value is None:
+        return ()
+    try:
+        return parse(value)
+    except ConfigError as exc:
+        raise table.error(key, exc.reason) from None
 
 
 def _choice(table: Table, key: str, enum: type[_E]) -> _E | None:

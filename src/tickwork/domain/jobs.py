@@ -63,6 +63,7 @@ class TriggeredBy(StrEnum):
     API = "api"  # a program: the Python API or the REST API
     WEBHOOK = "webhook"
     RETRY = "retry"
+    DEPENDENCY = "dependency"  # released by an upstream job's end (``after``)
 
 
 class RunStatus(StrEnum):
@@ -191,6 +192,8 @@ class Job:
     lease_expires_at: datetime | None
     last_error: str | None
     requested_by: str | None = None
+    # The upstream run whose end released this job (``after``), else None.
+    released_by_run_id: int | None = None
 
     @property
     def run_triggered_by(self) -> TriggeredBy:

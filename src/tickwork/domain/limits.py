@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tickwork.domain.dependencies import After, Requirement, parse_after, parse_requires
 from tickwork.domain.durations import parse_duration
 from tickwork.errors import ConfigError
 
@@ -83,6 +84,9 @@ class Policies:
     guard: str | None = None  # "module:function" called before each run
     isolated: bool = False  # Python tasks: run in a child process that can be killed
     calendar: dict[str, Any] | None = None  # a calendar spec (domain/calendars.py)
+    # Dependencies (domain/dependencies.py): run after these jobs end; fire only if these held.
+    after: tuple[After, ...] = ()
+    requires: tuple[Requirement, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -121,6 +125,10 @@ def policies_to_dict(p: Policies) -> dict[str, Any]:
         out["isolated"] = True
     if p.calendar is not None:
         out["calendar"] = p.calendar
+    if p.after:
+        out["after"] = [a.to_dict() for a in p.after]
+    if p.requires:
+        out["requires"] = [r.to_dict() for r in p.requires]
     if p.extra:
         out["extra"] = p.extra
     return out
@@ -148,5 +156,7 @@ def policies_from_dict(data: dict[str, Any] | None) -> Policies:
         guard=data.get("guard"),
         isolated=bool(data.get("isolated", False)),
         calendar=data.get("calendar"),
+        after=parse_after(data.get("after") or []),
+        requires=parse_requires(data.get("requires") or []),
         extra=data.get("extra") or {},
     )

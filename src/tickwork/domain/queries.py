@@ -69,6 +69,9 @@ class DueSchedule:
     active_jobs: int = 0  # the task's jobs pending or running now (for the overlap policy)
     # The task's pause, if any: the store hands out only tasks whose pause is over by then.
     pause: TaskPause | None = None
+    # The task's ``requires`` not met at this fire, described (``Requirement.describe``): the
+    # fire does not run (a missed fire ``dependency``). Found by the store as it fires.
+    unmet: tuple[str, ...] = ()
 
 
 # Decides, for one due schedule, the job to create (if any) and the next fire time.

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 # The newest migration in migrations/versions. Known here so that checking a database's schema
 # needs neither Alembic nor its scripts; tests/store/test_migrations.py keeps it equal to
 # Alembic's head.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0015"
 VERSION_TABLE = "tickwork_alembic_version"
 REVISION_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
 _SCRIPTS = Path(__file__).with_name("migrations")

@@ -143,6 +143,8 @@ jobs = sa.Table(
     sa.Column("cancel_requested_at", UTCDateTime),
     # Who asked for the job when a person or token did (a user or token name), else None.
     sa.Column("requested_by", sa.String(200)),
+    # The upstream run whose end released this job (``after``, domain/dependencies.py).
+    sa.Column("released_by_run_id", sa.BigInteger),
     # One job per schedule fire, however many schedulers race for it.
     sa.UniqueConstraint("task_name", "fire_at", name="uq_tickwork_jobs_fire"),
 )
@@ -200,6 +202,16 @@ sa.Index(
     jobs.c.watch_job_id,
     postgresql_where=jobs.c.watch_job_id.isnot(None),
     sqlite_where=jobs.c.watch_job_id.isnot(None),
+)
+# One release per downstream task and upstream run, however often the run is read again; the
+# latest release of a task (fan-in: what came since) is the top of its range.
+sa.Index(
+    "uq_tickwork_jobs_released_by",
+    jobs.c.task_name,
+    jobs.c.released_by_run_id,
+    unique=True,
+    postgresql_where=jobs.c.released_by_run_id.isnot(None),
+    sqlite_where=jobs.c.released_by_run_id.isnot(None),
 )
 # Failed, timed-out and cancelled jobs are few and worth finding; an index over every state
 # would be rewritten twice per job and lured SQLite's planner away from the pending index.
@@ -270,6 +282,16 @@ task_latest = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
 )
 sa.Index("ix_tickwork_task_latest_status", task_latest.c.status, task_latest.c.task_name)
+
+# How far the release of downstream jobs has read the runs (``store/dependencies.py``): one
+# row, the highest run ID below which every run was handled.
+dependency_cursor = sa.Table(
+    "tickwork_dependency_cursor",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
 
 processors = sa.Table(
     "tickwork_processors",
