@@ -77,6 +77,11 @@ class QueueJobOut(Shape):
         description="The user, token or operator that queued or triggered it; null for "
         "schedule fires and programs"
     )
+    released_by_run_id: int | None = Field(
+        default=None,
+        description="The upstream run whose end released it (the job's `after`); null for "
+        "jobs not released by a dependency",
+    )
 
 
 def queue_job_out(job: Job) -> QueueJobOut:
@@ -101,6 +106,7 @@ def queue_job_out(job: Job) -> QueueJobOut:
         lease_expires_at=job.lease_expires_at,
         last_error=job.last_error,
         requested_by=job.requested_by,
+        released_by_run_id=job.released_by_run_id,
     )
 
 

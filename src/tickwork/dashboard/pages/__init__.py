@@ -12,6 +12,7 @@ from tickwork.dashboard.pages import (
     audit,
     auth,
     checks,
+    dependencies,
     failures,
     job,
     job_actions,
@@ -52,6 +53,7 @@ PAGE_MODULES = (
     jobs,
     job_edit,
     job,
+    dependencies,
     report,
 )
 
@@ -59,6 +61,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "/", Scope.JOBS_READ),
     NavItem("Jobs", "/jobs", Scope.JOBS_READ),
     NavItem("Queue", "/queue", Scope.JOBS_READ),
+    NavItem("Dependencies", "/dependencies", Scope.JOBS_READ),
     NavItem("Failures", "/failures", Scope.JOBS_READ),
     NavItem("Checks", "/checks", Scope.JOBS_READ),
     NavItem("Alerts", "/alerts", Scope.JOBS_READ),
