@@ -15,11 +15,11 @@ from tickwork.domain.activity import MissedFireQuery, MissedReason
 from tickwork.domain.dependencies import After, Requirement, UpstreamOn
 from tickwork.domain.jobs import JobState, RunStatus, TriggeredBy
 from tickwork.domain.limits import Policies
-from tickwork.domain.queries import JobQuery
+from tickwork.domain.queries import DueSchedule, JobQuery
 from tickwork.domain.tasks import ShellTarget, TaskDefinition, TaskSource
 from tickwork.errors import ConfigError
 from tickwork.runtime.processor import Processor, ProcessorSettings
-from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
+from tickwork.runtime.scheduler import Scheduler, SchedulerSettings, plan_fire
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.store import SqlStore
@@ -143,3 +143,27 @@ async def test_a_processor_releases_a_chain(store: SqlStore) -> None:
         assert published.triggered_by is TriggeredBy.DEPENDENCY
     finally:
         await processor.stop()
+
+
+def test_an_unmet_requirement_holds_the_fire_before_the_overlap_policy() -> None:
+    fire_at = MORNING + timedelta(minutes=30)
+    due = DueSchedule(
+        task_name="report",
+        schedule="30 8 * * *",
+        timezone="UTC",
+        next_fire_at=fire_at,
+        args=[],
+        kwargs={},
+        priority=0,
+        max_attempts=1,
+        active_jobs=1,  # overlap=skip would skip it
+        unmet=("extract succeeded since 08:00 (2026-03-02T07:00:00+00:00)",),
+    )
+    fire = plan_fire(due, lambda after: after + timedelta(days=1), fire_at, 5)
+    assert fire.job is None and fire.extra_jobs == () and not fire.cancel_active
+    (missed,) = fire.missed
+    assert missed.reason is MissedReason.DEPENDENCY and not missed.skipped_job
+    assert missed.detail == (
+        "requirement not met: extract succeeded since 08:00 (2026-03-02T07:00:00+00:00)"
+    )
+    assert fire.next_fire_at == fire_at + timedelta(days=1)

@@ -1,8 +1,10 @@
 """The dependencies of the live definitions as a graph to show: each job's upstream jobs (its
-``after`` entries and ``requires``) and downstream jobs, and the columns of a drawing."""
+``after`` entries and ``requires``) and downstream jobs, and the columns of a drawing; kept a
+few seconds per process (``DependencyCache``), as every job page shows them."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from tickwork.domain.dependencies import (
@@ -13,6 +15,10 @@ from tickwork.domain.dependencies import (
     depth_of,
 )
 from tickwork.domain.tasks import Task
+from tickwork.store.base import TaskReads
+
+# How long a process shows the dependencies it read (changes made in it clear them at once).
+DEPENDENCY_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,3 +73,25 @@ def dependency_view(tasks: list[Task]) -> DependencyView:
 
 def _required(req: Requirement, downstream: str) -> Link:
     return Link(req.job, downstream, "requires", req.on, req.since)
+
+
+class DependencyCache:
+    """The view of the live definitions, read again when older than ``ttl_seconds`` or after
+    ``clear`` (a definition changed in this process): a job page does not read every
+    definition each time."""
+
+    def __init__(self, store: TaskReads, ttl_seconds: float = DEPENDENCY_CACHE_SECONDS) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._view: tuple[float, DependencyView] | None = None
+
+    async def view(self) -> DependencyView:
+        now = time.monotonic()
+        if self._view is not None and now - self._view[0] < self._ttl:
+            return self._view[1]
+        view = dependency_view(await self._store.list_tasks(include_removed=False))
+        self._view = (now, view)
+        return view
+
+    def clear(self) -> None:
+        self._view = None

@@ -32,7 +32,7 @@ from tickwork.service.alerts import Alerts
 from tickwork.service.checks import Checks
 from tickwork.service.context import Context
 from tickwork.service.definitions import BulkReport, Definitions, task_table
-from tickwork.service.dependencies import DependencyView, dependency_view
+from tickwork.service.dependencies import DependencyView
 from tickwork.service.failures import DEFAULT_SINCE, Failures
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery, TaskFilter, TaskPage
@@ -137,7 +137,7 @@ class Service:
 
     async def dependencies(self) -> DependencyView:
         """The dependencies among the live definitions (``after`` and ``requires``)."""
-        return dependency_view(await self.definitions.tasks(include_removed=False))
+        return await self.ctx.dependencies.view()
 
     def task_table(self, task: Task) -> dict[str, Any]:
         return task_table(task)

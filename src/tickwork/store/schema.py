@@ -203,8 +203,7 @@ sa.Index(
     postgresql_where=jobs.c.watch_job_id.isnot(None),
     sqlite_where=jobs.c.watch_job_id.isnot(None),
 )
-# One release per downstream task and upstream run, however often the run is read again; the
-# latest release of a task (fan-in: what came since) is the top of its range.
+# One release per downstream task and upstream run (store/dependencies.py); a task's latest.
 sa.Index(
     "uq_tickwork_jobs_released_by",
     jobs.c.task_name,
@@ -283,8 +282,7 @@ task_latest = sa.Table(
 )
 sa.Index("ix_tickwork_task_latest_status", task_latest.c.status, task_latest.c.task_name)
 
-# How far the release of downstream jobs has read the runs (``store/dependencies.py``): one
-# row, the highest run ID below which every run was handled.
+# How far releasing downstream jobs has read the runs: every run up to ``run_id`` was handled.
 dependency_cursor = sa.Table(
     "tickwork_dependency_cursor",
     metadata,
