@@ -46,6 +46,9 @@ async def test_api_and_cli_show_which_run_released_a_job(
     assert got.json()["job"]["triggered_by"] == "dependency"
     shown = cli_json(["jobs", "get", str(job_id)], tmp_path, {"TICKWORK_DATABASE_URL": sqlite_url})
     assert shown["released_by_run_id"] == run_id
+    env = {"TICKWORK_DATABASE_URL": sqlite_url}
+    load = cli_json(["jobs", "show", "load"], tmp_path, env)
+    assert load["after"] == [{"job": "extract", "on": "success"}] and load["requires"] == []
     definition = (await site.client.get("/api/jobs/load")).json()
     assert "extract" in str(definition)
 

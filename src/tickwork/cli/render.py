@@ -81,6 +81,8 @@ def task_dict(task: Task) -> dict[str, Any]:
         "updated_at": iso(task.updated_at),
         "paused": task.pause is not None,
         "pause": pause_dict(task.pause),
+        "after": [a.to_dict() for a in d.policies.after],
+        "requires": [r.to_dict() for r in d.policies.requires],
     }
 
 
