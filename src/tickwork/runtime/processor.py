@@ -41,7 +41,7 @@ from tickwork.runtime.heartbeat import Heartbeat
 from tickwork.runtime.notify.delivery import Deliverer
 from tickwork.runtime.pruner import Pruner
 from tickwork.runtime.reaper import Reaper
-from tickwork.runtime.releaser import DEFAULT_SETTLE_SECONDS, Releaser
+from tickwork.runtime.releaser import Releaser
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
 from tickwork.runtime.worker import Worker, WorkerSettings
 from tickwork.store.base import Closeable, RuntimeStore
@@ -145,14 +145,8 @@ class Processor:
                 clock=self.clock,
                 on_fired=self.notify_work,
             )
-            # Jobs after their upstreams (``after``); SQLite's one writer records runs in ID
-            # order, PostgreSQL's concurrent transactions do not (see the releaser).
-            self.releaser = Releaser(
-                store,
-                clock=self.clock,
-                settle_seconds=None if store.dialect == "sqlite" else DEFAULT_SETTLE_SECONDS,
-                on_released=self.notify_work,
-            )
+            # Jobs after their upstreams (``after``).
+            self.releaser = Releaser(store, clock=self.clock, on_released=self.notify_work)
             if s.alerts is not None and s.alerts.rules:
                 self.evaluator = Evaluator(
                     store,

@@ -69,13 +69,13 @@ class Releaser:
         *,
         clock: Clock | None = None,
         interval_seconds: float = DEFAULT_RELEASE_INTERVAL_SECONDS,
-        settle_seconds: float | None = None,
+        settle_seconds: float | None = DEFAULT_SETTLE_SECONDS,
         on_released: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.interval_seconds = interval_seconds
-        # None: runs become visible in ID order (SQLite's one writer), no settling needed.
+        # None: no settling. SQLite needs none: its one writer makes runs visible in ID order.
         self.settle_seconds = settle_seconds
         self._on_released = on_released
         self._loop = BackgroundLoop("tickwork-releaser", self._run)
@@ -97,7 +97,7 @@ class Releaser:
 
     def _settled(self, now: datetime) -> int | None:
         """The newest run ID the cursor may move to: one seen ``settle_seconds`` ago."""
-        if self.settle_seconds is None:
+        if self.settle_seconds is None or self.store.dialect == "sqlite":
             return None
         edge = now - timedelta(seconds=self.settle_seconds)
         old = [top for when, top in self._seen if when <= edge]
