@@ -1,7 +1,8 @@
 """The dependency graph as inline SVG, drawn on the server: one box per job (a link to its page),
 columns by the longest chain of upstreams, an arrow per dependency (solid: ``after``, dashed:
 released on failure or any end, dotted: ``requires``). A pure function of the view; colours
-come from CSS classes, and the figure says what it shows in an ``aria-label``."""
+come from CSS classes, and the figure says what it shows in an ``aria-label`` (a ``group``, not
+an ``img``: its boxes are links)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def dependency_svg(view: DependencyView) -> Markup:
     label = f"Dependencies of {len(place)} jobs: {len(view.links)} links"
     parts = [
         f'<svg class="depgraph" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="group" '
         f'aria-label="{escape(label)}">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" '
