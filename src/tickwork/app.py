@@ -229,6 +229,8 @@ class Tickwork:
         guard: str | None = None,
         isolated: bool = False,
         calendar: str | dict[str, Any] | None = None,
+        after: str | Sequence[str | dict[str, str]] | None = None,
+        requires: Sequence[dict[str, str]] | None = None,
     ) -> TaskDecorator: ...
 
     def task(  # type: ignore[misc]  # mypy cannot match a ParamSpec across overloads
@@ -262,6 +264,8 @@ class Tickwork:
         guard: str | None = None,
         isolated: bool = False,
         calendar: str | dict[str, Any] | None = None,
+        after: str | Sequence[str | dict[str, str]] | None = None,
+        requires: Sequence[dict[str, str]] | None = None,
     ) -> TaskHandle[P, R] | TaskDecorator:
         """Define a task from a sync or async function, optionally on a schedule.
 
@@ -270,6 +274,9 @@ class Tickwork:
         ``catch_up_max``, ``rate_limit`` and ``key_rate_limit`` (``"10 per 1m"``), ``key_limit``,
         ``cooldown``, ``guard`` (``"module:function"``), ``isolated`` and ``calendar`` (the name
         of a ``[calendars.NAME]`` of the config file, or a spec dict). ``None``: the default.
+        Dependencies (docs/dependencies.md): ``after`` (job names, or ``{"job": ..., "on":
+        "success" | "finished" | "failed"}``) and ``requires`` (``{"job": ..., "since":
+        "08:00" | "30m"}``).
 
         Retries: a failure is retried up to ``max_retries`` times with ``backoff``, except
         auth, validation and config errors (and ``tickwork.Fail``); ``retry_on`` (only these)
@@ -323,6 +330,8 @@ class Tickwork:
                             "guard": guard,
                             "isolated": isolated,
                             "calendar": calendar,
+                            "after": None if after is None else _listed(after),
+                            "requires": None if requires is None else list(requires),
                         },
                         job=task_name,
                         calendars=self._config.calendars,
@@ -502,3 +511,7 @@ class _Portal:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return future.result()
+
+
+def _listed(value: str | Sequence[str | dict[str, str]]) -> list[str | dict[str, str]]:
+    return [value] if isinstance(value, str) else list(value)

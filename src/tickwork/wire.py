@@ -108,6 +108,11 @@ class QueueJobOut(Shape):
     backfill_id: int | None = Field(
         default=None, description="The backfill that created it (triggered_by backfill)"
     )
+    released_by_run_id: int | None = Field(
+        default=None,
+        description="The upstream run whose end released it (the job's `after`); null for "
+        "jobs not released by a dependency",
+    )
 
 
 def queue_job_out(job: Job) -> QueueJobOut:
@@ -133,6 +138,7 @@ def queue_job_out(job: Job) -> QueueJobOut:
         last_error=job.last_error,
         requested_by=job.requested_by,
         backfill_id=job.backfill_id,
+        released_by_run_id=job.released_by_run_id,
     )
 
 

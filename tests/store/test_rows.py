@@ -171,7 +171,7 @@ def test_mappers_convert_by_column_type_per_codec() -> None:
     epoch = T0.timestamp()
     raw = (
         7, "t", "running", "[1]", '{"a": 2}', 3, "k", None, epoch, 1, 4, "api", None, epoch,
-        epoch, None, "w", epoch + 60, None, "alice", 5,
+        epoch, None, "w", epoch + 60, None, "alice", 5, None,
     )  # fmt: skip
     job = sqlite_queue.job_from_tuple(raw)
     assert job.state is JobState.RUNNING and job.triggered_by is TriggeredBy.API
@@ -183,7 +183,7 @@ def test_mappers_convert_by_column_type_per_codec() -> None:
     tokyo = T0.astimezone(ZoneInfo("Asia/Tokyo"))
     pg_row = (
         *raw[:3], [1], {"a": 2}, *raw[5:8], tokyo, *raw[9:13], tokyo, tokyo, None, "w",
-        tokyo + timedelta(seconds=60), None, "alice", 5,
+        tokyo + timedelta(seconds=60), None, "alice", 5, None,
     )  # fmt: skip
     from_pg = pg_queue.job_from_tuple(pg_row)
     assert from_pg == job and from_pg.scheduled_at.tzinfo is UTC

@@ -53,7 +53,8 @@ def missed(
         list[str] | None,
         typer.Option(
             "--reason",
-            help="overlap, misfire, no_scheduler, calendar, disabled or paused (repeatable).",
+            help="overlap, misfire, no_scheduler, calendar, disabled, paused or dependency"
+            " (repeatable).",
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Missed fires listed.")] = 20,

@@ -83,6 +83,8 @@ def task_dict(task: Task) -> dict[str, Any]:
         "paused": task.pause is not None,
         "pause": pause_dict(task.pause),
         "auto": auto_dict(task.auto),
+        "after": [a.to_dict() for a in d.policies.after],
+        "requires": [r.to_dict() for r in d.policies.requires],
     }
 
 

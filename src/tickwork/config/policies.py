@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from tickwork.config.autoschedule import job_switches
 from tickwork.config.tables import Table, describe, show, substitute_tree
+from tickwork.domain.dependencies import After, Requirement, parse_after, parse_requires
 from tickwork.domain.limits import (
     DEFAULT_CATCH_UP_MAX,
     DEFAULT_CATCH_UP_WINDOW_SECONDS,
@@ -34,8 +35,11 @@ POLICY_KEYS = (
     "isolated",
     "calendar",
     "autoschedule",
+    "after",
+    "requires",
 )
 _E = TypeVar("_E", bound=StrEnum)
+_D = TypeVar("_D", After, Requirement)
 
 
 def parse_calendars(value: object, environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -120,12 +124,26 @@ def parse_policies(
         isolated=bool(isolated),
         calendar=_calendar(table, calendars, timezone),
         autoschedule=_autoschedule(table),
+        after=_dependencies(table, "after", parse_after),
+        requires=_dependencies(table, "requires", parse_requires),
     )
 
 
 def _autoschedule(table: Table) -> dict[str, bool]:
     value = table.data.get("autoschedule")
     return {} if value is None else job_switches(value, table)
+
+
+def _dependencies(
+    table: Table, key: str, parse: Callable[[object], tuple[_D, ...]]
+) -> tuple[_D, ...]:
+    value = table.data.get(key)
+    if value is None:
+        return ()
+    try:
+        return parse(value)
+    except ConfigError as exc:
+        raise table.error(key, exc.reason) from None
 
 
 def _choice(table: Table, key: str, enum: type[_E]) -> _E | None:

@@ -158,6 +158,8 @@ class MissedReason(StrEnum):
     # the job was paused (``tickwork jobs pause``), or processing was paused cluster-wide and
     # an earlier job still waited (overlap=skip)
     PAUSED = "paused"
+    # a ``requires`` of the job did not hold at the fire time (the text names it)
+    DEPENDENCY = "dependency"
 
 
 # A long gap (downtime, a long disable) is recorded as at most this many rows: the first fires

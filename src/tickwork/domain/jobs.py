@@ -64,6 +64,7 @@ class TriggeredBy(StrEnum):
     WEBHOOK = "webhook"
     RETRY = "retry"
     BACKFILL = "backfill"  # a past fire of the schedule, run by a backfill
+    DEPENDENCY = "dependency"  # released by an upstream job's end (``after``)
 
 
 class RunStatus(StrEnum):
@@ -194,6 +195,8 @@ class Job:
     last_error: str | None
     requested_by: str | None = None
     backfill_id: int | None = None  # the backfill that created it
+    # The upstream run whose end released this job (``after``), else None.
+    released_by_run_id: int | None = None
 
     @property
     def run_triggered_by(self) -> TriggeredBy:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tickwork.domain.dependencies import After, Requirement, parse_after, parse_requires
 from tickwork.domain.durations import parse_duration
 from tickwork.errors import ConfigError
 
@@ -85,6 +86,9 @@ class Policies:
     calendar: dict[str, Any] | None = None  # a calendar spec (domain/calendars.py)
     # Auto-rescheduling rules turned on or off for this task (domain/autoschedule.py).
     autoschedule: dict[str, bool] = field(default_factory=dict)
+    # Dependencies (domain/dependencies.py): run after these jobs end; fire only if these held.
+    after: tuple[After, ...] = ()
+    requires: tuple[Requirement, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +129,10 @@ def policies_to_dict(p: Policies) -> dict[str, Any]:
         out["calendar"] = p.calendar
     if p.autoschedule:
         out["autoschedule"] = p.autoschedule
+    if p.after:
+        out["after"] = [a.to_dict() for a in p.after]
+    if p.requires:
+        out["requires"] = [r.to_dict() for r in p.requires]
     if p.extra:
         out["extra"] = p.extra
     return out
@@ -153,5 +161,7 @@ def policies_from_dict(data: dict[str, Any] | None) -> Policies:
         isolated=bool(data.get("isolated", False)),
         calendar=data.get("calendar"),
         autoschedule=data.get("autoschedule") or {},
+        after=parse_after(data.get("after") or []),
+        requires=parse_requires(data.get("requires") or []),
         extra=data.get("extra") or {},
     )

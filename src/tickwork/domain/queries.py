@@ -74,6 +74,9 @@ class DueSchedule:
     auto_stride: int = 1
     auto_offset_seconds: int = 0
     auto_held: bool = False
+    # The task's ``requires`` not met at this fire, described (``Requirement.describe``): the
+    # fire does not run (a missed fire ``dependency``). Found by the store as it fires.
+    unmet: tuple[str, ...] = ()
 
 
 # Decides, for one due schedule, the job to create (if any) and the next fire time.

@@ -43,6 +43,7 @@ from tickwork.runtime.heartbeat import Heartbeat
 from tickwork.runtime.notify.delivery import Deliverer
 from tickwork.runtime.pruner import Pruner
 from tickwork.runtime.reaper import Reaper
+from tickwork.runtime.releaser import Releaser
 from tickwork.runtime.scheduler import Scheduler, SchedulerSettings
 from tickwork.runtime.worker import Worker, WorkerSettings
 from tickwork.store.base import Closeable, RuntimeStore
@@ -103,6 +104,7 @@ class Processor:
         self.clock = clock or SystemClock()
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
+        self.releaser: Releaser | None = None
         self.pruner: Pruner | None = None
         self.evaluator: Evaluator | None = None
         self.autoscheduler: AutoScheduler | None = None
@@ -148,6 +150,8 @@ class Processor:
                 clock=self.clock,
                 on_fired=self.notify_work,
             )
+            # Jobs after their upstreams (``after``).
+            self.releaser = Releaser(store, clock=self.clock, on_released=self.notify_work)
             if s.alerts is not None and s.alerts.rules:
                 self.evaluator = Evaluator(
                     store,
@@ -202,6 +206,8 @@ class Processor:
         loops = [("heartbeat", self.heartbeat.retry)]
         if self.scheduler is not None:
             loops.append(("scheduler", self.scheduler.retry))
+        if self.releaser is not None:
+            loops.append(("releaser", self.releaser.retry))
         if self.worker is not None:
             loops += [
                 ("worker claims", self.worker.claim_retry),
@@ -262,6 +268,8 @@ class Processor:
                 await self.pruner.start()
         if self.scheduler is not None:
             await self.scheduler.start()
+        if self.releaser is not None:
+            await self.releaser.start()
         if self.evaluator is not None:
             await self.evaluator.start()
         if self.autoscheduler is not None:
@@ -276,6 +284,8 @@ class Processor:
             await self.evaluator.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.releaser is not None:
+            await self.releaser.stop()
         if self.pruner is not None:
             await self.pruner.stop()
         if self.worker is not None:

@@ -85,6 +85,48 @@ def plan_fire(
     paused: bool = False,
     unattended: Unattended | None = None,
 ) -> Fire:
+    """``plan_schedule``'s fire, and none of its jobs when a ``requires`` of the task did not
+    hold (``due.unmet``): each of its fires is then a missed fire ``dependency`` naming the
+    requirements not met (checked before the overlap policy: such a fire would not run
+    whatever else is active)."""
+    if due.unmet:
+        due = dataclasses.replace(due, active_jobs=0)
+    fire = plan_schedule(
+        due,
+        next_after,
+        now,
+        grace_seconds,
+        calendar=calendar,
+        paused=paused,
+        unattended=unattended,
+    )
+    if not due.unmet:
+        return fire
+    jobs = [j for j in (fire.job, *fire.extra_jobs) if j is not None]
+    if not jobs:
+        return fire
+    why = "requirement not met: " + "; ".join(due.unmet)
+    log.info("task %s: %s", due.task_name, why)
+    reason = MissedReason.DEPENDENCY
+    held = tuple(
+        NewMissedFire(due.task_name, j.fire_at or fire.previous_next_fire_at, reason, why)
+        for j in jobs
+    )
+    return dataclasses.replace(
+        fire, job=None, extra_jobs=(), cancel_active=False, missed=fire.missed + held
+    )
+
+
+def plan_schedule(
+    due: DueSchedule,
+    next_after: Callable[[datetime], datetime],
+    now: datetime,
+    grace_seconds: float,
+    *,
+    calendar: Calendar | None = None,
+    paused: bool = False,
+    unattended: Unattended | None = None,
+) -> Fire:
     """What to do with a schedule whose ``next_fire_at`` has come, under the task's policies.
 
     A fire later than the grace period is a misfire (the process was down). By the task's
@@ -184,7 +226,7 @@ def _after_pause(
         # Only missed fires now; the next round (within the lookahead) makes the next job.
         return Fire(due.task_name, due.next_fire_at, first, None, missed=missed)
     resumed = dataclasses.replace(due, next_fire_at=first, pause=None)
-    fire = plan_fire(resumed, next_after, now, grace_seconds, **options)
+    fire = plan_schedule(resumed, next_after, now, grace_seconds, **options)
     return dataclasses.replace(fire, missed=missed + fire.missed)
 
 

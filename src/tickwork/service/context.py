@@ -21,6 +21,7 @@ from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS, TaskKind
 from tickwork.runtime.taskcache import TaskCache
 from tickwork.service.arguments import CallCheck
 from tickwork.service.audit import Change, record_all
+from tickwork.service.dependencies import DependencyCache
 from tickwork.store.base import Store
 
 
@@ -65,10 +66,13 @@ class Context:
     # Shared by every view: definitions read for enqueues, and call shapes known to fit.
     tasks: TaskCache = field(init=False, repr=False)
     calls: CallCheck = field(init=False, repr=False)
+    # The dependencies among the definitions, as job pages show them.
+    dependencies: DependencyCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tasks = TaskCache(self.store)
         self.calls = CallCheck(self.resolve)
+        self.dependencies = DependencyCache(self.store)
 
     def acting_for(self, actor: Principal, request_id: str | None = None) -> Context:
         """This context acting for ``actor`` (one per API request), whose enqueues are audited."""
@@ -87,6 +91,7 @@ class Context:
             self.on_checks_changed()
 
     def schedules_changed(self) -> None:
+        self.dependencies.clear()  # definitions changed
         if self.on_schedules_changed is not None:
             self.on_schedules_changed()
 

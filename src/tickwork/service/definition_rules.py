@@ -15,6 +15,7 @@ from tickwork.callables import Resolver, resolve_callable
 from tickwork.config.jobs import definition_table
 from tickwork.domain.arguments import check_call, check_json, signature_of
 from tickwork.domain.calendars import Calendar, calendar_from_spec
+from tickwork.domain.dependencies import DependencyGraph, cycle_text
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.schedules import parse_schedule
 from tickwork.domain.tasks import PythonTarget, Task, TaskDefinition, TaskKind, TaskSource
@@ -35,9 +36,13 @@ REDACTED = "<redacted>"
 def validate_definitions(
     definitions: Sequence[TaskDefinition],
     resolve: Resolver | None = resolve_callable,
+    *,
+    others: Sequence[TaskDefinition] | None = None,
 ) -> None:
     """Everything that can be checked before writing: unique names, schedules, arguments
-    (JSON; with ``resolve``, against the task's signature), importability."""
+    (JSON; with ``resolve``, against the task's signature), importability, and dependencies
+    (``check_dependencies``: no cycle; with ``others``, the stored definitions besides these,
+    no unknown upstream)."""
     seen: set[str] = set()
     for defn in definitions:
         if defn.name in seen:
@@ -63,6 +68,32 @@ def validate_definitions(
                 resolve(defn.policies.guard)
             except ConfigError as exc:
                 raise ConfigError(exc.reason, job=defn.name, field="guard") from None
+    check_dependencies(definitions, others)
+
+
+def check_dependencies(
+    definitions: Sequence[TaskDefinition], others: Sequence[TaskDefinition] | None = None
+) -> None:
+    """The ``after`` edges of ``definitions`` and ``others`` form no cycle (``ConfigError``
+    naming it, ``a → b → a``); with ``others`` given (every other definition there is), each
+    ``after`` and ``requires`` of ``definitions`` names a job that exists."""
+    names = {d.name for d in definitions}
+    every = [*definitions, *(o for o in others or () if o.name not in names)]
+    if others is not None:
+        known = {d.name for d in every}
+        for defn in definitions:
+            for key, upstreams in (
+                ("after", [a.job for a in defn.policies.after]),
+                ("requires", [r.job for r in defn.policies.requires]),
+            ):
+                for upstream in upstreams:
+                    if upstream not in known:
+                        raise ConfigError(f"unknown job {upstream!r}", job=defn.name, field=key)
+    graph = DependencyGraph.of({d.name: d.policies.after for d in every if d.policies.after})
+    cycle = graph.cycle()
+    if cycle is not None:
+        first = next((n for n in cycle if n in names), cycle[0])
+        raise ConfigError(f"dependency cycle {cycle_text(cycle)}", job=first, field="after")
 
 
 def check_definition_arguments(defn: TaskDefinition, func: Callable[..., Any]) -> None:

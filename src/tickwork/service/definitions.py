@@ -63,7 +63,9 @@ class Definitions:
         """Validate all definitions, then make the store match them in one transaction. Each
         change is audited as made by the context's actor (a processor: ``processor:<id>``)."""
         ctx = self.ctx
-        validate_definitions(definitions, ctx.resolve)
+        stored = await ctx.store.list_tasks(include_removed=False)
+        others = [t.definition for t in stored if t.definition.source not in sources]
+        validate_definitions(definitions, ctx.resolve, others=others)
         now = ctx.clock.now()
         fires = {d.name: first_fire(d, now) for d in definitions}
         report = await ctx.store.sync_tasks(definitions, sources, fires, now)
@@ -269,7 +271,7 @@ class Definitions:
         same messages as tickwork.toml); source ``api``. ``ConflictError`` if the name exists;
         ``ConfigError`` if its kind is not in ``api_job_kinds``. Audited with the table."""
         ctx = self.ctx
-        defn = self._api_definition(table)
+        defn = self._api_definition(table, await self._others(table.get("name")))
         existing = await ctx.store.get_task(defn.name)
         if existing is not None:
             raise ConflictError(taken_message(existing))
@@ -296,7 +298,7 @@ class Definitions:
                 job=name,
                 field="name",
             )
-        defn = self._api_definition(merged_table(old, name, changes))
+        defn = self._api_definition(merged_table(old, name, changes), await self._others(name))
         now = ctx.clock.now()
         next_fire = task.next_fire_at
         rhythm = (defn.schedule, defn.timezone, defn.enabled)
@@ -315,11 +317,12 @@ class Definitions:
         first: a key found invalid is set back to its stored value and the rest checked again.
         Nothing is written."""
         task = await self._api_task(name, "changed")
+        others = await self._others(name)
         left = dict(changes)
         found: list[ConfigError] = []
         while True:
             try:
-                self._api_definition(merged_table(task.definition, name, left))
+                self._api_definition(merged_table(task.definition, name, left), others)
                 return found
             except ConfigError as exc:
                 found.append(exc)
@@ -340,13 +343,22 @@ class Definitions:
         await ctx.audit("job.delete", "job", name, before=audit_table(task.definition))
         return removed
 
-    def _api_definition(self, table: dict[str, Any]) -> TaskDefinition:
+    def _api_definition(
+        self, table: dict[str, Any], others: Sequence[TaskDefinition]
+    ) -> TaskDefinition:
         """A definition from API input, checked like tickwork.toml, then against what the API
-        may define (``definition_rules.check_api_definable``)."""
+        may define (``definition_rules.check_api_definable``) and against the ``others``'
+        dependencies (no unknown upstream, no cycle)."""
         defn = parse_job_table(table, self.ctx.calendars, TaskSource.API)
         check_api_definable(defn, self.ctx.api_job_kinds)
-        validate_definitions([defn], self.ctx.resolve)
+        validate_definitions([defn], self.ctx.resolve, others=others)
         return defn
+
+    async def _others(self, name: object) -> list[TaskDefinition]:
+        """The live definitions besides ``name`` (what an API definition's dependencies may
+        name)."""
+        stored = await self.ctx.store.list_tasks(include_removed=False)
+        return [t.definition for t in stored if t.name != name]
 
     async def _api_task(self, name: str, verb: str) -> Task:
         """A live task that was defined over the API (the only ones the API may change)."""

@@ -35,6 +35,7 @@ from tickwork.service.backfills import DEFAULT_LIST_LIMIT, Backfills
 from tickwork.service.checks import Checks
 from tickwork.service.context import Context
 from tickwork.service.definitions import BulkReport, Definitions, task_table
+from tickwork.service.dependencies import DependencyView
 from tickwork.service.failures import DEFAULT_SINCE, Failures
 from tickwork.service.jobs import EnqueueRequest, Jobs
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery, TaskFilter, TaskPage
@@ -144,6 +145,10 @@ class Service:
 
     async def delete_task(self, name: str) -> Task:
         return await self.definitions.delete(name)
+
+    async def dependencies(self) -> DependencyView:
+        """The dependencies among the live definitions (``after`` and ``requires``)."""
+        return await self.ctx.dependencies.view()
 
     def task_table(self, task: Task) -> dict[str, Any]:
         return task_table(task)

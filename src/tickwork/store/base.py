@@ -8,12 +8,13 @@ method is atomic: it commits all its changes or none. Stores speak domain types,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.admission import ClaimRules, Hold
+from tickwork.domain.dependencies import DependencyGraph, ReleasePass
 from tickwork.domain.failures import FailedJob
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
 from tickwork.domain.queries import (
@@ -487,10 +488,40 @@ class Control(ControlReads, Protocol):
         ...
 
 
+class Releases(Protocol):
+    """Releasing downstream jobs (``after``) from their upstreams' final runs
+    (``runtime.releaser``)."""
+
+    async def release_dependents(
+        self,
+        graph: DependencyGraph,
+        templates: Mapping[str, NewJob],
+        now: datetime,
+        *,
+        settled: int | None,
+        skip: frozenset[int] = frozenset(),
+        limit: int = 500,
+    ) -> ReleasePass | None:
+        """One pass, in one transaction: the final runs (their job ended with them) of the
+        graph's upstreams with IDs above the durable cursor (at most ``limit``, by ID; those in
+        ``skip``, handled already, left out). For each run and each edge whose ``on`` counts
+        its status, the downstream's job (``templates``: a task without one is not released)
+        is created ``available`` at ``now``, ``triggered_by`` ``dependency``, with
+        ``released_by_run_id`` the run, once: when each upstream of the downstream has such a
+        run above the downstream's last release (fan-in), and at most once per (downstream,
+        run) whatever happens (a unique index). The cursor then moves to the last run read (or
+        the newest run when fewer than ``limit`` were read), but not beyond ``settled`` (None:
+        no bound; PostgreSQL commits runs out of ID order). The first pass only sets the
+        cursor to the newest run: runs before it release nothing. None when another process
+        holds the pass (PostgreSQL: a transaction-scoped advisory lock)."""
+        ...
+
+
 class RuntimeStore(
     Lifecycle,
     JobQueue,
     Schedules,
+    Releases,
     TaskReads,
     Processors,
     ControlReads,

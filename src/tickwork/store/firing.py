@@ -1,18 +1,21 @@
 """Firing due schedules: one path for every dialect, over the statements of each (``FireSql``).
 
 In one transaction the due schedules are read and locked (each dialect its own way), the
-planner (pure) decides each fire, the schedules advance, overlap=replace cancels what the fire
+requirements of those that have some are checked (``with_requirements``), the planner (pure)
+decides each fire, the schedules advance, overlap=replace cancels what the fire
 replaces, the fired jobs are created once per (task, fire time), and the fires that did not
 become runs are recorded (``tickwork_missed_fires``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from tickwork.domain.activity import NewMissedFire
+from tickwork.domain.dependencies import UpstreamOn
 from tickwork.domain.jobs import NewJob
 from tickwork.domain.queries import DueSchedule, Fire, FirePlanner
 
@@ -44,6 +47,21 @@ class FireSql(Protocol):
     def notify(self) -> None:
         """Tell other processes' workers that jobs were made (at commit)."""
 
+    def requirement_met(self, task_name: str, on: UpstreamOn, since: datetime) -> bool:
+        """Whether ``task_name`` has a final run that ``on`` counts, finished at or after
+        ``since`` (``dependencies.requirement_sql``)."""
+        ...
+
+
+def with_requirements(sql: FireSql, due: DueSchedule) -> DueSchedule:
+    """``due`` with its ``requires`` that do not hold at its fire (``DueSchedule.unmet``)."""
+    unmet: list[str] = []
+    for req in due.policies.requires:
+        since = req.window_start(due.next_fire_at, due.timezone)
+        if not sql.requirement_met(req.job, req.on, since):
+            unmet.append(f"{req.describe()} ({since.astimezone(UTC).isoformat()})")
+    return dataclasses.replace(due, unmet=tuple(unmet)) if unmet else due
+
 
 def fire_due(
     sql: FireSql, now: datetime, horizon: datetime, limit: int, plan: FirePlanner
@@ -52,6 +70,7 @@ def fire_due(
     due = sql.due(horizon, limit)
     if not due:
         return 0, []
+    due = [with_requirements(sql, d) if d.policies.requires else d for d in due]
     fires = [plan(d) for d in due]
     sql.advance(fires)
     for f in fires:

@@ -155,6 +155,8 @@ jobs = sa.Table(
     sa.Column("requested_by", sa.String(200)),
     # The backfill that created the job (``tickwork_backfills``), else None.
     sa.Column("backfill_id", sa.BigInteger),
+    # The upstream run whose end released this job (``after``, domain/dependencies.py).
+    sa.Column("released_by_run_id", sa.BigInteger),
     # One job per schedule fire, however many schedulers race for it.
     sa.UniqueConstraint("task_name", "fire_at", name="uq_tickwork_jobs_fire"),
 )
@@ -219,6 +221,15 @@ sa.Index(
     jobs.c.watch_job_id,
     postgresql_where=jobs.c.watch_job_id.isnot(None),
     sqlite_where=jobs.c.watch_job_id.isnot(None),
+)
+# One release per downstream task and upstream run (store/dependencies.py); a task's latest.
+sa.Index(
+    "uq_tickwork_jobs_released_by",
+    jobs.c.task_name,
+    jobs.c.released_by_run_id,
+    unique=True,
+    postgresql_where=jobs.c.released_by_run_id.isnot(None),
+    sqlite_where=jobs.c.released_by_run_id.isnot(None),
 )
 # Failed, timed-out and cancelled jobs are few and worth finding; an index over every state
 # would be rewritten twice per job and lured SQLite's planner away from the pending index.
@@ -289,6 +300,15 @@ task_latest = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
 )
 sa.Index("ix_tickwork_task_latest_status", task_latest.c.status, task_latest.c.task_name)
+
+# How far releasing downstream jobs has read the runs: every run up to ``run_id`` was handled.
+dependency_cursor = sa.Table(
+    "tickwork_dependency_cursor",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
 
 processors = sa.Table(
     "tickwork_processors",

@@ -37,6 +37,7 @@ from tickwork.domain.alert_states import AlertState
 from tickwork.domain.alerts import RunFact
 from tickwork.domain.autoschedule import Override, OverrideWrite
 from tickwork.domain.checks import Check, CheckSpec, Ping
+from tickwork.domain.dependencies import DependencyGraph, ReleasePass
 from tickwork.domain.failures import FailedJob
 from tickwork.domain.insights import Surroundings
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob, Run, RunMark, RunStatus
@@ -68,6 +69,7 @@ from tickwork.store import (
     alerts,
     checks,
     control,
+    dependencies,
     failures,
     insights,
     jobs,
@@ -180,6 +182,27 @@ class SqlStore(SqlAccess, SqlBackfills):
         return await self._db.read(jobs.next_due_time)
 
     # --- schedules ----------------------------------------------------------------------------
+    async def release_dependents(
+        self,
+        graph: DependencyGraph,
+        templates: Mapping[str, NewJob],
+        now: datetime,
+        *,
+        settled: int | None,
+        skip: frozenset[int] = frozenset(),
+        limit: int = 500,
+    ) -> ReleasePass | None:
+        return await self._db.write(
+            dependencies.release,
+            self._backend,
+            graph,
+            templates,
+            now,
+            settled=settled,
+            skip=skip,
+            limit=limit,
+        )
+
     async def fire_due(
         self, now: datetime, limit: int, plan: FirePlanner, *, horizon: datetime | None = None
     ) -> tuple[int, list[int]]:

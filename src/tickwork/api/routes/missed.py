@@ -57,7 +57,7 @@ async def list_missed(
     limit: LimitParam = 100,
 ) -> CursorPage[MissedFireOut]:
     """Each fire of a schedule that did not become a run: `overlap`, `misfire`,
-    `no_scheduler`, `calendar`, `disabled` or `paused` (see the activity docs)."""
+    `no_scheduler`, `calendar`, `disabled`, `paused` or `dependency` (see the activity docs)."""
     svc = service_for(request, principal)
     query = _query(svc.clock.now(), task, since, reason, before_id=cursor, limit=limit)
     missed = await svc.missed_fires(query)

@@ -13,6 +13,7 @@ from tickwork.dashboard.pages import (
     auth,
     backfills,
     checks,
+    dependencies,
     failures,
     job,
     job_actions,
@@ -54,6 +55,7 @@ PAGE_MODULES = (
     jobs,
     job_edit,
     job,
+    dependencies,
     report,
 )
 
@@ -61,6 +63,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Overview", "/", Scope.JOBS_READ),
     NavItem("Jobs", "/jobs", Scope.JOBS_READ),
     NavItem("Queue", "/queue", Scope.JOBS_READ),
+    NavItem("Dependencies", "/dependencies", Scope.JOBS_READ),
     NavItem("Failures", "/failures", Scope.JOBS_READ),
     NavItem("Checks", "/checks", Scope.JOBS_READ),
     NavItem("Alerts", "/alerts", Scope.JOBS_READ),

@@ -1,6 +1,7 @@
 """A job's page (``/jobs/{name}``): its configuration, the next 10 fires with daylight-saving
 and calendar notes, a duration chart of its recent runs with the p50/p95 of the rollups, its
-run history (keyset: ``?before=<run id>``), its missed fires, and its actions."""
+run history (keyset: ``?before=<run id>``), its missed fires, its dependencies (upstream and
+downstream jobs, linked), and its actions."""
 
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ async def job_page(
     p95 = None if figures is None else figures.durations.quantile(0.95)
     missed = await svc.missed_fires(MissedFireQuery(task_name=name, limit=MISSED))
     backfills = await svc.list_backfills(name, BACKFILLS)
+    deps = await svc.dependencies()
     return render(
         request,
         "job.html",
@@ -121,6 +123,8 @@ async def job_page(
             "stats_since": STATS_SINCE,
             "missed": missed,
             "backfills": backfills,
+            "upstream": deps.upstream_of(name),
+            "downstream": deps.downstream_of(name),
             "api_made": d.source is TaskSource.API,
             "defined_in": SOURCE_PLACES[d.source],
         },

@@ -12,9 +12,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from tickwork.domain.activity import NewMissedFire
+from tickwork.domain.dependencies import UpstreamOn
 from tickwork.domain.jobs import NewJob, RunStatus
 from tickwork.domain.queries import DueSchedule, Fire, RunStats
 from tickwork.store import activity, enqueueing
+from tickwork.store.dependencies import requirement_params, requirement_sql
 from tickwork.store.postgres.watch import ALERTS_PAYLOAD, NOTIFY_CHANNEL
 from tickwork.store.rows import DUE_COLUMNS, due_schedule, new_job_values, pause_values
 from tickwork.store.runs import P95, TIMED_SQL
@@ -113,6 +115,12 @@ class FireStatements:
         found = self._conn.execute(query).all()
         active = self._active_counts([r[0] for r in found], horizon)
         return [due_schedule((*r, active.get(r[0], 0))) for r in found]
+
+    def requirement_met(self, task_name: str, on: UpstreamOn, since: datetime) -> bool:
+        query = sa.text(requirement_sql(on)).bindparams(
+            sa.bindparam("since", type_=UTCDateTime()), sa.bindparam("floor", type_=UTCDateTime())
+        )
+        return self._conn.execute(query, requirement_params(task_name, since)).first() is not None
 
     def _active_counts(self, names: list[str], horizon: datetime) -> dict[str, int]:
         if not names:

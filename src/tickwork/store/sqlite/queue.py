@@ -18,11 +18,13 @@ from typing import Any
 
 from tickwork.domain.activity import NewMissedFire
 from tickwork.domain.admission import ClaimRules
+from tickwork.domain.dependencies import UpstreamOn
 from tickwork.domain.jobs import Completion, Job, JobState, NewJob
 from tickwork.domain.queries import DueSchedule, Fire, FirePlanner
 from tickwork.store import claiming, enqueueing, firing, latest
 from tickwork.store.activity import INSERT_MISSED_SQL, missed_params
 from tickwork.store.claiming import Exclusions
+from tickwork.store.dependencies import requirement_params, requirement_sql
 from tickwork.store.rollups import (
     ERROR_ROLLUP_COLUMNS,
     KEY_ROLLUP_COLUMNS,
@@ -423,6 +425,11 @@ class FireStatements:
 
     def notify(self) -> None:
         return None  # the commit watcher of every process sees the commit
+
+    def requirement_met(self, task_name: str, on: UpstreamOn, since: datetime) -> bool:
+        params = requirement_params(task_name, since)
+        params = {**params, "since": _epoch(params["since"]), "floor": _epoch(params["floor"])}
+        return self._raw.execute(requirement_sql(on), params).fetchone() is not None
 
 
 def fire_due(

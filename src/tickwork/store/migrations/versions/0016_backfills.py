@@ -2,7 +2,7 @@
 counts, cancel) and ``tickwork_jobs.backfill_id``, the backfill that created a job.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from tickwork.store.schema import UTCDateTime
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
