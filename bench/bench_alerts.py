@@ -63,7 +63,8 @@ from tickwork.service.facade import Service
 from tickwork.service.jobs import EnqueueRequest
 from tickwork.store import SqlStore
 from tickwork.store.checks import check_values
-from tickwork.store.schema import checks, jobs, runs
+from tickwork.store.schema import jobs, runs
+from tickwork.store.schema_alerting import checks
 
 HERE = Path(__file__).resolve().parent
 TICKWORK = str(Path(sys.executable).parent / "tickwork")

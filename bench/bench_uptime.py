@@ -39,7 +39,7 @@ from tickwork.service.context import Context
 from tickwork.store import create_store
 from tickwork.store import migrate as migrations
 from tickwork.store.checks import check_values
-from tickwork.store.schema import check_pings, checks
+from tickwork.store.schema_alerting import check_pings, checks
 
 RESULTS = Path(__file__).parent / "results"
 DAYS = 8

@@ -18,7 +18,7 @@ from tickwork.service.checks import PingRequest
 from tickwork.service.context import Context
 from tickwork.service.facade import Service
 from tickwork.store import SqlStore
-from tickwork.store.schema import check_hours
+from tickwork.store.schema_alerting import check_hours
 from tickwork.wire_report import report_out
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)

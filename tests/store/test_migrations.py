@@ -12,7 +12,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tickwork.store import migrate
+from tickwork.store import (
+    migrate,
+    schema_alerting,  # noqa: F401 - its tables join the metadata
+)
 from tickwork.store.engines import create_engine
 from tickwork.store.schema import metadata
 

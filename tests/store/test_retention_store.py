@@ -13,6 +13,7 @@ from tickwork.domain.retention import RetentionPolicy, TaskRetention
 from tickwork.runtime.pruner import Pruner
 from tickwork.store import SqlStore, create_store
 from tickwork.store import schema as s
+from tickwork.store import schema_alerting as n
 
 POLICY = RetentionPolicy(
     runs_days=30,
@@ -247,7 +248,7 @@ async def test_alert_transitions_go_by_age_but_never_an_open_incidents(store: Sq
     e = store.engine
     rr.insert(
         e,
-        s.alert_transitions,
+        n.alert_transitions,
         [
             # task:a: an old incident, over (1, 2); a new one firing for 400 days (3), acked (4).
             rr.transition(1, "r", "task:a", 700),
@@ -270,7 +271,7 @@ async def test_alert_transitions_go_by_age_but_never_an_open_incidents(store: Sq
     )
     rr.insert(
         e,
-        s.alert_states,
+        n.alert_states,
         [
             rr.alert_state("r", "task:a", "firing", 400, 400),
             rr.alert_state("r", "task:b", "firing", 10, 10),
@@ -280,11 +281,11 @@ async def test_alert_transitions_go_by_age_but_never_an_open_incidents(store: Sq
     )
     policy = RetentionPolicy(alerts_days=180, pings_days=0, pause_seconds=0)
     dry = await pruner(store, policy).prune(dry_run=True)
-    assert dry.counts["alert_transitions"] == 7 and rr.count(e, s.alert_transitions) == 12
+    assert dry.counts["alert_transitions"] == 7 and rr.count(e, n.alert_transitions) == 12
     report = await pruner(store, policy).prune()
     assert report.counts["alert_transitions"] == 7
-    assert rr.ids(e, s.alert_transitions) == {3, 4, 7, 9, 10}
-    assert rr.count(e, s.alert_states) == 4  # states are not retention's
+    assert rr.ids(e, n.alert_transitions) == {3, 4, 7, 9, 10}
+    assert rr.count(e, n.alert_states) == 4  # states are not retention's
 
 
 async def test_pings_go_by_age_keeping_each_checks_newest(store: SqlStore) -> None:
@@ -293,7 +294,7 @@ async def test_pings_go_by_age_keeping_each_checks_newest(store: SqlStore) -> No
     # 3 old pings.
     rr.insert(
         e,
-        s.check_pings,
+        n.check_pings,
         [
             *(rr.ping(i, "a", 110 - 10 * i) for i in range(1, 7)),
             rr.ping(7, "a", 5),
@@ -312,33 +313,33 @@ async def test_pings_go_by_age_keeping_each_checks_newest(store: SqlStore) -> No
     assert dry.counts["check_pings"] == 5
     report = await pruner(store, policy).prune()
     assert report.counts["check_pings"] == 5
-    assert rr.ids(e, s.check_pings) == {6, 7, 8, 9, 10, 11, 12, 13}
+    assert rr.ids(e, n.check_pings) == {6, 7, 8, 9, 10, 11, 12, 13}
 
     none_kept = RetentionPolicy(pings_days=30, keep_last_pings=0, pause_seconds=0)
     assert (await pruner(store, none_kept).prune()).counts["check_pings"] == 6
-    assert rr.ids(e, s.check_pings) == {7, 8}
+    assert rr.ids(e, n.check_pings) == {7, 8}
 
 
 async def test_ping_batches_are_bounded(store: SqlStore) -> None:
-    rr.insert(store.engine, s.check_pings, [rr.ping(i, f"c{i % 3}", 100) for i in range(1, 31)])
+    rr.insert(store.engine, n.check_pings, [rr.ping(i, f"c{i % 3}", 100) for i in range(1, 31)])
     policy = RetentionPolicy(pings_days=30, keep_last_pings=2, pause_seconds=0)
     # One step per check, each bounded by its own oldest kept ping.
     found = [t for t in await store.prune_targets(policy, NOW) if t.step == "check_pings"]
     assert [t.check_uuid for t in found] == ["c0", "c1", "c2"]
     assert [(await store.count_prunable(t))["check_pings"] for t in found] == [8, 8, 8]
     assert await store.prune_batch(found[0], 7) == {"check_pings": 7}
-    assert rr.count(store.engine, s.check_pings) == 23
+    assert rr.count(store.engine, n.check_pings) == 23
 
 
 async def test_kept_check_hours_go_with_the_pings_of_their_age(store: SqlStore) -> None:
-    parts = {f"{part}_seconds": 0.0 for part in s.CHECK_HOUR_PARTS}
+    parts = {f"{part}_seconds": 0.0 for part in n.CHECK_HOUR_PARTS}
     rr.insert(
         store.engine,
-        s.check_hours,
+        n.check_hours,
         [{"check_uuid": "a", "hour": days_ago(d), **parts} for d in (40, 31, 29, 1)],
     )
     policy = RetentionPolicy(pings_days=30, pause_seconds=0)
     assert (await pruner(store, policy).prune()).counts["check_hours"] == 2
     with store.engine.connect() as conn:
-        left = conn.execute(sa.select(s.check_hours.c.hour)).scalars().all()
+        left = conn.execute(sa.select(n.check_hours.c.hour)).scalars().all()
     assert sorted(left) == [days_ago(29), days_ago(1)]

@@ -30,16 +30,8 @@ from tickwork.store.backend import Backend
 from tickwork.store.jobs import in_states
 from tickwork.store.rows import TableMap, columns, new_job_values
 from tickwork.store.runs import newest_runs
-from tickwork.store.schema import (
-    FAILED_SQL,
-    alert_channels,
-    alert_states,
-    alert_transitions,
-    jobs,
-    missed_fires,
-    runs,
-    tasks,
-)
+from tickwork.store.schema import FAILED_SQL, jobs, missed_fires, runs, tasks
+from tickwork.store.schema_alerting import alert_channels, alert_states, alert_transitions
 
 # Names (rules) per statement, and picks per UNION ALL (SQLite allows 500 terms in a compound
 # SELECT, and bounds parameters).

@@ -28,7 +28,7 @@ from tickwork.errors import ConflictError
 from tickwork.store.backend import Backend
 from tickwork.store.checking import CheckSyncReport, PingWrite, RecordedPing
 from tickwork.store.rows import TableMap, columns
-from tickwork.store.schema import check_hours, check_pings, checks
+from tickwork.store.schema_alerting import check_hours, check_pings, checks
 
 CHECKS = TableMap(
     checks,

@@ -18,7 +18,7 @@ from tickwork.domain.checks import FINISHES, Check, CheckStatus, PingKind
 from tickwork.domain.uptime import HOUR, HourFigures, KeptHours, PingHistory, PingMark, hour_runs
 from tickwork.store.backend import Backend
 from tickwork.store.checks import list_all
-from tickwork.store.schema import CHECK_HOUR_PARTS, check_hours, check_pings, checks
+from tickwork.store.schema_alerting import CHECK_HOUR_PARTS, check_hours, check_pings, checks
 
 _p = check_pings.c
 _MARK = (_p.check_uuid, _p.id, _p.kind, _p.at, _p.exit_status, _p.rid)

@@ -23,11 +23,7 @@ from tickwork.store import latest
 from tickwork.store.database import Database
 from tickwork.store.schema import (
     ACTIVE_SQL,
-    alert_states,
-    alert_transitions,
     audit,
-    check_hours,
-    check_pings,
     error_rollups,
     jobs,
     key_rollups,
@@ -37,6 +33,7 @@ from tickwork.store.schema import (
     runs,
     series_rollups,
 )
+from tickwork.store.schema_alerting import alert_states, alert_transitions, check_hours, check_pings
 
 # pg_try_advisory_lock key of pruning passes ("tw-prune" as an integer); other keys of the
 # store (claims, definitions) are different numbers.

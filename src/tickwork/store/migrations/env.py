@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from tickwork.store import schema_alerting  # noqa: F401 - its tables join the metadata
 from tickwork.store.migrate import VERSION_TABLE
 from tickwork.store.schema import metadata
 
