@@ -21,6 +21,7 @@ from tickwork.api.routes import (
     audit,
     checks,
     events,
+    explain,
     failures,
     health,
     jobs,
@@ -94,6 +95,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     routers = (
+        explain,  # before jobs: /api/jobs/{name}/explain
         jobs,
         schedules,
         queue,
