@@ -20,6 +20,7 @@ from tickwork.domain.admission import Hold
 from tickwork.domain.jobs import PENDING_STATES, Job, JobState
 from tickwork.domain.processors import ROLE_SCHEDULER
 from tickwork.domain.queries import ProcessorInfo
+from tickwork.domain.report import count_fires
 from tickwork.domain.schedules import Schedule
 from tickwork.domain.tasks import Task
 
@@ -40,6 +41,7 @@ DEFAULT_WINDOW_SECONDS = 3600
 # The fires of one window answered at most (a per-second schedule has 7,200 in two hours);
 # the rest are counted.
 MAX_EXPLAINED_FIRES = 200
+_MICROSECOND = timedelta(microseconds=1)
 # Audit entries of the definition read at most (its newest up to the window's end).
 MAX_CHANGES_READ = 200
 
@@ -142,16 +144,15 @@ def explain(facts: ExplainFacts) -> Explanation:
     for m in sorted(facts.missed, key=lambda m: m.id):
         missed.setdefault(_utc(m.fire_at), m)
     planned: list[datetime] = []
-    more = 0
+    more, exact = 0, True
     if facts.schedule is not None:
         for fire in facts.schedule.iter_after(start - timedelta(microseconds=1)):
             if _utc(fire) > end:
                 break
             if len(planned) >= MAX_EXPLAINED_FIRES:
-                more += 1
-                if more >= MAX_EXPLAINED_FIRES * 100:
-                    break
-                continue
+                # The rest are counted, not answered (by arithmetic for intervals).
+                more, exact = count_fires(facts.schedule, _utc(fire), end + _MICROSECOND)
+                break
             planned.append(fire)
     seen = {_utc(f) for f in planned}
     recorded = [t for t in {*jobs, *missed} if t not in seen and start <= t <= end]
@@ -169,7 +170,7 @@ def explain(facts: ExplainFacts) -> Explanation:
     if task.removed:
         notes.append("its definition was deleted")
     if more:
-        notes.append(f"{more} more fire(s) in the window not listed")
+        notes.append(f"{'' if exact else 'at least '}{more} more fire(s) in the window not listed")
     changes = tuple(_change(e) for e in entries if start <= e.at <= end)
     return Explanation(
         task_name=task.name,
