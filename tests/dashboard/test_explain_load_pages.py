@@ -20,8 +20,8 @@ async def test_the_job_page_explains_fires_around_a_time(site_any: Api) -> None:
         [NewMissedFire("ping", fire, MissedReason.OVERLAP, "job 7 still running")], now
     )
     async with browser(site) as client:
-        await admin_client(site, client)
-        await client.post("/jobs/ping/disable", data={"csrf": await _csrf(client)})
+        csrf = await admin_client(site, client)
+        await client.post("/jobs/ping/disable", data={"csrf": csrf})
         page = await client.get("/jobs/ping", params={"window": "10m"})
         assert page.status_code == 200, page.text
         assert '<h2 id="explain-h">Why did it (not) run?</h2>' in page.text
@@ -47,10 +47,3 @@ async def test_the_load_page(site: Api) -> None:
         assert '<a href="/jobs/ping">ping</a>' in page.text  # p95 over its interval
         assert "Proposed offset" in page.text
         assert (await client.get("/load", params={"days": 40})).status_code == 422
-
-
-async def _csrf(client: object) -> str:
-    from tests.dashboard.conftest import csrf_of
-
-    assert hasattr(client, "get")
-    return csrf_of((await client.get("/jobs")).text)  # type: ignore[attr-defined]
