@@ -54,6 +54,7 @@ def main_pages(demo: Demo) -> dict[str, str]:
         "checks": "/checks",
         "check detail": "/checks/invoice-export",
         "report": "/report",
+        "load": "/load",
     }
 
 

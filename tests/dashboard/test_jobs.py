@@ -144,7 +144,8 @@ async def test_a_viewer_sees_no_controls_and_is_refused(site: Api) -> None:
             assert page.status_code == 200
             main = page.text.split("</header>", 1)[1]
             assert 'method="post"' not in main
-            assert re.findall(r"<button[^>]*>([^<]*)<", main) in ([], ["Filter"])
+            # Reading controls only: the list's filter, the job page's explain form (GET).
+            assert re.findall(r"<button[^>]*>([^<]*)<", main) in ([], ["Filter"], ["Explain"])
             assert "/edit" not in page.text
         csrf = csrf_of(listing.text)
         for path, data in (
@@ -199,14 +200,17 @@ async def test_fire_notes_name_daylight_saving_changes() -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from tickwork.dashboard.pages.job import fire_rows
+    from tickwork.domain.fire_notes import noted_fires
+    from tickwork.domain.schedules import parse_schedule
 
     berlin = ZoneInfo("Europe/Berlin")
     fires = [datetime(2026, 3, d, 2, 30, tzinfo=berlin) for d in (28, 29)]
     fires[1] = datetime(2026, 3, 29, 3, 30, tzinfo=berlin)
-    rows = fire_rows([(f, f) for f in fires], datetime(2026, 3, 27, tzinfo=UTC))
-    assert rows[0].notes == []
-    assert rows[1].notes == ["clocks change: UTC+01:00 → UTC+02:00"]
+    schedule = parse_schedule("30 * * * *", "Europe/Berlin")
+    before = datetime(2026, 3, 27, tzinfo=UTC).astimezone(berlin).utcoffset()
+    rows = noted_fires(schedule, [(f, f) for f in fires], before)
+    assert rows[0].notes == ()
+    assert rows[1].notes == ("clocks changed since the fire before: UTC+01:00 → UTC+02:00",)
 
 
 async def test_editing_shows_the_use_cases_errors_next_to_the_fields(site: Api) -> None:

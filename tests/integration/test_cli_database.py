@@ -40,6 +40,8 @@ USERS_OF_A_DATABASE = {
     ("jobs", "events"): ["1"],
     ("enqueue",): ["job"],
     ("next",): ["--job", "job"],
+    ("explain",): ["job"],
+    ("load",): [],
     ("status",): [],
     ("reset-stuck",): ["--older-than", "5m"],
     ("prune",): ["--dry-run"],

@@ -51,8 +51,16 @@ async def test_next_job_shows_fires_moved_by_the_calendar(sqlite_url: str, tmp_p
     done = cli([*args, "-n", "2", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [
-        {"fire_at": "2026-03-06T10:00:00+01:00", "runs_at": "2026-03-06T10:00:00+01:00"},
-        {"fire_at": "2026-03-07T10:00:00+01:00", "runs_at": "2026-03-09T09:00:00+01:00"},
+        {
+            "fire_at": "2026-03-06T10:00:00+01:00",
+            "runs_at": "2026-03-06T10:00:00+01:00",
+            "notes": [],
+        },
+        {
+            "fire_at": "2026-03-07T10:00:00+01:00",
+            "runs_at": "2026-03-09T09:00:00+01:00",
+            "notes": ["outside its calendar: moved to the next opening, 2026-03-09 09:00 CET"],
+        },
     ]
 
 
@@ -90,7 +98,7 @@ def test_next_expression_keeps_every_sixth_hour_through_a_half_hour_dst_shift(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "2026-04-05T00:00:00+11:00",
-        "2026-04-05T06:00:00+10:30",
+        "2026-04-05T06:00:00+10:30  (clocks changed since the fire before: UTC+11:00 → UTC+10:30)",
         "2026-04-05T12:00:00+10:30",
         "2026-04-05T18:00:00+10:30",
     ]

@@ -22,6 +22,7 @@ from tickwork.api.routes import (
     backfills,
     checks,
     events,
+    explain,
     failures,
     health,
     jobs,
@@ -95,6 +96,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     routers = (
+        explain,  # before jobs: /api/jobs/{name}/explain
         jobs,
         schedules,
         queue,

@@ -25,6 +25,7 @@ from tickwork.cli.values import parse_json, parse_time, parse_time_or_duration
 from tickwork.errors import ConfigError
 
 if TYPE_CHECKING:
+    from tickwork.domain.fire_notes import NotedFire
     from tickwork.service.facade import Service
     from tickwork.service.jobs import EnqueueRequest
 
@@ -59,27 +60,44 @@ def next_fires(
     start = guard(lambda: parse_time(after, "after")) if after else datetime.now(UTC)
     if job is None:
         # Only the schedule code: this is the command people run to try an expression.
-        from tickwork.domain.schedules import next_fires, parse_schedule
         from tickwork.domain.tasks import DEFAULT_TIMEZONE
+        from tickwork.service.definitions import preview_noted
 
         assert expression is not None
-        schedule = guard(lambda: parse_schedule(expression, tz or DEFAULT_TIMEZONE))
-        fires = next_fires(schedule, start, count)
+        noted = guard(lambda: preview_noted(expression, tz or DEFAULT_TIMEZONE, start, count))
         if as_json:
-            render.print_json([f.isoformat() for f in fires])
+            render.print_json(
+                [{"fire_at": f.fire_at.isoformat(), "notes": list(f.notes)} for f in noted]
+            )
         else:
-            for fire in fires:
-                typer.echo(fire.isoformat())
+            for fire in noted:
+                typer.echo(_fire_line(fire))
         return
-    pairs = with_service(config, database_url, lambda s: s.preview_job(job, start, count))
+    found = with_service(config, database_url, lambda s: s.preview_job_noted(job, start, count))
     if as_json:
-        render.print_json([{"fire_at": f.isoformat(), "runs_at": r.isoformat()} for f, r in pairs])
+        render.print_json(
+            [
+                {
+                    "fire_at": f.fire_at.isoformat(),
+                    "runs_at": f.runs_at.isoformat(),
+                    "notes": list(f.notes),
+                }
+                for f in found
+            ]
+        )
         return
-    for fire, runs_at in pairs:
-        if runs_at == fire:
-            typer.echo(fire.isoformat())
-        else:
-            typer.echo(f"{fire.isoformat()} -> moved to {runs_at.isoformat()} (calendar)")
+    for fire in found:
+        typer.echo(_fire_line(fire))
+
+
+def _fire_line(fire: NotedFire) -> str:
+    """A fire as ISO 8601, where the calendar moves it, and its daylight-saving notes."""
+    line = fire.fire_at.isoformat()
+    notes = list(fire.notes)
+    if fire.moved:
+        line += f" -> moved to {fire.runs_at.isoformat()} (calendar)"
+        notes = notes[:-1]  # the calendar's note, said by the arrow
+    return line if not notes else f"{line}  ({'; '.join(notes)})"
 
 
 # --- enqueue -----------------------------------------------------------------------------------
@@ -386,6 +404,7 @@ from tickwork.cli import (  # noqa: E402
     alerts,  # noqa: F401  (alerts list/history/ack/mute/test)
     backfill,  # noqa: F401  (backfill JOB, backfill list/cancel)
     checks,  # noqa: F401  (checks create/list/show/pause/resume/ping/delete)
+    explain,  # noqa: F401  (explain, load)
     failures,  # noqa: F401  (failures, failures retry/discard)
     ops,  # noqa: F401  (registers its commands)
     report,  # noqa: F401  (report)

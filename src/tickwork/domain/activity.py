@@ -204,6 +204,8 @@ class MissedFireQuery:
     before_id: int | None = None
     after_id: int | None = None
     limit: int = 100
+    fire_from: datetime | None = None  # fire_at >= fire_from
+    fire_to: datetime | None = None  # fire_at <= fire_to
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,8 @@ class JobQuery:
     after_id: int | None = None  # only ids > after_id (followers, e.g. "created since")
     oldest_first: bool = False
     limit: int = 100
+    fire_from: datetime | None = None  # a schedule's jobs with fire_at >= fire_from
+    fire_to: datetime | None = None  # ... and fire_at <= fire_to
 
 
 @dataclass(frozen=True)

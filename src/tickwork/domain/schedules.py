@@ -20,6 +20,7 @@ __all__ = [
     "CronSchedule",
     "IntervalSchedule",
     "Schedule",
+    "cron_times_of_day",
     "load_timezone",
     "next_fires",
     "parse_schedule",
@@ -332,6 +333,15 @@ def _cron_schedule(
             f"invalid cron expression {expression!r}: it never fires{hint}", field="schedule"
         ) from None
     return CronSchedule(expression=expression, timezone=timezone, cron=cron, seconds=seconds)
+
+
+def cron_times_of_day(schedule: CronSchedule) -> tuple[int, ...]:
+    """The wall-clock minutes of a day (``hour * 60 + minute``, sorted) at which ``schedule``
+    fires on a day it matches: its minute and hour fields, whatever its day fields say."""
+    minute, hour = schedule.cron.split(" ")[:2]
+    minutes = _parse_field(minute, _MINUTE)
+    hours = _parse_field(hour, _HOUR)
+    return tuple(sorted(h * 60 + m for h in hours for m in minutes))
 
 
 # --- Field grammar -------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from typing import Any
 
 from tickwork.config.jobs import definition_table, parse_job_table
 from tickwork.domain.activity import MissedReason, NewMissedFire, missed_between
+from tickwork.domain.fire_notes import NotedFire, noted_fires
 from tickwork.domain.jobs import TriggeredBy
 from tickwork.domain.queries import SyncReport, TaskFilter, TaskPage
-from tickwork.domain.schedules import next_fires, parse_schedule
+from tickwork.domain.schedules import Schedule, load_timezone, next_fires, parse_schedule
 from tickwork.domain.tasks import Task, TaskDefinition, TaskPause, TaskSource, new_pause
 from tickwork.errors import ConfigError, ConflictError, NotFoundError
 from tickwork.service.audit import Change
@@ -265,6 +266,13 @@ class Definitions:
         fires = next_fires(parse_schedule(defn.schedule, defn.timezone), after, count)
         return [(f, f if calendar is None else calendar.next_open(f)) for f in fires]
 
+    async def preview_noted(self, name: str, after: datetime, count: int) -> list[NotedFire]:
+        """``preview`` with each fire's daylight-saving and calendar notes."""
+        pairs = await self.preview(name, after, count)
+        defn = (await self.get(name)).definition
+        assert defn.schedule is not None  # preview refused a job without one
+        return _noted(parse_schedule(defn.schedule, defn.timezone), pairs, after)
+
     # --- definitions made over the API ----------------------------------------------------
     async def create(self, table: dict[str, Any]) -> Task:
         """Create a job definition from a ``[[jobs]]``-shaped table (same keys, same checks,
@@ -401,6 +409,20 @@ def pause_audit(pause: TaskPause | None) -> dict[str, Any] | None:
 def task_table(task: Task) -> dict[str, Any]:
     """A stored definition as a ``[[jobs]]``-shaped table (what ``Definitions.create`` takes)."""
     return definition_table(task.definition)
+
+
+def preview_noted(expression: str, timezone: str, after: datetime, count: int) -> list[NotedFire]:
+    """``preview`` with each fire's daylight-saving notes (no calendar: an expression alone)."""
+    fires = preview(expression, timezone, after, count)
+    return _noted(parse_schedule(expression, timezone), [(f, f) for f in fires], after)
+
+
+def _noted(
+    schedule: Schedule, pairs: list[tuple[datetime, datetime]], after: datetime
+) -> list[NotedFire]:
+    # The offset in force at ``after``: a first fire after a clock change says so.
+    previous = after.astimezone(load_timezone(schedule.timezone)).utcoffset()
+    return noted_fires(schedule, pairs, previous)
 
 
 def preview(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:

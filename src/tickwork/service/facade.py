@@ -18,8 +18,11 @@ from tickwork.domain.activity import (
 )
 from tickwork.domain.admission import Hold
 from tickwork.domain.backfills import Backfill, BackfillResult
+from tickwork.domain.explain import DEFAULT_WINDOW_SECONDS, Explanation
 from tickwork.domain.failures import FAILURE_LIMIT, FailureReport
+from tickwork.domain.fire_notes import NotedFire
 from tickwork.domain.jobs import Job, JobState, Run, RunMark, TriggeredBy
+from tickwork.domain.load import DEFAULT_DAYS
 from tickwork.domain.processors import DEFAULT_HEARTBEAT_SECONDS
 from tickwork.domain.queries import SyncReport
 from tickwork.domain.report import Report
@@ -36,8 +39,10 @@ from tickwork.service.checks import Checks
 from tickwork.service.context import Context
 from tickwork.service.definitions import BulkReport, Definitions, task_table
 from tickwork.service.dependencies import DependencyView
+from tickwork.service.explain import explain_job
 from tickwork.service.failures import DEFAULT_SINCE, Failures
 from tickwork.service.jobs import EnqueueRequest, Jobs
+from tickwork.service.load import LoadPreview, load_preview
 from tickwork.service.queries import JobQuery, QueueStats, RunQuery, TaskFilter, TaskPage
 from tickwork.service.report import Reports, SentReport
 from tickwork.service.runs import Runs
@@ -133,6 +138,10 @@ class Service:
         self, name: str, after: datetime, count: int
     ) -> list[tuple[datetime, datetime]]:
         return await self.definitions.preview(name, after, count)
+
+    async def preview_job_noted(self, name: str, after: datetime, count: int) -> list[NotedFire]:
+        """``preview_job`` with each fire's daylight-saving and calendar notes."""
+        return await self.definitions.preview_noted(name, after, count)
 
     async def create_task(self, table: dict[str, Any]) -> Task:
         return await self.definitions.create(table)
@@ -341,3 +350,15 @@ class Service:
     # --- retention -------------------------------------------------------------------------
     async def prune(self, *, dry_run: bool = False) -> PruneReport:
         return await retention.prune(self.ctx, dry_run=dry_run)
+
+    # --- explain and the load preview --------------------------------------------------------
+    async def explain_job(
+        self, name: str, at: datetime | None = None, window_seconds: float | None = None
+    ) -> Explanation:
+        """Why a job did or did not run around ``at`` (default now): ``service/explain.py``."""
+        window = DEFAULT_WINDOW_SECONDS if window_seconds is None else window_seconds
+        return await explain_job(self.ctx, name, at, window)
+
+    async def load_preview(self, days: int = DEFAULT_DAYS) -> LoadPreview:
+        """A week's (``days``) expected starts and concurrency: ``service/load.py``."""
+        return await load_preview(self.ctx, days)

@@ -148,6 +148,10 @@ def _missed_where(q: MissedFireQuery) -> list[sa.ColumnElement[bool]]:
         where.append(missed_fires.c.recorded_at >= q.since)
     if q.reasons:
         where.append(missed_fires.c.reason.in_([r.value for r in q.reasons]))
+    if q.fire_from is not None:
+        where.append(missed_fires.c.fire_at >= q.fire_from)
+    if q.fire_to is not None:
+        where.append(missed_fires.c.fire_at <= q.fire_to)
     return where
 
 

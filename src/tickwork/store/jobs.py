@@ -46,6 +46,10 @@ def query(conn: Connection, q: JobQuery) -> list[Job]:
         stmt = stmt.where(jobs.c.id < q.before_id)
     if q.after_id is not None:
         stmt = stmt.where(jobs.c.id > q.after_id)
+    if q.fire_from is not None:
+        stmt = stmt.where(jobs.c.fire_at >= q.fire_from)
+    if q.fire_to is not None:
+        stmt = stmt.where(jobs.c.fire_at <= q.fire_to)
     order = jobs.c.id.asc() if q.oldest_first else jobs.c.id.desc()
     return [job_from_row(r) for r in conn.execute(stmt.order_by(order).limit(q.limit))]
 

@@ -196,8 +196,8 @@ async def next_fires(
 ) -> list[FireOut]:
     svc = service_for(request, principal)
     now = get_context(request).clock.now()
-    fires = await svc.preview_job(name, now, count)
-    return [FireOut(fire_at=fire, runs_at=runs_at) for fire, runs_at in fires]
+    fires = await svc.preview_job_noted(name, now, count)
+    return [FireOut(fire_at=f.fire_at, runs_at=f.runs_at, notes=list(f.notes)) for f in fires]
 
 
 @router.get("/{name}/runs", summary="Runs of a job, newest first")

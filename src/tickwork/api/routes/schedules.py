@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from tickwork.api.deps import Reader, get_context
-from tickwork.api.schemas.definitions import SchedulePreviewOut
+from tickwork.api.schemas.definitions import SchedulePreviewOut, noted_fire_out
 from tickwork.domain.schedule_words import describe_schedule
-from tickwork.service.definitions import preview
+from tickwork.service.definitions import preview_noted
 
 router = APIRouter(prefix="/api/schedules", tags=["jobs"])
 
@@ -18,13 +18,16 @@ router = APIRouter(prefix="/api/schedules", tags=["jobs"])
 def schedule_preview(
     expression: str, timezone: str, now: datetime, count: int
 ) -> SchedulePreviewOut:
-    """The next ``count`` fires after ``now`` and the words; ``ConfigError`` naming ``schedule``
-    or ``timezone`` as a definition's would. The dashboard's form uses it too."""
+    """The next ``count`` fires after ``now`` (each with its daylight-saving notes) and the
+    words; ``ConfigError`` naming ``schedule`` or ``timezone`` as a definition's would. The
+    dashboard's form uses it too."""
+    noted = preview_noted(expression, timezone, now, count)
     return SchedulePreviewOut(
         expression=expression,
         timezone=timezone,
         words=describe_schedule(expression, timezone),
-        fires=preview(expression, timezone, now, count),
+        fires=[f.fire_at for f in noted],
+        items=[noted_fire_out(f) for f in noted],
     )
 
 

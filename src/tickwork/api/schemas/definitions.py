@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tickwork.api.schemas.common import StrictIn
+from tickwork.domain.fire_notes import NotedFire
 from tickwork.domain.jobs import RunStatus
 from tickwork.domain.tasks import MAX_PAUSE_REASON, Task, TaskKind
 from tickwork.wire import AutoOut, PauseOut, QueueJobOut, auto_out, pause_out
@@ -86,11 +87,25 @@ class BulkOut(BaseModel):
     job_ids: list[int] = Field(description="trigger: the new jobs, in the order of changed.")
 
 
+class NotedFireOut(BaseModel):
+    fire_at: datetime
+    runs_at: datetime = Field(description="The fire time, or the next opening of its calendar.")
+    notes: list[str] = Field(
+        description="Daylight-saving changes (a skipped or repeated hour, a new UTC offset)"
+        " and calendar moves that concern this fire."
+    )
+
+
+def noted_fire_out(fire: NotedFire) -> NotedFireOut:
+    return NotedFireOut(fire_at=fire.fire_at, runs_at=fire.runs_at, notes=list(fire.notes))
+
+
 class SchedulePreviewOut(BaseModel):
     expression: str
     timezone: str
     words: str = Field(description="The schedule in plain words.")
     fires: list[datetime]
+    items: list[NotedFireOut] = Field(description="The same fires, each with its notes.")
 
 
 class JobPage(BaseModel):
@@ -136,6 +151,10 @@ class PauseIn(StrictIn):
 class FireOut(BaseModel):
     fire_at: datetime
     runs_at: datetime = Field(description="The fire time, or the next opening of its calendar.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Daylight-saving changes and calendar moves that concern this fire.",
+    )
 
 
 class TriggeredOut(BaseModel):

@@ -19,6 +19,7 @@ from tickwork.dashboard.pages import (
     job_actions,
     job_edit,
     jobs,
+    load,
     overview,
     processors,
     queue,
@@ -57,6 +58,7 @@ PAGE_MODULES = (
     job,
     dependencies,
     report,
+    load,
 )
 
 NAV: tuple[NavItem, ...] = (
@@ -69,6 +71,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Alerts", "/alerts", Scope.JOBS_READ),
     NavItem("Processors", "/processors", Scope.JOBS_READ),
     NavItem("Report", "/report", Scope.JOBS_READ),
+    NavItem("Load", "/load", Scope.JOBS_READ),
     NavItem("Audit log", "/audit", Scope.AUDIT_READ),
     NavItem("Users", "/users", Scope.ADMIN),
 )

@@ -1,7 +1,8 @@
 """Editing a definition made over the API (``/jobs/{name}/edit``): its schedule and the policies
 the REST API's PATCH changes, checked by the same use case (``Service.update_task``). An invalid
 value comes back as the form, filled in as sent, with the use case's message next to its field
-(422). The next fires are listed from the form's values; ``static/preview.js`` refreshes them
+(422). The next fires are listed from the form's values, each with its daylight-saving notes;
+``static/preview.js`` refreshes them
 as one types, from ``/schedule-preview`` (the session's JSON twin of
 ``GET /api/schedules/preview``)."""
 
@@ -102,7 +103,11 @@ async def edit_page(
                 get_context(request).clock.now(),
                 PREVIEW_COUNT,
             )
-            fires = [f.strftime("%a %Y-%m-%d %H:%M %Z") for f in found.fires]
+            fires = [
+                f"{f.fire_at:%a %Y-%m-%d %H:%M %Z}"
+                + (f" — {'; '.join(f.notes)}" if f.notes else "")
+                for f in found.items
+            ]
             words = found.words
         except ConfigError as exc:
             preview_error, words = exc.reason, ""

@@ -1,4 +1,5 @@
-// tickwork dashboard: the next fires of the schedule being typed on the edit form. The page
+// tickwork dashboard: the next fires of the schedule being typed on the edit form, with their
+// daylight-saving notes (a skipped or repeated hour, a new UTC offset). The page
 // lists them without this script too (from the saved or sent values).
 (function () {
   "use strict";
@@ -47,7 +48,10 @@
         }
         text("preview-words", body.words);
         text("preview-error", "");
-        show(body.fires.map(function (fire) { return fire.replace("T", " "); }));
+        show(body.items.map(function (item) {
+          var line = item.fire_at.replace("T", " ");
+          return item.notes.length ? line + " — " + item.notes.join("; ") : line;
+        }));
       })
       .catch(function () { text("preview-error", "the preview is unavailable"); });
   }
