@@ -37,7 +37,8 @@ def assert_tickwork_command(args: list[str]) -> None:
 
     command: Any = typer.main.get_command(app)
     rest = list(args)
-    while hasattr(command, "get_command"):  # a group: the next word names a command of it
+    # A group: the next word names a command of it (unless it is an option of the group).
+    while hasattr(command, "get_command") and not (rest and rest[0].startswith("-")):
         assert rest, f"tickwork {shlex.join(args)} names a group, not a command"
         name = rest.pop(0)
         sub = command.get_command(
@@ -46,7 +47,11 @@ def assert_tickwork_command(args: list[str]) -> None:
         assert sub is not None, f"no command {name!r} in tickwork {shlex.join(args)}"
         command = sub
     # Parsing checks every option and its value without running the command.
-    command.make_context(shlex.join(args), rest)
+    try:
+        command.make_context(shlex.join(args), rest)
+    except Exception as exc:
+        if getattr(exc, "exit_code", None) != 0:  # an eager option such as --version exits 0
+            raise
 
 
 # --- compose -----------------------------------------------------------------------------------
