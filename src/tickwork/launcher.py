@@ -26,7 +26,7 @@ from tickwork.domain.access import Principal, processor_principal
 from tickwork.domain.checks import CheckSpec
 from tickwork.domain.processors import new_processor_id
 from tickwork.domain.tasks import TaskDefinition, TaskSource
-from tickwork.errors import ConfigError, StoreError
+from tickwork.errors import ConfigError, StoreError, TickworkError
 from tickwork.logs import bind, unbind
 from tickwork.service.context import Context
 from tickwork.service.definition_rules import validate_definitions
@@ -112,6 +112,8 @@ def upgrade_schema(settings: Settings) -> str | None:
     try:
         migrate.upgrade(store.engine)
         return migrate.current_revision(store.engine)
+    except TickworkError:
+        raise
     except Exception as exc:
         raise StoreError(f"migration failed: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -33,6 +33,32 @@ app = command_group(
 )
 jobs_app = command_group("See and steer defined jobs and queued job runs.")
 db_app = command_group("Database schema.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tickwork.version import __version__
+
+        typer.echo(f"tickwork {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the installed version of tickwork and exit.",
+        ),
+    ] = False,
+) -> None:
+    # Options of `tickwork` itself; no docstring, so that the help text above stays.
+    pass
+
+
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(db_app, name="db")
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from tickwork.errors import SchemaError
+
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
@@ -49,12 +51,31 @@ def current_revision(engine: Engine) -> str | None:
         return read_revision(conn)
 
 
+def is_newer(revision: str | None) -> bool:
+    """Whether a database's schema ``revision`` comes from a newer tickwork than this one
+    (revisions are numbered in order: a number past ``HEAD_REVISION``)."""
+    return revision is not None and revision.isdigit() and int(revision) > int(HEAD_REVISION)
+
+
+def newer_schema_message(revision: str, where: str) -> str:
+    return (
+        f"the tickwork schema in {where} is at revision {revision}, newer than this version"
+        f" of tickwork knows (its newest is {HEAD_REVISION}): a newer tickwork migrated it;"
+        " install that version (or newer) here too, tickwork never downgrades a schema"
+    )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to ``revision`` in one transaction per migration run."""
+    """Apply every migration up to ``revision`` in one transaction per migration run;
+    ``SchemaError`` if the database's schema is newer than this tickwork."""
     from alembic import command
 
     cfg = _config()
     with engine.begin() as conn:
+        current = read_revision(conn)
+        if is_newer(current):
+            assert current is not None
+            raise SchemaError(newer_schema_message(current, engine.url.render_as_string()))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

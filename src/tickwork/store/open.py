@@ -101,6 +101,8 @@ def require_current(revision: str | None, where: str) -> None:
     newest one."""
     if revision is None:
         raise SchemaError(f"no tickwork tables in {where} ({_UPGRADE} first)")
+    if migrate.is_newer(revision):
+        raise SchemaError(migrate.newer_schema_message(revision, where))
     if revision != migrate.HEAD_REVISION:
         raise SchemaError(
             f"the tickwork schema in {where} is at revision {revision}, this version of tickwork"
