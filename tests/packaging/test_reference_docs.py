@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 from scripts import gen_reference
 
-from tickwork.config import alerts, api, checks, jobs, loader, report, retention, settings
+from tickwork.config import (
+    alerts,
+    api,
+    autoschedule,
+    checks,
+    jobs,
+    loader,
+    report,
+    retention,
+    settings,
+)
 from tickwork.domain.calendars import SPEC_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +63,7 @@ def test_config_reference_lists_every_key_and_no_other() -> None:
         "[alerts]": alerts.ALERTS_KEYS,
         "[report]": report.REPORT_KEYS,
         "[[checks]]": checks.CHECK_KEYS,
+        "[autoschedule]": autoschedule.AUTOSCHEDULE_KEYS,
     }
     for heading, keys in expected.items():
         assert sorted(sections.get(heading, [])) == sorted(keys), heading
