@@ -1,7 +1,10 @@
 """Writes the generated reference pages of docs/reference/ from the code itself:
 
 - ``cli.md``: every ``tickwork`` command, argument and option, from the Typer app;
-- ``rest-api.md``: every REST operation, from the app's OpenAPI document.
+- ``rest-api.md``: every REST operation, from the app's OpenAPI document;
+- ``metrics-and-logs.md``: every ``/metrics`` family (from the collectors, given one figure of
+  each kind) and every field of a JSON log line (from the formatter, given a line that has
+  them all).
 
     .venv/bin/python scripts/gen_reference.py          # rewrite the pages
     .venv/bin/python scripts/gen_reference.py --check  # exit 1 if a page is out of date
@@ -183,11 +186,82 @@ def render_api(document: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+# --- metrics and log fields --------------------------------------------------------------------
+def render_metrics_and_logs() -> str:
+    import json
+    import logging
+    from datetime import UTC, datetime
+
+    from tickwork.api.metrics import ClaimCollector, ClusterCollector
+    from tickwork.domain.jobs import JobState
+    from tickwork.domain.metrics import Buckets, ClusterFigures
+    from tickwork.logs import CONTEXT_FIELDS, EXTRA_FIELDS, JsonFormatter, log_context
+    from tickwork.service.metrics import MetricsSnapshot
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    one = Buckets({0: 1}, 0.001)
+    figures = ClusterFigures(
+        taken_at=now,
+        completed={("TASK", "succeeded"): 1},
+        durations={"TASK": one},
+        waits={"TASK": one},
+        queue={JobState.AVAILABLE: 1},
+        last_success={"TASK": now},
+        next_fire={"TASK": now},
+        missed_fires={("TASK", "misfire"): 1},
+    )
+    snapshot = MetricsSnapshot(figures, {("worker", "running"): 1}, 0.0)
+    families = [*ClusterCollector(snapshot).collect(), *ClaimCollector(one).collect()]
+    out = [
+        "# Metrics and log fields",
+        "",
+        GENERATED,
+        "",
+        "## Metrics (`GET /metrics`, Prometheus text)",
+        "",
+        "Cluster-wide figures come from the store, kept 5 s per process; no label carries a job "
+        "or run ID. Counters are exposed with the suffix `_total`, histograms as `_bucket`, "
+        "`_sum` and `_count`.",
+        "",
+        "| Name | Type | Labels | Meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for family in families:
+        labels = sorted({k for s in family.samples for k in s.labels if k != "le"})
+        shown = ", ".join(f"`{label}`" for label in labels) or "none"
+        out.append(f"| `{family.name}` | {family.type} | {shown} | {_cell(family.documentation)} |")
+    record = logging.LogRecord(
+        "tickwork.worker", logging.ERROR, __file__, 1, "run failed", (), None
+    )
+    with log_context(**{name: "…" for name in CONTEXT_FIELDS}):
+        record.__dict__.update({name: "…" for name in EXTRA_FIELDS})
+        try:
+            raise RuntimeError("example")
+        except RuntimeError:
+            record.exc_info = sys.exc_info()
+        line = json.loads(JsonFormatter().format(record))
+    out += [
+        "",
+        "## Log fields (`--log-format json`, `TICKWORK_LOG_FORMAT=json`)",
+        "",
+        "One JSON object per line. A field is present when known: the IDs come from what the "
+        "line was logged for (a run, a request). The text format writes the same IDs as "
+        "`key=value` after the message, except `processor` (named by the process's start line).",
+        "",
+        "| Field |",
+        "| --- |",
+        *(f"| `{name}` |" for name in line),
+        "",
+    ]
+    return "\n".join(out)
+
+
 def pages() -> dict[Path, str]:
     document = openapi_document()
     return {
         REFERENCE / "cli.md": render_cli(),
         REFERENCE / "rest-api.md": render_api(document),
+        REFERENCE / "metrics-and-logs.md": render_metrics_and_logs(),
     }
 
 

@@ -101,3 +101,32 @@ def test_an_unreachable_server_is_a_store_error_not_a_schema_error(pg_base_url: 
     with pytest.raises(StoreError) as e:
         open_existing_store(url)
     assert not isinstance(e.value, SchemaError)
+
+
+def test_postgres_without_its_driver_names_the_extra(tmp_path: Path) -> None:
+    """psycopg is the ``postgres`` extra: a process where it cannot be imported refuses a
+    PostgreSQL URL with the way to install it (exit status 2), and SQLite still works."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys; sys.modules['psycopg'] = None\n"  # as if not installed: import fails
+        "from tickwork.cli import main\n"
+        "sys.argv = ['tickwork', 'db', 'upgrade', '--database-url', sys.argv[1]]\n"
+        "main()\n"
+    )
+    pg = subprocess.run(
+        [sys.executable, "-c", program, "postgresql://nobody@127.0.0.1:9/none"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert pg.returncode == 2, pg.stderr
+    assert "pip install 'tickwork[postgres]'" in pg.stderr and "Traceback" not in pg.stderr
+    lite = subprocess.run(
+        [sys.executable, "-c", program, f"sqlite:///{tmp_path / 'tw.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert lite.returncode == 0, lite.stderr

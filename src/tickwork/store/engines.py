@@ -39,4 +39,17 @@ def create_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return create_sqlite_engine(url)
+    require_postgres_driver()
     return create_postgres_engine(url)
+
+
+def require_postgres_driver() -> None:
+    """psycopg is the ``postgres`` extra (the base install runs on SQLite): say how to get it
+    rather than fail on SQLAlchemy's import of a missing module."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "PostgreSQL needs its driver, psycopg: pip install 'tickwork[postgres]'",
+            field="database_url",
+        ) from None
