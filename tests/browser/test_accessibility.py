@@ -80,6 +80,10 @@ async def check(page: Page, name: str, problems: dict[str, list[str]]) -> None:
         problems[f"{name} (dark)"] = await violations(page, CONTRAST_ONLY)
 
 
+# Twenty pages, each checked in full by axe (and ten again for contrast): about two minutes on a
+# shared two-core machine, so more than the suite's 120 s limit per test, which is there to
+# catch hangs.
+@pytest.mark.timeout(360)
 async def test_no_page_has_a_serious_accessibility_violation(site: Api, chromium: Browser) -> None:
     demo = await populate(site.ctx, site.store, site.clock.now())
     # axe is put into each page by script, which the pages' Content-Security-Policy
