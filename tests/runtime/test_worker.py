@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -241,17 +241,29 @@ async def test_a_failure_on_the_last_attempt_says_so_in_the_log(
     service: Service, worker: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="tickwork.worker")
+
+    async def logged(wanted: Callable[[str], bool]) -> list[str]:
+        # The line follows the result's write (it names the run ID the write returned): a
+        # reader can see the job's state a moment before it.
+        for _ in range(200):
+            found = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            if any(wanted(line) for line in found):
+                return found
+            await asyncio.sleep(0.05)
+        return found
+
     job = await service.enqueue(EnqueueRequest("picky", args=("value",)))
     await wait_state(service, job, JobState.FAILED)
-    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    [line] = await logged(lambda line: f"job {job}" in line)
     assert "attempt 1/3 failed: ValueError [unknown] bad value; not retried" in line
     timed_out = await service.enqueue(EnqueueRequest("sleepy", args=(5,)))
     await wait_state(service, timed_out, JobState.TIMEOUT)
+    lines = await logged(lambda line: f"job {timed_out}" in line)
     assert any(
-        f"job {timed_out}" in r.getMessage()
-        and "timed out" in r.getMessage()
-        and "no retries (max_retries = 0)" in r.getMessage()
-        for r in caplog.records
+        f"job {timed_out}" in line
+        and "timed out" in line
+        and "no retries (max_retries = 0)" in line
+        for line in lines
     )
 
 
