@@ -12,7 +12,6 @@ breaker's one trial run is queued as a job of the task (one attempt).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.schedules import parse_schedule
 from tickwork.domain.tasks import Task, TaskSource
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.loop import BackgroundLoop
+from tickwork.runtime.loop import BackgroundLoop, repeating
 from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.autoschedule")
@@ -99,7 +98,7 @@ class AutoScheduler:
         self.on_changed = on_changed
         self.retry = StoreRetry(log)
         self.last: AutoPass | None = None
-        self._loop = BackgroundLoop("tickwork-autoschedule", self._run)
+        self._loop = BackgroundLoop("tickwork-autoschedule", repeating(self._pass, self.retry))
 
     async def run_once(self) -> AutoPass:
         lock = await self.store.lock_autoschedule()
@@ -207,15 +206,9 @@ class AutoScheduler:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:
-                await self.retry.failed(exc)
-                continue
-            self.retry.succeeded()
-            await asyncio.sleep(self.settings.interval_seconds)
+    async def _pass(self) -> float:
+        await self.run_once()
+        return self.settings.interval_seconds
 
 
 def _interval(task: Task, now: datetime) -> float | None:

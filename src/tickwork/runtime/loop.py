@@ -1,11 +1,14 @@
-"""A background loop's lifecycle: one named asyncio task, started once, stopped once."""
+"""A background loop's lifecycle: one named asyncio task, started once, stopped once; and the
+body most of them run, a pass repeated with the store retry between failures (``repeating``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+
+from tickwork.runtime.backoff import StoreRetry
 
 
 class BackgroundLoop:
@@ -41,3 +44,24 @@ class BackgroundLoop:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         return True
+
+
+def repeating(
+    step: Callable[[], Awaitable[float]], retry: StoreRetry
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A loop's body that runs ``step`` forever: after a success it waits the seconds ``step``
+    returned (0: the next pass at once); a failure goes to ``retry``, which logs it and waits
+    with backoff, and the pass runs again."""
+
+    async def body() -> None:
+        while True:
+            try:
+                pause = await step()
+            except Exception as exc:
+                await retry.failed(exc)
+                continue
+            retry.succeeded()
+            if pause > 0:
+                await asyncio.sleep(pause)
+
+    return body

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from tickwork.clock import Clock, SystemClock
 from tickwork.domain.retention import MIN_PRUNE_BATCH_SIZE, PruneReport, RetentionPolicy
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.loop import BackgroundLoop
+from tickwork.runtime.loop import BackgroundLoop, repeating
 from tickwork.store.observing import Pruning
 
 log = logging.getLogger("tickwork.pruner")
@@ -44,6 +44,7 @@ class Pruner:
         self.on_pruned = on_pruned
         self.retry = StoreRetry(log)
         self._loop = BackgroundLoop("tickwork-pruner", self._run)
+        self._passes = repeating(self._pass, self.retry)
 
     async def prune(self, *, dry_run: bool = False) -> PruneReport:
         """One pass: every step's rows in batches (a dry run counts them and removes nothing).
@@ -115,14 +116,11 @@ class Pruner:
 
     async def _run(self) -> None:
         await asyncio.sleep(min(self.policy.interval_seconds, FIRST_PASS_MAX_DELAY_SECONDS))
-        while True:
-            try:
-                await self.prune()
-            except Exception as exc:
-                await self.retry.failed(exc)
-                continue
-            self.retry.succeeded()
-            await asyncio.sleep(self.policy.interval_seconds)
+        await self._passes()
+
+    async def _pass(self) -> float:
+        await self.prune()
+        return self.policy.interval_seconds
 
 
 def _add(counts: dict[str, int], more: dict[str, int]) -> None:

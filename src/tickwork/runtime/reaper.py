@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from tickwork.clock import Clock, SystemClock
 from tickwork.domain.jobs import JobState
 from tickwork.domain.tasks import DEFAULT_MAX_INTERRUPTIONS
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.loop import BackgroundLoop
+from tickwork.runtime.loop import BackgroundLoop, repeating
 from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.reaper")
@@ -30,8 +29,8 @@ class Reaper:
         self.max_interruptions = max_interruptions
         self.interval_seconds = interval_seconds
         self.clock = clock or SystemClock()
-        self._loop = BackgroundLoop("tickwork-reaper", self._run)
         self.retry = StoreRetry(log)
+        self._loop = BackgroundLoop("tickwork-reaper", repeating(self._pass, self.retry))
 
     async def run_once(self) -> int:
         recovered = await self.store.recover_expired(
@@ -53,12 +52,6 @@ class Reaper:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:
-                await self.retry.failed(exc)
-                continue
-            self.retry.succeeded()
-            await asyncio.sleep(self.interval_seconds)
+    async def _pass(self) -> float:
+        await self.run_once()
+        return self.interval_seconds

@@ -3,7 +3,6 @@ final runs of their upstreams, read after a durable cursor (``Store.release_depe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -13,7 +12,7 @@ from tickwork.domain.dependencies import DependencyGraph, ReleasePass
 from tickwork.domain.jobs import NewJob, TriggeredBy
 from tickwork.domain.tasks import Task
 from tickwork.runtime.backoff import StoreRetry
-from tickwork.runtime.loop import BackgroundLoop
+from tickwork.runtime.loop import BackgroundLoop, repeating
 from tickwork.store.base import RuntimeStore
 
 log = logging.getLogger("tickwork.releaser")
@@ -78,8 +77,8 @@ class Releaser:
         # None: no settling. SQLite needs none: its one writer makes runs visible in ID order.
         self.settle_seconds = settle_seconds
         self._on_released = on_released
-        self._loop = BackgroundLoop("tickwork-releaser", self._run)
         self.retry = StoreRetry(log)
+        self._loop = BackgroundLoop("tickwork-releaser", repeating(self._pass, self.retry))
         self._plan: tuple[DependencyGraph, dict[str, NewJob]] | None = None
         self._plan_at: datetime | None = None
         self._seen: list[tuple[datetime, int]] = []  # (when, newest run ID then)
@@ -140,14 +139,8 @@ class Releaser:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                result = await self.run_once()
-            except Exception as exc:
-                await self.retry.failed(exc)
-                continue
-            self.retry.succeeded()
-            if result is not None and len(result.read) >= RELEASE_BATCH:
-                continue  # more to read (the runs read are skipped next time)
-            await asyncio.sleep(self.interval_seconds)
+    async def _pass(self) -> float:
+        result = await self.run_once()
+        if result is not None and len(result.read) >= RELEASE_BATCH:
+            return 0.0  # more to read (the runs read are skipped next time)
+        return self.interval_seconds
