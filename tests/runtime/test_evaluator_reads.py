@@ -4,7 +4,7 @@ store's engine), so a tick of thousands of rules is not thousands of round trips
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,8 @@ from tickwork.config.alerts import alerts_from_table
 from tickwork.domain.checks import CheckSource, CheckSpec, new_check
 from tickwork.domain.tasks import TaskSource
 from tickwork.runtime.evaluator import Evaluator
+from tickwork.service.alerts import Alerts
+from tickwork.service.context import Context
 from tickwork.store import SqlStore
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -87,6 +89,11 @@ async def test_a_wake_up_for_some_jobs_steps_only_their_rules(store: SqlStore) -
         "channels": {"ops": {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": "s"}},
     }
     evaluator = Evaluator(store, alerts_from_table(table, {}), clock=FakeClock(NOW))
+    # A state stored for every job's subject (a mute), so a wake-up that read other jobs'
+    # stored states would step them too.
+    alerts = Alerts(Context(store, clock=FakeClock(NOW), resolve=None, alerts=evaluator.settings))
+    for i in range(5):
+        await alerts.mute(f"t{i}-failing", f"task:t{i}", NOW + timedelta(days=1))
     some = await evaluator.evaluate(["t1", "t3", "gone"])
     assert some.subjects == 2 * 7  # t1's and t3's per-job rules; no check, queue or processor
     assert (await evaluator.evaluate([])).subjects == 0

@@ -150,11 +150,11 @@ class Evaluator:
         # its stored states among its own (never a scan of everything per rule).
         task_index = ScopeIndex((t.name, t.definition.tags) for t in tasks)
         check_index = ScopeIndex((c.name, c.tags) for c in checks)
+        # A wake-up's own jobs' stored states only (their subjects by the one naming rule).
+        wanted = None if named is None else {task_subject(name) for name in named}
         known: dict[str, list[str]] = {}
         for key in states:
-            if key.subject != RULE_SUBJECT and (
-                named is None or key.subject.removeprefix("task:") in named
-            ):
+            if key.subject != RULE_SUBJECT and (wanted is None or key.subject in wanted):
                 known.setdefault(key.rule, []).append(key.subject)
         subjects = {
             rule.name: self._subjects(
