@@ -8,18 +8,21 @@ How a figure is written (a rate, a duration, a change) is decided here once, for
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from tickwork.domain.durations import format_duration
 from tickwork.domain.report import Report
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 Mode = Literal["mail", "page"]
 MAIL: Mode = "mail"
@@ -51,12 +54,21 @@ _STYLES = {
     "note": "margin:4px 0 0;color:#666;font-size:12px;",
     "footer": "margin:20px 0 0;color:#777;font-size:12px;",
 }
-_ENV = Environment(
-    loader=PackageLoader("tickwork.runtime.notify", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+
+@functools.cache
+def _environment() -> Environment:
+    """The templates' environment, made at the first render (not at every CLI start)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("tickwork.runtime.notify", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 # Changes smaller than this are "unchanged": bucketed durations are within a factor of √2.
 _STEADY = 0.05
 
@@ -140,20 +152,24 @@ def render_html(report: Report, mode: Mode = MAIL, base_url: str | None = None) 
             return ""
         return "bad" if value > bad_above else "good"
 
-    return _ENV.get_template("report.html").render(
-        report=report,
-        mail=mode == MAIL,
-        look=look,
-        tone=tone,
-        rate=rate,
-        share=share,
-        seconds=seconds,
-        change=change,
-        count=count,
-        moment=moment,
-        expected=expected,
-        base_url=None if base_url is None else base_url.rstrip("/"),
-        title=subject_of(report),
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(
+            report=report,
+            mail=mode == MAIL,
+            look=look,
+            tone=tone,
+            rate=rate,
+            share=share,
+            seconds=seconds,
+            change=change,
+            count=count,
+            moment=moment,
+            expected=expected,
+            base_url=None if base_url is None else base_url.rstrip("/"),
+            title=subject_of(report),
+        )
     )
 
 

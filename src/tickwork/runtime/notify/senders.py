@@ -13,8 +13,7 @@ import asyncio
 import smtplib
 import ssl
 from email.message import EmailMessage
-
-import httpx
+from typing import TYPE_CHECKING
 
 from tickwork.clock import Clock, SystemClock
 from tickwork.domain.alert_states import Notification
@@ -25,6 +24,11 @@ from tickwork.errors import TickworkError
 from tickwork.runtime.notify.messages import email_message, slack_payload, webhook_body
 from tickwork.runtime.notify.signing import SIGNATURE_HEADER, signature_header
 from tickwork.version import __version__
+
+if TYPE_CHECKING:
+    # Imported when a first webhook is posted: a CLI command that never sends one does not
+    # pay for httpx's import (~0.1 s).
+    import httpx
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 _ANSWER_SHOWN = 200  # characters of a refusing answer kept in the error
@@ -66,14 +70,23 @@ class Notifier:
         self._base_url = base_url
         self._clock = clock or SystemClock()
         self._owns_client = client is None
-        # A redirect means a moved endpoint: report it rather than post the alert elsewhere.
-        self._client = client or httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+        self._client = client
         self._ssl = ssl_context
         self._timeout = timeout_seconds
 
     async def aclose(self) -> None:
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """The pooled client, made at the first post."""
+        if self._client is None:
+            import httpx
+
+            # A redirect means a moved endpoint: report it rather than post the alert elsewhere.
+            self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        return self._client
 
     async def send(self, channel: Channel, notification: Notification) -> None:
         """Deliver ``notification`` to ``channel``; ``DeliveryError`` if it was not accepted."""
@@ -106,9 +119,11 @@ class Notifier:
         headers: dict[str, str] | None = None,
         slack: bool = False,
     ) -> None:
+        import httpx
+
         sent = {"User-Agent": f"tickwork/{__version__}", **(headers or {})}
         try:
-            response = await self._client.post(url, json=json, content=content, headers=sent)
+            response = await self._http().post(url, json=json, content=content, headers=sent)
         except httpx.TimeoutException:
             raise DeliveryError(name, "timed out", error_class=ErrorClass.TIMEOUT) from None
         except httpx.TransportError as exc:
