@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_observability_cost.py                 # SQLite, 24 rounds of 5,000
     .venv/bin/python bench/bench_observability_cost.py --rounds 40 -n 3000
+    .venv/bin/python bench/bench_observability_cost.py --mode no-meters --jobs mark   # one part
 
 The process step of ``bench_store.py`` (a worker process draining ``-n`` queued no-op jobs: the
 async ``amark`` at c=100 b=200, the sync ``mark`` at c=20 b=100) runs in short rounds, each
@@ -32,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_store import Bench  # noqa: E402
-from observability_switch import ENV  # noqa: E402
+from observability_switch import ENV, MODES  # noqa: E402
 
 JOBS = {"amark": (100, 200), "mark": (20, 100)}  # task: (concurrency, batch), as bench_store
 
@@ -71,16 +72,25 @@ async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=24)
     p.add_argument("-n", type=int, default=5_000)
+    p.add_argument(
+        "--mode",
+        choices=[m for m in MODES if m != "off"],
+        default="on",
+        help="what is compared with off: all on, or one part (no-rollups: the meters alone)",
+    )
+    p.add_argument("--jobs", default=",".join(JOBS), help="of amark,mark")
     args = p.parse_args()
+    jobs = {task: JOBS[task] for task in args.jobs.split(",")}
+    mode_on = args.mode
     bench = Bench(None, Path(tempfile.mkdtemp(prefix="tickwork-obs-cost-")))
-    ratios: dict[str, list[float]] = {task: [] for task in JOBS}
-    cpu_ratios: dict[str, list[float]] = {task: [] for task in JOBS}
+    ratios: dict[str, list[float]] = {task: [] for task in jobs}
+    cpu_ratios: dict[str, list[float]] = {task: [] for task in jobs}
     rates: dict[tuple[str, str], list[float]] = {}
     for r in range(args.rounds):
-        order = ("on", "off") if r % 2 == 0 else ("off", "on")
+        order = (mode_on, "off") if r % 2 == 0 else ("off", mode_on)
         got: dict[tuple[str, str], float] = {}
         cpu: dict[tuple[str, str], float] = {}
-        for task, (concurrency, batch) in JOBS.items():
+        for task, (concurrency, batch) in jobs.items():
             for mode in order:
                 os.environ[ENV] = mode
                 await bench.process(args.n, task, concurrency=concurrency, batch=batch)
@@ -89,27 +99,28 @@ async def main() -> None:
                 cpu[task, mode] = float(bench.results[-1]["cpu_us_per_job"])  # type: ignore[arg-type]
                 rates.setdefault((task, mode), []).append(rate)
                 rates.setdefault((task, f"cpu {mode}"), []).append(cpu[task, mode])
-            ratios[task].append(got[task, "on"] / got[task, "off"])
-            cpu_ratios[task].append(cpu[task, "on"] / cpu[task, "off"])
+            ratios[task].append(got[task, mode_on] / got[task, "off"])
+            cpu_ratios[task].append(cpu[task, mode_on] / cpu[task, "off"])
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
             f"# round {r + 1}: "
             + "; ".join(
-                f"{t} on/off rate {ratios[t][-1]:.3f} CPU/job {cpu_ratios[t][-1]:.3f}" for t in JOBS
+                f"{t} {mode_on}/off rate {ratios[t][-1]:.3f} CPU/job {cpu_ratios[t][-1]:.3f}"
+                for t in jobs
             )
             + f"; load average {load}",
             flush=True,
         )
-    print(f"\n# {args.rounds} rounds of {args.n:,} jobs, SQLite, 1 worker process")
+    print(f"\n# {args.rounds} rounds of {args.n:,} jobs, SQLite, 1 worker; {mode_on} vs off")
     print(
         "| job | steady jobs/s on: median (IQR) | off | rate on/off: median (95 % CI) "
         "| Hodges-Lehmann (95 % CI) | CPU µs/job on: median | off "
         "| CPU/job on/off: median (95 % CI) | Hodges-Lehmann (95 % CI) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for task, (concurrency, batch) in JOBS.items():
-        on, off = quartiles(rates[task, "on"]), quartiles(rates[task, "off"])
-        cpu_on = statistics.median(rates[task, "cpu on"])
+    for task, (concurrency, batch) in jobs.items():
+        on, off = quartiles(rates[task, mode_on]), quartiles(rates[task, "off"])
+        cpu_on = statistics.median(rates[task, f"cpu {mode_on}"])
         cpu_off = statistics.median(rates[task, "cpu off"])
         print(
             f"| {task} c={concurrency} b={batch} | {on[1]:,.0f} ({on[0]:,.0f}–{on[2]:,.0f}) "

@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from observability_switch import ENV  # noqa: E402
+from observability_switch import ENV, MODES  # noqa: E402
 
 from tickwork.domain.queries import RunQuery  # noqa: E402
 from tickwork.domain.tasks import PythonTarget, TaskDefinition, TaskSource  # noqa: E402
@@ -314,10 +314,10 @@ async def main() -> None:
     )
     p.add_argument(
         "--observability",
-        choices=("on", "off"),
+        choices=MODES,
         default="on",
         help="off: the workers keep no rollups and meter no CPU (what they cost; "
-        "observability_switch)",
+        "observability_switch); no-rollups, no-meters: one of them off",
     )
     args = p.parse_args()
     os.environ[ENV] = args.observability  # the worker processes read it

@@ -2,6 +2,7 @@
 measure what they cost. Benchmarks only: tickwork has no setting for it, by design.
 
     TICKWORK_BENCH_OBSERVABILITY=off   # read by worker_proc.py before it builds its store
+    TICKWORK_BENCH_OBSERVABILITY=no-rollups | no-meters   # one part off, to split the cost
 """
 
 from __future__ import annotations
@@ -54,11 +55,14 @@ def set_meters(on: bool) -> None:
     python_executor.ThreadMeter = ThreadMeter if on else _NoMeter  # type: ignore[misc,assignment]
 
 
+MODES = ("on", "off", "no-rollups", "no-meters")
+
+
 def from_environment() -> bool:
-    """Applies ``TICKWORK_BENCH_OBSERVABILITY`` (``on``, the default, or ``off``); whether on."""
+    """Applies ``TICKWORK_BENCH_OBSERVABILITY`` (``MODES``; ``on`` by default); whether all on."""
     value = os.environ.get(ENV, "on")
-    if value not in ("on", "off"):
-        raise SystemExit(f"{ENV} must be on or off, got {value!r}")
-    set_rollups(value == "on")
-    set_meters(value == "on")
+    if value not in MODES:
+        raise SystemExit(f"{ENV} must be one of {', '.join(MODES)}, got {value!r}")
+    set_rollups(value in ("on", "no-meters"))
+    set_meters(value in ("on", "no-rollups"))
     return value == "on"
