@@ -79,10 +79,11 @@ async def main() -> None:
         help="what is compared with off: all on, or one part (no-rollups: the meters alone)",
     )
     p.add_argument("--jobs", default=",".join(JOBS), help="of amark,mark")
+    p.add_argument("--pin", action="store_true", help="the worker on one CPU (--cpus)")
     args = p.parse_args()
     jobs = {task: JOBS[task] for task in args.jobs.split(",")}
     mode_on = args.mode
-    bench = Bench(None, Path(tempfile.mkdtemp(prefix="tickwork-obs-cost-")))
+    bench = Bench(None, Path(tempfile.mkdtemp(prefix="tickwork-obs-cost-")), pin=args.pin)
     ratios: dict[str, list[float]] = {task: [] for task in jobs}
     cpu_ratios: dict[str, list[float]] = {task: [] for task in jobs}
     rates: dict[tuple[str, str], list[float]] = {}

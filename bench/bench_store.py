@@ -76,7 +76,8 @@ def worker_cpu(path: Path) -> tuple[float, int] | None:
 
 
 class Bench:
-    def __init__(self, url: str | None, scratch: Path) -> None:
+    def __init__(self, url: str | None, scratch: Path, pin: bool = False) -> None:
+        self.pin = pin  # each worker process on one CPU of its own
         self.scratch = scratch
         self.base_url = url
         self.results: list[dict[str, object]] = []
@@ -186,9 +187,20 @@ class Bench:
         launch = time.time()
         extra = ["--key-limit", str(key_limit)] if key_limit else []
         extra += ["--rate-limit", rate_limit] if rate_limit else []
+        cpus = sorted(os.sched_getaffinity(0)) if self.pin else []
         procs = [
-            self.worker(url, out, "--concurrency", str(concurrency), "--batch", str(batch), *extra)
-            for _ in range(workers)
+            self.worker(
+                url,
+                out,
+                "--concurrency",
+                str(concurrency),
+                "--batch",
+                str(batch),
+                *extra,
+                # --pin: worker i on CPU i (modulo the CPUs), as tickwork's --cpus does it.
+                *(["--cpus", str(cpus[i % len(cpus)])] if cpus else []),
+            )
+            for i in range(workers)
         ]
         deadline = time.time() + 600
         while out.stat().st_size // REC < n and time.time() < deadline:
@@ -210,6 +222,7 @@ class Bench:
             succeeded=counts[next(s for s in counts if s.value == "succeeded")],
             runs=runs,
             observability=os.environ.get(ENV, "on"),
+            pinned=self.pin,
             wall_jobs_per_s=round(len(starts) / (last - launch)),
             steady_jobs_per_s=round(len(starts) / (last - first)) if last > first else None,
             # Each worker's CPU from its first job start to its last, per job between them.
@@ -319,13 +332,19 @@ async def main() -> None:
         help="off: the workers keep no rollups and meter no CPU (what they cost; "
         "observability_switch); no-rollups, no-meters: one of them off",
     )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="each worker process on one CPU of its own (tickwork's --cpus), as "
+        "docs/how-to/tune-throughput.md advises",
+    )
     args = p.parse_args()
     os.environ[ENV] = args.observability  # the worker processes read it
     is_pg = bool(args.url) and not args.url.startswith("sqlite")
     workers = [int(w) for w in (args.workers or ("1,2,4" if is_pg else "1")).split(",")]
     steps = set(args.only.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="tickwork-bench-"))
-    bench = Bench(args.url, scratch)
+    bench = Bench(args.url, scratch, pin=args.pin)
     print(f"# tickwork bench on {args.url or 'SQLite'}; scratch {scratch}", flush=True)
     if "enqueue" in steps:
         await bench.enqueue(n_single=5000, n_bulk=args.n)

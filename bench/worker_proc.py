@@ -2,7 +2,7 @@
 
     python bench/worker_proc.py URL [--roles worker,scheduler] [--concurrency N] [--batch B]
         [--key-limit K] [--rate-limit "5000 per 1s"] [--lease SECONDS]
-        [--processor-id ID] [--poll-interval S] [--shutdown-timeout S]
+        [--processor-id ID] [--poll-interval S] [--shutdown-timeout S] [--cpus 1]
 
 ``--scheduler`` is a synonym that adds the scheduler role. SIGTERM or SIGINT stops it
 gracefully (running jobs get the shutdown timeout, then are released) and it exits 0; a failed
@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--poll-interval", type=float, default=1.0)
     p.add_argument("--shutdown-timeout", type=float, default=30.0)
     p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--cpus", default=None, help="pin to these CPUs, as tickwork's --cpus")
     args = p.parse_args(argv)
     if args.scheduler:
         args.roles = args.roles | {ROLE_SCHEDULER}
@@ -110,6 +111,10 @@ def write_cpu() -> None:
 
 if __name__ == "__main__":
     arguments = parse_args()
+    if arguments.cpus is not None:
+        from tickwork.affinity import parse_cpus, pin
+
+        pin(parse_cpus(arguments.cpus))
     observability.from_environment()  # benchmarks of its cost turn it off here
     logging.basicConfig(
         level=arguments.log_level.upper(),

@@ -31,6 +31,15 @@ LogFormatOpt = Annotated[
         " (default: TICKWORK_LOG_FORMAT, else [tickwork] log_format, else text).",
     ),
 ]
+CpusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cpus",
+        envvar="TICKWORK_CPUS",
+        help="Pin this process to these CPUs (e.g. 1, 0,2 or 0-3; Linux): one CPU per worker"
+        " process makes sync jobs much cheaper (docs/how-to/tune-throughput.md).",
+    ),
+]
 
 
 def serve_roles(
@@ -44,11 +53,13 @@ def serve_roles(
     host: str | None = None,
     port: int | None = None,
     log_format: str | None = None,
+    cpus: str | None = None,
 ) -> None:
     """Validate, sync the definitions and run ``roles`` until SIGINT/SIGTERM."""
     import asyncio
     import logging
 
+    from tickwork.affinity import parse_cpus, pin
     from tickwork.app import Tickwork
     from tickwork.callables import import_object
     from tickwork.domain.processors import validate_processor_id
@@ -60,6 +71,8 @@ def serve_roles(
     if log_format is not None:
         given = log_format
         log_format = guard(lambda: check_log_format(given, field="--log-format"))
+    # First of all: every thread started from here on inherits the CPUs.
+    pinned = None if cpus is None else guard(lambda: pin(parse_cpus(cpus)))
     if processor_id is not None:
         guard(lambda: validate_processor_id(processor_id))
     if app_path is not None:
@@ -73,6 +86,7 @@ def serve_roles(
         api_settings = guard(lambda: api_overrides(obj.api_settings, host, port)) if api else None
         collect_garbage_again()
         setup_logging(obj.settings.log_level, log_format or obj.settings.log_format)
+        log_pinned(pinned)
         guard(lambda: obj.run(roles=roles, processor_id=processor_id, api=api_settings))
         return
     cfg = guard(lambda: config_of(config, database_url))
@@ -93,6 +107,7 @@ def serve_roles(
         len(cfg.tasks),
         cfg.path or "no config file",
     )
+    log_pinned(pinned)
     guard(
         lambda: asyncio.run(
             serve(
@@ -107,6 +122,14 @@ def serve_roles(
             )
         )
     )
+
+
+def log_pinned(cpus: frozenset[int] | None) -> None:
+    import logging
+
+    if cpus is not None:
+        shown = ",".join(str(c) for c in sorted(cpus))
+        logging.getLogger("tickwork").info("pinned to CPU %s", shown)
 
 
 def api_overrides(settings: ApiSettings, host: str | None, port: int | None) -> ApiSettings:
@@ -129,6 +152,7 @@ def run(
     port: PortOpt = None,
     no_api: NoApiOpt = False,
     log_format: LogFormatOpt = None,
+    cpus: CpusOpt = None,
 ) -> None:
     """Run the scheduler, a worker and the REST API in this process until Ctrl-C or SIGTERM."""
     from tickwork.domain.processors import ROLE_SCHEDULER, ROLE_WORKER
@@ -143,6 +167,7 @@ def run(
         host=host,
         port=port,
         log_format=log_format,
+        cpus=cpus,
     )
 
 
@@ -153,6 +178,7 @@ def worker(
     app_path: AppOpt = None,
     processor_id: ProcessorIdOpt = None,
     log_format: LogFormatOpt = None,
+    cpus: CpusOpt = None,
 ) -> None:
     """Run only a worker (claims and runs jobs; recovers jobs of dead workers)."""
     from tickwork.domain.processors import ROLE_WORKER
@@ -164,6 +190,7 @@ def worker(
         app_path,
         processor_id,
         log_format=log_format,
+        cpus=cpus,
     )
 
 
@@ -174,6 +201,7 @@ def scheduler(
     app_path: AppOpt = None,
     processor_id: ProcessorIdOpt = None,
     log_format: LogFormatOpt = None,
+    cpus: CpusOpt = None,
 ) -> None:
     """Run only a scheduler (turns due schedules into jobs; any number may run)."""
     from tickwork.domain.processors import ROLE_SCHEDULER
@@ -185,6 +213,7 @@ def scheduler(
         app_path,
         processor_id,
         log_format=log_format,
+        cpus=cpus,
     )
 
 
@@ -197,6 +226,7 @@ def api(
     host: HostOpt = None,
     port: PortOpt = None,
     log_format: LogFormatOpt = None,
+    cpus: CpusOpt = None,
 ) -> None:
     """Serve only the REST API (no scheduler or worker) until Ctrl-C or SIGTERM."""
     serve_roles(
@@ -209,6 +239,7 @@ def api(
         host=host,
         port=port,
         log_format=log_format,
+        cpus=cpus,
     )
 
 
