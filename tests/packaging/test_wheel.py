@@ -1,10 +1,13 @@
 """The built distributions: every file of the package is in the wheel and the sdist, and the
 wheel installed into a fresh virtual environment outside the repository runs on its own.
 
-The wheel is built with the build backend (hatchling) straight from the source tree. The fresh
-environment gets the wheel alone; the dependencies are borrowed from the test environment by a
-path entry placed after the environment's own site-packages, so the test needs no network and
-the ``tickwork`` package imported is the installed one (checked), not the source tree.
+The wheel is built with the build backend (hatchling) straight from the source tree. By
+default the fresh environment gets the wheel alone; the dependencies are borrowed from the test
+environment by a path entry placed after the environment's own site-packages, so the test needs
+no network and the ``tickwork`` package imported is the installed one (checked), not the source
+tree. With ``TICKWORK_TEST_WHEEL_FROM_INDEX=1`` (CI sets it) pip installs the wheel with its
+dependencies from the package index, as ``pip install tickwork`` would, and the distributions it
+pulled must be the ones docs/how-to/install.md lists (and what those need).
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ def _free_port() -> int:
         return port
 
 
+FROM_INDEX = os.environ.get("TICKWORK_TEST_WHEEL_FROM_INDEX") == "1"
+
+
 @pytest.fixture(scope="module")
 def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtual environment outside the repository with the wheel installed."""
@@ -103,6 +109,14 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
     wheel = _only(dist, "tickwork-*.whl")
     pip = [sys.executable, "-m", "pip", "--python", str(home / "bin" / "python")]
+    if FROM_INDEX:
+        subprocess.run(
+            [*pip, "install", "--quiet", "--only-binary", ":all:", str(wheel)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        return home
     subprocess.run(
         [*pip, "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
         check=True,
@@ -140,6 +154,38 @@ def _tickwork(venv: Path, args: list[str], cwd: Path) -> subprocess.CompletedPro
         text=True,
         timeout=60,
     )
+
+
+def _documented_packages() -> set[str]:
+    """The first column of docs/how-to/install.md's table of dependencies."""
+    text = (REPO / "docs" / "how-to" / "install.md").read_text()
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            names.update(part.strip(" `") for part in line.split("|")[1].split(","))
+    return names
+
+
+@pytest.mark.skipif(not FROM_INDEX, reason="needs TICKWORK_TEST_WHEEL_FROM_INDEX=1 (CI sets it)")
+def test_pip_pulls_what_the_install_guide_lists(venv: Path) -> None:
+    """Every documented package was installed, and every other one is what those need."""
+
+    def pip(*args: str) -> str:
+        python = str(venv / "bin" / "python")
+        return subprocess.run(
+            [sys.executable, "-m", "pip", "--python", python, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    # --not-required: the distributions nothing else installed requires: tickwork alone.
+    top = {d["name"].lower() for d in json.loads(pip("list", "--format", "json", "--not-required"))}
+    assert top == {"tickwork"}
+    shown = pip("show", "tickwork").splitlines()
+    [requires] = [line for line in shown if line.startswith("Requires:")]
+    direct = {name.strip().lower() for name in requires.removeprefix("Requires:").split(",")}
+    assert direct == {name.lower() for name in _documented_packages()}
 
 
 def test_the_installed_package_is_the_wheel(venv: Path, tmp_path: Path) -> None:
