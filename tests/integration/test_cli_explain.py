@@ -61,7 +61,7 @@ async def test_explain_load_and_next_notes(sqlite_url: str, tmp_path: Path) -> N
     assert (load["schedules"], load["total_starts"], load["peak_starts"]) == (1, 144, 1)
     done = cli(["load", "--days", "1", *db], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "1 schedules over 1 days" in done.stdout and "no runs yet" in done.stdout
+    assert "1 schedule over 1 day from" in done.stdout and "no runs yet" in done.stdout
 
     done = cli(
         [

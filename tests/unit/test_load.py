@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tickwork.domain.load import LoadInput, interval_of, load_report, simulate
 from tickwork.domain.schedules import parse_schedule
@@ -100,3 +100,13 @@ def test_jobs_without_runs_are_named() -> None:
     report = load_report([one("@hourly", None, name="new")], MONDAY, 1)
     assert report.no_duration == ("new",)
     assert report.profile.total_starts == 24 and report.long_runs == ()
+
+
+def test_the_window_starts_at_the_next_whole_minute_never_counting_a_past_fire() -> None:
+    # At 00:00:30 the 00:00 fire of @hourly is past: the window starts at 00:01, and a day of
+    # it holds 23 hourly fires (01:00 to 23:00) and the next day's 00:00 fire.
+    late = load_report([one("@hourly", None)], MONDAY + timedelta(seconds=30), 1)
+    assert late.start == MONDAY + timedelta(minutes=1)
+    assert late.profile.starts[0] == 0 and late.profile.total_starts == 24
+    on_time = load_report([one("@hourly", None)], MONDAY, 1)
+    assert on_time.start == MONDAY and on_time.profile.starts[0] == 1

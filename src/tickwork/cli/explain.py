@@ -94,7 +94,8 @@ def load_lines(preview: LoadPreview) -> list[str]:
     r = preview.report
     p = r.profile
     lines = [
-        f"{r.schedules} schedules over {r.days} days from {render.short_time(r.start)} UTC:"
+        f"{render.counted(r.schedules, 'schedule')} over {render.counted(r.days, 'day')}"
+        f" from {render.short_time(r.start)} UTC:"
         f" {p.total_starts} starts, peak {p.peak_starts} starts a minute,"
         f" peak concurrency {p.peak_concurrency}",
         "peak minutes (UTC):",

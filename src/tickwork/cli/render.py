@@ -307,6 +307,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 day``, ``7 days``: English plurals of the nouns the CLI counts (regular ones)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 

@@ -381,8 +381,10 @@ def _run(
 def load_report(
     inputs: Sequence[LoadInput], start: datetime, days: int = DEFAULT_DAYS, peaks: int = PEAKS
 ) -> LoadReport:
-    """The load preview of ``inputs`` over ``days`` from ``start``."""
-    start = _floor_minute(start)
+    """The load preview of ``inputs`` over ``days`` from the first whole minute at or after
+    ``start`` (a fire earlier in the current minute is past: never counted)."""
+    floored = _floor_minute(start)
+    start = floored if floored == start else floored + timedelta(minutes=1)
     minutes = days * 1440
     profile = simulate(inputs, start, minutes)
     top = _peaks(profile, peaks)
