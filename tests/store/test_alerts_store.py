@@ -211,8 +211,10 @@ async def test_facts_of_many_tasks(store: SqlStore) -> None:
             NewMissedFire("a", at(100), MissedReason.NO_SCHEDULER),
             NewMissedFire("a", at(110), MissedReason.MISFIRE),
             NewMissedFire("a", at(120), MissedReason.PAUSED),  # an operator's decision
+            NewMissedFire("a", at(130), MissedReason.OVERLAP),  # the job's own policy
+            NewMissedFire("a", at(140), MissedReason.DEPENDENCY),  # a `requires` not met
         ],
         at(200),
     )
     late = await store.late_fires(["a", "b", "c"], at(200))
-    assert late == {"a": (None, 2), "b": (at(-600), 0)}
+    assert late == {"a": (None, 3), "b": (at(-600), 0)}

@@ -40,8 +40,13 @@ _CHUNK = 200
 BATCH_SPAN = 10_000
 # Runs that tell whether a task works: skipped, deferred, cancelled, interrupted runs do not.
 _TELLING = (RunStatus.SUCCEEDED.value, *FAILED_SQL)
-# Missed fires that are a problem (not a policy's or an operator's decision).
-_MISSED = (MissedReason.MISFIRE.value, MissedReason.NO_SCHEDULER.value)
+# Missed fires that are a problem (not a policy's or an operator's decision): a `requires`
+# that did not hold means the work upstream is missing or late.
+_MISSED = (
+    MissedReason.MISFIRE.value,
+    MissedReason.NO_SCHEDULER.value,
+    MissedReason.DEPENDENCY.value,
+)
 _NOT_STARTED = (JobState.SCHEDULED.value, JobState.AVAILABLE.value)
 
 
