@@ -114,6 +114,20 @@ API_JOBS: tuple[dict[str, Any], ...] = (
         "tags": ["crm"],
     },
     {
+        "name": "load-warehouse",
+        "http": {"url": "https://warehouse.example.com/load", "method": "POST"},
+        "tags": ["shop"],
+        "after": ["import-orders"],
+    },
+    {
+        "name": "sales-dashboard",
+        "schedule": "0 9 * * *",
+        "timezone": "Europe/Berlin",
+        "http": {"url": "https://bi.example.com/refresh", "method": "POST"},
+        "tags": ["shop"],
+        "requires": [{"job": "load-warehouse", "since": "08:00"}],
+    },
+    {
         "name": "weekly-report",
         "schedule": "0 8 * * MON",
         "timezone": "America/New_York",

@@ -56,6 +56,8 @@ def page_paths(demo: Demo) -> dict[str, str]:
         "checks": "/checks",
         "check": "/checks/invoice-export",
         "report": "/report",
+        "load": "/load",
+        "dependencies": "/dependencies",
     }
 
 
@@ -71,6 +73,8 @@ PAGES = (
     "checks",
     "check",
     "report",
+    "load",
+    "dependencies",
 )
 
 

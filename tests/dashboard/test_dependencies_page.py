@@ -90,3 +90,6 @@ async def test_the_dashboard_shows_dependencies_and_the_graph(site: Api) -> None
         assert 'class="dep failed"' in svg
         assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert 'href="/dependencies"' in page.text  # in the navigation
+        # The jobs list says what starts a job without a schedule.
+        listed = (await client.get("/jobs")).text
+        assert ">after extract<" in listed  # load; alarm has a schedule of its own

@@ -47,3 +47,21 @@ async def test_the_load_page(site: Api) -> None:
         assert '<a href="/jobs/ping">ping</a>' in page.text  # p95 over its interval
         assert "Proposed offset" in page.text
         assert (await client.get("/load", params={"days": 40})).status_code == 422
+
+
+def test_the_days_of_the_load_page_are_utc_days_cut_by_the_window() -> None:
+    from datetime import UTC, datetime
+
+    from tickwork.dashboard.pages.load import day_lines
+    from tickwork.domain.load import LoadProfile
+
+    # A two-day window from 23:01: 59 minutes of the first day, a whole day, the rest.
+    late = LoadProfile(datetime(2026, 12, 7, 23, 1, tzinfo=UTC), [1] * 2880, [2] * 2880)
+    lines = [(f"{x.day:%d %H:%M}", x.starts, x.part) for x in day_lines(late)]
+    assert lines == [
+        ("07 23:01", 59, "from 23:01"),
+        ("08 00:00", 1440, ""),
+        ("09 00:00", 1381, "until 23:01"),
+    ]
+    midnight = LoadProfile(datetime(2026, 12, 7, tzinfo=UTC), [1] * 2880, [2] * 2880)
+    assert [(x.starts, x.part) for x in day_lines(midnight)] == [(1440, ""), (1440, "")]

@@ -18,6 +18,7 @@ from tickwork.api.schemas.definitions import LastStatus
 from tickwork.dashboard.charts import SPARK_SLOTS, sparkline
 from tickwork.dashboard.web import Looker, LookerDep, actor, form_of, redirect, render
 from tickwork.domain.access import Scope
+from tickwork.domain.dependencies import UpstreamOn
 from tickwork.domain.jobs import RunMark
 from tickwork.domain.schedule_words import describe_schedule
 from tickwork.domain.stats import success_rate
@@ -81,10 +82,19 @@ class Row:
     shown_runs: int
 
 
+def unscheduled_words(task: Task) -> str:
+    """What starts a job without a schedule: its upstreams (``after``), else people and code."""
+    after = task.definition.policies.after
+    if not after:
+        return "on demand"
+    shown = [a.job if a.on is UpstreamOn.SUCCESS else f"{a.job} ({a.on.value})" for a in after]
+    return "after " + ", ".join(shown)
+
+
 def row_of(task: Task, marks: list[RunMark]) -> Row:
     """A list row; ``marks`` newest first (as the store answers)."""
     d = task.definition
-    words = describe_schedule(d.schedule, d.timezone) if d.schedule else "on demand"
+    words = describe_schedule(d.schedule, d.timezone) if d.schedule else unscheduled_words(task)
     # A run's status is a StrEnum, its own value: ``.value`` would cost an enum lookup each.
     counts = Counter[str](m.status for m in marks)
     oldest_first = [(m.status, m.duration_seconds) for m in reversed(marks)]

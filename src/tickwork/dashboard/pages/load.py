@@ -5,8 +5,9 @@ proposed and the peak they would give."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -23,21 +24,32 @@ DAYS = (1, 7, 14)
 
 @dataclass(frozen=True)
 class DayLine:
-    day: datetime
+    day: datetime  # the first minute of the line: a UTC midnight, or the window's start or end
     starts: int
     peak_starts: int
     peak_concurrency: int
+    part: str = ""  # "from 23:01" or "until 23:01" on a day the window cuts
 
 
 def day_lines(profile: LoadProfile) -> list[DayLine]:
-    """Per day of the window (UTC): its starts, its busiest minute and highest concurrency."""
+    """Per UTC day of the window: its starts, its busiest minute and highest concurrency. The
+    window starts at the next whole minute, so its first and last days are parts of days."""
+    start = profile.minute(0)
+    first_cut = (1440 - (start.hour * 60 + start.minute)) % 1440 or 1440
+    cuts = [0, *range(first_cut, profile.minutes, 1440), profile.minutes]
     lines: list[DayLine] = []
-    for first in range(0, profile.minutes, 1440):
-        starts = profile.starts[first : first + 1440]
-        running = profile.concurrency[first : first + 1440]
-        lines.append(
-            DayLine(profile.minute(first), sum(starts), max(starts, default=0), max(running))
-        )
+    for lo, hi in itertools.pairwise(cuts):
+        if lo == hi:
+            continue
+        starts = profile.starts[lo:hi]
+        running = profile.concurrency[lo:hi]
+        day = profile.minute(lo)
+        part = ""
+        if lo == 0 and first_cut < 1440:
+            part = f"from {day:%H:%M}"
+        elif hi == profile.minutes and hi - lo < 1440:
+            part = f"until {profile.minute(hi - 1) + timedelta(minutes=1):%H:%M}"
+        lines.append(DayLine(day, sum(starts), max(starts, default=0), max(running), part))
     return lines
 
 
