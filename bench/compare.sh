@@ -18,6 +18,13 @@ STEPS=${*:-huey-sqlite procrastinate apscheduler limits-sqlite}
 PG_URL=${PG_URL:-postgresql://postgres@127.0.0.1:5432/test}
 PY=.venv/bin/python
 make -s .venv/.installed
+# Production PostgreSQL vacuums queue tables as they churn; without it they bloat within minutes
+# and every PostgreSQL figure (ours and the peers') is unfair.
+if [ "$(psql "$PG_URL" -tAc 'show autovacuum')" != on ]; then
+  echo "autovacuum is off on $PG_URL's server: turn it on first"
+  echo "  psql -c 'ALTER SYSTEM SET autovacuum = on' -c 'SELECT pg_reload_conf()'"
+  exit 1
+fi
 
 since=$(date +%s)
 out=$(mktemp -d)
