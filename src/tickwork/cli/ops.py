@@ -10,6 +10,7 @@ import typer
 from tickwork.cli import render
 from tickwork.cli.commands import ConfigOpt, DbOpt, JsonOpt, WideOpt, app, db_app
 from tickwork.cli.running import config_of, guard, with_service
+from tickwork.cli.stats_tables import stats_tables
 
 
 @app.command()
@@ -81,7 +82,7 @@ def stats(
     if as_json:
         render.print_json(render.stats_dict(report, view))
         return
-    render.stats_tables(report, view, wide=wide)
+    stats_tables(report, view, wide=wide)
 
 
 @app.command("reset-stuck")
